@@ -1,0 +1,54 @@
+# The Makefile only calls scripts and modules; `make help` lists the targets.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PY) -m recsys.localstack
+# Load .env (optional, git-ignored) so ports and names can be changed without editing anything.
+ifneq (,$(wildcard .env))
+include .env
+export
+endif
+
+.PHONY: help setup up down status clean seed demo test lint format bench lock
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: ## install missing Debian packages and the pinned Python environment (idempotent)
+	@scripts/setup.sh
+
+up: setup ## start the local stack (MariaDB, PostgreSQL + pgvector, moto + executors); seed an empty source
+	@$(STACK) up
+
+down: ## stop exactly the processes the stack started; keep the data
+	@[ ! -x $(PY) ] || $(STACK) down
+
+status: ## show each service's endpoint and health
+	@$(STACK) status
+
+clean: ## stop the stack and delete .local/
+	@[ ! -x $(PY) ] || $(STACK) clean
+	@rm -rf .local
+
+seed: up ## regenerate the source data (ARGS="--customers 100000 --products 2000 --ratings 10000000")
+	@$(PY) -m recsys.seed $(ARGS)
+
+demo: up ## run the whole platform end to end on the local stack
+	@$(PY) -m recsys.demo
+
+test: setup ## ruff and the whole test suite (starts the local stack services it needs)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(PY) -m pytest
+
+lint: setup ## ruff only
+	@$(VENV)/bin/ruff check .
+
+format: setup ## apply ruff's formatting and fixes
+	@$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench: up ## benchmarks (speed and memory goals); results under .local/bench/
+	@$(PY) -m recsys.bench
+
+lock: ## re-resolve requirements-dev.txt into requirements-lock.txt (needs the package index)
+	@scripts/lock.sh

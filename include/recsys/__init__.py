@@ -1,0 +1,1 @@
+"""Recommender data platform: the logic behind the DAGs (ETL job, model, vector store, streaming, local stack)."""

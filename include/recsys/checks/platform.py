@@ -1,0 +1,63 @@
+"""Reachability checks of the platform's three endpoints through the Airflow connections the DAGs use."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID, VECTOR_DB_CONN_ID, platform_names
+from recsys.seed.schema import TABLES
+
+log = logging.getLogger(__name__)
+
+#: Source tables the pipelines read; the check fails when one is missing.
+REQUIRED_SOURCE_TABLES = ("customers", "products", "ratings")
+
+
+class PlatformCheckError(RuntimeError):
+    """An endpoint is unreachable or not as the pipelines need it; the message says which and why."""
+
+
+def check_mysql_source(conn_id: str = MYSQL_CONN_ID) -> dict[str, Any]:
+    """The source answers as its read-only ETL user and holds the tables the batch job reads."""
+    from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+    hook = MySqlHook(mysql_conn_id=conn_id)
+    rows = hook.get_records(
+        "SELECT table_name, table_rows FROM information_schema.tables WHERE table_schema = DATABASE()"
+    )
+    present = {str(name).lower() for name, _ in rows}
+    missing = [t for t in REQUIRED_SOURCE_TABLES if t not in present]
+    if missing:
+        raise PlatformCheckError(f"connection {conn_id!r}: source database lacks table(s) {', '.join(missing)}")
+    (ratings,) = hook.get_first("SELECT COUNT(*) FROM ratings")
+    result = {"tables": sorted(t for t in present if t in TABLES), "ratings": int(ratings)}
+    log.info("MySQL source via %s: %s", conn_id, result)
+    return result
+
+
+def check_vector_db(conn_id: str = VECTOR_DB_CONN_ID) -> dict[str, Any]:
+    """PostgreSQL answers and offers the pgvector extension (installed or installable)."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    hook = PostgresHook(postgres_conn_id=conn_id)
+    version = hook.get_first("SHOW server_version")[0]
+    row = hook.get_first("SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'vector'")
+    if row is None:
+        raise PlatformCheckError(f"connection {conn_id!r}: PostgreSQL {version} does not offer the pgvector extension")
+    result = {"postgres": version, "pgvector_available": row[0], "pgvector_installed": row[1]}
+    log.info("vector DB via %s: %s", conn_id, result)
+    return result
+
+
+def check_aws(conn_id: str = AWS_CONN_ID) -> dict[str, Any]:
+    """The AWS endpoint answers STS and S3 and reports which of the platform's buckets exist."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from airflow.providers.amazon.aws.hooks.sts import StsHook
+
+    account = StsHook(aws_conn_id=conn_id).get_account_number()
+    existing = {b["Name"] for b in S3Hook(aws_conn_id=conn_id).get_conn().list_buckets().get("Buckets", [])}
+    names = platform_names()
+    result = {"account": account, "buckets": {b: b in existing for b in names.buckets()}}
+    log.info("AWS via %s: %s", conn_id, result)
+    return result

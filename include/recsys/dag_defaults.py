@@ -1,0 +1,33 @@
+"""Defaults every DAG shares (owner, retries with backoff, failure logging), so no DAG file copies them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+OWNER = "data-platform"
+
+
+def log_failure(context: dict[str, Any]) -> None:
+    """Failure callback: one line naming the DAG, task, try and error (alerting hooks in here)."""
+    ti = context.get("task_instance")
+    log.error(
+        "task failed: dag=%s task=%s try=%s error=%s",
+        getattr(ti, "dag_id", "?"),
+        getattr(ti, "task_id", "?"),
+        getattr(ti, "try_number", "?"),
+        context.get("exception"),
+    )
+
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=15),
+    "on_failure_callback": log_failure,
+}

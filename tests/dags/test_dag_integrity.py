@@ -1,0 +1,77 @@
+"""DAG integrity: every file in dags/ parses, follows the house rules, and parses cheaply and offline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recsys.config import project_root
+
+DAGS_DIR = project_root() / "dags"
+DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
+HEAVY_MODULES = ("torch", "pyspark", "pandas", "boto3", "sklearn", "psycopg", "pymysql")
+
+
+def test_there_are_dags_to_check():
+    assert DAG_FILES, f"no DAG files in {DAGS_DIR}"
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_DIR), safe_mode=False)
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_one_dag_per_file_named_after_the_module(dagbag, path):
+    dag_ids = [d for d, dag in dagbag.dags.items() if Path(dag.fileloc).name == path.name]
+    assert dag_ids == [path.stem]
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_house_rules(dagbag, path):
+    dag = dagbag.dags[path.stem]
+    assert dag.owner not in ("", "airflow")
+    assert dag.tags
+    assert dag.doc_md
+    assert len(dag.doc_md) > 200
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    for task in dag.tasks:
+        assert task.retries >= 2, task.task_id
+        assert task.owner == dag.owner, task.task_id
+
+
+PROBE = r"""
+import json, runpy, sys
+from airflow.sdk import Variable
+from airflow.sdk.bases.hook import BaseHook
+
+def refuse(*args, **kwargs):
+    raise RuntimeError("read at parse time: " + repr(args[:2]))
+
+Variable.get = staticmethod(refuse)
+BaseHook.get_connection = classmethod(refuse)
+before = set(sys.modules)
+runpy.run_path(sys.argv[1])
+print(json.dumps(sorted(m.split(".")[0] for m in set(sys.modules) - before)))
+"""
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_parsing_imports_nothing_heavy_and_reads_no_variable_or_connection(path):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert not imported & set(HEAVY_MODULES), sorted(imported & set(HEAVY_MODULES))

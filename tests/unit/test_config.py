@@ -1,0 +1,37 @@
+import pytest
+
+from recsys.config import NAME_TEMPLATES, TRAINING_COLUMNS, local_stack_settings, platform_names
+
+
+def test_lab_names_follow_the_prefix():
+    names = platform_names({"RECSYS_PREFIX": "de-c1w4", "AWS_ACCOUNT_ID": "111122223333"})
+    assert names.glue_job == "de-c1w4-etl-job"
+    assert names.vector_db == "de-c1w4-vector-db"
+    assert names.kinesis_stream == "de-c1w4-kinesis-data-stream"
+    assert names.delivery_stream == "de-c1w4-delivery-stream"
+    assert names.transformation_lambda == "de-c1w4-transformation-lambda"
+    assert names.model_inference_lambda == "de-c1w4-model-inference"
+    assert names.datalake_bucket == "de-c1w4-111122223333-datalake"
+
+
+def test_another_prefix_renames_every_resource():
+    names = platform_names({"RECSYS_PREFIX": "acme-prod"})
+    assert all(value.startswith("acme") for value in names.as_env().values())
+    assert set(names.as_env()) == {kind.upper() for kind in NAME_TEMPLATES}
+
+
+def test_training_columns_are_the_contract():
+    assert TRAINING_COLUMNS[0] == "customerNumber"
+    assert TRAINING_COLUMNS[-1] == "productRating"
+    assert len(TRAINING_COLUMNS) == 13
+
+
+def test_ports_come_from_the_environment():
+    settings = local_stack_settings({"MYSQL_PORT": "4406", "VECTOR_DB_PORT": "6543", "AWS_PORT": "7000"})
+    assert (settings.mysql_port, settings.vector_db_port, settings.aws_port) == (4406, 6543, 7000)
+    assert settings.aws_endpoint_url == "http://127.0.0.1:7000"
+
+
+def test_a_bad_port_names_the_variable():
+    with pytest.raises(ValueError, match="MYSQL_PORT"):
+        local_stack_settings({"MYSQL_PORT": "three"})
