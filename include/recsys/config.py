@@ -25,6 +25,8 @@ NAME_TEMPLATES: dict[str, str] = {
     "recommendations_bucket": "{prefix}-{account}-recommendations",
     "scripts_bucket": "{prefix}-{account}-scripts",
     "glue_job": "{prefix}-etl-job",
+    "glue_role": "{prefix}-glue-role",
+    "source_db_secret": "{prefix}-source-db-credentials",
     "glue_database": "{prefix_underscored}_db",
     "vector_db": "{prefix}-vector-db",
     "vector_db_secret": "{prefix}-vector-db-credentials",
@@ -97,6 +99,14 @@ class PlatformNames:
     @property
     def glue_job(self) -> str:
         return self.name("glue_job")
+
+    @property
+    def glue_role(self) -> str:
+        return self.name("glue_role")
+
+    @property
+    def source_db_secret(self) -> str:
+        return self.name("source_db_secret")
 
     @property
     def glue_database(self) -> str:

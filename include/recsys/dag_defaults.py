@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -23,10 +24,18 @@ def log_failure(context: dict[str, Any]) -> None:
     )
 
 
+def _retry_delay() -> timedelta:
+    """``RECSYS_RETRY_DELAY_SECONDS`` (default 60): tests shorten it so a failing DAG run ends quickly."""
+    try:
+        return timedelta(seconds=float(os.environ.get("RECSYS_RETRY_DELAY_SECONDS", "60")))
+    except ValueError:
+        return timedelta(minutes=1)
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
-    "retry_delay": timedelta(minutes=1),
+    "retry_delay": _retry_delay(),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "on_failure_callback": log_failure,

@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from recsys.seed.generator import SeedSpec
+from recsys.seed.loader import seed
+
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 def test_platform_health_dag_run_succeeds(stack):
+    seed(stack.mariadb(), SeedSpec(customers=40, products=30, ratings=300))
     stack.migrate_airflow(lambda _m: None)
     env = {**os.environ, **stack.environment()}
     airflow = str(Path(sys.executable).parent / "airflow")

@@ -1,0 +1,227 @@
+"""Glue job runs on the local stack: `StartJobRun` really runs the job's script with local Spark.
+
+moto records the run (and its id); this executor then downloads the job's ``ScriptLocation`` from the local S3,
+merges the job's ``DefaultArguments`` with the run's ``Arguments`` and runs ``python <script> --JOB_NAME <name>
+--key value ...`` in a subprocess whose AWS endpoint is the local stack. ``GetJobRun``/``GetJobRuns`` answers carry
+the real state (``STARTING``, ``RUNNING``, ``SUCCEEDED``, ``FAILED`` with ``ErrorMessage``), ``ExecutionTime`` and
+``LogGroupName``; the driver's output goes to CloudWatch Logs (``/aws-glue/jobs/output``, stream = run id) so the
+provider's ``verbose=True`` prints it in the task log, as in AWS. ``MaxConcurrentRuns`` is enforced, and
+``UpdateJob`` (which moto lacks) replaces the job's definition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from werkzeug.wrappers import Response
+
+from recsys.localstack.aws_server import AwsCall, Forward, json_response
+from recsys.localstack.s3_persistence import local_client
+
+log = logging.getLogger("recsys.localstack.glue")
+
+LOG_GROUP = "/aws-glue/jobs"
+ACTIVE_STATES = ("STARTING", "RUNNING", "STOPPING")
+
+
+@dataclass
+class LocalRun:
+    job_name: str
+    run_id: str
+    state: str = "STARTING"
+    error: str = ""
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def execution_time(self) -> int:
+        return int((self.finished or time.time()) - self.started)
+
+
+class GlueRunner:
+    def __init__(self, state_dir: Path) -> None:
+        self.workdir = state_dir / "glue"
+        self.endpoint_url = ""
+        self.runs: dict[str, LocalRun] = {}
+        self.lock = threading.Lock()
+
+    # --- Extension protocol ---------------------------------------------------------------------------------------
+    def restore(self, endpoint_url: str) -> None:
+        return None
+
+    def start(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+
+    def stop(self) -> None:
+        with self.lock:
+            active = [r for r in self.runs.values() if r.process is not None and r.process.poll() is None]
+        for run in active:
+            run.process.terminate()  # type: ignore[union-attr]
+
+    def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
+        if call.target == "AWSGlue.StartJobRun":
+            return self._start_job_run(call, forward)
+        if call.target == "AWSGlue.GetJobRun":
+            return self._amend(forward(call), single=True)
+        if call.target == "AWSGlue.GetJobRuns":
+            return self._amend(forward(call), single=False)
+        if call.target == "AWSGlue.BatchStopJobRun":
+            return self._stop_runs(call, forward)
+        if call.target == "AWSGlue.UpdateJob":
+            return self._update_job(call)
+        return None
+
+    # --- calls ------------------------------------------------------------------------------------------------------
+    def _start_job_run(self, call: AwsCall, forward: Forward) -> Response:
+        request = call.json()
+        job_name = request.get("JobName", "")
+        glue = local_client("glue", self.endpoint_url)
+        try:
+            job = glue.get_job(JobName=job_name)["Job"]
+        except glue.exceptions.EntityNotFoundException:
+            return forward(call)  # moto answers with its own EntityNotFoundException
+        limit = int(job.get("ExecutionProperty", {}).get("MaxConcurrentRuns", 1))
+        with self.lock:
+            active = [r for r in self.runs.values() if r.job_name == job_name and r.state in ACTIVE_STATES]
+        if len(active) >= limit:
+            return json_response(
+                {
+                    "__type": "ConcurrentRunsExceededException",
+                    "message": f"Concurrent runs exceeded for {job_name}: {len(active)} of {limit} running",
+                },
+                400,
+            )
+        response = forward(call)
+        if response.status_code != 200:
+            return response
+        run_id = json.loads(response.get_data())["JobRunId"]
+        arguments = {**job.get("DefaultArguments", {}), **request.get("Arguments", {})}
+        run = LocalRun(job_name=job_name, run_id=run_id)
+        with self.lock:
+            self.runs[run_id] = run
+        threading.Thread(
+            target=self._execute, args=(run, job["Command"]["ScriptLocation"], arguments), daemon=True
+        ).start()
+        return response
+
+    def _update_job(self, call: AwsCall) -> Response:
+        """moto has no UpdateJob: replace the definition (as AWS does: the update is the whole new definition)."""
+        request = call.json()
+        name = request.get("JobName", "")
+        glue = local_client("glue", self.endpoint_url)
+        try:
+            glue.get_job(JobName=name)
+        except glue.exceptions.EntityNotFoundException:
+            return json_response({"__type": "EntityNotFoundException", "message": f"Job {name} not found"}, 400)
+        glue.delete_job(JobName=name)
+        glue.create_job(Name=name, **request.get("JobUpdate", {}))
+        return json_response({"JobName": name})
+
+    def _amend(self, response: Response, single: bool) -> Response:
+        if response.status_code != 200:
+            return response
+        payload = json.loads(response.get_data())
+        runs = [payload.get("JobRun", {})] if single else payload.get("JobRuns", [])
+        for job_run in runs:
+            local = self.runs.get(job_run.get("Id", ""))
+            if local is None:
+                continue
+            job_run["JobRunState"] = local.state
+            job_run["ExecutionTime"] = local.execution_time()
+            job_run["LogGroupName"] = LOG_GROUP
+            if local.finished is not None:
+                job_run["CompletedOn"] = local.finished
+            if local.error:
+                job_run["ErrorMessage"] = local.error
+            else:
+                job_run.pop("ErrorMessage", None)
+        return json_response(payload)
+
+    def _stop_runs(self, call: AwsCall, forward: Forward) -> Response:
+        for run_id in call.json().get("JobRunIds", []):
+            run = self.runs.get(run_id)
+            if run is not None and run.process is not None and run.process.poll() is None:
+                run.state = "STOPPING"
+                run.process.terminate()
+        return forward(call)
+
+    # --- execution --------------------------------------------------------------------------------------------------
+    def _execute(self, run: LocalRun, script_location: str, arguments: dict[str, str]) -> None:
+        folder = self.workdir / run.run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        driver_log = folder / "driver.log"
+        try:
+            bucket, _, key = script_location.removeprefix("s3://").partition("/")
+            script = folder / Path(key).name
+            local_client("s3", self.endpoint_url).download_file(bucket, key, str(script))
+            argv = [sys.executable, str(script), "--JOB_NAME", run.job_name]
+            for name, value in arguments.items():
+                argv += [name if name.startswith("--") else f"--{name}", str(value)]
+            env = {
+                **os.environ,
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",  # moto's throwaway credentials
+                "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                "SPARK_LOCAL_IP": "127.0.0.1",
+                "PYTHONUNBUFFERED": "1",
+            }
+            log.info("glue run %s of %s: %s", run.run_id, run.job_name, script_location)
+            with open(driver_log, "wb") as out:
+                run.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder)
+                run.state = "RUNNING"
+                code = run.process.wait()
+            if run.state == "STOPPING":
+                run.state, run.error = "STOPPED", ""
+            elif code == 0:
+                run.state = "SUCCEEDED"
+            else:
+                run.state, run.error = "FAILED", _error_message(driver_log, code)
+        except Exception as exc:  # the run fails, with the reason, like Glue would report it
+            log.exception("glue run %s could not start", run.run_id)
+            run.state, run.error = "FAILED", f"{type(exc).__name__}: {exc}"
+        finally:
+            run.finished = time.time()
+            self._ship_logs(run, driver_log)
+            log.info("glue run %s finished: %s %s", run.run_id, run.state, run.error)
+
+    def _ship_logs(self, run: LocalRun, driver_log: Path) -> None:
+        """Put the driver output into CloudWatch Logs where the provider's verbose mode reads it."""
+        lines = driver_log.read_text(errors="replace").splitlines() if driver_log.exists() else []
+        logs = local_client("logs", self.endpoint_url)
+        for group in (f"{LOG_GROUP}/output", f"{LOG_GROUP}/error"):
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=group)
+            logs.create_log_stream(logGroupName=group, logStreamName=run.run_id)
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": line or " "} for line in lines] or [
+            {"timestamp": now, "message": f"run {run.run_id}: {run.state}"}
+        ]
+        for start in range(0, len(events), 5000):
+            logs.put_log_events(
+                logGroupName=f"{LOG_GROUP}/output", logStreamName=run.run_id, logEvents=events[start : start + 5000]
+            )
+        if run.error:
+            logs.put_log_events(
+                logGroupName=f"{LOG_GROUP}/error",
+                logStreamName=run.run_id,
+                logEvents=[{"timestamp": now, "message": run.error}],
+            )
+
+
+def _error_message(driver_log: Path, code: int) -> str:
+    """The last meaningful line of the driver output (the exception), as Glue's ErrorMessage."""
+    lines = [line.strip() for line in driver_log.read_text(errors="replace").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line or line.startswith("SystemExit"):
+            return line[:2000]
+    return f"driver exited with code {code}" + (f": {lines[-1][:2000]}" if lines else "")
