@@ -20,6 +20,8 @@ customers or products) are counted in the manifest.
 * `provision_infrastructure` (default true): false reads the current infrastructure outputs without applying.
 * `partition_layout`: `customer` (the lab's layout, default) or `bucketed` (64 coarse partitions: far fewer files).
 * `jdbc_partitions`: parallel JDBC reads of `ratings` (default 4).
+* `max_excluded_fraction` (default 0.01): the quality check fails when a larger share of the source's ratings had to
+  be excluded (a corrupted source), with the counts by reason in its message.
 
 Manual runs have no data interval in Airflow 3; nothing here depends on one.
 """
@@ -51,6 +53,9 @@ from recsys.dag_defaults import DEFAULT_ARGS
         "provision_infrastructure": Param(True, type="boolean", description="apply Terraform / local provisioning"),
         "partition_layout": Param("customer", enum=["customer", "bucketed"], description="output partition layout"),
         "jdbc_partitions": Param(4, type="integer", minimum=1, maximum=64, description="parallel JDBC reads"),
+        "max_excluded_fraction": Param(
+            0.01, type="number", minimum=0, maximum=1, description="fail when more source ratings are invalid"
+        ),
     },
 )
 def batch_training_data() -> None:
@@ -99,14 +104,17 @@ def batch_training_data() -> None:
     )
 
     @task(outlets=[TRAINING_DATA])
-    def check_training_data_quality(script: dict) -> dict:
+    def check_training_data_quality(script: dict, **context) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.providers.mysql.hooks.mysql import MySqlHook
 
         from recsys.etl.training_data import check_published_dataset
 
         return check_published_dataset(
-            S3Hook(aws_conn_id=AWS_CONN_ID), MySqlHook(mysql_conn_id=MYSQL_CONN_ID), script["manifest_url"]
+            S3Hook(aws_conn_id=AWS_CONN_ID),
+            MySqlHook(mysql_conn_id=MYSQL_CONN_ID),
+            script["manifest_url"],
+            float(context["params"]["max_excluded_fraction"]),
         )
 
     chain(infra, script, run_glue_job, wait_for_manifest, check_training_data_quality(script))

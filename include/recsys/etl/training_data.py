@@ -77,8 +77,18 @@ class QualityReport:
     source_customers: int
 
 
-def check_dataset(table: Any, manifest: dict[str, Any], source_rows: int, source_customers: int) -> QualityReport:
-    """Every check of the contract; raises :class:`DataQualityError` listing all failures."""
+def check_dataset(
+    table: Any,
+    manifest: dict[str, Any],
+    source_rows: int,
+    source_customers: int,
+    max_excluded_fraction: float = 0.01,
+) -> QualityReport:
+    """Every check of the contract; raises :class:`DataQualityError` listing all failures.
+
+    Besides the dataset itself, the share of source ratings the job had to exclude (NULL keys, ratings outside 1..5,
+    unknown customers or products) must stay under ``max_excluded_fraction``: more means a corrupted source.
+    """
     import pyarrow.compute as pc
 
     failures: list[str] = []
@@ -105,12 +115,21 @@ def check_dataset(table: Any, manifest: dict[str, Any], source_rows: int, source
         failures.append(f"{partitions} partitions for {customers} customers (expected one partition per customer)")
     if customers != source_customers:
         failures.append(f"{customers} customers, but the source has {source_customers} with a valid rating")
+    excluded = manifest.get("excluded", {})
+    input_rows = int(manifest.get("input_rows", 0))
+    if input_rows and sum(excluded.values()) / input_rows > max_excluded_fraction:
+        failures.append(
+            f"{sum(excluded.values())} of {input_rows} source ratings excluded ({excluded}), more than "
+            f"{max_excluded_fraction:.1%}: the source looks corrupted"
+        )
     if failures:
         raise DataQualityError("training data failed quality checks: " + "; ".join(failures))
     return QualityReport(table.num_rows, customers, partitions, source_rows, source_customers)
 
 
-def check_published_dataset(s3_hook: Any, mysql_hook: Any, manifest_url: str) -> dict[str, Any]:
+def check_published_dataset(
+    s3_hook: Any, mysql_hook: Any, manifest_url: str, max_excluded_fraction: float = 0.01
+) -> dict[str, Any]:
     """Download the run's manifest and files from S3, count the source, run every check."""
     bucket, _, key = manifest_url.removeprefix("s3://").partition("/")
     manifest = json.loads(s3_hook.read_key(key=key, bucket_name=bucket))
@@ -118,7 +137,7 @@ def check_published_dataset(s3_hook: Any, mysql_hook: Any, manifest_url: str) ->
     with tempfile.TemporaryDirectory(prefix="training-data-") as tmp:
         download_dataset(s3_hook, manifest, Path(tmp))
         table = read_training_data(Path(tmp), manifest)
-    report = check_dataset(table, manifest, int(source_rows), int(source_customers))
+    report = check_dataset(table, manifest, int(source_rows), int(source_customers), max_excluded_fraction)
     log.info("training data OK: %s; excluded at the source: %s", report, manifest.get("excluded"))
     return {
         "manifest": manifest_url,

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def run_dag(stack):
+    """Run a whole DAG with `airflow dags test` against the test stack; return (succeeded, output)."""
+    stack.migrate_airflow(lambda _m: None)
+
+    def run(dag_id: str, conf: dict | None = None, timeout: int = 900) -> tuple[bool, str]:
+        env = {**os.environ, **stack.environment(), "RECSYS_RETRY_DELAY_SECONDS": "1"}
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "--conf", json.dumps(conf or {})],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+        output = result.stdout + result.stderr
+        finished = [line for line in output.splitlines() if "DagRun Finished:" in line]
+        assert stack.secrets()["mysql_etl_password"] not in output
+        return result.returncode == 0 and bool(finished) and "state=success" in finished[-1], output
+
+    return run

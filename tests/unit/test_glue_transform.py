@@ -1,0 +1,74 @@
+"""The Glue job's transformation on small frames in local Spark."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from recsys.etl.glue_job import TRAINING_COLUMNS, build_training_data
+
+pytest.importorskip("pyspark")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    import os
+
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("glue-transform-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+def frames(spark, ratings_rows):
+    customers = spark.createDataFrame(
+        [(1, "Nantes", None, "44000", "France", Decimal("21000.00")), (2, "NYC", "NY", None, "USA", Decimal("0.00"))],
+        "customerNumber int, city string, state string, postalCode string, country string, creditLimit decimal(10,2)",
+    )
+    products = spark.createDataFrame(
+        [("S10_1", "Classic Cars", "1:10", 7933, Decimal("48.81"), Decimal("95.70"))],
+        "productCode string, productLine string, productScale string, quantityInStock smallint, "
+        "buyPrice decimal(10,2), MSRP decimal(10,2)",
+    )
+    ratings = spark.createDataFrame(ratings_rows, "customerNumber int, productCode string, productRating int")
+    return customers, products, ratings
+
+
+def test_valid_rows_keep_contract_order_and_types(spark):
+    valid, excluded, input_rows = build_training_data(spark, *frames(spark, [(1, "S10_1", 4), (2, "S10_1", 5)]))
+    assert tuple(valid.columns) == TRAINING_COLUMNS
+    types = dict(valid.dtypes)
+    assert types["creditLimit"] == types["buyPrice"] == types["MSRP"] == "decimal(10,2)"
+    assert types["customerNumber"] == types["quantityInStock"] == types["productRating"] == "int"
+    rows = {r["customerNumber"]: r for r in valid.collect()}
+    assert rows[1]["state"] is None
+    assert rows[2]["postalCode"] is None
+    assert rows[1]["creditLimit"] == Decimal("21000.00")
+    assert input_rows == 2
+    assert excluded == {"null_key": 0, "rating_out_of_range": 0, "unknown_customer": 0, "unknown_product": 0}
+
+
+def test_invalid_rows_are_excluded_and_counted_by_reason(spark):
+    rows = [
+        (1, "S10_1", 3),  # valid
+        (None, "S10_1", 3),  # NULL customer
+        (1, None, 3),  # NULL product
+        (2, "S10_1", None),  # NULL rating
+        (1, "S10_1", 0),  # out of range
+        (2, "S10_1", 6),  # out of range
+        (99, "S10_1", 2),  # unknown customer
+        (1, "S99_9", 2),  # unknown product
+    ]
+    valid, excluded, input_rows = build_training_data(spark, *frames(spark, rows))
+    assert valid.count() == 1
+    assert excluded == {"null_key": 3, "rating_out_of_range": 2, "unknown_customer": 1, "unknown_product": 1}
+    assert input_rows == len(rows)
