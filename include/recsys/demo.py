@@ -22,6 +22,7 @@ from recsys.localstack.stack import Stack
 #: DAG runs of the demo, in order, with their run configuration.
 DEMO_RUNS: list[tuple[str, dict[str, object]]] = [
     ("platform_health", {}),
+    ("batch_training_data", {}),
 ]
 
 
@@ -61,8 +62,32 @@ def summary(stack: Stack) -> None:
     if not ok:
         raise SystemExit(f"[demo] vector DB unhealthy: {detail}")
     say(f"vector DB {stack.settings.host}:{stack.settings.vector_db_port}: {detail}")
+    manifest = _training_manifest(stack)
+    if manifest:
+        say(
+            f"training data s3://{stack.settings.names.datalake_bucket}/ratings-ml-training/: "
+            f"{manifest['output_rows']:,} rows in {manifest['partition_count']:,} partitions, "
+            f"excluded {manifest['excluded']}"
+        )
     say(f"AWS endpoint {stack.settings.aws_endpoint_url}; environment in {stack.settings.env_file}")
     say("the stack keeps running: `make status`, `make down`")
+
+
+def _training_manifest(stack: Stack) -> dict | None:
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.settings.aws_endpoint_url,
+        region_name=stack.settings.names.region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106 - moto's placeholder credentials
+    )
+    try:
+        body = s3.get_object(Bucket=stack.settings.names.datalake_bucket, Key="ratings-ml-training/_manifest.json")
+    except s3.exceptions.ClientError:
+        return None
+    return json.loads(body["Body"].read())
 
 
 def main(argv: list[str] | None = None) -> int:
