@@ -44,8 +44,11 @@ class ProvisioningError(RuntimeError):
 
 
 class Provisioner(Protocol):
-    def provision(self, pipeline: str, apply: bool = True) -> dict[str, Any]:
-        """Create or update the pipeline's resources (``apply=False``: only read current outputs)."""
+    def provision(self, pipeline: str, apply: bool = True, variables: dict[str, str] | None = None) -> dict[str, Any]:
+        """Create or update the pipeline's resources (``apply=False``: only read current outputs).
+
+        ``variables`` are deployment inputs a DAG computes (e.g. content-hashed Lambda package keys).
+        """
         ...
 
 

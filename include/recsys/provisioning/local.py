@@ -24,7 +24,7 @@ class LocalProvisioner:
         self.aws_conn_id = aws_conn_id
         self.names = platform_names()
 
-    def provision(self, pipeline: str, apply: bool = True) -> dict[str, Any]:
+    def provision(self, pipeline: str, apply: bool = True, variables: dict[str, str] | None = None) -> dict[str, Any]:
         step = {"etl": self._etl, "vector_db": self._vector_db}.get(pipeline)
         if step is None:
             raise ProvisioningError(f"no local provisioning for pipeline {pipeline!r}")

@@ -63,7 +63,7 @@ class TerraformProvisioner:
             raise ProvisioningError(f"no Terraform root at {workdir}")
         return workdir
 
-    def provision(self, pipeline: str, apply: bool = True) -> dict[str, Any]:
+    def provision(self, pipeline: str, apply: bool = True, variables: dict[str, str] | None = None) -> dict[str, Any]:
         workdir = self.preflight(pipeline)
         backend = self.env["TF_BACKEND_CONFIG"]
         self._run(
@@ -78,6 +78,7 @@ class TerraformProvisioner:
             plan_args = ["plan", "-input=false", "-no-color", "-out=tfplan"]
             if self.env.get("TF_VAR_FILE"):
                 plan_args.append(f"-var-file={self.env['TF_VAR_FILE']}")
+            plan_args += [f"-var={name}={value}" for name, value in (variables or {}).items()]
             self._run(workdir, *plan_args)
             self._run(workdir, "apply", "-input=false", "-no-color", "tfplan")
         raw = json.loads(self._run(workdir, "output", "-json", "-no-color"))

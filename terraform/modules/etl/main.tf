@@ -1,0 +1,225 @@
+# Batch training data: datalake and scripts buckets, Glue connection to the MySQL source, Glue job and catalog.
+data "aws_subnet" "first" {
+  id = var.private_subnet_ids[0]
+}
+
+module "kms" {
+  source             = "../kms_key"
+  alias              = "${var.names.glue_job}"
+  service_principals = ["logs.${var.region}.amazonaws.com"]
+}
+
+module "datalake" {
+  source          = "../secure_bucket"
+  name            = var.names.datalake_bucket
+  kms_key_arn     = module.kms.arn
+  expire_prefixes = { "_staging/" = 3 }
+}
+
+module "scripts" {
+  source      = "../secure_bucket"
+  name        = var.names.scripts_bucket
+  kms_key_arn = module.kms.arn
+}
+
+resource "aws_glue_catalog_database" "this" {
+  name = var.names.glue_database
+}
+
+# Glue needs a self-referencing security group for its workers, and egress to the source and to S3 (HTTPS).
+resource "aws_security_group" "glue" {
+  #checkov:skip=CKV2_AWS_5:Attached to the Glue connection (physical_connection_requirements), which checkov does not follow.
+  name        = "${var.names.glue_job}-sg"
+  description = "Glue workers of ${var.names.glue_job}"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "glue_self" {
+  #checkov:skip=CKV_AWS_24:Self-referencing rule (Glue's requirement), not 0.0.0.0/0.
+  #checkov:skip=CKV_AWS_25:Self-referencing rule (Glue's requirement), not 0.0.0.0/0.
+  #checkov:skip=CKV_AWS_260:Self-referencing rule (Glue's requirement), not 0.0.0.0/0.
+  security_group_id            = aws_security_group.glue.id
+  referenced_security_group_id = aws_security_group.glue.id
+  ip_protocol                  = "tcp"
+  from_port                    = 0
+  to_port                      = 65535
+  description                  = "Glue workers talk to each other"
+}
+
+resource "aws_vpc_security_group_egress_rule" "glue_self" {
+  security_group_id            = aws_security_group.glue.id
+  referenced_security_group_id = aws_security_group.glue.id
+  ip_protocol                  = "tcp"
+  from_port                    = 0
+  to_port                      = 65535
+  description                  = "Glue workers talk to each other"
+}
+
+resource "aws_vpc_security_group_egress_rule" "glue_source" {
+  security_group_id            = aws_security_group.glue.id
+  referenced_security_group_id = var.source_db_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = var.source_db_port
+  to_port                      = var.source_db_port
+  description                  = "JDBC to the MySQL source"
+}
+
+resource "aws_vpc_security_group_egress_rule" "glue_https" {
+  security_group_id = aws_security_group.glue.id
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  description       = "S3, Secrets Manager, Glue and CloudWatch endpoints"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "source_from_glue" {
+  security_group_id            = var.source_db_security_group_id
+  referenced_security_group_id = aws_security_group.glue.id
+  ip_protocol                  = "tcp"
+  from_port                    = var.source_db_port
+  to_port                      = var.source_db_port
+  description                  = "Glue ${var.names.glue_job} reads the source"
+}
+
+resource "aws_glue_connection" "source" {
+  name            = "${var.names.glue_job}-source"
+  connection_type = "JDBC"
+  connection_properties = {
+    JDBC_CONNECTION_URL = "jdbc:mysql://${var.source_db_host}:${var.source_db_port}/${var.source_db_name}"
+    SECRET_ID           = var.source_db_secret_arn
+    JDBC_ENFORCE_SSL    = "true"
+  }
+
+  physical_connection_requirements {
+    availability_zone      = data.aws_subnet.first.availability_zone
+    subnet_id              = data.aws_subnet.first.id
+    security_group_id_list = [aws_security_group.glue.id]
+  }
+}
+
+resource "aws_glue_security_configuration" "this" {
+  name = "${var.names.glue_job}-encryption"
+
+  encryption_configuration {
+    cloudwatch_encryption {
+      cloudwatch_encryption_mode = "SSE-KMS"
+      kms_key_arn                = module.kms.arn
+    }
+    job_bookmarks_encryption {
+      job_bookmarks_encryption_mode = "CSE-KMS"
+      kms_key_arn                   = module.kms.arn
+    }
+    s3_encryption {
+      s3_encryption_mode = "SSE-KMS"
+      kms_key_arn        = module.kms.arn
+    }
+  }
+}
+
+data "aws_iam_policy_document" "glue_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["glue.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "glue" {
+  name               = var.names.glue_role
+  assume_role_policy = data.aws_iam_policy_document.glue_assume.json
+}
+
+data "aws_iam_policy_document" "glue" {
+  #checkov:skip=CKV_AWS_111:EC2 Describe* and ENI actions of Glue connections have no resource-level permissions.
+  #checkov:skip=CKV_AWS_356:EC2 Describe* and ENI actions of Glue connections have no resource-level permissions.
+  statement {
+    sid       = "ReadScripts"
+    actions   = ["s3:GetObject"]
+    resources = ["${module.scripts.arn}/glue/*"]
+  }
+  statement {
+    sid       = "WriteDatalake"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${module.datalake.arn}/*"]
+  }
+  statement {
+    sid       = "ListBuckets"
+    actions   = ["s3:ListBucket"]
+    resources = [module.datalake.arn, module.scripts.arn]
+  }
+  statement {
+    sid       = "SourceCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.source_db_secret_arn]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [module.kms.arn]
+  }
+  statement {
+    sid     = "Catalog"
+    actions = ["glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:GetConnection"]
+    resources = [
+      "arn:aws:glue:${var.region}:${var.account_id}:catalog",
+      aws_glue_catalog_database.this.arn,
+      "arn:aws:glue:${var.region}:${var.account_id}:table/${var.names.glue_database}/*",
+      aws_glue_connection.source.arn,
+    ]
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"]
+    resources = ["arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws-glue/*"]
+  }
+  statement {
+    sid = "VpcNetworkInterfaces"
+    actions = [
+      "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
+      "ec2:DescribeVpcAttribute", "ec2:CreateTags", "ec2:DeleteTags",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "glue" {
+  name   = "${var.names.glue_job}-least-privilege"
+  role   = aws_iam_role.glue.id
+  policy = data.aws_iam_policy_document.glue.json
+}
+
+resource "aws_glue_job" "this" {
+  name                   = var.names.glue_job
+  role_arn               = aws_iam_role.glue.arn
+  glue_version           = var.glue_version
+  worker_type            = var.worker_type
+  number_of_workers      = var.number_of_workers
+  timeout                = 120
+  connections            = [aws_glue_connection.source.name]
+  security_configuration = aws_glue_security_configuration.this.name
+
+  command {
+    name            = "glueetl"
+    script_location = "s3://${module.scripts.name}/${var.glue_script_key}"
+    python_version  = "3"
+  }
+
+  execution_property {
+    max_concurrent_runs = 1
+  }
+
+  default_arguments = {
+    "--job-language"                     = "python"
+    "--source_secret_id"                 = var.source_db_secret_arn
+    "--target_path"                      = "s3://${module.datalake.name}/ratings-ml-training/"
+    "--catalog_database"                 = aws_glue_catalog_database.this.name
+    "--jdbc_partitions"                  = "8"
+    "--enable-continuous-cloudwatch-log" = "true"
+    "--enable-metrics"                   = "true"
+    "--TempDir"                          = "s3://${module.datalake.name}/_staging/glue-temp/"
+  }
+}

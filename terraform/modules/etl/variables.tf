@@ -1,0 +1,69 @@
+variable "names" {
+  description = "Resource names from the root's locals.names (one source of truth with the DAGs)."
+  type        = map(string)
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account id."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC of the source database and the Glue connection."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets; Glue's connection uses the first."
+  type        = list(string)
+}
+
+variable "source_db_host" {
+  description = "Host name of the MySQL source (RDS endpoint)."
+  type        = string
+}
+
+variable "source_db_port" {
+  description = "Port of the MySQL source."
+  type        = number
+}
+
+variable "source_db_name" {
+  description = "Database of the MySQL source."
+  type        = string
+}
+
+variable "source_db_secret_arn" {
+  description = "Secrets Manager ARN of the source credentials (username, password, host, port, dbname)."
+  type        = string
+}
+
+variable "source_db_security_group_id" {
+  description = "Security group of the source database; Glue is admitted to it."
+  type        = string
+}
+
+variable "glue_script_key" {
+  description = "Key of the Glue script in the scripts bucket (published by the batch DAG)."
+  type        = string
+}
+
+variable "glue_version" {
+  description = "Glue version (4.0 or newer)."
+  type        = string
+}
+
+variable "worker_type" {
+  description = "Glue worker type."
+  type        = string
+}
+
+variable "number_of_workers" {
+  description = "Glue workers per run."
+  type        = number
+}

@@ -1,0 +1,258 @@
+# Streaming recommendations: Kinesis data stream -> Firehose (transformation Lambda) -> S3 recommendations bucket,
+# plus the model-inference Lambda behind a Function URL.
+module "kms" {
+  source             = "../kms_key"
+  alias              = var.names.delivery_stream
+  service_principals = ["logs.${var.region}.amazonaws.com", "firehose.amazonaws.com"]
+}
+
+module "recommendations" {
+  source          = "../secure_bucket"
+  name            = var.names.recommendations_bucket
+  kms_key_arn     = module.kms.arn
+  expire_prefixes = { "errors/" = var.error_retention_days }
+}
+
+resource "aws_kinesis_stream" "activity" {
+  name             = var.names.kinesis_stream
+  retention_period = 24
+  encryption_type  = "KMS"
+  kms_key_id       = module.kms.arn
+
+  stream_mode_details {
+    stream_mode = "ON_DEMAND"
+  }
+}
+
+# --- Lambdas --------------------------------------------------------------------------------------------------------
+locals {
+  lambdas = {
+    transformation = {
+      name        = var.names.transformation_lambda
+      handler     = "recsys.streaming.transformation_handler.handler"
+      package_key = var.transformation_package_key
+      timeout     = 300
+      memory      = 1024
+    }
+    model_inference = {
+      name        = var.names.model_inference_lambda
+      handler     = "recsys.streaming.inference_api.handler"
+      package_key = var.model_inference_package_key
+      timeout     = 30
+      memory      = 1024
+    }
+  }
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  for_each           = local.lambdas
+  name               = "${each.value.name}-role"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "lambda" {
+  for_each = local.lambdas
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
+  }
+  statement {
+    sid       = "VectorDbCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.vector_db_secret_arn]
+  }
+  statement {
+    sid       = "InferenceBundle"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:aws:s3:::${var.names.ml_artifacts_bucket}/*"]
+  }
+  statement {
+    sid       = "Decrypt"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = compact([module.kms.arn, var.vector_db_kms_key_arn])
+  }
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  for_each = local.lambdas
+  name     = "${each.value.name}-least-privilege"
+  role     = aws_iam_role.lambda[each.key].id
+  policy   = data.aws_iam_policy_document.lambda[each.key].json
+}
+
+resource "aws_iam_role_policy_attachment" "lambda_vpc" {
+  for_each   = local.lambdas
+  role       = aws_iam_role.lambda[each.key].name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  for_each          = local.lambdas
+  name              = "/aws/lambda/${each.value.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = module.kms.arn
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_116:Firehose invokes the processor synchronously and retries; the API is synchronous too.
+  #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per account; packages are content-hashed in S3.
+  for_each                       = local.lambdas
+  function_name                  = each.value.name
+  role                           = aws_iam_role.lambda[each.key].arn
+  runtime                        = "python3.11"
+  architectures                  = ["x86_64"]
+  handler                        = each.value.handler
+  s3_bucket                      = var.lambda_packages_bucket
+  s3_key                         = each.value.package_key
+  timeout                        = each.value.timeout
+  memory_size                    = each.value.memory
+  reserved_concurrent_executions = var.reserved_concurrency
+  kms_key_arn                    = module.kms.arn
+
+  environment {
+    variables = {
+      VECTOR_DB_SECRET_ARN = var.vector_db_secret_arn
+      ML_ARTIFACTS_BUCKET  = var.names.ml_artifacts_bucket
+      MODEL_VERSION        = var.model_version
+    }
+  }
+
+  vpc_config {
+    subnet_ids         = var.private_subnet_ids
+    security_group_ids = [var.vector_db_client_security_group_id]
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.lambda]
+}
+
+resource "aws_lambda_function_url" "model_inference" {
+  function_name      = aws_lambda_function.this["model_inference"].function_name
+  authorization_type = "AWS_IAM"
+}
+
+# --- Firehose -------------------------------------------------------------------------------------------------------
+data "aws_iam_policy_document" "firehose_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["firehose.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "firehose" {
+  name               = "${var.names.delivery_stream}-role"
+  assume_role_policy = data.aws_iam_policy_document.firehose_assume.json
+}
+
+data "aws_iam_policy_document" "firehose" {
+  statement {
+    sid       = "ReadStream"
+    actions   = ["kinesis:DescribeStream", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"]
+    resources = [aws_kinesis_stream.activity.arn]
+  }
+  statement {
+    sid       = "WriteRecommendations"
+    actions   = ["s3:AbortMultipartUpload", "s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject"]
+    resources = [module.recommendations.arn, "${module.recommendations.arn}/*"]
+  }
+  statement {
+    sid       = "InvokeProcessor"
+    actions   = ["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"]
+    resources = [aws_lambda_function.this["transformation"].arn, "${aws_lambda_function.this["transformation"].arn}:*"]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [module.kms.arn]
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.firehose.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "firehose" {
+  name   = "${var.names.delivery_stream}-least-privilege"
+  role   = aws_iam_role.firehose.id
+  policy = data.aws_iam_policy_document.firehose.json
+}
+
+resource "aws_cloudwatch_log_group" "firehose" {
+  name              = "/aws/kinesisfirehose/${var.names.delivery_stream}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = module.kms.arn
+}
+
+resource "aws_cloudwatch_log_stream" "firehose" {
+  name           = "DestinationDelivery"
+  log_group_name = aws_cloudwatch_log_group.firehose.name
+}
+
+resource "aws_kinesis_firehose_delivery_stream" "this" {
+  #checkov:skip=CKV_AWS_240:With a Kinesis stream source, encryption at rest is the stream's (KMS) and the bucket's.
+  #checkov:skip=CKV_AWS_241:With a Kinesis stream source, encryption at rest is the stream's (KMS) and the bucket's.
+  name        = var.names.delivery_stream
+  destination = "extended_s3"
+
+  kinesis_source_configuration {
+    kinesis_stream_arn = aws_kinesis_stream.activity.arn
+    role_arn           = aws_iam_role.firehose.arn
+  }
+
+  extended_s3_configuration {
+    role_arn            = aws_iam_role.firehose.arn
+    bucket_arn          = module.recommendations.arn
+    prefix              = "!{timestamp:yyyy/MM/dd/HH}/"
+    error_output_prefix = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+    buffering_size      = var.buffering_size_mb
+    buffering_interval  = var.buffering_interval_seconds
+    kms_key_arn         = module.kms.arn
+
+    processing_configuration {
+      enabled = true
+      processors {
+        type = "Lambda"
+        parameters {
+          parameter_name  = "LambdaArn"
+          parameter_value = "${aws_lambda_function.this["transformation"].arn}:$LATEST"
+        }
+        parameters {
+          parameter_name  = "BufferSizeInMBs"
+          parameter_value = "1"
+        }
+        parameters {
+          parameter_name  = "BufferIntervalInSeconds"
+          parameter_value = "60"
+        }
+        parameters {
+          parameter_name  = "NumberOfRetries"
+          parameter_value = "3"
+        }
+      }
+    }
+
+    cloudwatch_logging_options {
+      enabled         = true
+      log_group_name  = aws_cloudwatch_log_group.firehose.name
+      log_stream_name = aws_cloudwatch_log_stream.firehose.name
+    }
+  }
+}

@@ -1,0 +1,14 @@
+# Root of the vector-database pipeline: `terraform/vector_db`, state key vector_db/terraform.tfstate.
+module "vector_db" {
+  source = "../modules/vector_db"
+
+  names                     = local.names
+  vpc_id                    = var.vpc_id
+  private_subnet_ids        = var.private_subnet_ids
+  client_security_group_ids = var.vector_db_client_security_group_ids
+  engine_version            = var.vector_db_engine_version
+  instance_class            = var.vector_db_instance_class
+  allocated_storage         = var.vector_db_allocated_storage
+  multi_az                  = var.vector_db_multi_az
+  deletion_protection       = var.vector_db_deletion_protection
+}
