@@ -23,6 +23,7 @@ from recsys.localstack.stack import Stack
 DEMO_RUNS: list[tuple[str, dict[str, object]]] = [
     ("platform_health", {}),
     ("batch_training_data", {}),
+    ("recommender_model", {}),
 ]
 
 

@@ -1,0 +1,88 @@
+"""
+# recommender_model
+
+Trains the two-tower recommender on the training dataset and publishes the `ml-artifacts` bucket in the lab's
+layout (embeddings CSVs, `model/best_model.pth`, `scalers/*.pkl`, `model/metrics.json`, and a torch- and
+pickle-free inference bundle for the Lambdas).
+
+Runs when the `ratings_ml_training` Asset updates (after `batch_training_data`), and by hand.
+
+| task | what it does |
+|---|---|
+| `provision_ml_artifacts` | Terraform root `terraform/vector_db` in AWS (it owns the ml-artifacts bucket), the local stack locally |
+| `train_model` | reads the dataset the manifest lists, trains (deterministic for the seed, early stopping, best checkpoint), stages every file under `versions/<model version>/` |
+| `check_model_quality` | the gate: validation RMSE must beat the global-mean and item-mean baselines, else the task fails with the metrics |
+| `promote_model` | copies the version to the canonical keys and writes `latest.json` last; publishes the `ml_artifacts` Asset |
+
+## Params
+
+* `epochs` (60), `seed` (42): training; the same data and seed give the same model.
+* `force_publish` (false): publish even when the gate fails (experiments only).
+* `provision_infrastructure` (true): false only reads the infrastructure's outputs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, chain, dag, task
+
+from recsys.assets import ML_ARTIFACTS, TRAINING_DATA
+from recsys.config import AWS_CONN_ID
+from recsys.dag_defaults import DEFAULT_ARGS
+
+
+@dag(
+    schedule=[TRAINING_DATA],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=2),
+    default_args=DEFAULT_ARGS,
+    tags=["ml", "training"],
+    doc_md=__doc__,
+    params={
+        "epochs": Param(60, type="integer", minimum=1, maximum=500, description="maximum training epochs"),
+        "seed": Param(42, type="integer", description="random seed (data split, initialisation, batches)"),
+        "force_publish": Param(False, type="boolean", description="publish even if the quality gate fails"),
+        "provision_infrastructure": Param(True, type="boolean", description="apply Terraform / local provisioning"),
+    },
+)
+def recommender_model() -> None:
+    @task
+    def provision_ml_artifacts(**context) -> dict:
+        from recsys.provisioning import provisioner
+
+        return provisioner().provision("vector_db", apply=bool(context["params"]["provision_infrastructure"]))
+
+    @task
+    def train_model(infra: dict, **context) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from recsys.model.pipeline import train_and_stage
+
+        params = context["params"]
+        return train_and_stage(
+            S3Hook(aws_conn_id=AWS_CONN_ID), infra["ml_artifacts_bucket"], int(params["epochs"]), int(params["seed"])
+        )
+
+    @task
+    def check_model_quality(candidate: dict, **context) -> str:
+        from recsys.model.train import quality_gate
+
+        return quality_gate(candidate["metrics"], force=bool(context["params"]["force_publish"]))
+
+    @task(outlets=[ML_ARTIFACTS])
+    def promote_model(candidate: dict) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from recsys.model.artifacts import promote
+
+        return promote(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), candidate["bucket"], candidate["model_version"])
+
+    infra = provision_ml_artifacts()
+    candidate = train_model(infra)
+    chain(candidate, check_model_quality(candidate), promote_model(candidate))
+
+
+recommender_model()

@@ -1,0 +1,41 @@
+"""The training task: read the published training data, train, stage the candidate version in ml-artifacts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from recsys.config import TRAINING_DATA_PREFIX, platform_names
+from recsys.etl.glue_job import MANIFEST_NAME
+from recsys.etl.training_data import download_dataset, read_training_data
+from recsys.model.artifacts import artifact_files, model_version, stage
+from recsys.model.train import TrainConfig, train
+
+log = logging.getLogger(__name__)
+
+
+def load_training_frame(s3_hook: Any) -> tuple[Any, dict[str, Any]]:
+    """The training dataset the current manifest lists, as a pandas DataFrame in contract column order."""
+    bucket = platform_names().datalake_bucket
+    key = f"{TRAINING_DATA_PREFIX}{MANIFEST_NAME}"
+    if not s3_hook.check_for_key(key, bucket_name=bucket):
+        raise FileNotFoundError(f"s3://{bucket}/{key} not found: run batch_training_data first")
+    manifest = json.loads(s3_hook.read_key(key=key, bucket_name=bucket))
+    with tempfile.TemporaryDirectory(prefix="training-") as tmp:
+        download_dataset(s3_hook, manifest, Path(tmp))
+        table = read_training_data(Path(tmp), manifest)
+    return table.to_pandas(), manifest
+
+
+def train_and_stage(s3_hook: Any, artifacts_bucket: str, epochs: int, seed: int) -> dict[str, Any]:
+    frame, manifest = load_training_frame(s3_hook)
+    log.info("training on %d rows from data run %s", len(frame), manifest.get("run_id"))
+    result = train(frame, TrainConfig(epochs=epochs, seed=seed))
+    version = model_version(str(manifest.get("run_id")), seed)
+    prefix = stage(s3_hook.get_conn(), artifacts_bucket, version, artifact_files(result, version, manifest))
+    metrics = json.loads(json.dumps(result.metrics, default=float))
+    log.info("staged %s at s3://%s/%s: %s", version, artifacts_bucket, prefix, metrics["validation"])
+    return {"model_version": version, "bucket": artifacts_bucket, "prefix": prefix, "metrics": metrics}
