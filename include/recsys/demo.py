@@ -24,6 +24,7 @@ DEMO_RUNS: list[tuple[str, dict[str, object]]] = [
     ("platform_health", {}),
     ("batch_training_data", {}),
     ("recommender_model", {}),
+    ("vector_db_embeddings", {}),
 ]
 
 
@@ -62,6 +63,16 @@ def summary(stack: Stack) -> None:
     ok, detail = vectordb.healthy(stack.vectordb())
     if not ok:
         raise SystemExit(f"[demo] vector DB unhealthy: {detail}")
+    cfg = stack.vectordb()
+    from recsys.vectordb import search
+    from recsys.vectordb.loader import current_state
+
+    with search.connect(host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database) as c:
+        state = current_state(c)
+        first = c.execute("SELECT id FROM item_emb ORDER BY id LIMIT 1").fetchone()[0]
+        similar = search.items_from_item(c, first, k=5)
+    detail += f"; model {state['model_version']}: {state['items']} item and {state['users']} user embeddings"
+    detail += f"; items like {first}: " + ", ".join(f"{code} ({score:.2f})" for code, score in similar)
     say(f"vector DB {stack.settings.host}:{stack.settings.vector_db_port}: {detail}")
     manifest = _training_manifest(stack)
     if manifest:

@@ -1,0 +1,106 @@
+"""
+# vector_db_embeddings
+
+Loads the model's embeddings from the `ml-artifacts` bucket into PostgreSQL + pgvector (`item_emb`, `user_emb`),
+safely at any time, even while the streaming pipeline reads them.
+
+| task | what it does |
+|---|---|
+| `provision_vector_db` | Terraform root `terraform/vector_db` in AWS (RDS PostgreSQL, secret, bucket), the local stack locally |
+| `resolve_model_version` | the `model_version` Param, else the bucket's `latest.json` pointer |
+| `wait_for_embeddings` | `S3KeySensor` for both CSVs of that version (`versions/<v>/embeddings/*.csv`) |
+| `validate_embeddings` | header `id,embedding`, unique non-empty ids, 32 finite floats per row; errors name file and line; nothing live touched |
+| `load_embeddings` | binary COPY into staging tables, HNSW index (`vector_ip_ops`), ANALYZE, swap both tables in one transaction, record the version |
+| `verify_vector_db` | row counts equal the CSVs, HNSW indexes present, version recorded; publishes the `vector_db_embeddings` Asset |
+
+Runs when the `ml_artifacts` Asset updates (after `recommender_model`) and by hand. Credentials come from the
+`vector_db` connection; in AWS give it the extra `{"secret_arn": "<the RDS secret ARN>"}` and the password is read
+from Secrets Manager at run time.
+
+## Params
+
+* `model_version` (empty = latest): load a specific published version, e.g. to roll back.
+* `provision_infrastructure` (true): false only reads the infrastructure's outputs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.sdk import Param, chain, dag, task
+
+from recsys.assets import ML_ARTIFACTS, VECTOR_DB_EMBEDDINGS
+from recsys.config import AWS_CONN_ID
+from recsys.dag_defaults import DEFAULT_ARGS
+
+
+@dag(
+    schedule=[ML_ARTIFACTS],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=2),
+    default_args=DEFAULT_ARGS,
+    tags=["vector-db", "pgvector"],
+    doc_md=__doc__,
+    params={
+        "model_version": Param("", type="string", description="version to load; empty loads latest.json's"),
+        "provision_infrastructure": Param(True, type="boolean", description="apply Terraform / local provisioning"),
+    },
+)
+def vector_db_embeddings() -> None:
+    @task
+    def provision_vector_db(**context) -> dict:
+        from recsys.provisioning import provisioner
+
+        return provisioner().provision("vector_db", apply=bool(context["params"]["provision_infrastructure"]))
+
+    @task
+    def resolve_model_version(infra: dict, **context) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from recsys.vectordb.pipeline import resolve_version
+
+        client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        return resolve_version(client, infra["ml_artifacts_bucket"], str(context["params"]["model_version"]))
+
+    @task
+    def validate_embeddings(target: dict) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from recsys.vectordb.pipeline import validate_version
+
+        return validate_version(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target)
+
+    @task
+    def load_embeddings(target: dict) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from recsys.vectordb.credentials import from_airflow
+        from recsys.vectordb.pipeline import load_version
+
+        return load_version(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target, from_airflow())
+
+    @task(outlets=[VECTOR_DB_EMBEDDINGS])
+    def verify_vector_db(counts: dict, target: dict) -> dict:
+        from recsys.vectordb.credentials import from_airflow
+        from recsys.vectordb.pipeline import verify
+
+        return verify(from_airflow(), counts, target["model_version"])
+
+    target = resolve_model_version(provision_vector_db())
+    wait_for_embeddings = S3KeySensor(
+        task_id="wait_for_embeddings",
+        bucket_key="{{ ti.xcom_pull(task_ids='resolve_model_version')['keys'] }}",
+        aws_conn_id=AWS_CONN_ID,
+        deferrable=True,
+        poke_interval=15,
+        timeout=1800,
+        render_template_as_native_obj=True,
+    )
+    counts = validate_embeddings(target)
+    chain(target, wait_for_embeddings, counts, load_embeddings(target), verify_vector_db(counts, target))
+
+
+vector_db_embeddings()

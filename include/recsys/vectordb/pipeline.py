@@ -1,0 +1,70 @@
+"""The vector-DB DAG's tasks: resolve the model version, download and validate its embeddings, load, verify."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, read_pointer
+from recsys.vectordb.loader import ITEMS, USERS, current_state, load, validate
+
+log = logging.getLogger(__name__)
+
+
+def resolve_version(s3_client: Any, bucket: str, requested: str = "") -> dict[str, Any]:
+    """The version to load (the request, else the bucket's ``latest.json``) and the S3 URLs of its two CSVs."""
+    version = requested or read_pointer(s3_client, bucket)["model_version"]
+    prefix = f"versions/{version}/"
+    return {
+        "model_version": version,
+        "bucket": bucket,
+        "items_key": prefix + ITEM_EMBEDDINGS,
+        "users_key": prefix + USER_EMBEDDINGS,
+        "keys": [f"s3://{bucket}/{prefix}{ITEM_EMBEDDINGS}", f"s3://{bucket}/{prefix}{USER_EMBEDDINGS}"],
+    }
+
+
+def _download(s3_client: Any, target: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    items, users = folder / "item_embeddings.csv", folder / "user_embeddings.csv"
+    s3_client.download_file(target["bucket"], target["items_key"], str(items))
+    s3_client.download_file(target["bucket"], target["users_key"], str(users))
+    return items, users
+
+
+def validate_version(s3_client: Any, target: dict[str, Any]) -> dict[str, int]:
+    with tempfile.TemporaryDirectory(prefix="embeddings-") as tmp:
+        items, users = _download(s3_client, target, Path(tmp))
+        return {"items": validate(items, ITEMS), "users": validate(users, USERS)}
+
+
+def load_version(s3_client: Any, target: dict[str, Any], connection_kwargs: dict[str, Any]) -> dict[str, Any]:
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    with tempfile.TemporaryDirectory(prefix="embeddings-") as tmp:
+        items, users = _download(s3_client, target, Path(tmp))
+        with psycopg.connect(**connection_kwargs, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            register_vector(conn)
+            return load(conn, items, users, target["model_version"])
+
+
+def verify(connection_kwargs: dict[str, Any], expected: dict[str, Any], model_version: str) -> dict[str, Any]:
+    import psycopg
+
+    with psycopg.connect(**connection_kwargs) as conn:
+        state = current_state(conn)
+    problems = []
+    if state["model_version"] != model_version:
+        problems.append(f"loaded version is {state['model_version']}, expected {model_version}")
+    if (state["items"], state["users"]) != (expected["items"], expected["users"]):
+        problems.append(f"tables hold {state['items']} items / {state['users']} users, CSVs {expected}")
+    for table in ("item_emb", "user_emb"):
+        if not any(table in name and "hnsw" in d for name, d in state["indexes"].items()):
+            problems.append(f"no HNSW index on {table}")
+    if problems:
+        raise RuntimeError("vector DB verification failed: " + "; ".join(problems))
+    log.info("vector DB holds model %s: %s", model_version, state)
+    return {k: v for k, v in state.items() if k != "indexes"}

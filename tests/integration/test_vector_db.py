@@ -1,0 +1,159 @@
+"""Loading embeddings into the real local PostgreSQL + pgvector, and searching them."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from recsys.model.artifacts import embeddings_csv
+from recsys.vectordb import search
+from recsys.vectordb.loader import EmbeddingsFileError, current_state, load
+
+pytestmark = pytest.mark.integration
+DIM = 32
+
+
+@pytest.fixture
+def conn(stack):
+    cfg = stack.vectordb()
+    connection = search.connect(host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database)
+    yield connection
+    connection.close()
+
+
+def write(tmp_path, seed: int, items: int = 200, users: int = 50):
+    rng = np.random.default_rng(seed)
+    item_ids = [f"S{seed}_{i:04d}" for i in range(items)]
+    item_vecs = rng.normal(size=(items, DIM)).astype(np.float32)
+    user_ids = list(range(100, 100 + users))
+    user_vecs = rng.normal(size=(users, DIM)).astype(np.float32)
+    items_csv, users_csv = tmp_path / f"items{seed}.csv", tmp_path / f"users{seed}.csv"
+    items_csv.write_bytes(embeddings_csv(item_ids, item_vecs))
+    users_csv.write_bytes(embeddings_csv(user_ids, user_vecs))
+    return items_csv, users_csv, item_ids, item_vecs, user_ids, user_vecs
+
+
+def brute_force(item_ids, item_vecs, query, k, exclude=None):
+    scores = item_vecs @ query
+    order = [i for i in np.argsort(-scores) if item_ids[i] != exclude][:k]
+    return [item_ids[i] for i in order], [float(scores[i]) for i in order]
+
+
+def test_load_then_search_equals_brute_force(conn, tmp_path):
+    items_csv, users_csv, item_ids, item_vecs, user_ids, user_vecs = write(tmp_path, 1)
+    result = load(conn, items_csv, users_csv, "v-one")
+    assert (result["items"], result["users"]) == (200, 50)
+    state = current_state(conn)
+    assert state["model_version"] == "v-one"
+    assert (state["items"], state["users"]) == (200, 50)
+    assert any("hnsw" in d and "vector_ip_ops" in d for n, d in state["indexes"].items() if n.startswith("item_emb"))
+    assert any("hnsw" in d for n, d in state["indexes"].items() if n.startswith("user_emb"))
+
+    for u in range(5):
+        got = search.items_from_user(conn, customer_number=user_ids[u], k=10)
+        expected_ids, expected_scores = brute_force(item_ids, item_vecs, user_vecs[u], 10)
+        assert [g[0] for g in got] == expected_ids
+        np.testing.assert_allclose([g[1] for g in got], expected_scores, rtol=1e-4)
+
+    similar = search.items_from_item(conn, item_ids[3], k=10)
+    assert item_ids[3] not in [s[0] for s in similar]
+    assert len({s[0] for s in similar}) == 10
+    assert [s[0] for s in similar] == brute_force(item_ids, item_vecs, item_vecs[3], 10, exclude=item_ids[3])[0]
+
+    batch = search.items_from_users_batch(conn, user_vecs[:4], k=5)
+    assert [[m[0] for m in row] for row in batch] == [brute_force(item_ids, item_vecs, v, 5)[0] for v in user_vecs[:4]]
+    by_item = search.items_from_items_batch(conn, [item_ids[0], item_ids[1], "NO_SUCH"], k=5)
+    assert set(by_item) == {item_ids[0], item_ids[1]}
+    assert [m[0] for m in by_item[item_ids[1]]] == [m[0] for m in search.items_from_item(conn, item_ids[1], k=5)]
+
+
+def test_loading_the_same_version_twice_leaves_the_same_state(conn, tmp_path):
+    items_csv, users_csv, *_ = write(tmp_path, 2)
+    load(conn, items_csv, users_csv, "v-two")
+    first = current_state(conn)
+    load(conn, items_csv, users_csv, "v-two")
+    second = current_state(conn)
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda lines: [lines[0], lines[1].replace("[", "[1.0,", 1), *lines[2:]], r"line 2: embedding has 33 values"),
+        (
+            lambda lines: [lines[0], lines[1], lines[2].replace("[", "[nan,", 1).replace(",", "", 1), *lines[3:]],
+            "line 3",
+        ),
+        (lambda lines: [*lines, lines[1]], "duplicate id"),
+        (lambda lines: ["id;embedding", *lines[1:]], "line 1: header"),
+        (lambda lines: [lines[0], lines[1].split(",", 1)[1], *lines[2:]], "line 2"),
+        (lambda lines: [lines[0], "," + lines[1].split(",", 1)[1], *lines[2:]], "line 2: empty id"),
+    ],
+    ids=["wrong-dimension", "nan", "duplicate-id", "bad-header", "missing-column", "empty-id"],
+)
+def test_malformed_items_fail_before_the_live_tables_change(conn, tmp_path, mutate, message):
+    good_items, good_users, *_ = write(tmp_path, 3)
+    load(conn, good_items, good_users, "v-good")
+    before = current_state(conn)
+    lines = good_items.read_text().splitlines()
+    bad = tmp_path / "bad_items.csv"
+    bad.write_text("\n".join(mutate(lines)) + "\n")
+    with pytest.raises(EmbeddingsFileError, match=message):
+        load(conn, bad, good_users, "v-bad")
+    assert current_state(conn) == before
+
+
+def test_non_integer_user_ids_and_missing_files_are_reported(conn, tmp_path):
+    good_items, good_users, *_ = write(tmp_path, 4)
+    bad_users = tmp_path / "bad_users.csv"
+    bad_users.write_text(good_users.read_text().replace("\n100,", "\nabc,", 1))
+    with pytest.raises(EmbeddingsFileError, match=r"bad_users\.csv, line 2: id 'abc' is not an integer"):
+        load(conn, good_items, bad_users, "v")
+    with pytest.raises(EmbeddingsFileError, match="file not found"):
+        load(conn, tmp_path / "nope.csv", good_users, "v")
+
+
+def test_readers_never_see_an_error_an_empty_table_or_a_mix_during_reloads(stack, conn, tmp_path):
+    versions = [write(tmp_path, seed, items=300) for seed in (10, 11)]
+    query_item = "QUERY"
+    # Both versions hold the same ids (plus a common query item) but different vectors: a mix would show.
+    shared_ids = [f"S_{i:04d}" for i in range(300)]
+    answers = []
+    for index, (items_csv, _users_csv, _, item_vecs, _, _) in enumerate(versions):
+        vecs = np.vstack([item_vecs, np.full((1, DIM), 0.1 * (index + 1), dtype=np.float32)])
+        items_csv.write_bytes(embeddings_csv([*shared_ids, query_item], vecs))
+        answers.append(tuple(brute_force([*shared_ids, query_item], vecs, vecs[-1], 5, exclude=query_item)[0]))
+    assert answers[0] != answers[1]
+    load(conn, versions[0][0], versions[0][1], "v-a")
+
+    cfg = stack.vectordb()
+    errors: list[BaseException] = []
+    seen: list[tuple[str, ...]] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        with search.connect(
+            host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database
+        ) as reader_conn:
+            while not stop.is_set():
+                try:
+                    seen.append(tuple(code for code, _ in search.items_from_item(reader_conn, query_item, k=5)))
+                except BaseException as exc:
+                    errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    deadline = time.monotonic() + 60
+    for round_ in range(4):
+        items_csv, users_csv, *_ = versions[(round_ + 1) % 2]
+        load(conn, items_csv, users_csv, f"v-{round_}")
+    while len(seen) < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=30)
+    assert errors == []
+    assert len(seen) >= 50
+    assert set(seen) <= set(answers)
