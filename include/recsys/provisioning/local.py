@@ -25,6 +25,8 @@ class LocalProvisioner:
         self.names = platform_names()
 
     def provision(self, pipeline: str, apply: bool = True, variables: dict[str, str] | None = None) -> dict[str, Any]:
+        if pipeline == "streaming_inference":
+            return check_outputs(pipeline, self._streaming(apply, variables or {}))
         step = {"etl": self._etl, "vector_db": self._vector_db}.get(pipeline)
         if step is None:
             raise ProvisioningError(f"no local provisioning for pipeline {pipeline!r}")
@@ -156,4 +158,65 @@ class LocalProvisioner:
             "vector_db_host": conn.host,
             "vector_db_port": conn.port or 5432,
             "vector_db_name": conn.schema,
+        }
+
+    def _streaming(self, apply: bool, variables: dict[str, str]) -> dict[str, Any]:
+        """Kinesis stream, recommendations bucket, the Lambdas' roles and the Firehose delivery stream.
+
+        The functions themselves are created by the deploy DAG's next task (in AWS Terraform creates them from the
+        same package keys, and that task updates them).
+        """
+        names = self.names
+        self._bucket(names.recommendations_bucket, apply)
+        self._bucket(names.scripts_bucket, apply)
+        kinesis = self._client("kinesis")
+        if apply:
+            try:
+                kinesis.describe_stream_summary(StreamName=names.kinesis_stream)
+            except kinesis.exceptions.ResourceNotFoundException:
+                kinesis.create_stream(StreamName=names.kinesis_stream, ShardCount=1)
+                kinesis.get_waiter("stream_exists").wait(StreamName=names.kinesis_stream)
+                log.info("created Kinesis stream %s", names.kinesis_stream)
+        stream_arn = kinesis.describe_stream_summary(StreamName=names.kinesis_stream)["StreamDescriptionSummary"][
+            "StreamARN"
+        ]
+        for function in (names.transformation_lambda, names.model_inference_lambda):
+            self._role_arn(f"{function}-role", "lambda.amazonaws.com", apply)
+        firehose_role = self._role_arn(f"{names.delivery_stream}-role", "firehose.amazonaws.com", apply)
+        firehose = self._client("firehose")
+        lambda_arn = f"arn:aws:lambda:{names.region}:{names.account}:function:{names.transformation_lambda}:$LATEST"
+        destination = {
+            "RoleARN": firehose_role,
+            "BucketARN": f"arn:aws:s3:::{names.recommendations_bucket}",
+            "Prefix": "!{timestamp:yyyy/MM/dd/HH}/",
+            "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/",
+            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60},
+            "ProcessingConfiguration": {
+                "Enabled": True,
+                "Processors": [
+                    {
+                        "Type": "Lambda",
+                        "Parameters": [
+                            {"ParameterName": "LambdaArn", "ParameterValue": lambda_arn},
+                            {"ParameterName": "NumberOfRetries", "ParameterValue": "3"},
+                        ],
+                    }
+                ],
+            },
+        }
+        if apply and names.delivery_stream not in firehose.list_delivery_streams().get("DeliveryStreamNames", []):
+            firehose.create_delivery_stream(
+                DeliveryStreamName=names.delivery_stream,
+                DeliveryStreamType="KinesisStreamAsSource",
+                KinesisStreamSourceConfiguration={"KinesisStreamARN": stream_arn, "RoleARN": firehose_role},
+                ExtendedS3DestinationConfiguration=destination,
+            )
+            log.info("created Firehose delivery stream %s", names.delivery_stream)
+        return {
+            "recommendations_bucket": names.recommendations_bucket,
+            "kinesis_stream_name": names.kinesis_stream,
+            "delivery_stream_name": names.delivery_stream,
+            "transformation_lambda_name": names.transformation_lambda,
+            "model_inference_lambda_name": names.model_inference_lambda,
+            "lambda_packages_bucket": names.scripts_bucket,
         }

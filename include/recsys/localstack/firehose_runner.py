@@ -1,0 +1,294 @@
+"""Firehose delivery on the local stack: Kinesis source -> processor Lambda -> S3, as Firehose does it.
+
+moto accepts a delivery stream with a Kinesis source but never reads the stream nor calls the processor. This
+executor polls every delivery stream whose source is a Kinesis stream:
+
+* reads each shard after its checkpoint (``<state>/firehose/<stream>.json``, written after each delivery, so a
+  restart neither loses nor repeats records);
+* buffers records until ``FIREHOSE_BUFFER_BYTES`` (default 262144) or ``FIREHOSE_BUFFER_SECONDS`` (default 5,
+  small so local runs are quick);
+* invokes the processor Lambda (through the local Lambda executor) with Firehose's event, retrying a failed
+  invocation ``NumberOfRetries`` times (default 3); checks every recordId comes back once;
+* writes ``Ok`` records to ``<prefix>YYYY/MM/dd/HH/<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>`` (UTC, the oldest record's
+  arrival; ``!{timestamp:...}`` expressions in the prefix are evaluated), drops ``Dropped`` ones, and writes
+  ``ProcessingFailed`` ones (or all, when the Lambda keeps failing) under the error output prefix as Firehose's
+  error JSON lines ``{attemptsMade, arrivalTimestamp, errorCode, errorMessage, attemptEndingTimestamp, rawData,
+  lambdaArn}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+from recsys.localstack.aws_server import AwsCall, Forward
+from recsys.localstack.s3_persistence import local_client
+
+log = logging.getLogger("recsys.localstack.firehose")
+
+EXPRESSION = re.compile(r"!\{([^}]+)\}")
+JAVA_TO_STRFTIME = (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"))
+
+
+@dataclass
+class Buffered:
+    data: bytes
+    arrival: datetime
+    shard: str
+    sequence: str
+
+
+@dataclass
+class StreamState:
+    name: str
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    buffer: list[Buffered] = field(default_factory=list)
+
+    def buffer_bytes(self) -> int:
+        return sum(len(r.data) for r in self.buffer)
+
+
+def render_prefix(prefix: str, when: datetime, error_type: str = "") -> str:
+    """Evaluate Firehose prefix expressions; a prefix without any gets ``YYYY/MM/dd/HH/`` appended, as in AWS."""
+    if not EXPRESSION.search(prefix):
+        return prefix + when.strftime("%Y/%m/%d/%H/")
+
+    def expand(match: re.Match[str]) -> str:
+        namespace, _, value = match.group(1).partition(":")
+        if namespace == "timestamp":
+            fmt = value
+            for java, py in JAVA_TO_STRFTIME:
+                fmt = fmt.replace(java, py)
+            return when.strftime(fmt)
+        if namespace == "firehose" and value == "error-output-type":
+            return error_type
+        if namespace == "firehose" and value == "random-string":
+            return uuid.uuid4().hex[:11]
+        raise ValueError(f"unsupported prefix expression {match.group(0)}")
+
+    return EXPRESSION.sub(expand, prefix)
+
+
+class FirehoseRunner:
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / "firehose"
+        self.endpoint_url = ""
+        self.streams: dict[str, StreamState] = {}
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.buffer_bytes = int(os.environ.get("FIREHOSE_BUFFER_BYTES", 262144))
+        self.buffer_seconds = float(os.environ.get("FIREHOSE_BUFFER_SECONDS", 5))
+        self.poll_seconds = float(os.environ.get("FIREHOSE_POLL_SECONDS", 1))
+
+    # --- Extension protocol ---------------------------------------------------------------------------------------
+    def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
+        return None
+
+    def restore(self, endpoint_url: str) -> None:
+        return None
+
+    def start(self, endpoint_url: str) -> None:
+        self.endpoint_url = endpoint_url
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.thread = threading.Thread(target=self._loop, name="firehose", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+
+    # --- loop -------------------------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.poll_seconds):
+            try:
+                self.poll_once()
+            except Exception:  # keep delivering: a failing pass is logged and retried on the next poll
+                log.exception("firehose poll failed")
+
+    def poll_once(self, flush: bool = False) -> None:
+        firehose = local_client("firehose", self.endpoint_url)
+        for name in firehose.list_delivery_streams().get("DeliveryStreamNames", []):
+            description = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
+            source = description.get("Source", {}).get("KinesisStreamSourceDescription")
+            if not source:
+                continue
+            state = self.streams.get(name) or self._load_state(name)
+            self.streams[name] = state
+            self._read(state, source["KinesisStreamARN"].split("/")[-1])
+            oldest = min((r.arrival for r in state.buffer), default=None)
+            due = oldest is not None and (datetime.now(UTC) - oldest).total_seconds() >= self.buffer_seconds
+            if state.buffer and (flush or due or state.buffer_bytes() >= self.buffer_bytes):
+                self._deliver(state, description)
+
+    def _load_state(self, name: str) -> StreamState:
+        path = self.root / f"{name}.json"
+        checkpoints = json.loads(path.read_text()) if path.exists() else {}
+        return StreamState(name=name, checkpoints=checkpoints)
+
+    def _save_checkpoints(self, state: StreamState) -> None:
+        path = self.root / f"{state.name}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state.checkpoints))
+        tmp.replace(path)
+
+    def _read(self, state: StreamState, stream_name: str) -> None:
+        kinesis = local_client("kinesis", self.endpoint_url)
+        pending = {r.shard: r.sequence for r in state.buffer}
+        for shard in kinesis.list_shards(StreamName=stream_name)["Shards"]:
+            shard_id = shard["ShardId"]
+            after = pending.get(shard_id) or state.checkpoints.get(shard_id)
+            if after:
+                iterator = kinesis.get_shard_iterator(
+                    StreamName=stream_name,
+                    ShardId=shard_id,
+                    ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                    StartingSequenceNumber=after,
+                )["ShardIterator"]
+            else:
+                iterator = kinesis.get_shard_iterator(
+                    StreamName=stream_name, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            while iterator:
+                page = kinesis.get_records(ShardIterator=iterator, Limit=1000)
+                for record in page["Records"]:
+                    arrival = record["ApproximateArrivalTimestamp"]
+                    arrival = arrival if arrival.tzinfo else arrival.replace(tzinfo=UTC)
+                    state.buffer.append(
+                        Buffered(record["Data"], arrival.astimezone(UTC), shard_id, record["SequenceNumber"])
+                    )
+                if not page["Records"] or page.get("MillisBehindLatest", 0) == 0:
+                    break
+                iterator = page.get("NextShardIterator")
+
+    # --- delivery ---------------------------------------------------------------------------------------------------
+    def _deliver(self, state: StreamState, description: dict[str, Any]) -> None:
+        destination = description["Destinations"][0]["ExtendedS3DestinationDescription"]
+        bucket = destination["BucketARN"].split(":::")[-1]
+        processors = destination.get("ProcessingConfiguration", {}).get("Processors", [])
+        records = state.buffer
+        oldest = min(r.arrival for r in records)
+        ids = [f"{r.shard}-{r.sequence}" for r in records]
+        ok: list[bytes] = []
+        failed: list[tuple[Buffered, str, str, int]] = []  # record, errorCode, errorMessage, attempts
+        lambda_arn = ""
+        if processors and destination.get("ProcessingConfiguration", {}).get("Enabled", True):
+            params = {p["ParameterName"]: p["ParameterValue"] for p in processors[0].get("Parameters", [])}
+            lambda_arn = params["LambdaArn"]
+            retries = int(params.get("NumberOfRetries", 3))
+            results, attempts, error = self._invoke(state, description, lambda_arn, records, ids, retries)
+            if results is None:
+                failed = [(r, "Lambda.FunctionError", error, attempts) for r in records]
+            else:
+                for record, record_id in zip(records, ids, strict=True):
+                    result = results.get(record_id)
+                    if result is None:
+                        failed.append(
+                            (record, "Lambda.MissingRecordId", f"recordId {record_id} not returned", attempts)
+                        )
+                    elif result.get("result") == "Ok":
+                        ok.append(base64.b64decode(result.get("data", "")))
+                    elif result.get("result") == "ProcessingFailed":
+                        failed.append((record, "Lambda.ProcessingFailed", "the processor failed this record", attempts))
+                    elif result.get("result") != "Dropped":
+                        failed.append((record, "Lambda.InvalidResult", f"result {result.get('result')!r}", attempts))
+        else:
+            ok = [r.data for r in records]
+        s3 = local_client("s3", self.endpoint_url)
+        stamp = oldest.strftime("%Y-%m-%d-%H-%M-%S")
+        if ok:
+            key = f"{render_prefix(destination.get('Prefix', ''), oldest)}{state.name}-1-{stamp}-{uuid.uuid4()}"
+            s3.put_object(Bucket=bucket, Key=key, Body=b"".join(ok))
+            log.info("delivered %d records of %s to s3://%s/%s", len(ok), state.name, bucket, key)
+        if failed:
+            error_prefix = (
+                destination.get("ErrorOutputPrefix") or "!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+            )
+            now_ms = int(time.time() * 1000)
+            lines = [
+                json.dumps(
+                    {
+                        "attemptsMade": attempts,
+                        "arrivalTimestamp": int(record.arrival.timestamp() * 1000),
+                        "errorCode": code,
+                        "errorMessage": message,
+                        "attemptEndingTimestamp": now_ms,
+                        "rawData": base64.b64encode(record.data).decode(),
+                        "lambdaArn": lambda_arn,
+                    }
+                )
+                for record, code, message, attempts in failed
+            ]
+            key = f"{render_prefix(error_prefix, oldest, 'processing-failed')}{state.name}-1-{stamp}-{uuid.uuid4()}"
+            s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode())
+            log.info("wrote %d failed records of %s to s3://%s/%s", len(failed), state.name, bucket, key)
+        for record in records:
+            state.checkpoints[record.shard] = record.sequence
+        self._save_checkpoints(state)
+        state.buffer = []
+
+    def _invoke(
+        self,
+        state: StreamState,
+        description: dict[str, Any],
+        lambda_arn: str,
+        records: list[Buffered],
+        ids: list[str],
+        retries: int,
+    ) -> tuple[dict[str, dict[str, Any]] | None, int, str]:
+        event = {
+            "invocationId": str(uuid.uuid4()),
+            "deliveryStreamArn": description["DeliveryStreamARN"],
+            "sourceKinesisStreamArn": description["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"],
+            "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "records": [
+                {
+                    "recordId": record_id,
+                    "approximateArrivalTimestamp": int(r.arrival.timestamp() * 1000),
+                    "data": base64.b64encode(r.data).decode(),
+                    "kinesisRecordMetadata": {
+                        "shardId": r.shard,
+                        "partitionKey": "",
+                        "approximateArrivalTimestamp": int(r.arrival.timestamp() * 1000),
+                        "sequenceNumber": r.sequence,
+                        "subsequenceNumber": "",
+                    },
+                }
+                for r, record_id in zip(records, ids, strict=True)
+            ],
+        }
+        function = lambda_arn.split(":function:")[-1].split(":")[0]
+        client = local_client("lambda", self.endpoint_url)
+        error = ""
+        for attempt in range(1, retries + 2):
+            try:
+                response = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+                payload = json.loads(response["Payload"].read() or b"null")
+                if response.get("FunctionError"):
+                    error = f"{payload.get('errorType')}: {payload.get('errorMessage')}"
+                else:
+                    returned = payload.get("records", []) if isinstance(payload, dict) else []
+                    counts: dict[str, int] = {}
+                    for item in returned:
+                        counts[item.get("recordId")] = counts.get(item.get("recordId"), 0) + 1
+                    duplicated = [rid for rid, n in counts.items() if n > 1]
+                    if duplicated:
+                        error = f"recordIds returned more than once: {duplicated[:3]}"
+                    else:
+                        return {item["recordId"]: item for item in returned}, attempt, ""
+            except Exception as exc:  # an invocation failure is retried, like Firehose does
+                error = f"{type(exc).__name__}: {exc}"
+            log.warning("%s: processor invocation %d failed: %s", state.name, attempt, error)
+        return None, retries + 1, error

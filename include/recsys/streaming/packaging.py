@@ -1,0 +1,173 @@
+"""Build the two Lambdas' zip packages from `include/`: the handler code and only the dependencies it needs.
+
+Runtime ``python3.11`` on ``x86_64`` (the local Python, so the local stack runs the very same package).
+Dependencies (numpy, psycopg with its binary libpq, pgvector) come as manylinux2014 wheels (the python3.11 runtime
+runs on Amazon Linux 2) at the versions of ``lambda-requirements.txt``; boto3 is the runtime's. The zip is
+deterministic (sorted entries, fixed timestamps), so its sha256 names it and unchanged code never redeploys.
+Limits checked: 50 MB zipped (direct upload), 250 MB unzipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from recsys.config import project_root
+
+log = logging.getLogger(__name__)
+
+RUNTIME = "python3.11"
+ARCHITECTURE = "x86_64"
+PLATFORM = "manylinux2014_x86_64"
+MAX_ZIPPED = 50 * 1024 * 1024
+MAX_UNZIPPED = 250 * 1024 * 1024
+REQUIREMENTS = Path(__file__).with_name("lambda-requirements.txt")
+
+#: Package modules each function needs (relative to include/recsys).
+COMMON = (
+    "__init__.py",
+    "config.py",
+    "model/__init__.py",
+    "model/bundle.py",
+    "streaming/__init__.py",
+    "streaming/events.py",
+    "streaming/runtime.py",
+    "streaming/recommender.py",
+    "streaming/user_activity_event.schema.json",
+    "streaming/lambda-requirements.txt",
+    "vectordb/__init__.py",
+    "vectordb/search.py",
+    "vectordb/credentials.py",
+)
+FUNCTIONS = {
+    "transformation": {
+        "handler": "recsys.streaming.transformation_handler.handler",
+        "modules": (*COMMON, "streaming/transformation_handler.py"),
+        "timeout": 300,
+        "memory": 1024,
+    },
+    "model_inference": {
+        "handler": "recsys.streaming.inference_api.handler",
+        "modules": (*COMMON, "streaming/inference_api.py"),
+        "timeout": 30,
+        "memory": 1024,
+    },
+}
+
+
+class PackagingError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Package:
+    function: str
+    path: str
+    sha256: str
+    size: int
+    unzipped_size: int
+    key: str
+    handler: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def locked_versions() -> list[str]:
+    """The pinned ``name==version`` lines of ``lambda-requirements.txt``."""
+    lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
+    pins = [line for line in lines if line]
+    unpinned = [line for line in pins if "==" not in line]
+    if unpinned:
+        raise PackagingError(f"{REQUIREMENTS.name}: pin exact versions ({', '.join(unpinned)})")
+    return pins
+
+
+def dependencies_dir(cache: Path) -> Path:
+    """The Lambda platform's wheels installed into a cached folder (pip, --platform/--only-binary)."""
+    requirements = locked_versions()
+    digest = hashlib.sha256("\n".join([*requirements, PLATFORM, RUNTIME]).encode()).hexdigest()[:16]
+    target = cache / f"deps-{digest}"
+    if (target / ".complete").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    log.info("installing %s for %s/%s into %s", ", ".join(requirements), RUNTIME, PLATFORM, target)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "--target",
+            str(target),
+            "--platform",
+            PLATFORM,
+            "--implementation",
+            "cp",
+            "--python-version",
+            "3.11",
+            "--only-binary=:all:",
+            "--no-deps",
+            *requirements,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise PackagingError(f"pip could not fetch the Lambda dependencies:\n{result.stderr[-3000:]}")
+    for junk in target.rglob("__pycache__"):
+        shutil.rmtree(junk, ignore_errors=True)
+    (target / ".complete").touch()
+    return target
+
+
+def _add_tree(archive: zipfile.ZipFile, root: Path, prefix: str = "") -> int:
+    total = 0
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".complete"):
+        arcname = prefix + str(path.relative_to(root))
+        total += _add_file(archive, path, arcname)
+    return total
+
+
+def _add_file(archive: zipfile.ZipFile, path: Path, arcname: str) -> int:
+    info = zipfile.ZipInfo(arcname, date_time=(1980, 1, 1, 0, 0, 0))
+    info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
+    data = path.read_bytes()
+    archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+    return len(data)
+
+
+def build(function: str, out_dir: Path, cache: Path | None = None) -> Package:
+    """Build one function's zip under ``out_dir``; raises :class:`PackagingError` over Lambda's limits."""
+    spec = FUNCTIONS[function]
+    cache = cache or out_dir / "cache"
+    deps = dependencies_dir(cache)
+    source = project_root() / "include" / "recsys"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f"{function}.zip.tmp"
+    unzipped = 0
+    with zipfile.ZipFile(tmp, "w") as archive:
+        for module in sorted(spec["modules"]):
+            unzipped += _add_file(archive, source / module, f"recsys/{module}")
+        unzipped += _add_tree(archive, deps)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    path = out_dir / f"{function}-{digest[:16]}.zip"
+    tmp.replace(path)
+    size = path.stat().st_size
+    if size > MAX_ZIPPED or unzipped > MAX_UNZIPPED:
+        raise PackagingError(
+            f"{function}: {size / 1e6:.1f} MB zipped / {unzipped / 1e6:.1f} MB unzipped exceeds Lambda's "
+            f"{MAX_ZIPPED / 1e6:.0f} / {MAX_UNZIPPED / 1e6:.0f} MB"
+        )
+    log.info("%s: %s, %.1f MB zipped, %.1f MB unzipped", function, path.name, size / 1e6, unzipped / 1e6)
+    return Package(function, str(path), digest, size, unzipped, f"lambda/{path.name}", spec["handler"])

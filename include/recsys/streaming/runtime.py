@@ -1,0 +1,60 @@
+"""What both Lambdas keep warm between invocations: the inference bundle and one database connection.
+
+Configuration comes from the function's environment (set by the deploy DAG / Terraform): ``ML_ARTIFACTS_BUCKET``,
+``MODEL_VERSION`` (``latest`` follows ``latest.json``), ``VECTOR_DB_SECRET_ARN`` (credentials are read from
+Secrets Manager, never from the environment), optional ``HNSW_EF_SEARCH``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from recsys.model.bundle import InferenceBundle
+
+log = logging.getLogger(__name__)
+_state: dict[str, Any] = {}
+
+
+def bundle() -> InferenceBundle:
+    if "bundle" not in _state:
+        import boto3
+
+        s3 = boto3.client("s3")
+        bucket = os.environ["ML_ARTIFACTS_BUCKET"]
+        version = os.environ.get("MODEL_VERSION", "latest")
+        if version in ("", "latest"):
+            prefix = json.loads(s3.get_object(Bucket=bucket, Key="latest.json")["Body"].read())["prefix"]
+        else:
+            prefix = f"versions/{version}/"
+        npz = s3.get_object(Bucket=bucket, Key=prefix + "model/inference_bundle.npz")["Body"].read()
+        meta = s3.get_object(Bucket=bucket, Key=prefix + "model/inference_bundle.json")["Body"].read()
+        _state["bundle"] = InferenceBundle.from_files(npz, meta)
+        log.info("loaded inference bundle %s", _state["bundle"].model_version)
+    return _state["bundle"]
+
+
+def connection() -> Any:
+    """The warm connection, reconnecting when it was closed or broken."""
+    conn = _state.get("conn")
+    if conn is not None and not conn.closed and not conn.broken:
+        return conn
+    import boto3
+
+    from recsys.vectordb.credentials import from_secret_string
+    from recsys.vectordb.search import DEFAULT_EF_SEARCH, connect
+
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["VECTOR_DB_SECRET_ARN"])
+    kwargs = from_secret_string(secret["SecretString"])
+    ef = int(os.environ.get("HNSW_EF_SEARCH", DEFAULT_EF_SEARCH))
+    _state["conn"] = connect(ef_search=ef, connect_timeout=5, **kwargs)
+    _state["connections"] = _state.get("connections", 0) + 1
+    log.info("connected to the vector DB at %s (connection #%d)", kwargs["host"], _state["connections"])
+    return _state["conn"]
+
+
+def stats() -> dict[str, Any]:
+    """How many connections this warm environment opened (tests check reuse)."""
+    return {"connections": _state.get("connections", 0)}

@@ -1,0 +1,86 @@
+"""The Firehose data-transformation Lambda (``<prefix>-transformation-lambda``).
+
+Contract (AWS Firehose): ``{"records": [{"recordId", "data" (base64), ...}]}`` in, ``{"records": [{"recordId",
+"result": "Ok" | "Dropped" | "ProcessingFailed", "data" (base64)}]}`` out, every input recordId exactly once. Each
+valid event becomes one JSON line with its recommendations; a malformed record (not base64, not UTF-8, not JSON, a
+schema violation, unknown products) becomes ``ProcessingFailed`` with the reason logged, without failing the rest.
+A database outage fails the invocation (Firehose retries it). Responses stay under Lambda's 6 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import Any
+
+from recsys.streaming import runtime
+from recsys.streaming.events import EventError, parse_event
+from recsys.streaming.recommender import Recommendation, recommend
+
+log = logging.getLogger()
+log.setLevel(logging.INFO)
+
+#: Lambda's synchronous response limit is 6 MB; keep a margin for the JSON envelope.
+MAX_RESPONSE_BYTES = 5_500_000
+
+
+def _failed(record_id: str, data: str, reason: str) -> dict[str, Any]:
+    log.warning("record %s: ProcessingFailed: %s", record_id, reason)
+    return {"recordId": record_id, "result": "ProcessingFailed", "data": data}
+
+
+def decode(record: dict[str, Any]) -> Any:
+    try:
+        raw = base64.b64decode(record.get("data", ""), validate=True)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise EventError(f"data is not base64: {exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EventError(f"data is not UTF-8: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EventError(f"data is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def transform(records: list[dict[str, Any]], conn: Any, bundle: Any) -> list[dict[str, Any]]:
+    results: dict[int, dict[str, Any]] = {}
+    events, positions = [], []
+    for index, record in enumerate(records):
+        record_id = str(record.get("recordId", ""))
+        data = record.get("data", "") if isinstance(record.get("data"), str) else ""
+        try:
+            events.append(parse_event(decode(record)))
+            positions.append(index)
+        except EventError as exc:
+            results[index] = _failed(record_id, data, str(exc))
+    for index, outcome in zip(positions, recommend(conn, bundle, events), strict=True):
+        record = records[index]
+        if isinstance(outcome, Recommendation):
+            line = json.dumps(outcome.to_json(), separators=(",", ":")) + "\n"
+            results[index] = {
+                "recordId": record["recordId"],
+                "result": "Ok",
+                "data": base64.b64encode(line.encode()).decode(),
+            }
+        else:
+            results[index] = _failed(str(record["recordId"]), record["data"], str(outcome))
+    ordered, size = [], 0
+    for index in range(len(records)):
+        result = results[index]
+        size += len(result["data"]) + 100
+        if size > MAX_RESPONSE_BYTES and result["result"] == "Ok":
+            result = _failed(result["recordId"], records[index].get("data", ""), "response would exceed 6 MB")
+        ordered.append(result)
+    return ordered
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    records = event.get("records", [])
+    out = transform(records, runtime.connection(), runtime.bundle())
+    ok = sum(1 for r in out if r["result"] == "Ok")
+    log.info("invocation %s: %d records, %d Ok, %d failed", event.get("invocationId"), len(out), ok, len(out) - ok)
+    return {"records": out}
