@@ -140,6 +140,7 @@ class FirehoseRunner:
 
     def _save_checkpoints(self, state: StreamState) -> None:
         path = self.root / f"{state.name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state.checkpoints))
         tmp.replace(path)

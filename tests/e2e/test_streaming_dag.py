@@ -1,0 +1,112 @@
+"""The whole platform on the test stack: batch -> model -> vector DB -> streaming deploy, then generated traffic."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from recsys.seed.generator import SeedSpec
+from recsys.seed.loader import seed
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+def test_deploy_dag_then_generated_events_all_arrive(stack, run_dag, monkeypatch):
+    seed(stack.mariadb(), SeedSpec())
+    for dag_id in ("batch_training_data", "recommender_model", "vector_db_embeddings", "streaming_recommendations"):
+        ok, output = run_dag(dag_id)
+        assert ok, f"{dag_id}:\n{output[-5000:]}"
+    assert "verify_smoke_recommendation" in output
+
+    env = stack.environment()
+    for key, value in env.items():
+        if key.startswith(("AIRFLOW_CONN_", "AWS_", "RECSYS_")):
+            monkeypatch.setenv(key, value)
+    from recsys.streaming.generator import load_catalog, make_event, put_events
+
+    customers, products = load_catalog()
+    import random
+
+    rng = random.Random(5)
+    events = [make_event(rng, customers, products) for _ in range(20)]
+    events[3]["browse_history"][0]["product_code"] = "NO_SUCH"  # one bad record goes to the error prefix
+    events[3]["browse_history"][0]["in_shopping_cart"] = True
+    assert put_events(events, stack.settings.names.kinesis_stream) == 0
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.settings.aws_endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    bucket = stack.settings.names.recommendations_bucket
+    sessions = {e["session_id"] for e in events}
+    hour = datetime.now(UTC).strftime("%Y/%m/%d/%H/")
+    delivered, failed = {}, {}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(delivered) + len(failed) < len(events):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+                for line in body.splitlines():
+                    item = json.loads(line)
+                    if obj["Key"].startswith("errors/"):
+                        import base64
+
+                        raw = json.loads(base64.b64decode(item["rawData"]))
+                        if raw["session_id"] in sessions:
+                            failed[raw["session_id"]] = item
+                    elif item.get("session_id") in sessions:
+                        delivered[item["session_id"]] = (obj["Key"], item)
+        time.sleep(2)
+    assert len(delivered) + len(failed) == len(events)
+    assert set(failed) == {events[3]["session_id"]}
+    assert all(key.startswith(hour) or key[:13] > hour[:13] for key, _ in delivered.values())
+    assert all(item["recommended_items"] and item["similar_items"] for _, item in delivered.values())
+
+    lam = boto3.client(
+        "lambda",
+        endpoint_url=stack.settings.aws_endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+    def call(method, path, query=None, body=None):
+        event = {
+            "requestContext": {"http": {"method": method}},
+            "rawPath": path,
+            "queryStringParameters": query or {},
+            "body": json.dumps(body) if body is not None else "",
+        }
+        response = lam.invoke(
+            FunctionName=stack.settings.names.model_inference_lambda, Payload=json.dumps(event).encode()
+        )
+        assert "FunctionError" not in response
+        payload = json.loads(response["Payload"].read())
+        return payload["statusCode"], json.loads(payload["body"])
+
+    status, body = call("POST", "/user_embeddings", body={"city": "Paris", "country": "France", "credit_limit": 1000})
+    assert status == 200
+    assert len(body["embeddings"][0]) == 32
+    status, body = call(
+        "POST", "/items_from_user", {"limit": "3"}, {"city": "Nowhere", "country": "Mars", "credit_limit": None}
+    )
+    assert status == 200
+    assert len(body["items"]) == 3
+    code = products[0]["product_code"]
+    status, body = call("GET", "/items_from_item", {"item_id": code, "limit": "4"})
+    assert status == 200
+    assert len(body["items"]) == 4
+    assert code not in [i["product_code"] for i in body["items"]]
+    assert call("GET", "/items_from_item", {"item_id": code, "limit": "many"})[0] == 400
+    assert call("GET", "/items_from_item", {"item_id": "NO_SUCH"})[0] == 404
+    for name in (stack.settings.names.model_inference_lambda, stack.settings.names.transformation_lambda):
+        variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        assert variables["VECTOR_DB_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
+        assert stack.secrets()["vector_db_password"] not in json.dumps(variables)

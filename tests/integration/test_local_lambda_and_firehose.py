@@ -1,0 +1,224 @@
+"""The local stack's Lambda and Firehose executors, in-process on a free port: they behave like the services."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import urllib.request
+import zipfile
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from recsys.localstack.aws_server import LocalAwsServer
+from recsys.localstack.firehose_runner import FirehoseRunner, render_prefix
+
+pytestmark = pytest.mark.integration
+
+HANDLER = """
+import base64, json, os
+CALLS = {"n": 0}
+
+def handler(event, context):
+    CALLS["n"] += 1
+    if os.environ.get("FAIL_FIREHOSE") and "records" in event:
+        raise RuntimeError("processor is down")
+    if "records" in event:
+        out = []
+        for r in event["records"]:
+            data = base64.b64decode(r["data"])
+            if data.startswith(b"bad"):
+                out.append({"recordId": r["recordId"], "result": "ProcessingFailed", "data": r["data"]})
+            elif data.startswith(b"drop"):
+                out.append({"recordId": r["recordId"], "result": "Dropped", "data": r["data"]})
+            else:
+                out.append({"recordId": r["recordId"], "result": "Ok",
+                            "data": base64.b64encode(data.upper() + b"\\n").decode()})
+        return {"records": out}
+    if event.get("boom"):
+        raise ValueError("boom")
+    endpoint = bool(os.environ.get("AWS_ENDPOINT_URL"))
+    return {"calls": CALLS["n"], "greeting": os.environ.get("GREETING"), "endpoint": endpoint}
+"""
+
+
+def zip_bytes(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", source)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def aws(tmp_path, monkeypatch):
+    monkeypatch.setenv("FIREHOSE_POLL_SECONDS", "3600")  # the tests drive polling themselves
+    server = LocalAwsServer("127.0.0.1", 0, tmp_path / "state")
+    server.start()
+    # moto's state lives in this process: start every test from an empty account
+    urllib.request.urlopen(urllib.request.Request(f"{server.endpoint_url}/moto-api/reset", method="POST"))  # noqa: S310
+
+    def client(service):
+        return boto3.client(
+            service,
+            endpoint_url=server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    role = client("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    client("lambda").create_function(
+        FunctionName="fn",
+        Runtime="python3.11",
+        Role=role,
+        Handler="app.handler",
+        Timeout=5,
+        Code={"ZipFile": zip_bytes(HANDLER)},
+        Environment={"Variables": {"GREETING": "hello"}},
+    )
+    yield server, client
+    server.stop()
+
+
+def invoke(client, payload):
+    response = client("lambda").invoke(FunctionName="fn", Payload=json.dumps(payload).encode())
+    return response, json.loads(response["Payload"].read())
+
+
+def test_invoke_runs_the_deployed_code_warm_with_its_environment(aws):
+    _, client = aws
+    first = invoke(client, {})[1]
+    second = invoke(client, {})[1]
+    assert first == {"calls": 1, "greeting": "hello", "endpoint": True}
+    assert second["calls"] == 2  # the same warm environment
+    client("lambda").update_function_configuration(FunctionName="fn", Environment={"Variables": {"GREETING": "hi"}})
+    third = invoke(client, {})[1]
+    assert third == {"calls": 1, "greeting": "hi", "endpoint": True}  # new configuration, new environment
+
+
+def test_a_handler_exception_is_a_function_error(aws):
+    _, client = aws
+    response, payload = invoke(client, {"boom": True})
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "ValueError"
+    assert payload["errorMessage"] == "boom"
+
+
+def firehose_setup(client, runner_state):
+    client("s3").create_bucket(Bucket="out")
+    kinesis = client("kinesis")
+    kinesis.create_stream(StreamName="activity", ShardCount=1)
+    arn = kinesis.describe_stream_summary(StreamName="activity")["StreamDescriptionSummary"]["StreamARN"]
+    client("firehose").create_delivery_stream(
+        DeliveryStreamName="delivery",
+        DeliveryStreamType="KinesisStreamAsSource",
+        KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": "arn:aws:iam::123456789012:role/fh"},
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/fh",
+            "BucketARN": "arn:aws:s3:::out",
+            "Prefix": "!{timestamp:yyyy/MM/dd/HH}/",
+            "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/",
+            "ProcessingConfiguration": {
+                "Enabled": True,
+                "Processors": [
+                    {
+                        "Type": "Lambda",
+                        "Parameters": [
+                            {
+                                "ParameterName": "LambdaArn",
+                                "ParameterValue": "arn:aws:lambda:us-east-1:123456789012:function:fn:$LATEST",
+                            }
+                        ],
+                    }
+                ],
+            },
+        },
+    )
+
+
+def put(client, *payloads):
+    for payload in payloads:
+        client("kinesis").put_record(StreamName="activity", Data=payload, PartitionKey="k")
+
+
+def objects(client, prefix=""):
+    s3 = client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="out", Prefix=prefix).get("Contents", [])]
+    return {k: s3.get_object(Bucket="out", Key=k)["Body"].read().decode() for k in keys}
+
+
+def test_firehose_delivers_ok_records_and_routes_failures_to_the_error_prefix(aws, tmp_path):
+    server, client = aws
+    firehose_setup(client, tmp_path)
+    put(client, b"a1", b"a2", b"bad1", b"drop1", b"a3")
+    runner = FirehoseRunner(tmp_path / "fh")
+    runner.endpoint_url = server.endpoint_url
+    runner.poll_once(flush=True)
+    hour = datetime.now(UTC).strftime("%Y/%m/%d/%H/")
+    delivered = {k: v for k, v in objects(client).items() if not k.startswith("errors/")}
+    assert len(delivered) == 1
+    key, body = next(iter(delivered.items()))
+    assert key.startswith(hour)
+    assert "/delivery-1-" in key
+    assert body.splitlines() == ["A1", "A2", "A3"]
+    errors = objects(client, "errors/processing-failed/")
+    assert len(errors) == 1
+    lines = [json.loads(line) for body in errors.values() for line in body.splitlines()]
+    assert [base64.b64decode(line["rawData"]) for line in lines] == [b"bad1"]
+    assert set(lines[0]) >= {
+        "attemptsMade",
+        "arrivalTimestamp",
+        "errorCode",
+        "errorMessage",
+        "attemptEndingTimestamp",
+        "rawData",
+        "lambdaArn",
+    }
+
+    # a restart (a new runner on the same state) neither repeats nor loses records
+    put(client, b"b1", b"b2")
+    restarted = FirehoseRunner(tmp_path / "fh")
+    restarted.endpoint_url = server.endpoint_url
+    restarted.poll_once(flush=True)
+    all_lines = [line for k, v in objects(client).items() if not k.startswith("errors/") for line in v.splitlines()]
+    assert sorted(all_lines) == ["A1", "A2", "A3", "B1", "B2"]
+
+
+def test_firehose_buffers_until_size_or_time(aws, tmp_path):
+    server, client = aws
+    firehose_setup(client, tmp_path)
+    runner = FirehoseRunner(tmp_path / "fh")
+    runner.endpoint_url = server.endpoint_url
+    runner.buffer_seconds, runner.buffer_bytes = 3600, 10
+    put(client, b"x1")
+    runner.poll_once()
+    assert objects(client) == {}  # 2 bytes buffered, under both thresholds
+    put(client, b"x2-longer-record")
+    runner.poll_once()
+    assert sorted(line for v in objects(client).values() for line in v.splitlines()) == ["X1", "X2-LONGER-RECORD"]
+
+
+def test_a_failing_processor_is_retried_then_records_go_to_the_error_prefix(aws, tmp_path):
+    server, client = aws
+    firehose_setup(client, tmp_path)
+    client("lambda").update_function_configuration(FunctionName="fn", Environment={"Variables": {"FAIL_FIREHOSE": "1"}})
+    put(client, b"c1", b"c2")
+    runner = FirehoseRunner(tmp_path / "fh")
+    runner.endpoint_url = server.endpoint_url
+    runner.poll_once(flush=True)
+    errors = objects(client, "errors/")
+    lines = [json.loads(line) for body in errors.values() for line in body.splitlines()]
+    assert len(lines) == 2
+    assert {line["errorCode"] for line in lines} == {"Lambda.FunctionError"}
+    assert {line["attemptsMade"] for line in lines} == {4}
+    assert "processor is down" in lines[0]["errorMessage"]
+
+
+def test_prefix_expressions():
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert render_prefix("!{timestamp:yyyy/MM/dd/HH}/", when) == "2026/01/02/03/"
+    assert render_prefix("", when) == "2026/01/02/03/"
+    assert render_prefix("recs/", when) == "recs/2026/01/02/03/"
+    assert render_prefix("e/!{firehose:error-output-type}/", when, "processing-failed") == "e/processing-failed/"

@@ -1,0 +1,160 @@
+"""The Firehose transformation against the real pgvector store and a trained model's bundle."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recsys.config import TRAINING_COLUMNS
+from recsys.model.artifacts import embeddings_csv
+from recsys.model.train import TrainConfig, train
+from recsys.seed.generator import SeedSpec, generate
+from recsys.streaming.transformation_handler import transform
+from recsys.vectordb import search
+from recsys.vectordb.loader import load
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def world(stack, tmp_path_factory):
+    tables: dict[str, list[pd.DataFrame]] = {}
+    for table, frame in generate(SeedSpec(customers=150, products=60, ratings=2500, seed=9)):
+        tables.setdefault(table, []).append(frame)
+    d = {t: pd.concat(v, ignore_index=True) for t, v in tables.items()}
+    frame = d["ratings"].merge(d["customers"], on="customerNumber").merge(d["products"], on="productCode")
+    result = train(frame[list(TRAINING_COLUMNS)], TrainConfig(epochs=15, seed=2))
+    folder = tmp_path_factory.mktemp("emb")
+    (folder / "items.csv").write_bytes(embeddings_csv(result.item_ids, result.item_embeddings))
+    (folder / "users.csv").write_bytes(embeddings_csv(result.user_ids, result.user_embeddings))
+    cfg = stack.vectordb()
+    conn = search.connect(host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database)
+    load(conn, folder / "items.csv", folder / "users.csv", "v-stream-test")
+    products = d["products"][d["products"].productCode.isin(result.item_ids)].reset_index(drop=True)
+    yield {"conn": conn, "bundle": result.bundle("v-stream-test"), "result": result, "products": products}
+    conn.close()
+
+
+def event_for(products: pd.DataFrame, picks: list[int], cart: list[bool], session: str = "s1") -> dict:
+    return {
+        "session_id": session,
+        "customer_number": 424242,
+        "city": "Nantes",
+        "country": "France",
+        "credit_limit": 21000.0,
+        "event_time": "2026-11-26T10:00:00Z",
+        "browse_history": [
+            {
+                "product_code": products.productCode[i],
+                "product_line": products.productLine[i],
+                "product_scale": products.productScale[i],
+                "quantity_in_stock": int(products.quantityInStock[i]),
+                "buy_price": float(products.buyPrice[i]),
+                "msrp": float(products.MSRP[i]),
+                "in_shopping_cart": c,
+            }
+            for i, c in zip(picks, cart, strict=True)
+        ],
+    }
+
+
+def record(record_id: str, payload: bytes | str) -> dict:
+    data = payload if isinstance(payload, str) else base64.b64encode(payload).decode()
+    return {"recordId": record_id, "approximateArrivalTimestamp": 0, "data": data}
+
+
+def test_recommendations_equal_a_brute_force_search(world):
+    products, result, bundle = world["products"], world["result"], world["bundle"]
+    event = event_for(products, [0, 1, 2], [False, True, False])
+    out = transform([record("r1", json.dumps(event).encode())], world["conn"], bundle)
+    assert out[0]["result"] == "Ok"
+    line = json.loads(base64.b64decode(out[0]["data"]))
+    user = bundle.user_embeddings([{"city": "Nantes", "country": "France", "creditLimit": 21000.0}])[0]
+    scores = result.item_embeddings @ user
+    expected = [result.item_ids[i] for i in np.argsort(-scores)[:5]]
+    assert [r["product_code"] for r in line["recommended_items"]] == expected
+    anchor = products.productCode[1]
+    anchor_vec = result.item_embeddings[result.item_ids.index(anchor)]
+    similar = [
+        result.item_ids[i] for i in np.argsort(-(result.item_embeddings @ anchor_vec)) if result.item_ids[i] != anchor
+    ][:5]
+    assert line["similar_items"] == [
+        {
+            "for_product_code": anchor,
+            "items": [
+                {"product_code": c, "score": pytest.approx(s["score"])}
+                for c, s in zip(similar, line["similar_items"][0]["items"], strict=True)
+            ],
+        }
+    ]
+    assert line["session_id"] == "s1"
+    assert line["model_version"] == "v-stream-test"
+
+
+def test_without_a_cart_the_last_browsed_item_is_the_anchor(world):
+    event = event_for(world["products"], [3, 4], [False, False])
+    out = transform([record("r1", json.dumps(event).encode())], world["conn"], world["bundle"])
+    line = json.loads(base64.b64decode(out[0]["data"]))
+    assert [s["for_product_code"] for s in line["similar_items"]] == [world["products"].productCode[4]]
+
+
+def test_unknown_products_fail_only_their_record(world):
+    good = event_for(world["products"], [0], [True], "good")
+    unknown = event_for(world["products"], [0], [True], "unknown")
+    unknown["browse_history"][0]["product_code"] = "NO_SUCH_CODE"
+    out = transform(
+        [record("a", json.dumps(good).encode()), record("b", json.dumps(unknown).encode())],
+        world["conn"],
+        world["bundle"],
+    )
+    assert [(r["recordId"], r["result"]) for r in out] == [("a", "Ok"), ("b", "ProcessingFailed")]
+    assert (
+        out[1]["data"] == base64.b64encode(json.dumps(unknown).encode()).decode()
+    )  # the original, for the error prefix
+
+
+payloads = st.one_of(
+    st.tuples(st.just("valid"), st.integers(0, 9), st.booleans()),
+    st.tuples(st.just("bytes"), st.binary(max_size=40)),
+    st.tuples(st.just("not-base64"), st.text(alphabet="!@#$%^&*", min_size=1, max_size=10)),
+    st.tuples(st.just("not-utf8"), st.just(b"\xff\xfe\xfa")),
+    st.tuples(st.just("not-json"), st.text(max_size=30).map(lambda t: ("{" + t).encode())),
+    st.tuples(st.just("bad-schema"), st.sampled_from(["customer_number", "browse_history", "event_time"])),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(st.lists(payloads, min_size=1, max_size=25))
+def test_every_record_id_comes_back_once_with_a_valid_result(world, drawn):
+    products, records, expect_ok = world["products"], [], []
+    for index, item in enumerate(drawn):
+        kind, record_id = item[0], f"id-{index:04d}"
+        if kind == "valid":
+            payload = json.dumps(event_for(products, [item[1]], [item[2]], record_id)).encode()
+        elif kind == "bad-schema":
+            event = event_for(products, [0], [True], record_id)
+            event[item[1]] = "wrong"
+            payload = json.dumps(event).encode()
+        elif kind == "not-base64":
+            records.append(record(record_id, item[1]))
+            expect_ok.append(False)
+            continue
+        else:
+            payload = item[1]
+        records.append(record(record_id, payload))
+        expect_ok.append(kind == "valid")
+    out = transform(records, world["conn"], world["bundle"])
+    assert [r["recordId"] for r in out] == [r["recordId"] for r in records]
+    assert all(r["result"] in ("Ok", "Dropped", "ProcessingFailed") for r in out)
+    assert [r["result"] == "Ok" for r in out] == expect_ok
+    for result, original in zip(out, records, strict=True):
+        if result["result"] == "Ok":
+            assert json.loads(base64.b64decode(result["data"]))["session_id"] == original["recordId"]
