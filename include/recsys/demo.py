@@ -25,6 +25,7 @@ DEMO_RUNS: list[tuple[str, dict[str, object]]] = [
     ("batch_training_data", {}),
     ("recommender_model", {}),
     ("vector_db_embeddings", {}),
+    ("streaming_recommendations", {}),
 ]
 
 
@@ -102,6 +103,55 @@ def _training_manifest(stack: Stack) -> dict | None:
     return json.loads(body["Body"].read())
 
 
+def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
+    """Put ``count`` generated events on the stream and wait until each is delivered or under the error prefix."""
+    import base64
+    import random
+
+    import boto3
+
+    for key, value in stack.environment().items():
+        if key.startswith(("AIRFLOW_CONN_", "AWS_", "RECSYS_")):
+            os.environ[key] = value
+    from recsys.streaming.generator import load_catalog, make_event, put_events
+
+    customers, products = load_catalog()
+    events = [make_event(random.Random(7 + i), customers, products) for i in range(count)]  # noqa: S311
+    put_events(events, stack.settings.names.kinesis_stream)
+    say(f"put {count} generated events on {stack.settings.names.kinesis_stream}; waiting for Firehose delivery")
+    sessions = {e["session_id"] for e in events}
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.settings.aws_endpoint_url,
+        region_name=stack.settings.names.region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106 - moto's placeholder credentials
+    )
+    bucket = stack.settings.names.recommendations_bucket
+    deadline = time.monotonic() + timeout
+    delivered: dict[str, str] = {}
+    failed: set[str] = set()
+    while time.monotonic() < deadline and len(delivered) + len(failed) < count:
+        time.sleep(2)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+                for line in body.splitlines():
+                    item = json.loads(line)
+                    if obj["Key"].startswith("errors/"):
+                        session = json.loads(base64.b64decode(item["rawData"])).get("session_id")
+                        if session in sessions:
+                            failed.add(session)
+                    elif item.get("session_id") in sessions:
+                        delivered[item["session_id"]] = obj["Key"]
+    say(
+        f"events sent {count} = delivered {len(delivered)} + under the error prefix {len(failed)}; "
+        f"objects: {', '.join(sorted(set(delivered.values()))[:3])}"
+    )
+    if len(delivered) + len(failed) != count:
+        raise SystemExit(f"[demo] only {len(delivered) + len(failed)} of {count} events arrived in {timeout:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m recsys.demo",
@@ -113,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     for dag_id, conf in DEMO_RUNS:
         if not args.only or dag_id in args.only:
             run_dag(stack, dag_id, conf)
+    if not args.only or "streaming_recommendations" in args.only:
+        stream_traffic(stack)
     summary(stack)
     return 0
 
