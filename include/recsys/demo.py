@@ -87,15 +87,8 @@ def summary(stack: Stack) -> None:
 
 
 def _training_manifest(stack: Stack) -> dict | None:
-    import boto3
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.settings.aws_endpoint_url,
-        region_name=stack.settings.names.region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106 - moto's placeholder credentials
-    )
+    s3 = stack.client("s3")
     try:
         body = s3.get_object(Bucket=stack.settings.names.datalake_bucket, Key="ratings-ml-training/_manifest.json")
     except s3.exceptions.ClientError:
@@ -108,7 +101,6 @@ def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
     import base64
     import random
 
-    import boto3
 
     for key, value in stack.environment().items():
         if key.startswith(("AIRFLOW_CONN_", "AWS_", "RECSYS_")):
@@ -120,13 +112,7 @@ def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
     put_events(events, stack.settings.names.kinesis_stream)
     say(f"put {count} generated events on {stack.settings.names.kinesis_stream}; waiting for Firehose delivery")
     sessions = {e["session_id"] for e in events}
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.settings.aws_endpoint_url,
-        region_name=stack.settings.names.region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106 - moto's placeholder credentials
-    )
+    s3 = stack.client("s3")
     bucket = stack.settings.names.recommendations_bucket
     deadline = time.monotonic() + timeout
     delivered: dict[str, str] = {}

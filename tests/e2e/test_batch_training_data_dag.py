@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pyarrow.dataset as ds
 import pytest
 
@@ -17,13 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 def s3_client(stack):
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.settings.aws_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return stack.client("s3")
 
 
 def download_dataset(stack, tmp_path):

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 
-import boto3
 import pytest
 
 from recsys.localstack import mariadb
@@ -24,13 +23,7 @@ def test_model_dag_publishes_the_layout_with_one_embedding_per_id(stack, run_dag
     ok, output = run_dag("recommender_model")
     assert ok, output[-5000:]
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.settings.aws_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = stack.client("s3")
     bucket = stack.settings.names.ml_artifacts_bucket
 
     def read(key: str) -> bytes:

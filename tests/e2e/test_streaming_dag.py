@@ -6,7 +6,6 @@ import json
 import time
 from datetime import UTC, datetime
 
-import boto3
 import pytest
 
 from recsys.seed.generator import SeedSpec
@@ -37,13 +36,7 @@ def test_deploy_dag_then_generated_events_all_arrive(stack, run_dag, monkeypatch
     events[3]["browse_history"][0]["in_shopping_cart"] = True
     assert put_events(events, stack.settings.names.kinesis_stream) == 0
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.settings.aws_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = stack.client("s3")
     bucket = stack.settings.names.recommendations_bucket
     sessions = {e["session_id"] for e in events}
     hour = datetime.now(UTC).strftime("%Y/%m/%d/%H/")
@@ -69,13 +62,7 @@ def test_deploy_dag_then_generated_events_all_arrive(stack, run_dag, monkeypatch
     assert all(key.startswith(hour) or key[:13] > hour[:13] for key, _ in delivered.values())
     assert all(item["recommended_items"] and item["similar_items"] for _, item in delivered.values())
 
-    lam = boto3.client(
-        "lambda",
-        endpoint_url=stack.settings.aws_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    lam = stack.client("lambda")
 
     def call(method, path, query=None, body=None):
         event = {

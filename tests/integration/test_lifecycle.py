@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import boto3
 import psutil
 import pytest
 
@@ -30,13 +29,7 @@ def test_down_stops_every_process_and_up_restores_the_data():
     stack.up(quiet, migrate_airflow=False)
     try:
         seed(stack.mariadb(), SeedSpec(customers=30, products=20, ratings=200))
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=stack.settings.aws_endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        s3 = stack.client("s3")
         s3.create_bucket(Bucket="kept")
         s3.put_object(Bucket="kept", Key="dir/file.txt", Body=b"persisted")
         pids = [record.pid for record in stack.state.load().values()]
@@ -51,13 +44,7 @@ def test_down_stops_every_process_and_up_restores_the_data():
         with mariadb.connect(stack.mariadb()) as conn, conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM customers")
             assert cur.fetchone()[0] == 30
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=stack.settings.aws_endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        s3 = stack.client("s3")
         assert s3.get_object(Bucket="kept", Key="dir/file.txt")["Body"].read() == b"persisted"
     finally:
         stack.down(quiet)

@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 
-import boto3
 import pymysql
 import pytest
 
@@ -53,13 +52,7 @@ def test_vector_db_answers_with_pgvector_over_tcp_with_a_password(stack):
 
 
 def test_aws_endpoint_serves_s3(stack):
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.settings.aws_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = stack.client("s3")
     s3.create_bucket(Bucket="integration-check")
     s3.put_object(Bucket="integration-check", Key="k", Body=b"v")
     assert "integration-check" in [b["Name"] for b in s3.list_buckets()["Buckets"]]

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID, VECTOR_DB_CONN_ID, LocalStackSettings, project_root
 from recsys.localstack import mariadb, vectordb
@@ -42,6 +43,12 @@ class Stack:
     @property
     def state(self) -> StateFile:
         return StateFile(self.home / "stack.json")
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack's AWS endpoint (moto's placeholder credentials)."""
+        from recsys.localstack.s3_persistence import local_client
+
+        return local_client(service, self.settings.aws_endpoint_url, self.settings.names.region)
 
     def secrets(self) -> dict[str, str]:
         return load_or_create(self.home)
