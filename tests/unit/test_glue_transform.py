@@ -27,6 +27,10 @@ def spark():
     )
     yield session
     session.stop()
+    # py4j logs "Closing down clientserver connection" at interpreter exit, after pytest closed its streams
+    import logging
+
+    logging.getLogger("py4j").setLevel(logging.CRITICAL)
 
 
 def frames(spark, ratings_rows):
