@@ -101,7 +101,6 @@ def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
     import base64
     import random
 
-
     for key, value in stack.environment().items():
         if key.startswith(("AIRFLOW_CONN_", "AWS_", "RECSYS_")):
             os.environ[key] = value

@@ -7,8 +7,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,15 +230,27 @@ class Stack:
 
 
 def aws_healthy(endpoint_url: str) -> tuple[bool, str]:
+    """The endpoint answers S3 ListBuckets (what every pipeline needs first)."""
     host, _, port = endpoint_url.removeprefix("http://").partition(":")
     if not port_accepts(host, int(port)):
         return False, "not listening"
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=LOCAL_AWS_KEY,
+        aws_secret_access_key=LOCAL_AWS_KEY,
+        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
+    )
     try:
-        with urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=3) as response:  # noqa: S310
-            response.read()
-        return True, "moto answering"
-    except (urllib.error.URLError, TimeoutError) as exc:
+        buckets = s3.list_buckets().get("Buckets", [])
+    except (BotoCoreError, ClientError) as exc:
         return False, str(exc)
+    return True, f"moto answering S3 ({len(buckets)} buckets)"
 
 
 def _base_env() -> dict[str, str]:
