@@ -170,6 +170,7 @@ class Context:
                 .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "2g"))
                 .config("spark.sql.shuffle.partitions", "8")
                 .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
                 .getOrCreate()
             )
             self.spark.sparkContext.setLogLevel("WARN")

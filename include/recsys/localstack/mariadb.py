@@ -72,7 +72,7 @@ def write_config(cfg: MariaDBConfig) -> None:
         "skip-name-resolve\n"
         "character-set-server = utf8mb4\n"
         "collation-server = utf8mb4_general_ci\n"
-        "innodb_buffer_pool_size = 256M\n"
+        "innodb_buffer_pool_size = 1G\n"
         "innodb_flush_log_at_trx_commit = 2\n"
         "max_allowed_packet = 256M\n"
     )
