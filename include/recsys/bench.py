@@ -59,6 +59,9 @@ def bench_vectors(stack: Stack, n: int, queries: int, seed: int = 0) -> dict[str
     with _superuser_conn(cfg, BENCH_DB) as admin:
         admin.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
+    import os
+
+    os.environ.setdefault("VECTOR_DB_MAINTENANCE_WORK_MEM", "1GB")
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(200, EMBEDDING_DIM)).astype(np.float32)
     vectors = (centres[rng.integers(0, 200, n)] + 0.5 * rng.normal(size=(n, EMBEDDING_DIM))).astype(np.float32)

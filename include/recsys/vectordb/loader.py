@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 VERSIONS_TABLE = "embedding_versions"
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
+#: Memory for the index build (``maintenance_work_mem``). pgvector builds HNSW fast only while the graph fits in it
+#: (1M x 32-d needs about 0.5 GB); size it to the server (a db.t3.micro has 1 GB in all).
+MAINTENANCE_WORK_MEM_ENV = "VECTOR_DB_MAINTENANCE_WORK_MEM"
+DEFAULT_MAINTENANCE_WORK_MEM = "256MB"
 
 
 class EmbeddingsFileError(ValueError):
@@ -158,6 +163,8 @@ def _stage(conn: Any, spec: TableSpec, data: EmbeddingsFile, dim: int) -> dict[s
             copy.write_row((identifier, vector))
     copy_seconds = time.monotonic() - copy_started
     started = time.monotonic()
+    memory = os.environ.get(MAINTENANCE_WORK_MEM_ENV, DEFAULT_MAINTENANCE_WORK_MEM)
+    conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (memory,))
     conn.execute(
         f"CREATE INDEX {staging}_embedding_idx ON {staging} USING hnsw (embedding vector_ip_ops) "
         f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
