@@ -47,7 +47,7 @@ lint: setup ## ruff only
 format: setup ## apply ruff's formatting and fixes
 	@$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
-bench: up ## benchmarks (speed and memory goals); results under .local/bench/
+bench: up ## benchmarks (vector load and search, bulk seeding); results under .local/bench/
 	@$(PY) -m recsys.bench
 
 lock: ## re-resolve requirements-dev.txt into requirements-lock.txt (needs the package index)
