@@ -222,3 +222,26 @@ def test_prefix_expressions():
     assert render_prefix("", when) == "2026/01/02/03/"
     assert render_prefix("recs/", when) == "recs/2026/01/02/03/"
     assert render_prefix("e/!{firehose:error-output-type}/", when, "processing-failed") == "e/processing-failed/"
+
+
+def test_a_recreated_stream_is_read_from_its_start_despite_old_checkpoints(aws, tmp_path):
+    server, client = aws
+    firehose_setup(client, tmp_path)
+    put(client, b"old1", b"old2", b"old3")
+    runner = FirehoseRunner(tmp_path / "fh")
+    runner.endpoint_url = server.endpoint_url
+    runner.poll_once(flush=True)
+    # the stack restarts: moto forgets the stream, the checkpoint file stays
+    client("kinesis").delete_stream(StreamName="activity")
+    client("firehose").delete_delivery_stream(DeliveryStreamName="delivery")
+    client("s3").delete_objects(Bucket="out", Delete={"Objects": [{"Key": k} for k in objects(client)]})
+    client("s3").delete_bucket(Bucket="out")
+    import time
+
+    time.sleep(1.1)  # a new creation timestamp
+    firehose_setup(client, tmp_path)
+    put(client, b"new1")
+    restarted = FirehoseRunner(tmp_path / "fh")
+    restarted.endpoint_url = server.endpoint_url
+    restarted.poll_once(flush=True)
+    assert [line for v in objects(client).values() for line in v.splitlines()] == ["NEW1"]

@@ -54,6 +54,9 @@ class Buffered:
 class StreamState:
     name: str
     checkpoints: dict[str, str] = field(default_factory=dict)
+    #: The Kinesis stream incarnation the checkpoints belong to (ARN and creation time): a stream created anew
+    #: (after `make down`/`make up`) numbers its records from the start again, so old checkpoints must not apply.
+    source: str = ""
     buffer: list[Buffered] = field(default_factory=list)
 
     def buffer_bytes(self) -> int:
@@ -135,18 +138,24 @@ class FirehoseRunner:
 
     def _load_state(self, name: str) -> StreamState:
         path = self.root / f"{name}.json"
-        checkpoints = json.loads(path.read_text()) if path.exists() else {}
-        return StreamState(name=name, checkpoints=checkpoints)
+        saved = json.loads(path.read_text()) if path.exists() else {}
+        return StreamState(name=name, checkpoints=saved.get("shards", {}), source=saved.get("source", ""))
 
     def _save_checkpoints(self, state: StreamState) -> None:
         path = self.root / f"{state.name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state.checkpoints))
+        tmp.write_text(json.dumps({"source": state.source, "shards": state.checkpoints}))
         tmp.replace(path)
 
     def _read(self, state: StreamState, stream_name: str) -> None:
         kinesis = local_client("kinesis", self.endpoint_url)
+        summary = kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"]
+        source = f"{summary['StreamARN']}@{summary['StreamCreationTimestamp'].timestamp()}"
+        if source != state.source:
+            if state.source:
+                log.info("%s: source stream %s is new; starting from its first record", state.name, stream_name)
+            state.source, state.checkpoints, state.buffer = source, {}, []
         pending = {r.shard: r.sequence for r in state.buffer}
         for shard in kinesis.list_shards(StreamName=stream_name)["Shards"]:
             shard_id = shard["ShardId"]

@@ -19,6 +19,21 @@ log = logging.getLogger(__name__)
 GLUE_SCRIPT_KEY = "glue/ratings_training_job.py"
 
 
+def rds_secret(conn_id: str, engine: str, default_port: int) -> dict[str, Any]:
+    """An Airflow connection as the JSON an RDS-managed secret holds (engine, host, port, username, ...)."""
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    return {
+        "engine": engine,
+        "host": conn.host,
+        "port": conn.port or default_port,
+        "username": conn.login,
+        "password": conn.password,
+        "dbname": conn.schema,
+    }
+
+
 class LocalProvisioner:
     def __init__(self, aws_conn_id: str = AWS_CONN_ID) -> None:
         self.aws_conn_id = aws_conn_id
@@ -78,24 +93,11 @@ class LocalProvisioner:
 
     # --- pipelines --------------------------------------------------------------------------------------------------
     def _etl(self, apply: bool) -> dict[str, Any]:
-        from airflow.providers.common.compat.sdk import BaseHook
 
         names = self.names
         for bucket in (names.datalake_bucket, names.scripts_bucket):
             self._bucket(bucket, apply)
-        conn = BaseHook.get_connection(MYSQL_CONN_ID)
-        source_secret_arn = self._secret(
-            names.source_db_secret,
-            {
-                "engine": "mysql",
-                "host": conn.host,
-                "port": conn.port or 3306,
-                "username": conn.login,
-                "password": conn.password,
-                "dbname": conn.schema,
-            },
-            apply,
-        )
+        source_secret_arn = self._secret(names.source_db_secret, rds_secret(MYSQL_CONN_ID, "mysql", 3306), apply)
         glue = self._client("glue")
         if apply:
             with contextlib.suppress(glue.exceptions.AlreadyExistsException):
@@ -135,29 +137,17 @@ class LocalProvisioner:
         }
 
     def _vector_db(self, apply: bool) -> dict[str, Any]:
-        from airflow.providers.common.compat.sdk import BaseHook
 
         names = self.names
         self._bucket(names.ml_artifacts_bucket, apply)
-        conn = BaseHook.get_connection(VECTOR_DB_CONN_ID)
-        secret_arn = self._secret(
-            names.vector_db_secret,
-            {
-                "engine": "postgres",
-                "host": conn.host,
-                "port": conn.port or 5432,
-                "username": conn.login,
-                "password": conn.password,
-                "dbname": conn.schema,
-            },
-            apply,
-        )
+        secret = rds_secret(VECTOR_DB_CONN_ID, "postgres", 5432)
+        secret_arn = self._secret(names.vector_db_secret, secret, apply)
         return {
             "ml_artifacts_bucket": names.ml_artifacts_bucket,
             "vector_db_secret_arn": secret_arn,
-            "vector_db_host": conn.host,
-            "vector_db_port": conn.port or 5432,
-            "vector_db_name": conn.schema,
+            "vector_db_host": secret["host"],
+            "vector_db_port": secret["port"],
+            "vector_db_name": secret["dbname"],
         }
 
     def _streaming(self, apply: bool, variables: dict[str, str]) -> dict[str, Any]:
