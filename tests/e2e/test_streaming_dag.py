@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -32,6 +33,8 @@ def test_deploy_dag_then_generated_events_all_arrive(stack, run_dag, monkeypatch
 
     rng = random.Random(5)
     events = [make_event(rng, customers, products) for _ in range(20)]
+    for event in events:  # fresh ids: the test stack's S3 keeps objects of earlier sessions with the seeded ids
+        event["session_id"] = str(uuid.uuid4())
     events[3]["browse_history"][0]["product_code"] = "NO_SUCH"  # one bad record goes to the error prefix
     events[3]["browse_history"][0]["in_shopping_cart"] = True
     assert put_events(events, stack.settings.names.kinesis_stream) == 0
