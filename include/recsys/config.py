@@ -29,7 +29,6 @@ NAME_TEMPLATES: dict[str, str] = {
     "source_db_secret": "{prefix}-source-db-credentials",
     "glue_database": "{prefix_underscored}_db",
     "vector_db": "{prefix}-vector-db",
-    "vector_db_secret": "{prefix}-vector-db-credentials",
     "kinesis_stream": "{prefix}-kinesis-data-stream",
     "delivery_stream": "{prefix}-delivery-stream",
     "transformation_lambda": "{prefix}-transformation-lambda",
@@ -53,6 +52,10 @@ TRAINING_COLUMNS: tuple[str, ...] = (
     "MSRP",
     "productRating",
 )
+#: The AWS Glue version of the ETL job, and the runtime it brings (AWS Glue release notes). Terraform's default, the
+#: local Glue executor's runtime and the script's language level all follow it (tests hold them equal).
+GLUE_VERSION = "5.1"
+GLUE_RUNTIME: dict[str, str] = {"spark": "3.5.6", "python": "3.11", "java": "17"}
 #: Dimension of the user and item embeddings the model publishes and pgvector stores.
 EMBEDDING_DIM = 32
 #: The source database.
@@ -115,10 +118,6 @@ class PlatformNames:
     @property
     def vector_db(self) -> str:
         return self.name("vector_db")
-
-    @property
-    def vector_db_secret(self) -> str:
-        return self.name("vector_db_secret")
 
     @property
     def kinesis_stream(self) -> str:

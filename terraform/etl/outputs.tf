@@ -9,6 +9,16 @@ output "scripts_bucket" {
   value       = module.etl.scripts_bucket
 }
 
+output "ml_artifacts_bucket" {
+  description = "ml-artifacts bucket."
+  value       = module.etl.ml_artifacts_bucket
+}
+
+output "glue_table" {
+  description = "Catalog table over the training data."
+  value       = module.etl.glue_table
+}
+
 output "glue_job_name" {
   description = "Glue job name."
   value       = module.etl.glue_job_name

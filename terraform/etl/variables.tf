@@ -36,13 +36,46 @@ variable "source_db_security_group_id" {
 }
 
 variable "glue_version" {
-  description = "Glue version of the job (4.0 or newer)."
+  description = "Glue version of the job: 5.1 (Spark 3.5.6, Python 3.11, Java 17), the runtime the local stack runs (recsys.config.GLUE_VERSION)."
   type        = string
-  default     = "4.0"
+  default     = "5.1"
 
   validation {
-    condition     = contains(["4.0", "5.0"], var.glue_version)
-    error_message = "glue_version must be 4.0 or 5.0."
+    condition     = var.glue_version == "5.1"
+    error_message = "glue_version must be 5.1: the job script targets Python 3.11 and Spark 3.5, and the local stack tests that runtime only."
+  }
+}
+
+variable "glue_timeout_minutes" {
+  description = "Glue job timeout in minutes."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.glue_timeout_minutes >= 1 && var.glue_timeout_minutes <= 2880
+    error_message = "glue_timeout_minutes must be 1-2880."
+  }
+}
+
+variable "glue_jdbc_partitions" {
+  description = "Parallel JDBC reads of the ratings table (the DAG's jdbc_partitions Param overrides it per run)."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.glue_jdbc_partitions >= 1 && var.glue_jdbc_partitions <= 64
+    error_message = "glue_jdbc_partitions must be 1-64."
+  }
+}
+
+variable "customer_number_range" {
+  description = "Partition projection range of customerNumber in the catalog table (\"min,max\")."
+  type        = string
+  default     = "0,999999"
+
+  validation {
+    condition     = can(regex("^[0-9]+,[0-9]+$", var.customer_number_range))
+    error_message = "customer_number_range must be \"min,max\"."
   }
 }
 

@@ -3,9 +3,15 @@ variable "project_prefix" {
   type        = string
   default     = "de-c1w4"
 
+  # Bucket names start with the prefix: S3 forbids "--" (and names starting with xn-- or sthree-).
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,20}[a-z0-9]$", var.project_prefix))
-    error_message = "project_prefix must be 3-22 lower-case letters, digits or hyphens, starting with a letter."
+    condition = (
+      can(regex("^[a-z][a-z0-9-]{1,20}[a-z0-9]$", var.project_prefix))
+      && !strcontains(var.project_prefix, "--")
+      && !startswith(var.project_prefix, "xn-")
+      && !startswith(var.project_prefix, "sthree-")
+    )
+    error_message = "project_prefix must be 3-22 lower-case letters, digits or single hyphens, start with a letter, and not start with xn- or sthree-."
   }
 }
 

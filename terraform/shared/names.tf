@@ -16,7 +16,6 @@ locals {
     source_db_secret       = "${var.project_prefix}-source-db-credentials"
     glue_database          = "${local.prefix_underscored}_db"
     vector_db              = "${var.project_prefix}-vector-db"
-    vector_db_secret       = "${var.project_prefix}-vector-db-credentials"
     kinesis_stream         = "${var.project_prefix}-kinesis-data-stream"
     delivery_stream        = "${var.project_prefix}-delivery-stream"
     transformation_lambda  = "${var.project_prefix}-transformation-lambda"

@@ -7,14 +7,11 @@ terraform {
       source  = "hashicorp/aws"
       version = "~> 5.80"
     }
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
-    }
   }
 
   # Partial configuration: bucket, region and use_lockfile come from `-backend-config=backend.hcl`
-  # (see backend.hcl.example); the key is set per pipeline by the DAGs (`<pipeline>/terraform.tfstate`).
+  # (see backend.hcl.example); the key is set per pipeline by the provisioner (`<pipeline>/terraform.tfstate`).
+  # The local stack overrides this with a local backend (recsys.provisioning.targets).
   backend "s3" {}
 }
 

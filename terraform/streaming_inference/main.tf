@@ -1,11 +1,16 @@
 # Root of the streaming pipeline: `terraform/streaming_inference`, state key streaming_inference/terraform.tfstate.
-# It finds the vector DB's secret, key and client security group by their names (applied by terraform/vector_db).
-data "aws_secretsmanager_secret" "vector_db" {
-  name = local.names.vector_db_secret
+# Applied only by the streaming_recommendations DAG. It finds what the etl and vector_db roots own (the vector DB,
+# its credentials secret and client security group, the ml-artifacts key) by their names.
+data "aws_db_instance" "vector_db" {
+  db_instance_identifier = local.names.vector_db
 }
 
 data "aws_kms_alias" "vector_db" {
   name = "alias/${local.names.vector_db}"
+}
+
+data "aws_kms_alias" "ml_artifacts" {
+  name = "alias/${local.names.glue_job}"
 }
 
 data "aws_security_group" "vector_db_clients" {
@@ -19,8 +24,11 @@ module "streaming_inference" {
   names                              = local.names
   region                             = var.region
   private_subnet_ids                 = var.private_subnet_ids
-  vector_db_secret_arn               = data.aws_secretsmanager_secret.vector_db.arn
-  vector_db_kms_key_arn              = data.aws_kms_alias.vector_db.target_key_arn
+  vector_db_secret_arn               = data.aws_db_instance.vector_db.master_user_secret[0].secret_arn
+  vector_db_host                     = data.aws_db_instance.vector_db.address
+  vector_db_port                     = data.aws_db_instance.vector_db.port
+  vector_db_name                     = data.aws_db_instance.vector_db.db_name
+  read_kms_key_arns                  = [data.aws_kms_alias.vector_db.target_key_arn, data.aws_kms_alias.ml_artifacts.target_key_arn]
   vector_db_client_security_group_id = data.aws_security_group.vector_db_clients.id
   lambda_packages_bucket             = local.names.scripts_bucket
   transformation_package_key         = var.transformation_package_key

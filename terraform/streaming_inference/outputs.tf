@@ -29,6 +29,11 @@ output "lambda_packages_bucket" {
   value       = local.names.scripts_bucket
 }
 
+output "lambda_alias" {
+  description = "Alias Firehose and the Function URL invoke (the deploy DAG moves it)."
+  value       = module.streaming_inference.lambda_alias
+}
+
 output "model_inference_url" {
   description = "Function URL of the inference API."
   value       = module.streaming_inference.model_inference_url

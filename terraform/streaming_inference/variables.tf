@@ -47,9 +47,14 @@ variable "buffering_interval_seconds" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Reserved concurrent executions per Lambda."
+  description = "Reserved concurrent executions per Lambda; -1 (default) leaves them unreserved: a new account's whole quota is 10 and reservations must leave 10 unreserved."
   type        = number
-  default     = 10
+  default     = -1
+
+  validation {
+    condition     = var.lambda_reserved_concurrency == -1 || var.lambda_reserved_concurrency >= 1
+    error_message = "lambda_reserved_concurrency must be -1 (unreserved) or at least 1."
+  }
 }
 
 variable "log_retention_days" {

@@ -1,11 +1,6 @@
 # The outputs the vector-DB and streaming DAGs read (recsys.provisioning.OUTPUTS["vector_db"]); no password.
-output "ml_artifacts_bucket" {
-  description = "ml-artifacts bucket."
-  value       = module.vector_db.ml_artifacts_bucket
-}
-
 output "vector_db_secret_arn" {
-  description = "Credentials secret ARN."
+  description = "RDS-managed credentials secret ARN (username and password)."
   value       = module.vector_db.vector_db_secret_arn
 }
 

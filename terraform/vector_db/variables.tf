@@ -5,13 +5,13 @@ variable "vector_db_client_security_group_ids" {
 }
 
 variable "vector_db_engine_version" {
-  description = "RDS PostgreSQL engine version with pgvector (>= 15.2)."
+  description = "RDS PostgreSQL major version with pgvector (15 or newer); RDS applies minor upgrades."
   type        = string
-  default     = "16.8"
+  default     = "16"
 
   validation {
-    condition     = tonumber(split(".", var.vector_db_engine_version)[0]) >= 15
-    error_message = "pgvector on RDS needs PostgreSQL 15.2 or newer."
+    condition     = can(regex("^[0-9]+$", var.vector_db_engine_version)) && tonumber(var.vector_db_engine_version) >= 15
+    error_message = "vector_db_engine_version must be a PostgreSQL major version, 15 or newer (e.g. 16)."
   }
 }
 
@@ -32,6 +32,29 @@ variable "vector_db_allocated_storage" {
   }
 }
 
+variable "vector_db_port" {
+  description = "PostgreSQL port."
+  type        = number
+  default     = 5432
+
+  validation {
+    condition     = var.vector_db_port >= 1150 && var.vector_db_port <= 65535
+    error_message = "RDS PostgreSQL ports are 1150-65535."
+  }
+}
+
+variable "vector_db_name" {
+  description = "Database holding item_emb and user_emb."
+  type        = string
+  default     = "postgres"
+}
+
+variable "vector_db_master_username" {
+  description = "Master user; RDS generates its password into a Secrets Manager secret (never in state)."
+  type        = string
+  default     = "postgres"
+}
+
 variable "vector_db_multi_az" {
   description = "Run a Multi-AZ standby."
   type        = bool
@@ -40,6 +63,18 @@ variable "vector_db_multi_az" {
 
 variable "vector_db_deletion_protection" {
   description = "Protect the database from deletion; set false only to tear down."
+  type        = bool
+  default     = true
+}
+
+variable "vector_db_skip_final_snapshot" {
+  description = "Destroy without a final snapshot. Independent of deletion_protection: tearing down keeps a snapshot unless this is set."
+  type        = bool
+  default     = false
+}
+
+variable "vector_db_performance_insights" {
+  description = "Enable Performance Insights (the local stack turns it off: its emulator has no such service)."
   type        = bool
   default     = true
 }

@@ -38,6 +38,7 @@ log = logging.getLogger("recsys.localstack.aws")
 
 #: The executors loaded into the endpoint, as ``module:Class``; each takes ``(state_dir: Path)``.
 EXTENSIONS: list[str] = [
+    "recsys.localstack.fidelity:MotoFidelity",
     "recsys.localstack.s3_persistence:S3Persistence",
     "recsys.localstack.glue_runner:GlueRunner",
     "recsys.localstack.lambda_runner:LambdaRunner",

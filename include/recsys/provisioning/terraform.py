@@ -1,15 +1,18 @@
-"""Run a pipeline's Terraform root in automation (HashiCorp's recommended workflow).
+"""Run a pipeline's Terraform root in automation, for AWS and for the local stack alike.
 
-``terraform/<pipeline>/`` is a separate root per pipeline (its own state key), so a DAG never needs ``-target``:
+``terraform/<pipeline>/`` is a separate root per pipeline (its own state), so a DAG never needs ``-target``. Each
+call works in a private copy of the whole ``terraform/`` tree (its own ``TF_DATA_DIR`` and plan file), so two tasks
+on one worker never share ``.terraform/`` or a plan:
 
-    terraform init  -input=false -backend-config=$TF_BACKEND_CONFIG
-    terraform plan  -input=false -out=tfplan -var-file=$TF_VAR_FILE
-    terraform apply -input=false tfplan          (same task, same working directory)
-    terraform output -json                       (non-sensitive outputs only go to XCom)
+    terraform init  -input=false -lockfile=readonly [-plugin-dir=<mirror>] <target's backend>
+    terraform plan  -input=false -lock-timeout=5m -out=<private plan>     (target's variables)
+    terraform show  -json <plan>        -> refused if it deletes or replaces a stateful resource
+    terraform apply -input=false -lock-timeout=5m <plan>
+    terraform output -json              -> non-sensitive outputs only; never logged
 
-Settings (environment of the Airflow workers): ``TERRAFORM_BIN`` (default ``terraform`` on PATH),
-``TF_BACKEND_CONFIG`` (an ``.hcl`` file with bucket/key prefix/region of the S3 state backend; required),
-``TF_VAR_FILE`` (optional ``terraform.tfvars``), ``TERRAFORM_DIR`` (default: the repository's ``terraform/``).
+Only the :mod:`target <recsys.provisioning.targets>` differs between AWS and the local stack: the backend, a
+provider override (the local endpoint) and the variables. Plan and apply output (where Terraform masks sensitive
+values) goes to the task log; ``show -json`` and ``output -json`` (which carry them in clear) never do.
 """
 
 from __future__ import annotations
@@ -19,30 +22,106 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from recsys.config import project_root
-from recsys.provisioning import PIPELINES, ProvisioningError, check_outputs
+from recsys.provisioning import OWNER_DAGS, PIPELINES, ProvisioningError, check_outputs
+from recsys.provisioning.targets import Target, target_for
 
 log = logging.getLogger(__name__)
 
+#: Resource types whose deletion loses data or identity; a plan deleting or replacing one is refused.
+STATEFUL_TYPES = frozenset(
+    {
+        "aws_db_instance",
+        "aws_s3_bucket",
+        "aws_kinesis_stream",
+        "aws_secretsmanager_secret",
+        "aws_kms_key",
+        "aws_glue_catalog_database",
+    }
+)
+LOCK_TIMEOUT = "5m"
+
+
+class DestructivePlanError(ProvisioningError):
+    """The plan would delete or replace stateful resources and the caller did not allow it."""
+
+
+def find_plugin_mirror(env: dict[str, str]) -> Path | None:
+    """The folder holding ``registry.terraform.io`` of an offline provider mirror, if this machine has one.
+
+    ``TF_PLUGIN_MIRROR`` names it; otherwise the usual places are searched (a machine without one installs the
+    providers from the registry, checked against the committed lock file).
+    """
+    if env.get("TF_PLUGIN_MIRROR"):
+        mirror = Path(env["TF_PLUGIN_MIRROR"])
+        if not (mirror / "registry.terraform.io").is_dir():
+            raise ProvisioningError(f"TF_PLUGIN_MIRROR={mirror}: no registry.terraform.io folder in it")
+        return mirror
+    home = Path(env.get("HOME", "~")).expanduser()
+    candidates = [home / ".terraform.d" / "plugins", Path("/usr/share/terraform/plugins")]
+    root = Path("/")
+    for first in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ("proc", "sys", "dev")):
+        candidates.append(first)
+        try:
+            candidates += sorted(p for p in first.iterdir() if p.is_dir())
+        except OSError:
+            continue
+    for candidate in candidates:
+        if (candidate / "registry.terraform.io").is_dir():
+            return candidate
+    return None
+
+
+def destructive_changes(plan: dict[str, Any]) -> list[str]:
+    """Addresses of stateful resources the plan (``terraform show -json``) deletes or replaces."""
+    found = []
+    for change in plan.get("resource_changes", []):
+        actions = change.get("change", {}).get("actions", [])
+        if change.get("type") in STATEFUL_TYPES and "delete" in actions:
+            verb = "replace" if "create" in actions else "delete"
+            found.append(f"{change['address']} ({verb})")
+    return found
+
 
 class TerraformProvisioner:
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, target: Target | None = None) -> None:
         self.env = dict(os.environ) if env is None else env
         self.binary = self.env.get("TERRAFORM_BIN", "terraform")
-        self.root = Path(self.env.get("TERRAFORM_DIR", str(project_root() / "terraform")))
+        self.source = Path(self.env.get("TERRAFORM_DIR", str(project_root() / "terraform")))
+        self.target = target or target_for(self.env)
+        self._mirror: Path | bool | None = False
 
-    def _run(self, workdir: Path, *args: str) -> str:
-        env = {**self.env, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
-        log.info("terraform %s (in %s)", " ".join(args), workdir)
-        result = subprocess.run([self.binary, *args], cwd=workdir, env=env, capture_output=True, text=True, check=False)
-        if result.stdout:
+    # --- running terraform ------------------------------------------------------------------------------------------
+    def _command_env(self, workdir: Path) -> dict[str, str]:
+        env = {**self.env, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "TF_DATA_DIR": str(workdir / ".terraform-data")}
+        cli_config = env.get("TF_CLI_CONFIG_FILE")
+        if cli_config and not Path(cli_config).exists():
+            env["TF_CLI_CONFIG_FILE"] = os.devnull  # a missing file only prints a warning into every log
+        return env
+
+    def _run(self, workdir: Path, *args: str, log_output: bool = True) -> str:
+        log.info("terraform %s", " ".join(args))
+        result = subprocess.run(
+            [self.binary, *args], cwd=workdir, env=self._command_env(workdir), capture_output=True, text=True
+        )
+        if log_output and result.stdout:
             log.info("%s", result.stdout[-20000:])
         if result.returncode != 0:
-            raise ProvisioningError(f"terraform {args[0]} failed in {workdir}:\n{result.stderr[-5000:]}")
+            # stderr carries diagnostics, which Terraform never fills with sensitive values.
+            raise ProvisioningError(f"terraform {args[0]} failed for {workdir.name}:\n{result.stderr[-5000:]}")
         return result.stdout
+
+    def mirror(self) -> Path | None:
+        if self._mirror is False:
+            self._mirror = find_plugin_mirror(self.env)
+        return self._mirror  # type: ignore[return-value]
 
     def preflight(self, pipeline: str) -> Path:
         if pipeline not in PIPELINES:
@@ -52,35 +131,96 @@ class TerraformProvisioner:
                 f"Terraform binary {self.binary!r} not found on the worker's PATH: install Terraform >= 1.10 in the "
                 "Airflow image or set TERRAFORM_BIN"
             )
-        backend = self.env.get("TF_BACKEND_CONFIG", "")
-        if not backend or not Path(backend).is_file():
-            raise ProvisioningError(
-                "TF_BACKEND_CONFIG must name an existing backend file (bucket, region, use_lockfile); see "
-                "terraform/backend.hcl.example"
-            )
-        workdir = self.root / pipeline
-        if not (workdir / "main.tf").is_file():
-            raise ProvisioningError(f"no Terraform root at {workdir}")
-        return workdir
+        root = self.source / pipeline
+        if not (root / "main.tf").is_file():
+            raise ProvisioningError(f"no Terraform root at {root}")
+        self.target.preflight(pipeline)
+        return root
 
-    def provision(self, pipeline: str, apply: bool = True, variables: dict[str, str] | None = None) -> dict[str, Any]:
-        workdir = self.preflight(pipeline)
-        backend = self.env["TF_BACKEND_CONFIG"]
-        self._run(
-            workdir,
-            "init",
-            "-input=false",
-            "-no-color",
-            f"-backend-config={backend}",
-            f"-backend-config=key={pipeline}/terraform.tfstate",
+    @contextmanager
+    def workspace(self, pipeline: str) -> Iterator[Path]:
+        """A private copy of the terraform tree (symlinks resolved); yields the pipeline root inside it."""
+        base = Path(self.env.get("TERRAFORM_WORK_DIR") or Path(tempfile.gettempdir()) / "recsys-terraform")
+        base.mkdir(parents=True, exist_ok=True)
+        copy = base / f"{pipeline}-{uuid.uuid4().hex[:12]}"
+        ignore = shutil.ignore_patterns(
+            ".terraform", ".terraform-data", "*.tfstate*", "tfplan", "*.tfvars*", "*_override.tf"
         )
-        if apply:
-            plan_args = ["plan", "-input=false", "-no-color", "-out=tfplan"]
-            if self.env.get("TF_VAR_FILE"):
-                plan_args.append(f"-var-file={self.env['TF_VAR_FILE']}")
-            plan_args += [f"-var={name}={value}" for name, value in (variables or {}).items()]
-            self._run(workdir, *plan_args)
-            self._run(workdir, "apply", "-input=false", "-no-color", "tfplan")
-        raw = json.loads(self._run(workdir, "output", "-json", "-no-color"))
+        try:
+            shutil.copytree(self.source, copy, symlinks=False, ignore=ignore)
+            workdir = copy / pipeline
+            lock = self.source / pipeline / ".terraform.lock.hcl"
+            if lock.is_file():
+                shutil.copy2(lock, workdir / ".terraform.lock.hcl")
+            for name, text in self.target.override_files(pipeline).items():
+                (workdir / name).write_text(text)
+            yield workdir
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)  # the plan file may hold sensitive values
+
+    def init(self, workdir: Path, pipeline: str) -> None:
+        args = ["init", "-input=false", "-no-color"]
+        if (workdir / ".terraform.lock.hcl").is_file():
+            args.append("-lockfile=readonly")
+        mirror = self.mirror()
+        if mirror is not None:
+            args.append(f"-plugin-dir={mirror}")
+        args += self.target.backend_args(pipeline)
+        self._run(workdir, *args)
+
+    def plan(self, workdir: Path, pipeline: str, variables: dict[str, Any] | None) -> dict[str, Any]:
+        """Write the variables, plan into the private plan file, return the plan as JSON (never logged)."""
+        values = {**self.target.variables(pipeline), **(variables or {})}
+        (workdir / "deployment.auto.tfvars.json").write_text(json.dumps(values))
+        plan_args = ["plan", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "-out=tfplan"]
+        plan_args += [f"-var-file={path}" for path in self.target.var_files()]
+        self._run(workdir, *plan_args)
+        return json.loads(self._run(workdir, "show", "-json", "tfplan", log_output=False))
+
+    def pending_changes(self, pipeline: str, variables: dict[str, Any] | None = None) -> list[str]:
+        """Addresses and actions a plan would apply now (empty: the infrastructure matches the root)."""
+        self.preflight(pipeline)
+        with self.workspace(pipeline) as workdir:
+            self.init(workdir, pipeline)
+            plan = self.plan(workdir, pipeline, variables)
+        return [
+            f"{change['address']} ({'/'.join(change['change']['actions'])})"
+            for change in plan.get("resource_changes", [])
+            if change["change"]["actions"] not in (["no-op"], ["read"])
+        ]
+
+    # --- the interface ----------------------------------------------------------------------------------------------
+    def provision(
+        self,
+        pipeline: str,
+        apply: bool = True,
+        variables: dict[str, Any] | None = None,
+        allow_destroy: bool = False,
+    ) -> dict[str, Any]:
+        """Apply the pipeline's root (``apply=False``: only read its outputs) and return its declared outputs.
+
+        A plan that deletes or replaces a stateful resource (:data:`STATEFUL_TYPES`) is refused with the addresses
+        unless ``allow_destroy``.
+        """
+        self.preflight(pipeline)
+        with self.workspace(pipeline) as workdir:
+            self.init(workdir, pipeline)
+            if apply:
+                plan = self.plan(workdir, pipeline, variables)
+                destroys = destructive_changes(plan)
+                if destroys and not allow_destroy:
+                    raise DestructivePlanError(
+                        f"refusing to apply terraform/{pipeline}: the plan would destroy stateful resources: "
+                        f"{', '.join(destroys)}. Review the plan; to go ahead, trigger with allow_destroy=true."
+                    )
+                if destroys:
+                    log.warning("allow_destroy is set: applying a plan that destroys %s", ", ".join(destroys))
+                self._run(workdir, "apply", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "tfplan")
+            raw = json.loads(self._run(workdir, "output", "-json", "-no-color", log_output=False) or "{}")
         outputs = {name: item["value"] for name, item in raw.items() if not item.get("sensitive")}
+        if not outputs and not apply:
+            raise ProvisioningError(
+                f"terraform/{pipeline} has no outputs: it was never applied for this target. Run the "
+                f"{OWNER_DAGS[pipeline]} DAG (it applies that root) first."
+            )
         return check_outputs(pipeline, outputs)

@@ -1,11 +1,12 @@
-# Batch training data: datalake and scripts buckets, Glue connection to the MySQL source, Glue job and catalog.
+# Batch training data: the platform's buckets (datalake, scripts, ml-artifacts), the Glue connection to the MySQL
+# source, the Glue job, and the catalog table over the training data.
 data "aws_subnet" "first" {
   id = var.private_subnet_ids[0]
 }
 
 module "kms" {
   source             = "../kms_key"
-  alias              = "${var.names.glue_job}"
+  alias              = var.names.glue_job
   service_principals = ["logs.${var.region}.amazonaws.com"]
 }
 
@@ -19,6 +20,14 @@ module "datalake" {
 module "scripts" {
   source      = "../secure_bucket"
   name        = var.names.scripts_bucket
+  kms_key_arn = module.kms.arn
+}
+
+# The model DAG publishes here and the vector-DB and streaming DAGs read it; it lives in this root because the
+# nightly chain applies this root first.
+module "ml_artifacts" {
+  source      = "../secure_bucket"
+  name        = var.names.ml_artifacts_bucket
   kms_key_arn = module.kms.arn
 }
 
@@ -162,7 +171,7 @@ data "aws_iam_policy_document" "glue" {
   }
   statement {
     sid     = "Catalog"
-    actions = ["glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable", "glue:GetConnection"]
+    actions = ["glue:GetDatabase", "glue:GetTable", "glue:GetConnection"]
     resources = [
       "arn:aws:glue:${var.region}:${var.account_id}:catalog",
       aws_glue_catalog_database.this.arn,
@@ -174,6 +183,17 @@ data "aws_iam_policy_document" "glue" {
     sid       = "Logs"
     actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"]
     resources = ["arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws-glue/*"]
+  }
+  # --enable-metrics: PutMetricData has no resource-level permissions; the namespace condition limits it to Glue's.
+  statement {
+    sid       = "JobMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["Glue"]
+    }
   }
   statement {
     sid = "VpcNetworkInterfaces"
@@ -198,7 +218,8 @@ resource "aws_glue_job" "this" {
   glue_version           = var.glue_version
   worker_type            = var.worker_type
   number_of_workers      = var.number_of_workers
-  timeout                = 120
+  timeout                = var.timeout_minutes
+  execution_class        = "STANDARD"
   connections            = [aws_glue_connection.source.name]
   security_configuration = aws_glue_security_configuration.this.name
 
@@ -215,11 +236,52 @@ resource "aws_glue_job" "this" {
   default_arguments = {
     "--job-language"                     = "python"
     "--source_secret_id"                 = var.source_db_secret_arn
-    "--target_path"                      = "s3://${module.datalake.name}/ratings-ml-training/"
-    "--catalog_database"                 = aws_glue_catalog_database.this.name
-    "--jdbc_partitions"                  = "8"
+    "--target_path"                      = "s3://${module.datalake.name}/${var.training_data_prefix}"
+    "--jdbc_partitions"                  = tostring(var.jdbc_partitions)
     "--enable-continuous-cloudwatch-log" = "true"
     "--enable-metrics"                   = "true"
     "--TempDir"                          = "s3://${module.datalake.name}/_staging/glue-temp/"
+  }
+}
+
+# The training data as an Athena/Spark table with partition projection: a new customerNumber=<N>/ folder is
+# queryable at once, with no crawler and no partition writes by the job. The columns are the data contract
+# (include/recsys/etl/glue_job.py TRAINING_SCHEMA; tests/terraform checks that they agree).
+resource "aws_glue_catalog_table" "training_data" {
+  name          = var.catalog_table
+  database_name = aws_glue_catalog_database.this.name
+  table_type    = "EXTERNAL_TABLE"
+  description   = "Recommender training data (ratings joined to customers and products), one folder per customer"
+
+  parameters = {
+    "classification"                  = "parquet"
+    "EXTERNAL"                        = "TRUE"
+    "projection.enabled"              = "true"
+    "projection.customernumber.type"  = "integer"
+    "projection.customernumber.range" = var.customer_number_range
+    "storage.location.template"       = "s3://${module.datalake.name}/${var.training_data_prefix}customerNumber=$${customernumber}/"
+  }
+
+  partition_keys {
+    name = "customernumber"
+    type = "int"
+  }
+
+  storage_descriptor {
+    location      = "s3://${module.datalake.name}/${var.training_data_prefix}"
+    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+
+    ser_de_info {
+      serialization_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    }
+
+    dynamic "columns" {
+      for_each = var.training_columns
+      content {
+        name = columns.value.name
+        type = columns.value.type
+      }
+    }
   }
 }

@@ -8,6 +8,21 @@ output "scripts_bucket" {
   value       = module.scripts.name
 }
 
+output "ml_artifacts_bucket" {
+  description = "Bucket of the model, scalers and embeddings (the model DAG publishes, the others read)."
+  value       = module.ml_artifacts.name
+}
+
+output "glue_table" {
+  description = "Catalog table over the training data (partition projection on customerNumber)."
+  value       = aws_glue_catalog_table.training_data.name
+}
+
+output "kms_key_arn" {
+  description = "Key encrypting the buckets and the Glue job's output."
+  value       = module.kms.arn
+}
+
 output "glue_job_name" {
   description = "Glue job the batch DAG runs."
   value       = aws_glue_job.this.name

@@ -54,8 +54,38 @@ variable "glue_script_key" {
 }
 
 variable "glue_version" {
-  description = "Glue version (4.0 or newer)."
+  description = "Glue version of the job."
   type        = string
+}
+
+variable "timeout_minutes" {
+  description = "Glue job timeout in minutes."
+  type        = number
+}
+
+variable "jdbc_partitions" {
+  description = "Parallel JDBC reads of the ratings table (the job's default; the DAG may override per run)."
+  type        = number
+}
+
+variable "training_data_prefix" {
+  description = "Folder of the training data in the datalake bucket (ends with /)."
+  type        = string
+}
+
+variable "catalog_table" {
+  description = "Glue Data Catalog table over the training data."
+  type        = string
+}
+
+variable "customer_number_range" {
+  description = "Partition projection range of customerNumber (\"min,max\")."
+  type        = string
+}
+
+variable "training_columns" {
+  description = "The data contract's columns other than the partition column, as Hive types, in order."
+  type        = list(object({ name = string, type = string }))
 }
 
 variable "worker_type" {

@@ -25,6 +25,9 @@ resource "aws_kinesis_stream" "activity" {
 }
 
 # --- Lambdas --------------------------------------------------------------------------------------------------------
+# Terraform owns each function's configuration and code location (the content-hashed package key the deploy DAG
+# uploads). The deploy DAG publishes a version and moves the `live` alias, which Firehose and the Function URL
+# use: a deploy is atomic, and a rollback moves the alias back.
 locals {
   lambdas = {
     transformation = {
@@ -80,7 +83,7 @@ data "aws_iam_policy_document" "lambda" {
   statement {
     sid       = "Decrypt"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = compact([module.kms.arn, var.vector_db_kms_key_arn])
+    resources = compact(concat([module.kms.arn], var.read_kms_key_arns))
   }
 }
 
@@ -97,6 +100,13 @@ resource "aws_iam_role_policy_attachment" "lambda_vpc" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 }
 
+# Active tracing needs the function's role to write segments to X-Ray.
+resource "aws_iam_role_policy_attachment" "lambda_xray" {
+  for_each   = local.lambdas
+  role       = aws_iam_role.lambda[each.key].name
+  policy_arn = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
 resource "aws_cloudwatch_log_group" "lambda" {
   for_each          = local.lambdas
   name              = "/aws/lambda/${each.value.name}"
@@ -107,6 +117,7 @@ resource "aws_cloudwatch_log_group" "lambda" {
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:Firehose invokes the processor synchronously and retries; the API is synchronous too.
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per account; packages are content-hashed in S3.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is a variable; its default (unreserved) fits a new account's quota of 10.
   for_each                       = local.lambdas
   function_name                  = each.value.name
   role                           = aws_iam_role.lambda[each.key].arn
@@ -119,10 +130,14 @@ resource "aws_lambda_function" "this" {
   memory_size                    = each.value.memory
   reserved_concurrent_executions = var.reserved_concurrency
   kms_key_arn                    = module.kms.arn
+  publish                        = false
 
   environment {
     variables = {
       VECTOR_DB_SECRET_ARN = var.vector_db_secret_arn
+      VECTOR_DB_HOST       = var.vector_db_host
+      VECTOR_DB_PORT       = tostring(var.vector_db_port)
+      VECTOR_DB_NAME       = var.vector_db_name
       ML_ARTIFACTS_BUCKET  = var.names.ml_artifacts_bucket
       MODEL_VERSION        = var.model_version
     }
@@ -137,11 +152,25 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
-  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.lambda]
+  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.lambda, aws_iam_role_policy_attachment.lambda_xray]
+}
+
+# `live` starts at $LATEST; from the first deploy on it points at a published version the deploy DAG chose.
+resource "aws_lambda_alias" "live" {
+  for_each         = local.lambdas
+  name             = "live"
+  description      = "The version serving traffic (moved by the streaming_recommendations DAG)"
+  function_name    = aws_lambda_function.this[each.key].function_name
+  function_version = "$LATEST"
+
+  lifecycle {
+    ignore_changes = [function_version]
+  }
 }
 
 resource "aws_lambda_function_url" "model_inference" {
   function_name      = aws_lambda_function.this["model_inference"].function_name
+  qualifier          = aws_lambda_alias.live["model_inference"].name
   authorization_type = "AWS_IAM"
 }
 
@@ -230,21 +259,10 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
       enabled = true
       processors {
         type = "Lambda"
+        # Only non-default parameters: the provider does not keep defaults in state (a diff on every plan).
         parameters {
           parameter_name  = "LambdaArn"
-          parameter_value = "${aws_lambda_function.this["transformation"].arn}:$LATEST"
-        }
-        parameters {
-          parameter_name  = "BufferSizeInMBs"
-          parameter_value = "1"
-        }
-        parameters {
-          parameter_name  = "BufferIntervalInSeconds"
-          parameter_value = "60"
-        }
-        parameters {
-          parameter_name  = "NumberOfRetries"
-          parameter_value = "3"
+          parameter_value = aws_lambda_alias.live["transformation"].arn
         }
       }
     }

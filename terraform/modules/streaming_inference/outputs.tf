@@ -27,3 +27,8 @@ output "model_inference_url" {
   description = "Function URL of the inference API (IAM-authenticated)."
   value       = aws_lambda_function_url.model_inference.function_url
 }
+
+output "lambda_alias" {
+  description = "Alias Firehose and the Function URL invoke; the deploy DAG moves it."
+  value       = "live"
+}

@@ -18,9 +18,24 @@ variable "vector_db_secret_arn" {
   type        = string
 }
 
-variable "vector_db_kms_key_arn" {
-  description = "Key encrypting the vector DB secret and the ml-artifacts bucket."
+variable "vector_db_host" {
+  description = "Host of the vector DB (the Lambdas' VECTOR_DB_HOST)."
   type        = string
+}
+
+variable "vector_db_port" {
+  description = "Port of the vector DB."
+  type        = number
+}
+
+variable "vector_db_name" {
+  description = "Database of the vector DB."
+  type        = string
+}
+
+variable "read_kms_key_arns" {
+  description = "Keys the Lambdas decrypt with: the vector DB secret's and the ml-artifacts bucket's."
+  type        = list(string)
 }
 
 variable "vector_db_client_security_group_id" {
@@ -59,7 +74,7 @@ variable "buffering_interval_seconds" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions per Lambda."
+  description = "Reserved concurrent executions per Lambda (-1: unreserved)."
   type        = number
 }
 

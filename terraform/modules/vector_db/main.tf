@@ -1,14 +1,8 @@
-# Vector database: RDS PostgreSQL with pgvector in private subnets, credentials generated into Secrets Manager,
-# and the ml-artifacts bucket the data scientist (or the training DAG) publishes to.
+# Vector database: RDS PostgreSQL with pgvector in private subnets. RDS itself generates the master password and
+# keeps it in a Secrets Manager secret it rotates (manage_master_user_password): no password in Terraform state.
 module "kms" {
   source = "../kms_key"
   alias  = var.names.vector_db
-}
-
-module "ml_artifacts" {
-  source      = "../secure_bucket"
-  name        = var.names.ml_artifacts_bucket
-  kms_key_arn = module.kms.arn
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -22,11 +16,11 @@ resource "aws_security_group" "vector_db" {
   vpc_id      = var.vpc_id
 }
 
-# Clients (the Lambdas, Glue, the Airflow workers) carry this group; the database admits only it and listed groups.
+# Clients (the Lambdas, the Airflow workers) carry this group; the database admits only it and listed groups.
 resource "aws_security_group" "clients" {
   #checkov:skip=CKV2_AWS_5:Attached to the Lambdas by the streaming_inference root (looked up by name).
   name        = "${var.names.vector_db}-clients-sg"
-  description = "Members may reach ${var.names.vector_db} on 5432"
+  description = "Members may reach ${var.names.vector_db} on its port"
   vpc_id      = var.vpc_id
 }
 
@@ -34,8 +28,8 @@ resource "aws_vpc_security_group_egress_rule" "clients_to_db" {
   security_group_id            = aws_security_group.clients.id
   referenced_security_group_id = aws_security_group.vector_db.id
   ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
+  from_port                    = var.port
+  to_port                      = var.port
   description                  = "PostgreSQL"
 }
 
@@ -49,19 +43,23 @@ resource "aws_vpc_security_group_egress_rule" "clients_https" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "db_from_clients" {
-  for_each                     = toset(concat([aws_security_group.clients.id], var.client_security_group_ids))
+  security_group_id            = aws_security_group.vector_db.id
+  referenced_security_group_id = aws_security_group.clients.id
+  ip_protocol                  = "tcp"
+  from_port                    = var.port
+  to_port                      = var.port
+  description                  = "PostgreSQL from the platform's client group"
+}
+
+# Keyed by the caller's ids (known at plan time), never by an id this module creates.
+resource "aws_vpc_security_group_ingress_rule" "db_from_listed" {
+  for_each                     = toset(var.client_security_group_ids)
   security_group_id            = aws_security_group.vector_db.id
   referenced_security_group_id = each.value
   ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
-  description                  = "PostgreSQL from a platform client"
-}
-
-resource "random_password" "master" {
-  length           = 32
-  special          = true
-  override_special = "!#%*()-_=+[]{}<>:?"
+  from_port                    = var.port
+  to_port                      = var.port
+  description                  = "PostgreSQL from a listed client"
 }
 
 resource "aws_db_instance" "this" {
@@ -77,41 +75,30 @@ resource "aws_db_instance" "this" {
   storage_type                        = "gp3"
   storage_encrypted                   = true
   kms_key_id                          = module.kms.arn
-  db_name                             = "postgres"
-  username                            = "postgres"
-  password                            = random_password.master.result
+  port                                = var.port
+  db_name                             = var.database_name
+  username                            = var.master_username
+  manage_master_user_password         = true
+  master_user_secret_kms_key_id       = module.kms.arn
   db_subnet_group_name                = aws_db_subnet_group.this.name
   vpc_security_group_ids              = [aws_security_group.vector_db.id]
   publicly_accessible                 = false
   multi_az                            = var.multi_az
   deletion_protection                 = var.deletion_protection
-  skip_final_snapshot                 = !var.deletion_protection
+  skip_final_snapshot                 = var.skip_final_snapshot
   final_snapshot_identifier           = "${var.names.vector_db}-final"
   backup_retention_period             = 7
   copy_tags_to_snapshot               = true
   auto_minor_version_upgrade          = true
   iam_database_authentication_enabled = true
-  performance_insights_enabled        = true
-  performance_insights_kms_key_id     = module.kms.arn
+  performance_insights_enabled        = var.performance_insights
+  performance_insights_kms_key_id     = var.performance_insights ? module.kms.arn : null
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
   apply_immediately                   = false
-}
 
-resource "aws_secretsmanager_secret" "credentials" {
-  #checkov:skip=CKV2_AWS_57:Rotation needs a rotation Lambda in the VPC; rotate with the RDS-managed flow per deployment.
-  name        = var.names.vector_db_secret
-  description = "Master credentials of ${var.names.vector_db} (engine, host, port, username, password, dbname)"
-  kms_key_id  = module.kms.arn
-}
-
-resource "aws_secretsmanager_secret_version" "credentials" {
-  secret_id = aws_secretsmanager_secret.credentials.id
-  secret_string = jsonencode({
-    engine   = "postgres"
-    host     = aws_db_instance.this.address
-    port     = aws_db_instance.this.port
-    username = aws_db_instance.this.username
-    password = random_password.master.result
-    dbname   = aws_db_instance.this.db_name
-  })
+  # engine_version is a major version: RDS applies minor upgrades itself (auto_minor_version_upgrade), so the
+  # minor version it reports must not read as drift.
+  lifecycle {
+    ignore_changes = [engine_version]
+  }
 }

@@ -1,11 +1,6 @@
-output "ml_artifacts_bucket" {
-  description = "Bucket of embeddings, model and scalers."
-  value       = module.ml_artifacts.name
-}
-
 output "vector_db_secret_arn" {
-  description = "ARN of the credentials secret (never the password)."
-  value       = aws_secretsmanager_secret.credentials.arn
+  description = "ARN of the RDS-managed master credentials secret (username, password; never the password itself)."
+  value       = aws_db_instance.this.master_user_secret[0].secret_arn
 }
 
 output "vector_db_host" {
@@ -29,6 +24,6 @@ output "client_security_group_id" {
 }
 
 output "kms_key_arn" {
-  description = "Key encrypting the database, the secret and the artifacts bucket."
+  description = "Key encrypting the database and its credentials secret."
   value       = module.kms.arn
 }

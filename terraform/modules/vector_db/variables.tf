@@ -14,12 +14,12 @@ variable "private_subnet_ids" {
 }
 
 variable "client_security_group_ids" {
-  description = "Further security groups admitted on 5432 (e.g. the Airflow workers')."
+  description = "Further security groups admitted to the database (e.g. the Airflow workers')."
   type        = list(string)
 }
 
 variable "engine_version" {
-  description = "RDS PostgreSQL version; pgvector is available from 15.2 / 16.1."
+  description = "RDS PostgreSQL major version (pgvector from 15.2 / 16.1); RDS applies minor upgrades."
   type        = string
 }
 
@@ -33,12 +33,37 @@ variable "allocated_storage" {
   type        = number
 }
 
+variable "port" {
+  description = "PostgreSQL port."
+  type        = number
+}
+
+variable "database_name" {
+  description = "Database holding item_emb and user_emb."
+  type        = string
+}
+
+variable "master_username" {
+  description = "Master user name; RDS generates and rotates its password in Secrets Manager."
+  type        = string
+}
+
 variable "multi_az" {
   description = "Run a standby in a second AZ."
   type        = bool
 }
 
 variable "deletion_protection" {
-  description = "Protect the database from deletion (and keep a final snapshot)."
+  description = "Protect the database from deletion."
+  type        = bool
+}
+
+variable "skip_final_snapshot" {
+  description = "Destroy without a final snapshot (throwaway environments only)."
+  type        = bool
+}
+
+variable "performance_insights" {
+  description = "Enable Performance Insights (encrypted with the module's key)."
   type        = bool
 }

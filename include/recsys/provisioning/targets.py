@@ -1,0 +1,269 @@
+"""Where the Terraform roots are applied: AWS, or the local stack's endpoint. Only this differs between the two.
+
+* :class:`AwsTarget` (``RECSYS_TARGET=aws``): the S3 backend from ``TF_BACKEND_CONFIG`` (state key
+  ``<pipeline>/terraform.tfstate``), variables from ``TF_VAR_FILE``.
+* :class:`LocalTarget` (``RECSYS_TARGET=local``): a provider override pointing every service at the local endpoint
+  (path-style S3, moto's placeholder credentials), a **local backend** under ``<stack home>/terraform/state/``, and
+  the variables an AWS account would have been given: the network (moto's default VPC and two of its subnets), the
+  source database (the stack's MariaDB, its security group and a Secrets Manager secret in the shape RDS keeps),
+  and the vector DB's port and master user (the embedded PostgreSQL's).
+
+Why a local backend locally: the local S3 survives a restart only by a snapshot taken at ``make down``, and state
+must survive a killed endpoint; a local backend's file lock also gives ``-lock-timeout`` the same meaning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+from recsys.config import local_stack_settings, platform_names
+from recsys.provisioning import ProvisioningError
+
+#: Buckets each root creates (address -> name kind). Only S3 survives a local restart (and a stack may predate its
+#: state file), so a bucket that exists but is not in the local state is imported rather than failing the apply.
+ROOT_BUCKETS: dict[str, dict[str, str]] = {
+    "etl": {
+        "module.etl.module.datalake.aws_s3_bucket.this": "datalake_bucket",
+        "module.etl.module.scripts.aws_s3_bucket.this": "scripts_bucket",
+        "module.etl.module.ml_artifacts.aws_s3_bucket.this": "ml_artifacts_bucket",
+    },
+    "streaming_inference": {
+        "module.streaming_inference.module.recommendations.aws_s3_bucket.this": "recommendations_bucket",
+    },
+}
+
+#: Services the roots call; each gets the local endpoint in the provider override.
+LOCAL_ENDPOINT_SERVICES = (
+    "cloudwatch",
+    "ec2",
+    "firehose",
+    "glue",
+    "iam",
+    "kinesis",
+    "kms",
+    "lambda",
+    "logs",
+    "rds",
+    "s3",
+    "secretsmanager",
+    "sts",
+)
+
+
+class Target(Protocol):
+    name: str
+
+    def preflight(self, pipeline: str) -> None: ...
+
+    def backend_args(self, pipeline: str) -> list[str]: ...
+
+    def override_files(self, pipeline: str) -> dict[str, str]: ...
+
+    def variables(self, pipeline: str) -> dict[str, Any]: ...
+
+    def var_files(self) -> list[str]: ...
+
+
+def target_for(env: dict[str, str]) -> Target:
+    name = env.get("RECSYS_TARGET", "local")
+    if name == "aws":
+        return AwsTarget(env)
+    if name == "local":
+        return LocalTarget(env)
+    raise ProvisioningError(f"RECSYS_TARGET={name!r}: expected 'local' or 'aws'")
+
+
+class AwsTarget:
+    name = "aws"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def preflight(self, pipeline: str) -> None:
+        backend = self.env.get("TF_BACKEND_CONFIG", "")
+        if not backend or not Path(backend).is_file():
+            raise ProvisioningError(
+                "TF_BACKEND_CONFIG must name an existing backend file (bucket, region, use_lockfile); see "
+                "terraform/backend.hcl.example"
+            )
+        var_file = self.env.get("TF_VAR_FILE", "")
+        if var_file and not Path(var_file).is_file():
+            raise ProvisioningError(f"TF_VAR_FILE={var_file} does not exist; see terraform/terraform.tfvars.example")
+
+    def backend_args(self, pipeline: str) -> list[str]:
+        return [
+            f"-backend-config={Path(self.env['TF_BACKEND_CONFIG']).resolve()}",
+            f"-backend-config=key={pipeline}/terraform.tfstate",
+        ]
+
+    def override_files(self, pipeline: str) -> dict[str, str]:
+        return {}
+
+    def variables(self, pipeline: str) -> dict[str, Any]:
+        return {}
+
+    def var_files(self) -> list[str]:
+        var_file = self.env.get("TF_VAR_FILE", "")
+        return [str(Path(var_file).resolve())] if var_file else []
+
+
+class LocalTarget:
+    name = "local"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.settings = local_stack_settings(env)
+        self.names = platform_names(env)
+
+    def _client(self, service: str) -> Any:
+        from recsys.localstack.s3_persistence import local_client
+
+        return local_client(service, self.settings.aws_endpoint_url, self.names.region)
+
+    def preflight(self, pipeline: str) -> None:
+        from recsys.localstack.stack import aws_healthy
+
+        ok, detail = aws_healthy(self.settings.aws_endpoint_url)
+        if not ok:
+            raise ProvisioningError(
+                f"the local AWS endpoint {self.settings.aws_endpoint_url} does not answer ({detail}): run `make up`"
+            )
+
+    def state_path(self, pipeline: str) -> Path:
+        return self.settings.home / "terraform" / "state" / f"{pipeline}.tfstate"
+
+    def backend_args(self, pipeline: str) -> list[str]:
+        self.state_path(pipeline).parent.mkdir(parents=True, exist_ok=True)
+        return []
+
+    def override_files(self, pipeline: str) -> dict[str, str]:
+        endpoint = self.settings.aws_endpoint_url
+        endpoints = "\n".join(f'    {service} = "{endpoint}"' for service in LOCAL_ENDPOINT_SERVICES)
+        provider = f"""# Written by recsys.provisioning.targets.LocalTarget for the local stack only.
+terraform {{
+  backend "local" {{
+    path = "{self.state_path(pipeline)}"
+  }}
+}}
+
+provider "aws" {{
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+
+  endpoints {{
+{endpoints}
+  }}
+}}
+"""
+        files = {"local_override.tf": provider}
+        imports = self.bucket_imports(pipeline)
+        if imports:
+            files["local_imports.tf"] = "\n".join(
+                f'import {{\n  to = {address}\n  id = "{bucket}"\n}}\n' for address, bucket in imports.items()
+            )
+        return files
+
+    def bucket_imports(self, pipeline: str) -> dict[str, str]:
+        """Buckets of this root that the local S3 kept but the local state does not hold: address -> name."""
+        wanted = ROOT_BUCKETS.get(pipeline, {})
+        if not wanted:
+            return {}
+        state_file = self.state_path(pipeline)
+        managed: set[str] = set()
+        if state_file.is_file():
+            for resource in json.loads(state_file.read_text() or "{}").get("resources", []):
+                managed.add(".".join(p for p in (resource.get("module"), resource["type"], resource["name"]) if p))
+        existing = {b["Name"] for b in self._client("s3").list_buckets().get("Buckets", [])}
+        return {
+            address: self.names.name(kind)
+            for address, kind in wanted.items()
+            if address not in managed and self.names.name(kind) in existing
+        }
+
+    def var_files(self) -> list[str]:
+        return []
+
+    # --- what an AWS account would already have -----------------------------------------------------------------
+    def network(self) -> tuple[str, list[str]]:
+        """moto's default VPC and its first two subnets (by AZ), as the account's private network."""
+        ec2 = self._client("ec2")
+        vpcs = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
+        if not vpcs:
+            raise ProvisioningError("the local endpoint has no default VPC")
+        vpc = vpcs[0]["VpcId"]
+        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+        subnets.sort(key=lambda s: s["AvailabilityZone"])
+        return vpc, [s["SubnetId"] for s in subnets[:2]]
+
+    def source_security_group(self, vpc: str) -> str:
+        ec2 = self._client("ec2")
+        name = f"{self.names.prefix}-source-db-sg"
+        groups = ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc]}]
+        )["SecurityGroups"]
+        if groups:
+            return str(groups[0]["GroupId"])
+        return str(
+            ec2.create_security_group(GroupName=name, Description="The MySQL source (local stack)", VpcId=vpc)[
+                "GroupId"
+            ]
+        )
+
+    def source_secret(self) -> str:
+        """The source credentials as RDS keeps them, created or refreshed from the stack's MariaDB."""
+        from recsys.localstack.stack import Stack
+
+        mysql = Stack(self.settings).mariadb()
+        body = json.dumps(
+            {
+                "engine": "mysql",
+                "host": mysql.host,
+                "port": mysql.port,
+                "username": mysql.etl_user,
+                "password": mysql.etl_password,
+                "dbname": mysql.database,
+            }
+        )
+        client = self._client("secretsmanager")
+        name = self.names.source_db_secret
+        try:
+            current = client.get_secret_value(SecretId=name)
+        except client.exceptions.ResourceNotFoundException:
+            return str(client.create_secret(Name=name, SecretString=body)["ARN"])
+        if current.get("SecretString") != body:
+            client.put_secret_value(SecretId=name, SecretString=body)
+        return str(current["ARN"])
+
+    def variables(self, pipeline: str) -> dict[str, Any]:
+        vpc, subnets = self.network()
+        common: dict[str, Any] = {
+            "project_prefix": self.names.prefix,
+            "region": self.names.region,
+            "vpc_id": vpc,
+            "private_subnet_ids": subnets,
+        }
+        if pipeline == "etl":
+            return {
+                **common,
+                "source_db_host": self.settings.host,
+                "source_db_port": self.settings.mysql_port,
+                "source_db_name": self.settings.mysql_database,
+                "source_db_secret_arn": self.source_secret(),
+                "source_db_security_group_id": self.source_security_group(vpc),
+            }
+        if pipeline == "vector_db":
+            return {
+                **common,
+                "vector_db_port": self.settings.vector_db_port,
+                "vector_db_name": self.settings.vector_db_name,
+                "vector_db_master_username": self.settings.vector_db_user,
+                # The emulator has no Performance Insights: the one setting the local apply turns off.
+                "vector_db_performance_insights": False,
+            }
+        return common
