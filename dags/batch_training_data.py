@@ -6,7 +6,7 @@ datalake `ratings-ml-training/`, Parquet, partitioned `customerNumber=<N>/`.
 
 | task | what it does |
 |---|---|
-| `provision_etl_infrastructure` | Terraform root `terraform/etl` in AWS, the local stack's equivalent locally; returns the names |
+| `provision_etl_infrastructure` | applies Terraform root `terraform/etl` (buckets, Glue connection, job and catalog table; this DAG is its only applier), for AWS or the local stack; returns the names |
 | `publish_glue_script` | uploads `include/recsys/etl/glue_job.py` to the scripts bucket when its sha256 changed |
 | `run_glue_job` | `GlueJobOperator` (deferrable, Glue logs in the task log; a retry re-attaches to a run it started) |
 | `wait_for_manifest` | `S3KeySensor` on this run's manifest `manifests/ratings-ml-training/<run id>.json` |
@@ -18,6 +18,8 @@ customers or products) are counted in the manifest.
 ## Params (trigger form)
 
 * `provision_infrastructure` (default true): false reads the current infrastructure outputs without applying.
+* `allow_destroy` (default false): apply even if the plan deletes or replaces a stateful resource (a bucket, the
+  catalog database, a key); without it such a plan fails the task and names the resources.
 * `partition_layout`: `customer` (the lab's layout, default) or `bucketed` (64 coarse partitions: far fewer files).
 * `jdbc_partitions`: parallel JDBC reads of `ratings` (default 4).
 * `max_excluded_fraction` (default 0.01): the quality check fails when a larger share of the source's ratings had to
@@ -50,7 +52,8 @@ from recsys.dag_defaults import DEFAULT_ARGS
     doc_md=__doc__,
     render_template_as_native_obj=False,
     params={
-        "provision_infrastructure": Param(True, type="boolean", description="apply Terraform / local provisioning"),
+        "provision_infrastructure": Param(True, type="boolean", description="apply terraform/etl"),
+        "allow_destroy": Param(False, type="boolean", description="allow a plan that replaces a bucket or key"),
         "partition_layout": Param("customer", enum=["customer", "bucketed"], description="output partition layout"),
         "jdbc_partitions": Param(4, type="integer", minimum=1, maximum=64, description="parallel JDBC reads"),
         "max_excluded_fraction": Param(
@@ -63,7 +66,10 @@ def batch_training_data() -> None:
     def provision_etl_infrastructure(**context) -> dict:
         from recsys.provisioning import provisioner
 
-        return provisioner().provision("etl", apply=bool(context["params"]["provision_infrastructure"]))
+        params = context["params"]
+        return provisioner().provision(
+            "etl", apply=bool(params["provision_infrastructure"]), allow_destroy=bool(params["allow_destroy"])
+        )
 
     @task
     def publish_glue_script(infra: dict, **context) -> dict:

@@ -9,7 +9,7 @@ Runs when the `ratings_ml_training` Asset updates (after `batch_training_data`),
 
 | task | what it does |
 |---|---|
-| `provision_ml_artifacts` | Terraform root `terraform/vector_db` in AWS (it owns the ml-artifacts bucket), the local stack locally |
+| `read_etl_outputs` | the outputs of Terraform root `terraform/etl` (applied by `batch_training_data`): the ml-artifacts bucket |
 | `train_model` | reads the dataset the manifest lists, trains (deterministic for the seed, early stopping, best checkpoint), stages every file under `versions/<model version>/` |
 | `check_model_quality` | the gate: validation RMSE must beat the global-mean and item-mean baselines, else the task fails with the metrics |
 | `promote_model` | copies the version to the canonical keys and writes `latest.json` last; publishes the `ml_artifacts` Asset |
@@ -18,7 +18,6 @@ Runs when the `ratings_ml_training` Asset updates (after `batch_training_data`),
 
 * `epochs` (60), `seed` (42): training; the same data and seed give the same model.
 * `force_publish` (false): publish even when the gate fails (experiments only).
-* `provision_infrastructure` (true): false only reads the infrastructure's outputs.
 """
 
 from __future__ import annotations
@@ -45,15 +44,14 @@ from recsys.dag_defaults import DEFAULT_ARGS
         "epochs": Param(60, type="integer", minimum=1, maximum=500, description="maximum training epochs"),
         "seed": Param(42, type="integer", description="random seed (data split, initialisation, batches)"),
         "force_publish": Param(False, type="boolean", description="publish even if the quality gate fails"),
-        "provision_infrastructure": Param(True, type="boolean", description="apply Terraform / local provisioning"),
     },
 )
 def recommender_model() -> None:
     @task
-    def provision_ml_artifacts(**context) -> dict:
+    def read_etl_outputs() -> dict:
         from recsys.provisioning import provisioner
 
-        return provisioner().provision("vector_db", apply=bool(context["params"]["provision_infrastructure"]))
+        return provisioner().provision("etl", apply=False)
 
     @task
     def train_model(infra: dict, **context) -> dict:
@@ -80,7 +78,7 @@ def recommender_model() -> None:
 
         return promote(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), candidate["bucket"], candidate["model_version"])
 
-    infra = provision_ml_artifacts()
+    infra = read_etl_outputs()
     candidate = train_model(infra)
     chain(candidate, check_model_quality(candidate), promote_model(candidate))
 

@@ -8,11 +8,11 @@ recommendations -> S3 `<prefix>-<account>-recommendations/YYYY/MM/DD/HH/`; plus 
 
 | task | what it does |
 |---|---|
+| `read_etl_outputs` | outputs of `terraform/etl` (applied by `batch_training_data`): the scripts and ml-artifacts buckets |
 | `build_and_upload_packages` | builds both zips from `include/` (python3.11, x86_64, content-hashed), uploads new ones to the scripts bucket |
-| `provision_vector_db` | Terraform root `terraform/vector_db` (idempotent): the vector DB's secret ARN and the ml-artifacts bucket |
 | `resolve_model_version` | the `model_version` Param, else the ml-artifacts `latest.json` |
-| `provision_streaming_infrastructure` | Terraform root `terraform/streaming_inference` with the package keys, the local stack locally |
-| `deploy_lambda_functions` | creates or updates both functions' code and configuration (secret ARN, bucket, model version; never a password), waits until active |
+| `provision_streaming_infrastructure` | applies `terraform/streaming_inference` (this DAG is its only applier) with the package keys and model version: Terraform owns every function's code location and configuration (`$LATEST`) |
+| `promote_lambda_versions` | publishes `$LATEST` of each function as a version (checked to be this run's package) and moves its `live` alias, which Firehose and the Function URL invoke; or moves `live` back (`rollback_to_versions`) |
 | `put_smoke_test_event` | puts one test event on the stream |
 | `wait_for_recommendations` | `S3KeySensor` for objects under this hour's `YYYY/MM/DD/HH/` prefix |
 | `verify_smoke_recommendation` | finds the test event's line and checks it carries recommendations |
@@ -22,7 +22,10 @@ Runs when embeddings of a new model are loaded (`vector_db_embeddings` Asset), a
 ## Params
 
 * `model_version` (empty = latest): the version the Lambdas load.
-* `provision_infrastructure` (true): false only reads the streaming infrastructure's outputs.
+* `provision_infrastructure` (true): false only reads the streaming root's outputs (the aliases still move).
+* `allow_destroy` (false): apply even if the plan deletes or replaces a stateful resource (the stream, the bucket).
+* `rollback_to_versions` (empty): `"<transformation version>[,<model-inference version>]"` moves `live` back to
+  those published versions and skips building and applying (the smoke test still runs).
 * `smoke_test` (true): false skips the end-to-end check.
 """
 
@@ -49,56 +52,71 @@ from recsys.dag_defaults import DEFAULT_ARGS
     doc_md=__doc__,
     params={
         "model_version": Param("", type="string", description="model version to serve; empty = latest"),
-        "provision_infrastructure": Param(True, type="boolean", description="apply Terraform / local provisioning"),
+        "provision_infrastructure": Param(True, type="boolean", description="apply terraform/streaming_inference"),
+        "allow_destroy": Param(False, type="boolean", description="allow a plan that replaces the stream or bucket"),
+        "rollback_to_versions": Param(
+            "",
+            type="string",
+            pattern=r"^$|^[0-9]*(,[0-9]*)?$",
+            description="'<transformation>[,<model inference>]' published versions to move live back to",
+        ),
         "smoke_test": Param(True, type="boolean", description="put a test event and check its recommendation"),
     },
 )
 def streaming_recommendations() -> None:
     @task
-    def build_and_upload_packages() -> dict:
+    def read_etl_outputs() -> dict:
+        from recsys.provisioning import provisioner
+
+        return provisioner().provision("etl", apply=False)
+
+    @task
+    def build_and_upload_packages(etl: dict, **context) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from recsys.streaming.pipeline import build_and_upload
 
-        return build_and_upload(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn())
+        if context["params"]["rollback_to_versions"]:
+            return {}
+        return build_and_upload(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), etl["scripts_bucket"])
 
     @task
-    def provision_vector_db(**context) -> dict:
-        from recsys.provisioning import provisioner
-
-        return provisioner().provision("vector_db", apply=bool(context["params"]["provision_infrastructure"]))
-
-    @task
-    def resolve_model_version(vector_db: dict, **context) -> str:
+    def resolve_model_version(etl: dict, **context) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from recsys.streaming.pipeline import current_model_version
 
         requested = str(context["params"]["model_version"])
         client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-        return requested or current_model_version(client, vector_db["ml_artifacts_bucket"])
+        return requested or current_model_version(client, etl["ml_artifacts_bucket"])
 
     @task
     def provision_streaming_infrastructure(packages: dict, model_version: str, **context) -> dict:
         from recsys.provisioning import provisioner
 
-        variables = {
-            "transformation_package_key": packages["transformation"]["key"],
-            "model_inference_package_key": packages["model_inference"]["key"],
-            "model_version": model_version,
-        }
-        apply = bool(context["params"]["provision_infrastructure"])
-        return provisioner().provision("streaming_inference", apply=apply, variables=variables)
+        params = context["params"]
+        apply = bool(params["provision_infrastructure"]) and not params["rollback_to_versions"]
+        variables = (
+            {
+                "transformation_package_key": packages["transformation"]["key"],
+                "model_inference_package_key": packages["model_inference"]["key"],
+                "model_version": model_version,
+            }
+            if apply
+            else {}
+        )
+        return provisioner().provision(
+            "streaming_inference", apply=apply, variables=variables, allow_destroy=bool(params["allow_destroy"])
+        )
 
     @task
-    def deploy_lambda_functions(streaming: dict, vector_db: dict, packages: dict, model_version: str) -> dict:
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    def promote_lambda_versions(streaming: dict, packages: dict, **context) -> dict:
         from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
 
         from recsys.streaming.pipeline import deploy_all
 
-        iam = AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="iam").get_conn()
-        return deploy_all(LambdaHook(aws_conn_id=AWS_CONN_ID).conn, iam, streaming, vector_db, packages, model_version)
+        client = LambdaHook(aws_conn_id=AWS_CONN_ID).conn
+        return deploy_all(client, streaming, packages, str(context["params"]["rollback_to_versions"]))
 
     @task.short_circuit
     def smoke_test_enabled(**context) -> bool:
@@ -139,11 +157,11 @@ def streaming_recommendations() -> None:
         client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
         return find_recommendation(client, smoke["bucket"], smoke["hour_prefix"], smoke["session_id"])
 
-    packages = build_and_upload_packages()
-    vector_db = provision_vector_db()
-    model_version = resolve_model_version(vector_db)
+    etl = read_etl_outputs()
+    packages = build_and_upload_packages(etl)
+    model_version = resolve_model_version(etl)
     streaming = provision_streaming_infrastructure(packages, model_version)
-    deployed = deploy_lambda_functions(streaming, vector_db, packages, model_version)
+    deployed = promote_lambda_versions(streaming, packages)
     smoke = put_smoke_test_event(streaming)
     chain(deployed, smoke_test_enabled(), smoke, wait_for_recommendations, verify_smoke_recommendation(smoke))
 

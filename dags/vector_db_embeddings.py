@@ -6,7 +6,8 @@ safely at any time, even while the streaming pipeline reads them.
 
 | task | what it does |
 |---|---|
-| `provision_vector_db` | Terraform root `terraform/vector_db` in AWS (RDS PostgreSQL, secret, bucket), the local stack locally |
+| `provision_vector_db` | applies Terraform root `terraform/vector_db` (RDS PostgreSQL, its RDS-managed secret; this DAG is its only applier), for AWS or the local stack |
+| `read_etl_outputs` | the outputs of `terraform/etl` (applied by `batch_training_data`): the ml-artifacts bucket |
 | `resolve_model_version` | the `model_version` Param, else the bucket's `latest.json` pointer |
 | `wait_for_embeddings` | `S3KeySensor` for both CSVs of that version (`versions/<v>/embeddings/*.csv`) |
 | `validate_embeddings` | header `id,embedding`, unique non-empty ids, 32 finite floats per row; errors name file and line; nothing live touched |
@@ -14,13 +15,15 @@ safely at any time, even while the streaming pipeline reads them.
 | `verify_vector_db` | row counts equal the CSVs, HNSW indexes present, version recorded; publishes the `vector_db_embeddings` Asset |
 
 Runs when the `ml_artifacts` Asset updates (after `recommender_model`) and by hand. Credentials come from the
-`vector_db` connection; in AWS give it the extra `{"secret_arn": "<the RDS secret ARN>"}` and the password is read
-from Secrets Manager at run time.
+`vector_db` connection; in AWS give it the extra `{"secret_arn": "<vector_db_secret_arn output>"}` and the user and
+password are read from that RDS-managed secret at run time (host, port and database stay the connection's).
 
 ## Params
 
 * `model_version` (empty = latest): load a specific published version, e.g. to roll back.
-* `provision_infrastructure` (true): false only reads the infrastructure's outputs.
+* `provision_infrastructure` (true): false only reads the root's outputs.
+* `allow_destroy` (false): apply even if the plan deletes or replaces a stateful resource (the RDS instance); without
+  it such a plan fails the task and names the resources.
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ from recsys.dag_defaults import DEFAULT_ARGS
     doc_md=__doc__,
     params={
         "model_version": Param("", type="string", description="version to load; empty loads latest.json's"),
-        "provision_infrastructure": Param(True, type="boolean", description="apply Terraform / local provisioning"),
+        "provision_infrastructure": Param(True, type="boolean", description="apply terraform/vector_db"),
+        "allow_destroy": Param(False, type="boolean", description="allow a plan that replaces the database"),
     },
 )
 def vector_db_embeddings() -> None:
@@ -54,7 +58,16 @@ def vector_db_embeddings() -> None:
     def provision_vector_db(**context) -> dict:
         from recsys.provisioning import provisioner
 
-        return provisioner().provision("vector_db", apply=bool(context["params"]["provision_infrastructure"]))
+        params = context["params"]
+        return provisioner().provision(
+            "vector_db", apply=bool(params["provision_infrastructure"]), allow_destroy=bool(params["allow_destroy"])
+        )
+
+    @task
+    def read_etl_outputs() -> dict:
+        from recsys.provisioning import provisioner
+
+        return provisioner().provision("etl", apply=False)
 
     @task
     def resolve_model_version(infra: dict, **context) -> dict:
@@ -89,7 +102,8 @@ def vector_db_embeddings() -> None:
 
         return verify(from_airflow(), counts, target["model_version"])
 
-    target = resolve_model_version(provision_vector_db())
+    target = resolve_model_version(read_etl_outputs())
+    chain(provision_vector_db(), target)
     wait_for_embeddings = S3KeySensor(
         task_id="wait_for_embeddings",
         bucket_key="{{ ti.xcom_pull(task_ids='resolve_model_version')['keys'] }}",

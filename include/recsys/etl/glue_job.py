@@ -1,7 +1,7 @@
 """Glue ETL job: classicmodels ratings -> the recommender's training dataset.
 
-One script for AWS Glue (4.0+, where ``awsglue`` exists) and plain local PySpark (the local stack runs it with
-``python glue_job.py --JOB_NAME ... --key value ...``). Only the context adapter differs:
+One script for AWS Glue 5.1 (Spark 3.5.6, Python 3.11; where ``awsglue`` exists) and plain PySpark 3.5.6 on the
+local stack (``python glue_job.py --JOB_NAME ... --key value ...``). Only the context adapter differs:
 
 * **read**: the source is MySQL over JDBC (``jdbc:mysql://`` URL: a ``jdbc:mariadb://`` URL makes Spark pick its
   generic dialect and break), credentials from the Secrets Manager secret ``--source_secret_id`` (``host``, ``port``,
@@ -17,7 +17,9 @@ One script for AWS Glue (4.0+, where ``awsglue`` exists) and plain local PySpark
   reader that follows it never mixes two runs. ``--partition_layout bucketed`` writes ``customerBucket=<k>/``
   (``--buckets`` coarse partitions) instead: far fewer files (Spark pays ~13 ms per output file).
 
-Column types (stable, decimals stay decimals): see :data:`TRAINING_SCHEMA`. Hive-partitioned files do not repeat the
+Column types (stable, decimals stay decimals): see :data:`TRAINING_SCHEMA`. The Glue Data Catalog table over the
+dataset (partition projection on ``customerNumber``) is Terraform's (``terraform/modules/etl``), not the job's.
+Hive-partitioned files do not repeat the
 partition column; readers get it from the path (:func:`recsys.etl.training_data.read_training_data` restores the
 contract order).
 
@@ -111,8 +113,6 @@ DEFAULT_ARGS = {
     "buckets": "64",
     "run_id": "",
     "manifest_path": "",
-    "catalog_database": "",
-    "catalog_table": "ratings_ml_training",
 }
 
 
@@ -289,34 +289,6 @@ def publish(ctx: Context, files: list[tuple[str, str]], target: str, run_id: str
     return published
 
 
-def update_catalog(ctx: Context, args: dict[str, str], partition_column: str) -> None:
-    """In Glue: create or update the Data Catalog table over the dataset (partitions discovered by projection)."""
-    if not ctx.in_glue or not args["catalog_database"]:
-        return
-    import boto3
-
-    glue = boto3.client("glue")
-    hive_types = {"string": "string", "int": "int", "decimal(10,2)": "decimal(10,2)"}
-    columns = [{"Name": n, "Type": hive_types[t]} for n, t in TRAINING_SCHEMA if n != "customerNumber"]
-    table = {
-        "Name": args["catalog_table"],
-        "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"classification": "parquet", "partition_filtering.enabled": "true"},
-        "PartitionKeys": [{"Name": partition_column, "Type": "int"}],
-        "StorageDescriptor": {
-            "Columns": columns,
-            "Location": args["target_path"],
-            "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-            "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-            "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
-        },
-    }
-    try:
-        glue.update_table(DatabaseName=args["catalog_database"], TableInput=table)
-    except glue.exceptions.EntityNotFoundException:
-        glue.create_table(DatabaseName=args["catalog_database"], TableInput=table)
-
-
 def run(argv: list[str]) -> dict[str, Any]:
     args = parse_args(argv)
     started = datetime.now(UTC)
@@ -336,7 +308,6 @@ def run(argv: list[str]) -> dict[str, Any]:
     published = publish(ctx, files, target, safe_run_id)
     if not staging.startswith("s3://"):
         shutil.rmtree(staging, ignore_errors=True)
-    update_catalog(ctx, args, partition_column)
     manifest = {
         "run_id": run_id,
         "job_name": args["JOB_NAME"],

@@ -279,12 +279,11 @@ class FirehoseRunner:
                 for r, record_id in zip(records, ids, strict=True)
             ],
         }
-        function = lambda_arn.split(":function:")[-1].split(":")[0]
         client = local_client("lambda", self.endpoint_url)
         error = ""
         for attempt in range(1, retries + 2):
             try:
-                response = client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+                response = client.invoke(FunctionName=lambda_arn, Payload=json.dumps(event).encode())
                 payload = json.loads(response["Payload"].read() or b"null")
                 if response.get("FunctionError"):
                     error = f"{payload.get('errorType')}: {payload.get('errorMessage')}"

@@ -7,10 +7,17 @@ function's configured environment plus the local endpoint, and answers ``Invoke`
 result as the payload, or ``X-Amz-Function-Error: Unhandled`` with ``{errorMessage, errorType, stackTrace}``. A warm
 worker keeps module state (such as a database connection) across invocations; new code or configuration gets a new
 worker; the function's ``Timeout`` is enforced.
+
+Qualifiers resolve as in AWS: ``name``, ``name:live``, a full ARN with or without a qualifier, or ``?Qualifier=``
+run the code and configuration of that version or alias (a published version keeps the package and environment it
+was published with), and ``X-Amz-Executed-Version`` names the version that ran. What the function prints goes to
+CloudWatch Logs ``/aws/lambda/<function>`` (stream ``YYYY/MM/DD/[<version>]<worker>``, with ``START``/``END``/
+``REPORT`` lines per request), so ``aws logs tail`` works locally as in AWS.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -20,6 +27,8 @@ import re
 import subprocess
 import sys
 import threading
+import time
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +37,12 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from recsys.localstack.aws_server import AwsCall, Forward
+from recsys.localstack.s3_persistence import local_client
 
 log = logging.getLogger("recsys.localstack.lambda")
 
 INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+LOG_GROUP = "/aws/lambda/{function}"
 #: What the Lambda Python runtime provides besides the standard library.
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
@@ -41,6 +52,9 @@ class Worker:
     key: str
     process: subprocess.Popen[str]
     lock: threading.Lock
+    log_path: Path
+    log_stream: str
+    log_offset: int = 0
 
 
 class LambdaRunner:
@@ -65,8 +79,12 @@ class LambdaRunner:
         match = INVOKE.match(call.path)
         if call.method != "POST" or match is None:
             return None
-        name = match.group("name").split(":")[-1] if match.group("name").startswith("arn:") else match.group("name")
-        return self.invoke(name, call)
+        from urllib.parse import parse_qs, unquote
+
+        query = parse_qs(str(call.environ.get("QUERY_STRING", "")))
+        name, qualifier = split_function_name(unquote(match.group("name")))
+        qualifier = (query.get("Qualifier") or [qualifier])[0]
+        return self.invoke(name, qualifier, call)
 
     # --- runtime --------------------------------------------------------------------------------------------------
     def _runtime(self) -> Path:
@@ -84,13 +102,14 @@ class LambdaRunner:
                 link.symlink_to(source)
         return runtime
 
-    def _function(self, name: str) -> Any:
+    def _function(self, name: str, qualifier: str | None = None) -> Any:
+        """moto's function object of the version ``qualifier`` names (an alias resolves to its version)."""
         from moto.awslambda.models import lambda_backends
 
         from recsys.config import LOCAL_ACCOUNT_ID
 
         region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-        return lambda_backends[LOCAL_ACCOUNT_ID][region].get_function(name)
+        return lambda_backends[LOCAL_ACCOUNT_ID][region].get_function(name, qualifier or None)
 
     def _code_dir(self, name: str, code: bytes) -> Path:
         digest = hashlib.sha256(code).hexdigest()[:16]
@@ -105,6 +124,7 @@ class LambdaRunner:
 
     def _worker(self, name: str, fn: Any) -> Worker:
         code_dir = self._code_dir(name, fn.code_bytes)
+        version = str(getattr(fn, "version", "$LATEST"))
         env = {
             "PATH": "/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -115,16 +135,18 @@ class LambdaRunner:
             "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": version,
             "LAMBDA_TASK_ROOT": str(code_dir),
         }
         key = hashlib.sha256(json.dumps([str(code_dir), fn.handler, env], sort_keys=True).encode()).hexdigest()
+        slot = f"{name}:{version}"
         with self.lock:
-            worker = self.workers.get(name)
+            worker = self.workers.get(slot)
             if worker is not None and worker.key == key and worker.process.poll() is None:
                 return worker
             if worker is not None:
                 worker.process.kill()
-            log_path = self.root / name / "function.log"
+            log_path = self.root / name / f"worker-{key[:12]}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             process = subprocess.Popen(
                 [
@@ -142,51 +164,90 @@ class LambdaRunner:
                 env=env,
                 cwd=code_dir,
             )
-            worker = Worker(key, process, threading.Lock())
-            self.workers[name] = worker
-            log.info("started a warm worker for %s (code %s)", name, code_dir.name)
+            today = time.strftime("%Y/%m/%d", time.gmtime())
+            worker = Worker(key, process, threading.Lock(), log_path, f"{today}/[{version}]{key[:32]}")
+            self.workers[slot] = worker
+            log.info("started a warm worker for %s version %s (code %s)", name, version, code_dir.name)
             return worker
 
-    def run(self, name: str, event: Any) -> tuple[Any, dict[str, Any] | None]:
-        """(result, error) of one invocation."""
-        fn = self._function(name)
+    def run(self, name: str, event: Any, qualifier: str | None = None) -> tuple[Any, dict[str, Any] | None]:
+        """(result, error) of one invocation of the version ``qualifier`` names."""
+        fn = self._function(name, qualifier)
         worker = self._worker(name, fn)
+        request_id = str(uuid.uuid4())
+        started = time.monotonic()
         with worker.lock:
-            assert worker.process.stdin is not None
-            assert worker.process.stdout is not None
-            worker.process.stdin.write(json.dumps({"event": event}) + "\n")
-            worker.process.stdin.flush()
-            answer: dict[str, Any] = {}
+            try:
+                return self._exchange(worker, fn, event)
+            finally:
+                self._ship_logs(name, worker, request_id, started, str(getattr(fn, "version", "$LATEST")))
 
-            def read() -> None:
-                line = worker.process.stdout.readline()  # type: ignore[union-attr]
-                if line:
-                    answer.update(json.loads(line))
+    def _exchange(self, worker: Worker, fn: Any, event: Any) -> tuple[Any, dict[str, Any] | None]:
+        assert worker.process.stdin is not None
+        assert worker.process.stdout is not None
+        worker.process.stdin.write(json.dumps({"event": event}) + "\n")
+        worker.process.stdin.flush()
+        answer: dict[str, Any] = {}
 
-            reader = threading.Thread(target=read, daemon=True)
-            reader.start()
-            reader.join(timeout=float(fn.timeout or 3))
-            if reader.is_alive() or not answer:
-                worker.process.kill()
-                message = (
-                    f"Task timed out after {float(fn.timeout or 3):.2f} seconds"
-                    if reader.is_alive()
-                    else "Runtime exited without providing a reason"
-                )
-                return None, {
-                    "errorType": "Sandbox.Timedout" if reader.is_alive() else "Runtime.ExitError",
-                    "errorMessage": message,
-                }
+        def read() -> None:
+            line = worker.process.stdout.readline()  # type: ignore[union-attr]
+            if line:
+                answer.update(json.loads(line))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout=float(fn.timeout or 3))
+        if reader.is_alive() or not answer:
+            worker.process.kill()
+            message = (
+                f"Task timed out after {float(fn.timeout or 3):.2f} seconds"
+                if reader.is_alive()
+                else "Runtime exited without providing a reason"
+            )
+            return None, {
+                "errorType": "Sandbox.Timedout" if reader.is_alive() else "Runtime.ExitError",
+                "errorMessage": message,
+            }
         return answer.get("result"), answer.get("error")
 
-    def invoke(self, name: str, call: AwsCall) -> Response:
+    def _ship_logs(self, name: str, worker: Worker, request_id: str, started: float, version: str) -> None:
+        """The request's log lines (what the handler printed meanwhile) to CloudWatch Logs, as Lambda does."""
+        try:
+            with open(worker.log_path, "rb") as handle:
+                handle.seek(worker.log_offset)
+                printed = handle.read().decode(errors="replace")
+                worker.log_offset = handle.tell()
+        except OSError:
+            printed = ""
+        now = int(time.time() * 1000)
+        elapsed = (time.monotonic() - started) * 1000
+        lines = [f"START RequestId: {request_id} Version: {version}"]
+        lines += [line for line in printed.splitlines() if line.strip()]
+        lines += [f"END RequestId: {request_id}", f"REPORT RequestId: {request_id}\tDuration: {elapsed:.2f} ms"]
+        logs = local_client("logs", self.endpoint_url)
+        group = LOG_GROUP.format(function=name)
+        try:
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=group)
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_stream(logGroupName=group, logStreamName=worker.log_stream)
+            logs.put_log_events(
+                logGroupName=group,
+                logStreamName=worker.log_stream,
+                logEvents=[{"timestamp": now, "message": line} for line in lines],
+            )
+        except Exception:  # logging must never fail the invocation; the worker's file keeps every line
+            log.exception("could not ship %s's logs to CloudWatch Logs", name)
+
+    def invoke(self, name: str, qualifier: str | None, call: AwsCall) -> Response:
         from moto.awslambda.exceptions import UnknownFunctionException
 
         try:
-            self._function(name)
+            fn = self._function(name, qualifier)
         except UnknownFunctionException:
+            shown = f"{name}:{qualifier}" if qualifier else name
             return Response(
-                json.dumps({"Type": "User", "Message": f"Function not found: {name}"}),
+                json.dumps({"Type": "User", "Message": f"Function not found: {shown}"}),
                 status=404,
                 headers={"x-amzn-ErrorType": "ResourceNotFoundException"},
                 content_type="application/json",
@@ -194,11 +255,20 @@ class LambdaRunner:
         event = json.loads(call.body or b"{}")
         invocation_type = call.environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
         if invocation_type == "Event":
-            threading.Thread(target=self.run, args=(name, event), daemon=True).start()
+            threading.Thread(target=self.run, args=(name, event, qualifier), daemon=True).start()
             return Response(b"", status=202)
-        result, error = self.run(name, event)
-        headers = {"X-Amz-Executed-Version": "$LATEST"}
+        result, error = self.run(name, event, qualifier)
+        headers = {"X-Amz-Executed-Version": str(getattr(fn, "version", "$LATEST"))}
         if error is not None:
             headers["X-Amz-Function-Error"] = "Unhandled"
             return Response(json.dumps(error), status=200, headers=headers, content_type="application/json")
         return Response(json.dumps(result), status=200, headers=headers, content_type="application/json")
+
+
+def split_function_name(value: str) -> tuple[str, str | None]:
+    """(name, qualifier) of ``name``, ``name:qualifier``, or a function ARN with or without a qualifier."""
+    if value.startswith("arn:"):
+        parts = value.split(":")  # arn:aws:lambda:region:account:function:name[:qualifier]
+        return parts[6], (parts[7] if len(parts) > 7 else None)
+    name, _, qualifier = value.partition(":")
+    return name, qualifier or None

@@ -1,11 +1,24 @@
-"""Deploy the Lambda packages: upload (content-hashed, skipped when present), create or update, wait until active."""
+"""Deploy the Lambdas: upload content-hashed packages, then publish a version and move the ``live`` alias.
+
+Terraform owns each function's configuration and code location (``terraform/modules/streaming_inference``): the
+deploy DAG applies it with the new package keys, which updates ``$LATEST``. Traffic never sees ``$LATEST``: Firehose
+and the Function URL invoke the ``live`` alias, which this module moves to a version published from exactly the
+package the DAG built (a deploy is atomic), or back to an earlier version (a rollback).
+"""
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+ALIAS = "live"
+
+
+class DeployError(RuntimeError):
+    """The function is not in the state a deploy needs; the message says which and why."""
 
 
 def upload_packages(s3_client: Any, bucket: str, packages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -25,55 +38,48 @@ def upload_packages(s3_client: Any, bucket: str, packages: list[dict[str, Any]])
     return out
 
 
-def deploy_function(
-    lambda_client: Any,
-    iam_client: Any,
-    name: str,
-    package: dict[str, Any],
-    environment: dict[str, str],
-    timeout: int,
-    memory: int,
-) -> dict[str, Any]:
-    """Create the function or update its code and configuration; wait until it is active and updated."""
-    from recsys.streaming.packaging import ARCHITECTURE, RUNTIME
-
-    config = {
-        "Runtime": RUNTIME,
-        "Handler": package["handler"],
-        "Timeout": timeout,
-        "MemorySize": memory,
-        "Environment": {"Variables": environment},
-    }
-    try:
-        current = lambda_client.get_function(FunctionName=name)["Configuration"]
-    except lambda_client.exceptions.ResourceNotFoundException:
-        current = None
-    if current is None:
-        role = iam_client.get_role(RoleName=f"{name}-role")["Role"]["Arn"]
-        lambda_client.create_function(
-            FunctionName=name,
-            Role=role,
-            Code={"S3Bucket": package["bucket"], "S3Key": package["key"]},
-            Architectures=[ARCHITECTURE],
-            Publish=False,
-            **config,
-        )
-        action = "created"
-    else:
-        changed_code = current.get("CodeSha256") != _b64_sha(package["sha256"])
-        if changed_code:
-            lambda_client.update_function_code(FunctionName=name, S3Bucket=package["bucket"], S3Key=package["key"])
-            lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
-        lambda_client.update_function_configuration(FunctionName=name, **config)
-        action = "updated code and configuration" if changed_code else "updated configuration"
-    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
-    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
-    state = lambda_client.get_function(FunctionName=name)["Configuration"]
-    log.info("%s: %s; state %s, code %s", name, action, state.get("State"), package["key"])
-    return {"function": name, "action": action, "state": state.get("State"), "key": package["key"]}
-
-
-def _b64_sha(hex_digest: str) -> str:
-    import base64
-
+def b64_sha256(hex_digest: str) -> str:
+    """Lambda's ``CodeSha256`` (base64) of a package's hex sha256."""
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def alias_version(lambda_client: Any, name: str, alias: str = ALIAS) -> str:
+    return str(lambda_client.get_alias(FunctionName=name, Name=alias)["FunctionVersion"])
+
+
+def publish_and_promote(lambda_client: Any, name: str, package: dict[str, Any], alias: str = ALIAS) -> dict[str, Any]:
+    """Publish ``$LATEST`` as a version if it runs exactly ``package``, then point ``alias`` at that version."""
+    waiter = lambda_client.get_waiter("function_updated_v2")
+    waiter.wait(FunctionName=name)
+    latest = lambda_client.get_function_configuration(FunctionName=name)
+    expected = b64_sha256(package["sha256"])
+    if latest.get("CodeSha256") != expected:
+        raise DeployError(
+            f"{name}: $LATEST runs code {latest.get('CodeSha256')}, not the package built by this run "
+            f"({package['key']}, {expected}); was the streaming_inference root applied with this package key?"
+        )
+    previous = alias_version(lambda_client, name, alias)
+    version = str(
+        lambda_client.publish_version(FunctionName=name, CodeSha256=expected, Description=f"{package['key']}"[:256])[
+            "Version"
+        ]
+    )
+    lambda_client.update_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+    log.info("%s: alias %s %s -> %s (%s)", name, alias, previous, version, package["key"])
+    return {"function": name, "alias": alias, "version": version, "previous_version": previous, "key": package["key"]}
+
+
+def roll_back(lambda_client: Any, name: str, version: str, alias: str = ALIAS) -> dict[str, Any]:
+    """Point ``alias`` at an already published ``version``."""
+    versions = {
+        v["Version"]
+        for page in lambda_client.get_paginator("list_versions_by_function").paginate(FunctionName=name)
+        for v in page["Versions"]
+    }
+    if version not in versions or version == "$LATEST":
+        published = sorted((v for v in versions if v != "$LATEST"), key=int)
+        raise DeployError(f"{name} has no published version {version!r}; published: {', '.join(published) or 'none'}")
+    previous = alias_version(lambda_client, name, alias)
+    lambda_client.update_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+    log.info("%s: rolled back alias %s %s -> %s", name, alias, previous, version)
+    return {"function": name, "alias": alias, "version": version, "previous_version": previous, "key": None}

@@ -46,19 +46,11 @@ COMMON = (
     "vectordb/search.py",
     "vectordb/credentials.py",
 )
-FUNCTIONS = {
-    "transformation": {
-        "handler": "recsys.streaming.transformation_handler.handler",
-        "modules": (*COMMON, "streaming/transformation_handler.py"),
-        "timeout": 300,
-        "memory": 1024,
-    },
-    "model_inference": {
-        "handler": "recsys.streaming.inference_api.handler",
-        "modules": (*COMMON, "streaming/inference_api.py"),
-        "timeout": 30,
-        "memory": 1024,
-    },
+#: What goes into each function's zip. Handler, runtime, memory and timeout are Terraform's
+#: (terraform/modules/streaming_inference, `local.lambdas`); tests check each handler module is packaged.
+FUNCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "transformation": {"modules": (*COMMON, "streaming/transformation_handler.py")},
+    "model_inference": {"modules": (*COMMON, "streaming/inference_api.py")},
 }
 
 
@@ -74,7 +66,6 @@ class Package:
     size: int
     unzipped_size: int
     key: str
-    handler: str
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -170,4 +161,4 @@ def build(function: str, out_dir: Path, cache: Path | None = None) -> Package:
             f"{MAX_ZIPPED / 1e6:.0f} / {MAX_UNZIPPED / 1e6:.0f} MB"
         )
     log.info("%s: %s, %.1f MB zipped, %.1f MB unzipped", function, path.name, size / 1e6, unzipped / 1e6)
-    return Package(function, str(path), digest, size, unzipped, f"lambda/{path.name}", spec["handler"])
+    return Package(function, str(path), digest, size, unzipped, f"lambda/{path.name}")

@@ -11,22 +11,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from recsys.config import platform_names
 from recsys.streaming.packaging import FUNCTIONS, build
 
 log = logging.getLogger(__name__)
 
 
-def build_and_upload(s3_client: Any, cache_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+def build_and_upload(s3_client: Any, bucket: str, cache_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """Build both zips and upload them to the scripts bucket under content-hashed keys."""
     from recsys.streaming.deploy import upload_packages
 
-    bucket = platform_names().scripts_bucket
     try:
         s3_client.head_bucket(Bucket=bucket)
     except s3_client.exceptions.ClientError:
         raise RuntimeError(
-            f"bucket {bucket} does not exist: provision the etl pipeline first (batch_training_data)"
+            f"bucket {bucket} does not exist: apply terraform/etl first (the batch_training_data DAG)"
         ) from None
     with tempfile.TemporaryDirectory(prefix="lambda-build-") as tmp:
         cache = cache_dir or Path(tempfile.gettempdir()) / "recsys-lambda-cache"
@@ -42,43 +40,27 @@ def current_model_version(s3_client: Any, bucket: str) -> str:
 
 
 def deploy_all(
-    lambda_client: Any,
-    iam_client: Any,
-    streaming: dict[str, Any],
-    vector_db: dict[str, Any],
-    packages: dict[str, dict[str, Any]],
-    model_version: str,
+    lambda_client: Any, streaming: dict[str, Any], packages: dict[str, dict[str, Any]], rollback_version: str = ""
 ) -> dict[str, Any]:
-    from recsys.streaming.deploy import deploy_function
+    """Move both functions' ``live`` alias: to new versions of the built packages, or back to ``rollback_version``.
 
-    environment = {
-        "VECTOR_DB_SECRET_ARN": vector_db["vector_db_secret_arn"],
-        "ML_ARTIFACTS_BUCKET": vector_db["ml_artifacts_bucket"],
-        "MODEL_VERSION": model_version,
-    }
+    ``rollback_version`` names the published versions to return to: ``"<transformation>"`` or
+    ``"<transformation>,<model inference>"``; a function given no version keeps its alias where it is.
+    """
+    from recsys.streaming.deploy import publish_and_promote, roll_back
+
     names = {
         "transformation": streaming["transformation_lambda_name"],
         "model_inference": streaming["model_inference_lambda_name"],
     }
-    results = {}
-    for function, spec in FUNCTIONS.items():
-        results[function] = deploy_function(
-            lambda_client,
-            iam_client,
-            names[function],
-            packages[function],
-            environment,
-            int(spec["timeout"]),
-            int(spec["memory"]),
-        )
-    try:
-        url = lambda_client.get_function_url_config(FunctionName=names["model_inference"])["FunctionUrl"]
-    except lambda_client.exceptions.ResourceNotFoundException:
-        url = lambda_client.create_function_url_config(FunctionName=names["model_inference"], AuthType="AWS_IAM")[
-            "FunctionUrl"
-        ]
-    results["model_inference_url"] = url
-    return results
+    if rollback_version:
+        wanted = [v.strip() for v in rollback_version.split(",")]
+        return {
+            function: roll_back(lambda_client, names[function], version)
+            for function, version in zip(FUNCTIONS, wanted, strict=False)
+            if version
+        }
+    return {function: publish_and_promote(lambda_client, names[function], packages[function]) for function in FUNCTIONS}
 
 
 def smoke_event(products: list[dict[str, Any]], run_tag: str) -> dict[str, Any]:

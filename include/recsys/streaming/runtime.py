@@ -1,8 +1,9 @@
 """What both Lambdas keep warm between invocations: the inference bundle and one database connection.
 
 Configuration comes from the function's environment (set by the deploy DAG / Terraform): ``ML_ARTIFACTS_BUCKET``,
-``MODEL_VERSION`` (``latest`` follows ``latest.json``), ``VECTOR_DB_SECRET_ARN`` (credentials are read from
-Secrets Manager, never from the environment), optional ``HNSW_EF_SEARCH``.
+``MODEL_VERSION`` (``latest`` follows ``latest.json``), ``VECTOR_DB_SECRET_ARN`` (the RDS-managed secret: user and
+password are read from Secrets Manager, never from the environment), ``VECTOR_DB_HOST``, ``VECTOR_DB_PORT``,
+``VECTOR_DB_NAME``, optional ``HNSW_EF_SEARCH``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,12 @@ def connection() -> Any:
     from recsys.vectordb.search import DEFAULT_EF_SEARCH, connect
 
     secret = boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["VECTOR_DB_SECRET_ARN"])
-    kwargs = from_secret_string(secret["SecretString"])
+    kwargs = from_secret_string(
+        secret["SecretString"],
+        host=os.environ.get("VECTOR_DB_HOST"),
+        port=os.environ.get("VECTOR_DB_PORT"),
+        dbname=os.environ.get("VECTOR_DB_NAME"),
+    )
     ef = int(os.environ.get("HNSW_EF_SEARCH", DEFAULT_EF_SEARCH))
     _state["conn"] = connect(ef_search=ef, connect_timeout=5, **kwargs)
     _state["connections"] = _state.get("connections", 0) + 1
