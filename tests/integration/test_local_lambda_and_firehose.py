@@ -98,6 +98,37 @@ def test_invoke_runs_the_deployed_code_warm_with_its_environment(aws):
     assert third == {"calls": 1, "greeting": "hi", "endpoint": True}  # new configuration, new environment
 
 
+def test_an_alias_runs_the_version_it_points_at_and_logs_go_to_cloudwatch(aws):
+    _, client = aws
+    lam = client("lambda")
+    version = lam.publish_version(FunctionName="fn")["Version"]
+    lam.create_alias(FunctionName="fn", Name="live", FunctionVersion=version)
+    lam.update_function_configuration(FunctionName="fn", Environment={"Variables": {"GREETING": "next"}})
+
+    live = lam.invoke(FunctionName="fn:live", Payload=b"{}")
+    latest = lam.invoke(FunctionName="fn", Payload=b"{}")
+    by_arn = lam.invoke(
+        FunctionName="arn:aws:lambda:us-east-1:123456789012:function:fn", Qualifier="live", Payload=b"{}"
+    )
+
+    assert json.loads(live["Payload"].read())["greeting"] == "hello"  # the published version's configuration
+    assert live["ExecutedVersion"] == version
+    assert json.loads(latest["Payload"].read())["greeting"] == "next"
+    assert latest["ExecutedVersion"] == "$LATEST"
+    assert json.loads(by_arn["Payload"].read())["greeting"] == "hello"
+    streams = client("logs").describe_log_streams(logGroupName="/aws/lambda/fn")["logStreams"]
+    assert any(f"[{version}]" in s["logStreamName"] for s in streams)
+    messages = [
+        event["message"]
+        for stream in streams
+        for event in client("logs").get_log_events(
+            logGroupName="/aws/lambda/fn", logStreamName=stream["logStreamName"]
+        )["events"]
+    ]
+    assert sum(m.startswith("START RequestId:") for m in messages) == 3
+    assert sum(m.startswith("REPORT RequestId:") for m in messages) == 3
+
+
 def test_a_handler_exception_is_a_function_error(aws):
     _, client = aws
     response, payload = invoke(client, {"boom": True})

@@ -1,16 +1,23 @@
-"""Offline validation of terraform/: no Terraform binary can be installed here, so parse and cross-check instead."""
+"""Static checks of terraform/: parsed and cross-checked with the DAGs' names, fmt/validate with the real binary
+(offline, from the provider mirror and the committed lock files), checkov. Applying the roots: test_apply.py."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import hcl2
 import pytest
 
-from recsys.config import NAME_TEMPLATES, project_root
+from recsys.config import GLUE_VERSION, NAME_TEMPLATES, project_root
+from recsys.etl.glue_job import TRAINING_SCHEMA
 from recsys.provisioning import OUTPUTS, PIPELINES
+from recsys.provisioning.targets import AwsTarget
+from recsys.provisioning.terraform import TerraformProvisioner
+from recsys.streaming.packaging import FUNCTIONS
 
 TF = project_root() / "terraform"
 ROOTS = [TF / pipeline for pipeline in PIPELINES]
@@ -115,8 +122,8 @@ def test_the_lab_resources_exist():
         "aws_glue_connection",
         "aws_glue_catalog_database",
         "aws_db_instance",
-        "random_password",
-        "aws_secretsmanager_secret",
+        "aws_glue_catalog_table",
+        "aws_lambda_alias",
         "aws_kinesis_stream",
         "aws_kinesis_firehose_delivery_stream",
         "aws_lambda_function",
@@ -149,3 +156,67 @@ def test_every_checkov_skip_has_a_reason():
         for line in path.read_text().splitlines():
             if "checkov:skip=" in line:
                 assert re.search(r"checkov:skip=CKV2?_AWS_\d+:\S.{10,}", line), f"{path}: {line.strip()}"
+
+
+def terraform(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["terraform", *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+needs_terraform = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+
+
+@needs_terraform
+def test_fmt_check_passes():
+    result = terraform(
+        "fmt", "-check", "-recursive", "-no-color", cwd=TF, env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull}
+    )
+    assert result.returncode == 0, f"terraform fmt would change: {result.stdout}{result.stderr}"
+
+
+@needs_terraform
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_every_root_validates_with_the_locked_provider(pipeline, tmp_path):
+    provisioner = TerraformProvisioner({**os.environ, "TERRAFORM_WORK_DIR": str(tmp_path)}, target=AwsTarget({}))
+    with provisioner.workspace(pipeline) as workdir:
+        args = ["init", "-backend=false", "-input=false", "-no-color", "-lockfile=readonly"]
+        if provisioner.mirror() is not None:
+            args.append(f"-plugin-dir={provisioner.mirror()}")
+        env = provisioner._command_env(workdir)
+        init = terraform(*args, cwd=workdir, env=env)
+        assert init.returncode == 0, init.stderr
+        result = terraform("validate", "-no-color", cwd=workdir, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_each_root_has_a_lock_file_for_the_same_provider(pipeline):
+    lock = (TF / pipeline / ".terraform.lock.hcl").read_text()
+    assert 'provider "registry.terraform.io/hashicorp/aws"' in lock
+    assert lock == (TF / "etl" / ".terraform.lock.hcl").read_text(), "every root pins the same provider build"
+    assert "hashicorp/random" not in lock
+
+
+def test_glue_version_is_one_constant():
+    variables = blocks(load_dir(TF / "etl"), "variable")
+    assert unq(variables["glue_version"]["default"]) == GLUE_VERSION
+
+
+def test_the_catalog_table_columns_are_the_data_contract():
+    columns = locals_of(load_dir(TF / "etl"))["training_columns"]
+    expected = [{"name": name, "type": kind} for name, kind in TRAINING_SCHEMA if name != "customerNumber"]
+    assert [{"name": unq(c["name"]), "type": unq(c["type"])} for c in columns] == expected
+
+
+def test_every_lambda_handler_is_packaged():
+    text = text_of(TF / "modules" / "streaming_inference")
+    handlers = dict(re.findall(r'(\w+) = \{\s*name\s*=[^}]*?handler\s*=\s*"([^"]+)"', text, re.S))
+    assert set(handlers) == set(FUNCTIONS)
+    for function, handler in handlers.items():
+        module = handler.rpartition(".")[0].removeprefix("recsys.").replace(".", "/") + ".py"
+        assert module in FUNCTIONS[function]["modules"], f"{function}: {module} is not in its package"
+
+
+def test_prefix_validation_refuses_what_s3_refuses():
+    condition = str(blocks(load_dir(TF / "shared"), "variable")["project_prefix"]["validation"])
+    for rule in ('"--"', "xn-", "sthree-"):
+        assert rule in condition

@@ -1,88 +1,158 @@
-"""The Terraform provisioner's automation workflow, with a stand-in `terraform` that records its calls."""
+"""The Terraform provisioner with the real `terraform` binary, on fixture roots that need no provider.
+
+`terraform_data` is built into Terraform, so these roots run offline in a second or two: init, plan, the destroy
+guard, apply, outputs, private workspaces and what reaches the log.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import stat
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from recsys.config import project_root
-from recsys.provisioning import ProvisioningError
-from recsys.provisioning.terraform import TerraformProvisioner
+from recsys.provisioning import OUTPUTS, ProvisioningError
+from recsys.provisioning.terraform import DestructivePlanError, TerraformProvisioner, find_plugin_mirror
 
-FAKE = """#!/usr/bin/env bash
-echo "$PWD|TF_IN_AUTOMATION=$TF_IN_AUTOMATION|$*" >> "$CALLS"
-if [ "$1" = output ]; then cat "$OUTPUTS"; fi
-if [ "$1" = plan ] && [ -n "$FAIL_PLAN" ]; then echo "Error: bad plan" >&2; exit 1; fi
-exit 0
+pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+
+SECRET = "s3cr3t-Zq81-never-in-logs"
+
+ROOT = """
+variable "generation" {
+  type    = string
+  default = "1"
+}
+
+variable "db_password" {
+  type      = string
+  sensitive = true
+  default   = "placeholder"
+}
+
+resource "terraform_data" "database" {
+  triggers_replace = var.generation
+}
+
+output "db_password" {
+  value     = var.db_password
+  sensitive = true
+}
 """
 
 
+class FixtureTarget:
+    """A local backend in a temporary folder; no provider."""
+
+    name = "fixture"
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def preflight(self, pipeline: str) -> None:
+        return None
+
+    def backend_args(self, pipeline: str) -> list[str]:
+        return []
+
+    def override_files(self, pipeline: str) -> dict[str, str]:
+        path = self.state_dir / f"{pipeline}.tfstate"
+        return {"backend_override.tf": f'terraform {{\n  backend "local" {{\n    path = "{path}"\n  }}\n}}\n'}
+
+    def variables(self, pipeline: str) -> dict[str, Any]:
+        return {}
+
+    def var_files(self) -> list[str]:
+        return []
+
+
 @pytest.fixture
-def fake_terraform(tmp_path):
-    binary = tmp_path / "terraform"
-    binary.write_text(FAKE)
-    binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
-    backend = tmp_path / "backend.hcl"
-    backend.write_text('bucket = "state"\n')
-    outputs = {
-        name: {"value": f"v-{name}", "sensitive": False}
-        for name in (
-            "datalake_bucket",
-            "scripts_bucket",
-            "glue_job_name",
-            "glue_script_s3_url",
-            "glue_database",
-            "source_secret_arn",
-        )
-    }
-    outputs["leaked_password"] = {"value": "hunter2", "sensitive": True}
-    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+def fixture_tree(tmp_path: Path) -> tuple[TerraformProvisioner, Path]:
+    source = tmp_path / "terraform" / "etl"
+    source.mkdir(parents=True)
+    outputs = "\n".join(f'output "{name}" {{\n  value = "v-{name}"\n}}\n' for name in OUTPUTS["etl"])
+    (source / "main.tf").write_text(ROOT + outputs)
+    work = tmp_path / "work"
     env = {
-        **os.environ,
-        "TERRAFORM_BIN": str(binary),
-        "TF_BACKEND_CONFIG": str(backend),
-        "CALLS": str(tmp_path / "calls.log"),
-        "OUTPUTS": str(tmp_path / "outputs.json"),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TERRAFORM_DIR": str(tmp_path / "terraform"),
+        "TERRAFORM_WORK_DIR": str(work),
+        "TF_CLI_CONFIG_FILE": str(tmp_path / "missing.tfrc"),
     }
-    return env, tmp_path
+    provisioner = TerraformProvisioner(env, target=FixtureTarget(tmp_path / "state"))
+    provisioner.stateful_types = frozenset({"terraform_data"})
+    return provisioner, tmp_path
 
 
-def test_init_plan_apply_the_plan_then_read_outputs(fake_terraform):
-    env, tmp = fake_terraform
-    outputs = TerraformProvisioner(env).provision("etl", variables={"model_version": "v3"})
-    calls = [line.split("|") for line in (tmp / "calls.log").read_text().splitlines()]
-    assert [c[2].split()[0] for c in calls] == ["init", "plan", "apply", "output"]
-    assert all(c[0] == str(project_root() / "terraform" / "etl") and c[1] == "TF_IN_AUTOMATION=1" for c in calls)
-    assert f"-backend-config={env['TF_BACKEND_CONFIG']}" in calls[0][2]
-    assert "-backend-config=key=etl/terraform.tfstate" in calls[0][2]
-    assert "-out=tfplan" in calls[1][2]
-    assert "-var=model_version=v3" in calls[1][2]
-    assert calls[2][2].split()[-1] == "tfplan"
-    assert outputs["glue_job_name"] == "v-glue_job_name"
-    assert "leaked_password" not in outputs
+def test_apply_then_read_outputs_without_sensitive_values(fixture_tree, caplog):
+    provisioner, tmp = fixture_tree
+    caplog.set_level(logging.DEBUG)
+
+    outputs = provisioner.provision("etl", variables={"db_password": SECRET})
+
+    assert outputs == {name: f"v-{name}" for name in OUTPUTS["etl"]}
+    assert (tmp / "state" / "etl.tfstate").is_file()
+    assert "Apply complete! Resources: 1 added" in caplog.text
+    assert SECRET not in caplog.text
+    assert SECRET not in repr(outputs)
+    # a second run reads the same outputs without applying, and a repeat plan has nothing to do
+    assert provisioner.provision("etl", apply=False) == outputs
+    assert provisioner.pending_changes("etl", {"db_password": SECRET}) == []
 
 
-def test_apply_false_only_reads_outputs(fake_terraform):
-    env, tmp = fake_terraform
-    TerraformProvisioner(env).provision("etl", apply=False)
-    verbs = [line.split("|")[2].split()[0] for line in (tmp / "calls.log").read_text().splitlines()]
-    assert verbs == ["init", "output"]
+def test_every_call_works_in_a_private_copy_that_is_removed(fixture_tree):
+    provisioner, tmp = fixture_tree
+    seen = []
+    with provisioner.workspace("etl") as first, provisioner.workspace("etl") as second:
+        seen += [first, second]
+        assert first != second
+        assert (first / "main.tf").read_text() == (tmp / "terraform" / "etl" / "main.tf").read_text()
+        assert (first / "backend_override.tf").is_file()
+    assert not any(path.exists() for path in seen)
+    assert not (tmp / "terraform" / "etl" / ".terraform").exists()
+    assert list((tmp / "work").iterdir()) == []
 
 
-def test_a_failing_plan_raises_with_terraforms_error(fake_terraform):
-    env, _ = fake_terraform
-    with pytest.raises(ProvisioningError, match=r"(?s)terraform plan failed.*bad plan"):
-        TerraformProvisioner({**env, "FAIL_PLAN": "1"}).provision("etl")
+def test_a_plan_that_replaces_a_stateful_resource_is_refused_unless_allowed(fixture_tree):
+    provisioner, _ = fixture_tree
+    provisioner.provision("etl")
+
+    with pytest.raises(DestructivePlanError, match=r"terraform_data\.database \(replace\)"):
+        provisioner.provision("etl", variables={"generation": "2"})
+    assert provisioner.pending_changes("etl") == []  # nothing was applied
+
+    provisioner.provision("etl", variables={"generation": "2"}, allow_destroy=True)
+    assert provisioner.pending_changes("etl", {"generation": "2"}) == []
 
 
-def test_missing_binary_and_backend_are_clear_errors(fake_terraform):
-    env, _ = fake_terraform
-    with pytest.raises(ProvisioningError, match="not found on the worker's PATH"):
-        TerraformProvisioner({**env, "TERRAFORM_BIN": "/nonexistent/terraform"}).provision("etl")
-    with pytest.raises(ProvisioningError, match="TF_BACKEND_CONFIG"):
-        TerraformProvisioner({k: v for k, v in env.items() if k != "TF_BACKEND_CONFIG"}).provision("etl")
+def test_reading_outputs_of_a_root_never_applied_names_the_dag_that_applies_it(fixture_tree):
+    provisioner, _ = fixture_tree
+    with pytest.raises(ProvisioningError, match="batch_training_data"):
+        provisioner.provision("etl", apply=False)
+
+
+def test_a_failed_plan_reports_terraform_diagnostics(fixture_tree):
+    provisioner, tmp = fixture_tree
+    (tmp / "terraform" / "etl" / "broken.tf").write_text('resource "terraform_data" "x" {\n  input = var.nope\n}\n')
+    with pytest.raises(ProvisioningError, match="Reference to undeclared input variable"):
+        provisioner.provision("etl")
+
+
+def test_preflight_names_what_is_missing(fixture_tree):
+    provisioner, _ = fixture_tree
     with pytest.raises(ProvisioningError, match="unknown pipeline"):
-        TerraformProvisioner(env).provision("nope")
+        provisioner.provision("nope")
+    provisioner.binary = "/nonexistent/terraform"
+    with pytest.raises(ProvisioningError, match="not found"):
+        provisioner.provision("etl")
+
+
+def test_the_plugin_mirror_is_found_or_named(tmp_path):
+    mirror = tmp_path / "mirror"
+    (mirror / "registry.terraform.io").mkdir(parents=True)
+    assert find_plugin_mirror({"TF_PLUGIN_MIRROR": str(mirror)}) == mirror
+    with pytest.raises(ProvisioningError, match=r"no registry\.terraform\.io"):
+        find_plugin_mirror({"TF_PLUGIN_MIRROR": str(tmp_path)})

@@ -79,12 +79,12 @@ def find_plugin_mirror(env: dict[str, str]) -> Path | None:
     return None
 
 
-def destructive_changes(plan: dict[str, Any]) -> list[str]:
+def destructive_changes(plan: dict[str, Any], stateful_types: frozenset[str] = STATEFUL_TYPES) -> list[str]:
     """Addresses of stateful resources the plan (``terraform show -json``) deletes or replaces."""
     found = []
     for change in plan.get("resource_changes", []):
         actions = change.get("change", {}).get("actions", [])
-        if change.get("type") in STATEFUL_TYPES and "delete" in actions:
+        if change.get("type") in stateful_types and "delete" in actions:
             verb = "replace" if "create" in actions else "delete"
             found.append(f"{change['address']} ({verb})")
     return found
@@ -97,6 +97,7 @@ class TerraformProvisioner:
         self.source = Path(self.env.get("TERRAFORM_DIR", str(project_root() / "terraform")))
         self.target = target or target_for(self.env)
         self._mirror: Path | bool | None = False
+        self.stateful_types = STATEFUL_TYPES
 
     # --- running terraform ------------------------------------------------------------------------------------------
     def _command_env(self, workdir: Path) -> dict[str, str]:
@@ -207,7 +208,7 @@ class TerraformProvisioner:
             self.init(workdir, pipeline)
             if apply:
                 plan = self.plan(workdir, pipeline, variables)
-                destroys = destructive_changes(plan)
+                destroys = destructive_changes(plan, self.stateful_types)
                 if destroys and not allow_destroy:
                     raise DestructivePlanError(
                         f"refusing to apply terraform/{pipeline}: the plan would destroy stateful resources: "
