@@ -220,3 +220,59 @@ def test_prefix_validation_refuses_what_s3_refuses():
     condition = str(blocks(load_dir(TF / "shared"), "variable")["project_prefix"]["validation"])
     for rule in ('"--"', "xn-", "sthree-"):
         assert rule in condition
+
+
+@needs_terraform
+@pytest.mark.parametrize(
+    ("prefix", "accepted"),
+    [("de-c1w4", True), ("abc", True), ("de--c1w4", False), ("xn-abc", False), ("sthree-abc", False), ("De", False)],
+)
+def test_prefix_validation_runs_in_terraform(prefix, accepted, tmp_path):
+    shutil.copy(TF / "shared" / "common_variables.tf", tmp_path / "variables.tf")
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_DATA_DIR": str(tmp_path / ".tf")}
+    assert terraform("init", "-backend=false", "-input=false", "-no-color", cwd=tmp_path, env=env).returncode == 0
+    variables = [
+        "-var",
+        f"project_prefix={prefix}",
+        "-var",
+        "vpc_id=vpc-0a",
+        "-var",
+        'private_subnet_ids=["subnet-0a","subnet-0b"]',
+    ]
+    result = terraform("plan", "-input=false", "-no-color", *variables, cwd=tmp_path, env=env)
+    assert (result.returncode == 0) == accepted, result.stderr
+    if not accepted:
+        assert "project_prefix must be" in result.stderr
+
+
+def resource_text(module: str, kind: str, name: str) -> str:
+    text = text_of(TF / "modules" / module)
+    start = text.index(f'resource "{kind}" "{name}"')
+    return text[start : text.index("\n}\n", start)]
+
+
+def test_review_findings_stay_fixed():
+    streaming = text_of(TF / "modules" / "streaming_inference")
+    # Active tracing needs the X-Ray write policy on the function's role.
+    assert 'mode = "Active"' in streaming
+    assert "AWSXRayDaemonWriteAccess" in streaming
+    # Firehose processor: only non-default parameters (defaults are not kept in state: drift on every plan).
+    for default in ("BufferSizeInMBs", "BufferIntervalInSeconds", "NumberOfRetries"):
+        assert default not in streaming
+    # Reserved concurrency defaults to unreserved (a new account's quota is 10 in all).
+    variables = blocks(load_dir(TF / "streaming_inference"), "variable")
+    assert variables["lambda_reserved_concurrency"]["default"] == -1
+    # RDS: a major version (minor versions are RDS's), a password RDS manages, snapshot choice independent.
+    db = resource_text("vector_db", "aws_db_instance", "this")
+    assert "manage_master_user_password" in db
+    assert "password " not in db.replace("manage_master_user_password", "")
+    assert "skip_final_snapshot                 = var.skip_final_snapshot" in db
+    assert unq(blocks(load_dir(TF / "vector_db"), "variable")["vector_db_engine_version"]["default"]) == "16"
+    # --enable-metrics needs cloudwatch:PutMetricData, limited to Glue's namespace.
+    etl = text_of(TF / "modules" / "etl")
+    assert '"--enable-metrics"' in etl
+    assert '"cloudwatch:PutMetricData"' in etl
+    assert '"cloudwatch:namespace"' in etl
+    # The job does not claim the catalog: Terraform's table does.
+    assert "--catalog_database" not in etl
+    assert 'resource "aws_glue_catalog_table"' in etl

@@ -101,6 +101,10 @@ def test_apply_then_read_outputs_without_sensitive_values(fixture_tree, caplog):
     # a second run reads the same outputs without applying, and a repeat plan has nothing to do
     assert provisioner.provision("etl", apply=False) == outputs
     assert provisioner.pending_changes("etl", {"db_password": SECRET}) == []
+    caplog.clear()
+    assert provisioner.provision("etl", variables={"db_password": SECRET}) == outputs
+    assert "nothing to apply" in caplog.text
+    assert "terraform apply" not in caplog.text
 
 
 def test_every_call_works_in_a_private_copy_that_is_removed(fixture_tree):

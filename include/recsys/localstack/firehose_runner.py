@@ -5,8 +5,9 @@ executor polls every delivery stream whose source is a Kinesis stream:
 
 * reads each shard after its checkpoint (``<state>/firehose/<stream>.json``, written after each delivery, so a
   restart neither loses nor repeats records);
-* buffers records until ``FIREHOSE_BUFFER_BYTES`` (default 262144) or ``FIREHOSE_BUFFER_SECONDS`` (default 5,
-  small so local runs are quick);
+* buffers records until the delivery stream's ``BufferingHints`` are met (``SizeInMBs``, ``IntervalInSeconds``:
+  Terraform's ``buffering_size_mb`` and ``buffering_interval_seconds``, which the local target sets to a short
+  interval); ``FIREHOSE_BUFFER_BYTES`` / ``FIREHOSE_BUFFER_SECONDS`` override them for experiments;
 * invokes the processor Lambda (through the local Lambda executor) with Firehose's event, retrying a failed
   invocation ``NumberOfRetries`` times (default 3); checks every recordId comes back once;
 * writes ``Ok`` records to ``<prefix>YYYY/MM/dd/HH/<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>`` (UTC, the oldest record's
@@ -63,6 +64,11 @@ class StreamState:
         return sum(len(r.data) for r in self.buffer)
 
 
+def _env_number(name: str, kind: type) -> Any:
+    value = os.environ.get(name)
+    return kind(value) if value else None
+
+
 def render_prefix(prefix: str, when: datetime, error_type: str = "") -> str:
     """Evaluate Firehose prefix expressions; a prefix without any gets ``YYYY/MM/dd/HH/`` appended, as in AWS."""
     if not EXPRESSION.search(prefix):
@@ -91,8 +97,9 @@ class FirehoseRunner:
         self.streams: dict[str, StreamState] = {}
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
-        self.buffer_bytes = int(os.environ.get("FIREHOSE_BUFFER_BYTES", 262144))
-        self.buffer_seconds = float(os.environ.get("FIREHOSE_BUFFER_SECONDS", 5))
+        #: Overrides of the streams' own BufferingHints (None: use the stream's, as Firehose does).
+        self.buffer_bytes: int | None = _env_number("FIREHOSE_BUFFER_BYTES", int)
+        self.buffer_seconds: float | None = _env_number("FIREHOSE_BUFFER_SECONDS", float)
         self.poll_seconds = float(os.environ.get("FIREHOSE_POLL_SECONDS", 1))
 
     # --- Extension protocol ---------------------------------------------------------------------------------------
@@ -131,10 +138,19 @@ class FirehoseRunner:
             state = self.streams.get(name) or self._load_state(name)
             self.streams[name] = state
             self._read(state, source["KinesisStreamARN"].split("/")[-1])
+            max_bytes, max_seconds = self._thresholds(description)
             oldest = min((r.arrival for r in state.buffer), default=None)
-            due = oldest is not None and (datetime.now(UTC) - oldest).total_seconds() >= self.buffer_seconds
-            if state.buffer and (flush or due or state.buffer_bytes() >= self.buffer_bytes):
+            due = oldest is not None and (datetime.now(UTC) - oldest).total_seconds() >= max_seconds
+            if state.buffer and (flush or due or state.buffer_bytes() >= max_bytes):
                 self._deliver(state, description)
+
+    def _thresholds(self, description: dict[str, Any]) -> tuple[int, float]:
+        """(bytes, seconds) after which the buffer is delivered: the overrides, else the stream's BufferingHints."""
+        destinations = description.get("Destinations") or [{}]
+        hints = destinations[0].get("ExtendedS3DestinationDescription", {}).get("BufferingHints", {})
+        size = self.buffer_bytes if self.buffer_bytes is not None else int(hints.get("SizeInMBs", 5)) * 1024 * 1024
+        seconds = self.buffer_seconds if self.buffer_seconds is not None else float(hints.get("IntervalInSeconds", 300))
+        return size, seconds
 
     def _load_state(self, name: str) -> StreamState:
         path = self.root / f"{name}.json"

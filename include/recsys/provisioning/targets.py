@@ -34,6 +34,9 @@ ROOT_BUCKETS: dict[str, dict[str, str]] = {
     },
 }
 
+#: The delivery stream's buffer interval on the local stack (seconds).
+LOCAL_BUFFER_SECONDS = 5
+
 #: Services the roots call; each gets the local endpoint in the provider override.
 LOCAL_ENDPOINT_SERVICES = (
     "cloudwatch",

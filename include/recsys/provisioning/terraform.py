@@ -90,6 +90,13 @@ def destructive_changes(plan: dict[str, Any], stateful_types: frozenset[str] = S
     return found
 
 
+def has_changes(plan: dict[str, Any]) -> bool:
+    """Whether applying the plan would change a resource or an output."""
+    resources = any(c["change"]["actions"] not in (["no-op"], ["read"]) for c in plan.get("resource_changes", []))
+    outputs = any(c["actions"] != ["no-op"] for c in plan.get("output_changes", {}).values())
+    return resources or outputs
+
+
 class TerraformProvisioner:
     def __init__(self, env: dict[str, str] | None = None, target: Target | None = None) -> None:
         self.env = dict(os.environ) if env is None else env
@@ -184,11 +191,17 @@ class TerraformProvisioner:
         with self.workspace(pipeline) as workdir:
             self.init(workdir, pipeline)
             plan = self.plan(workdir, pipeline, variables)
-        return [
+        changes = [
             f"{change['address']} ({'/'.join(change['change']['actions'])})"
             for change in plan.get("resource_changes", [])
             if change["change"]["actions"] not in (["no-op"], ["read"])
         ]
+        changes += [
+            f"output.{name} ({'/'.join(change['actions'])})"
+            for name, change in plan.get("output_changes", {}).items()
+            if change["actions"] != ["no-op"]
+        ]
+        return changes
 
     # --- the interface ----------------------------------------------------------------------------------------------
     def provision(
@@ -216,7 +229,10 @@ class TerraformProvisioner:
                     )
                 if destroys:
                     log.warning("allow_destroy is set: applying a plan that destroys %s", ", ".join(destroys))
-                self._run(workdir, "apply", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "tfplan")
+                if has_changes(plan):
+                    self._run(workdir, "apply", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "tfplan")
+                else:
+                    log.info("terraform/%s: the infrastructure matches the configuration; nothing to apply", pipeline)
             raw = json.loads(self._run(workdir, "output", "-json", "-no-color", log_output=False) or "{}")
         outputs = {name: item["value"] for name, item in raw.items() if not item.get("sensitive")}
         if not outputs and not apply:
