@@ -22,7 +22,8 @@ Runs when embeddings of a new model are loaded (`vector_db_embeddings` Asset), a
 ## Params
 
 * `model_version` (empty = latest): the version the Lambdas load.
-* `provision_infrastructure` (true): false only reads the streaming root's outputs (the aliases still move).
+* `provision_infrastructure` (true): false only reads the streaming root's outputs; promoting then fails unless
+  `$LATEST` already runs the packages this run built (nothing moves on a mismatch).
 * `allow_destroy` (false): apply even if the plan deletes or replaces a stateful resource (the stream, the bucket).
 * `rollback_to_versions` (empty): `"<transformation version>[,<model-inference version>]"` moves `live` back to
   those published versions and skips building and applying (the smoke test still runs).
