@@ -49,3 +49,10 @@ def test_no_literal_secret_in_the_file(compose):
 
 def test_the_aws_endpoint_runs_the_projects_executors(compose):
     assert "recsys.localstack.aws_server" in compose["services"]["aws"]["command"]
+
+
+def test_the_airflow_image_has_terraform():
+    dockerfile = (project_root() / "Dockerfile").read_text()
+    assert "ARG TERRAFORM_VERSION=" in dockerfile
+    assert "sha256sum -c" in dockerfile
+    assert "TERRAFORM_DIR=/opt/airflow/terraform" in dockerfile
