@@ -49,6 +49,12 @@ install_venv() {  # install_venv DIR LOCKFILE [editable]
   rm -f "$dir"/.installed-*
   touch "$stamp"
 }
+# Terraform provisions both targets (the local stack too). It is not a Debian package: it must be on the PATH.
+if ! command -v terraform >/dev/null 2>&1; then
+  echo "[setup] warning: terraform (>= 1.10) is not on the PATH; every provisioning task needs it:" >&2
+  echo "  https://developer.hashicorp.com/terraform/install (or set TERRAFORM_BIN)" >&2
+fi
+
 install_venv .venv requirements-lock.txt editable
 install_venv .venv-checkov requirements-checkov.lock
 echo "[setup] ready: .venv ($(.venv/bin/python --version)), .venv-checkov"
