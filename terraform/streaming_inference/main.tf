@@ -23,6 +23,7 @@ module "streaming_inference" {
 
   names                              = local.names
   region                             = var.region
+  account_id                         = local.account_id
   private_subnet_ids                 = var.private_subnet_ids
   vector_db_secret_arn               = data.aws_db_instance.vector_db.master_user_secret[0].secret_arn
   vector_db_host                     = data.aws_db_instance.vector_db.address

@@ -4,6 +4,7 @@ module "vector_db" {
   source = "../modules/vector_db"
 
   names                     = local.names
+  region                    = var.region
   vpc_id                    = var.vpc_id
   private_subnet_ids        = var.private_subnet_ids
   client_security_group_ids = var.vector_db_client_security_group_ids

@@ -10,6 +10,12 @@ import shutil
 import zipfile
 
 import pytest
+from iam_rules import (
+    ALLOWED_MANAGED_POLICIES,
+    identity_policy_violations,
+    key_policy_violations,
+    lambda_s3_violations,
+)
 
 from recsys.provisioning import OUTPUTS, PIPELINES
 from recsys.provisioning.terraform import TerraformProvisioner
@@ -81,3 +87,30 @@ def test_every_root_applies_locally_and_plans_no_changes_after(provisioner, stac
         "ParameterValue": f"arn:aws:lambda:{names.region}:{names.account}:function:{names.transformation_lambda}:live",
     } in processor
     assert destination["BufferingHints"]["SizeInMBs"] == 5
+
+
+def test_the_applied_policies_are_least_privilege(provisioner, stack):
+    """Every role policy, attached managed policy and key policy the roots created, as AWS (here moto) holds it."""
+    for pipeline in PIPELINES:
+        provisioner.provision(pipeline, apply=False)  # applied by the test above (fails here if it was not)
+    names = stack.settings.names
+    iam, kms = stack.client("iam"), stack.client("kms")
+    prefix = f"{names.prefix}-"
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(prefix)]
+    assert len(roles) >= 4, roles  # glue, two Lambdas, firehose
+    problems: list[str] = []
+    for role in roles:
+        for policy_name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+            problems += identity_policy_violations(f"{role}/{policy_name}", document)
+            if role in (f"{names.transformation_lambda}-role", f"{names.model_inference_lambda}-role"):
+                problems += lambda_s3_violations(role, document, names.ml_artifacts_bucket)
+        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            if attached["PolicyArn"] not in ALLOWED_MANAGED_POLICIES:
+                problems.append(f"{role}: managed policy {attached['PolicyArn']} is not on the allow-list")
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    keys = [aliases[f"alias/{n}"] for n in (names.glue_job, names.vector_db, names.delivery_stream)]
+    for key in keys:
+        document = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+        problems += key_policy_violations(key, document, names.account)
+    assert problems == []

@@ -5,9 +5,10 @@ data "aws_subnet" "first" {
 }
 
 module "kms" {
-  source             = "../kms_key"
-  alias              = var.names.glue_job
-  service_principals = ["logs.${var.region}.amazonaws.com"]
+  source         = "../kms_key"
+  alias          = var.names.glue_job
+  region         = var.region
+  log_group_arns = ["arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws-glue/*"]
 }
 
 module "datalake" {
@@ -195,14 +196,44 @@ data "aws_iam_policy_document" "glue" {
       values   = ["Glue"]
     }
   }
+  # What a Glue connection in a VPC needs (AWS's AWSGlueServiceRole, narrowed): Describe* have no resource-level
+  # permissions; network interfaces only in the connection's subnet with Glue's security group; tags only Glue's own
+  # key on network resources.
   statement {
-    sid = "VpcNetworkInterfaces"
+    sid = "DescribeNetwork"
     actions = [
-      "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces",
-      "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups",
-      "ec2:DescribeVpcAttribute", "ec2:CreateTags", "ec2:DeleteTags",
+      "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "ec2:DescribeSubnets",
+      "ec2:DescribeSecurityGroups", "ec2:DescribeVpcAttribute",
     ]
     resources = ["*"]
+  }
+  statement {
+    sid     = "ConnectionNetworkInterfaces"
+    actions = ["ec2:CreateNetworkInterface"]
+    resources = [
+      "arn:aws:ec2:${var.region}:${var.account_id}:network-interface/*",
+      "arn:aws:ec2:${var.region}:${var.account_id}:subnet/${data.aws_subnet.first.id}",
+      "arn:aws:ec2:${var.region}:${var.account_id}:security-group/${aws_security_group.glue.id}",
+    ]
+  }
+  statement {
+    sid       = "DeleteConnectionNetworkInterfaces"
+    actions   = ["ec2:DeleteNetworkInterface"]
+    resources = ["arn:aws:ec2:${var.region}:${var.account_id}:network-interface/*"]
+  }
+  statement {
+    sid     = "TagGlueNetworkResources"
+    actions = ["ec2:CreateTags", "ec2:DeleteTags"]
+    resources = [
+      "arn:aws:ec2:${var.region}:${var.account_id}:network-interface/*",
+      "arn:aws:ec2:${var.region}:${var.account_id}:security-group/*",
+      "arn:aws:ec2:${var.region}:${var.account_id}:instance/*",
+    ]
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = ["aws-glue-service-resource"]
+    }
   }
 }
 

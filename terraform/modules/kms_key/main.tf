@@ -1,11 +1,18 @@
-# A customer-managed KMS key with rotation, usable by the account and the services that encrypt for the pipeline.
+# A customer-managed KMS key with rotation. The account administers it (AWS's default key policy: IAM policies
+# grant its use, so every role gets only what its own policy says); CloudWatch Logs may use it only for the listed
+# log groups (the encryption context names the log group, so the grant cannot serve another one).
 variable "alias" {
   description = "Alias name without the alias/ prefix."
   type        = string
 }
 
-variable "service_principals" {
-  description = "AWS services that encrypt with this key (e.g. logs.us-east-1.amazonaws.com)."
+variable "region" {
+  description = "Region of the log groups (CloudWatch Logs' regional service principal)."
+  type        = string
+}
+
+variable "log_group_arns" {
+  description = "ARN patterns (log-group:<name or prefix*>) of the log groups encrypted with this key; empty: none."
   type        = list(string)
   default     = []
 }
@@ -26,12 +33,15 @@ resource "aws_kms_key" "this" {
         Action    = "kms:*"
         Resource  = "*"
       }],
-      length(var.service_principals) == 0 ? [] : [{
-        Sid       = "ServicesEncrypt"
+      length(var.log_group_arns) == 0 ? [] : [{
+        Sid       = "CloudWatchLogsEncryptsTheseLogGroups"
         Effect    = "Allow"
-        Principal = { Service = var.service_principals }
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
         Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
         Resource  = "*"
+        Condition = {
+          ArnLike = { "kms:EncryptionContext:aws:logs:arn" = var.log_group_arns }
+        }
       }]
     )
   })

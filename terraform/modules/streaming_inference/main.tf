@@ -1,9 +1,16 @@
 # Streaming recommendations: Kinesis data stream -> Firehose (transformation Lambda) -> S3 recommendations bucket,
 # plus the model-inference Lambda behind a Function URL.
+# Firehose, Kinesis and the Lambdas use the key through their roles' IAM policies; only CloudWatch Logs needs a
+# key-policy grant, for this pipeline's log groups.
 module "kms" {
-  source             = "../kms_key"
-  alias              = var.names.delivery_stream
-  service_principals = ["logs.${var.region}.amazonaws.com", "firehose.amazonaws.com"]
+  source = "../kms_key"
+  alias  = var.names.delivery_stream
+  region = var.region
+  log_group_arns = [
+    "arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${var.names.transformation_lambda}",
+    "arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${var.names.model_inference_lambda}",
+    "arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws/kinesisfirehose/${var.names.delivery_stream}",
+  ]
 }
 
 module "recommendations" {
@@ -75,10 +82,15 @@ data "aws_iam_policy_document" "lambda" {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.vector_db_secret_arn]
   }
+  # Only what recsys.streaming.runtime loads: the pointer and the numpy inference bundle (never the pickles).
   statement {
-    sid       = "InferenceBundle"
-    actions   = ["s3:GetObject"]
-    resources = ["arn:aws:s3:::${var.names.ml_artifacts_bucket}/*"]
+    sid     = "InferenceBundle"
+    actions = ["s3:GetObject"]
+    resources = [
+      "arn:aws:s3:::${var.names.ml_artifacts_bucket}/latest.json",
+      "arn:aws:s3:::${var.names.ml_artifacts_bucket}/versions/*/model/inference_bundle.npz",
+      "arn:aws:s3:::${var.names.ml_artifacts_bucket}/versions/*/model/inference_bundle.json",
+    ]
   }
   statement {
     sid       = "Decrypt"

@@ -3,6 +3,11 @@ variable "names" {
   type        = map(string)
 }
 
+variable "account_id" {
+  description = "AWS account id."
+  type        = string
+}
+
 variable "region" {
   description = "AWS region."
   type        = string

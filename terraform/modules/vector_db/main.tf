@@ -3,6 +3,7 @@
 module "kms" {
   source = "../kms_key"
   alias  = var.names.vector_db
+  region = var.region
 }
 
 resource "aws_db_subnet_group" "this" {

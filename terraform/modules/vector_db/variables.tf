@@ -3,6 +3,11 @@ variable "names" {
   type        = map(string)
 }
 
+variable "region" {
+  description = "AWS region."
+  type        = string
+}
+
 variable "vpc_id" {
   description = "VPC of the database."
   type        = string

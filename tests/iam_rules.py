@@ -1,0 +1,99 @@
+"""Least-privilege rules for the platform's policies, shared by the static and the applied checks.
+
+A rule returns what it finds wrong, naming the policy and the statement, so a failure says what to fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Actions AWS offers no resource-level permissions for: they may name Resource "*" (and only they may).
+NO_RESOURCE_LEVEL = frozenset(
+    {
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeVpcAttribute",
+        "cloudwatch:PutMetricData",
+    }
+)
+#: Of those, the ones that must still carry a condition (a namespace, a tag key).
+MUST_BE_CONDITIONED = frozenset({"cloudwatch:PutMetricData"})
+#: AWS managed policies a role may have attached, each for a stated reason.
+ALLOWED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole": "Lambda ENIs in the VPC",
+    "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess": "active tracing",
+}
+#: The only keys of the ml-artifacts bucket a Lambda reads (recsys.streaming.runtime.bundle).
+LAMBDA_ARTIFACT_KEYS = (
+    "/latest.json",
+    "/versions/*/model/inference_bundle.npz",
+    "/versions/*/model/inference_bundle.json",
+)
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return as_list(policy.get("Statement"))
+
+
+def identity_policy_violations(name: str, policy: dict[str, Any]) -> list[str]:
+    """Rules for a role's policy: no wildcard action, Resource "*" only where AWS allows nothing narrower."""
+    found = []
+    for index, statement in enumerate(statements(policy)):
+        if statement.get("Effect") != "Allow":
+            continue
+        where = f"{name} statement {statement.get('Sid') or index}"
+        actions = as_list(statement.get("Action"))
+        resources = as_list(statement.get("Resource"))
+        if any(a in ("*", "*:*") or a.endswith(":*") for a in actions):
+            found.append(f"{where}: wildcard action {actions}")
+        if "*" in resources:
+            broad = [a for a in actions if a not in NO_RESOURCE_LEVEL]
+            if broad:
+                found.append(f"{where}: {broad} on Resource '*' (these have resource-level permissions)")
+            if any(a in MUST_BE_CONDITIONED for a in actions) and not statement.get("Condition"):
+                found.append(f"{where}: {actions} on '*' without a condition")
+        for action in actions:
+            tagging = action in ("ec2:CreateTags", "ec2:DeleteTags")
+            if tagging and ("*" in resources or "aws:TagKeys" not in str(statement.get("Condition"))):
+                found.append(f"{where}: {action} must be limited to Glue's tag key on network resources")
+    return found
+
+
+def key_policy_violations(name: str, policy: dict[str, Any], account: str) -> list[str]:
+    """Rules for a KMS key policy: kms:* only for the account root; service principals only under a condition."""
+    found = []
+    for index, statement in enumerate(statements(policy)):
+        if statement.get("Effect") != "Allow":
+            continue
+        where = f"{name} statement {statement.get('Sid') or index}"
+        principal = statement.get("Principal") or {}
+        actions = as_list(statement.get("Action"))
+        if "*" in actions:
+            found.append(f"{where}: Action '*'")
+        if "kms:*" in actions and as_list(principal.get("AWS")) != [f"arn:aws:iam::{account}:root"]:
+            found.append(f"{where}: kms:* for {principal} (only the account root administers keys)")
+        if principal.get("Service") and not statement.get("Condition"):
+            found.append(f"{where}: service principal {principal['Service']} without a source or context condition")
+    return found
+
+
+def lambda_s3_violations(name: str, policy: dict[str, Any], artifacts_bucket: str) -> list[str]:
+    """A Lambda reads only the inference bundle's keys and the pointer, never the whole bucket (pickles)."""
+    found = []
+    allowed = {f"arn:aws:s3:::{artifacts_bucket}{key}" for key in LAMBDA_ARTIFACT_KEYS}
+    for statement in statements(policy):
+        actions = as_list(statement.get("Action"))
+        if statement.get("Effect") == "Allow" and any(a.startswith("s3:") for a in actions):
+            extra = set(as_list(statement.get("Resource"))) - allowed
+            if extra:
+                found.append(f"{name}: S3 access beyond the inference bundle: {sorted(extra)}")
+    return found
