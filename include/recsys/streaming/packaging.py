@@ -2,7 +2,8 @@
 
 Runtime ``python3.11`` on ``x86_64`` (the local Python, so the local stack runs the very same package).
 Dependencies (numpy, psycopg with its binary libpq, pgvector) come as manylinux2014 wheels (the python3.11 runtime
-runs on Amazon Linux 2) at the versions of ``lambda-requirements.txt``; boto3 is the runtime's. The zip is
+runs on Amazon Linux 2) at the versions and sha256 hashes of ``lambda-requirements.txt`` (``--require-hashes``);
+boto3 is the runtime's. The zip is
 deterministic (sorted entries, fixed timestamps), so its sha256 names it and unchanged code never redeploys.
 Limits checked: 50 MB zipped (direct upload), 250 MB unzipped.
 """
@@ -71,25 +72,28 @@ class Package:
         return asdict(self)
 
 
-def locked_versions() -> list[str]:
-    """The pinned ``name==version`` lines of ``lambda-requirements.txt``."""
-    lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
+def locked_versions(requirements: Path = REQUIREMENTS) -> list[str]:
+    """The ``name==version --hash=sha256:...`` lines of the lock; every one pinned exactly and hashed."""
+    lines = [line.split("#")[0].strip() for line in requirements.read_text().splitlines()]
     pins = [line for line in lines if line]
-    unpinned = [line for line in pins if "==" not in line]
+    unpinned = [line for line in pins if "==" not in line.split()[0]]
     if unpinned:
-        raise PackagingError(f"{REQUIREMENTS.name}: pin exact versions ({', '.join(unpinned)})")
+        raise PackagingError(f"{requirements.name}: pin exact versions ({', '.join(unpinned)})")
+    unhashed = [line.split()[0] for line in pins if "--hash=sha256:" not in line]
+    if unhashed:
+        raise PackagingError(f"{requirements.name}: every pin needs --hash=sha256:... ({', '.join(unhashed)})")
     return pins
 
 
-def dependencies_dir(cache: Path) -> Path:
-    """The Lambda platform's wheels installed into a cached folder (pip, --platform/--only-binary)."""
-    requirements = locked_versions()
-    digest = hashlib.sha256("\n".join([*requirements, PLATFORM, RUNTIME]).encode()).hexdigest()[:16]
+def dependencies_dir(cache: Path, requirements: Path = REQUIREMENTS) -> Path:
+    """The Lambda platform's wheels, checked against the lock's hashes, installed into a cached folder."""
+    pins = locked_versions(requirements)
+    digest = hashlib.sha256("\n".join([*pins, PLATFORM, RUNTIME]).encode()).hexdigest()[:16]
     target = cache / f"deps-{digest}"
     if (target / ".complete").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
-    log.info("installing %s for %s/%s into %s", ", ".join(requirements), RUNTIME, PLATFORM, target)
+    log.info("installing %s for %s/%s into %s", ", ".join(p.split()[0] for p in pins), RUNTIME, PLATFORM, target)
     result = subprocess.run(
         [
             sys.executable,
@@ -98,6 +102,7 @@ def dependencies_dir(cache: Path) -> Path:
             "install",
             "--quiet",
             "--no-compile",
+            "--require-hashes",
             "--target",
             str(target),
             "--platform",
@@ -108,14 +113,16 @@ def dependencies_dir(cache: Path) -> Path:
             "3.11",
             "--only-binary=:all:",
             "--no-deps",
-            *requirements,
+            "-r",
+            str(requirements),
         ],
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise PackagingError(f"pip could not fetch the Lambda dependencies:\n{result.stderr[-3000:]}")
+        shutil.rmtree(target, ignore_errors=True)
+        raise PackagingError(f"pip could not install the Lambda dependencies:\n{result.stderr[-3000:]}")
     for junk in target.rglob("__pycache__"):
         shutil.rmtree(junk, ignore_errors=True)
     (target / ".complete").touch()

@@ -1,0 +1,41 @@
+"""The Lambda packages: built from the hash-pinned lock, reproducibly; a wheel that does not match is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recsys.streaming.packaging import REQUIREMENTS, PackagingError, build, dependencies_dir, locked_versions
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_same_inputs_give_the_same_zip(tmp_path):
+    first = build("transformation", tmp_path / "a", cache=tmp_path / "cache-a")
+    second = build("transformation", tmp_path / "b", cache=tmp_path / "cache-b")  # dependencies installed again
+    assert first.sha256 == second.sha256
+    assert first.key == second.key
+    assert Path(first.path).read_bytes() == Path(second.path).read_bytes()
+
+
+def tampered_lock(tmp_path: Path, replace: tuple[str, str]) -> Path:
+    lock = tmp_path / "lambda-requirements.txt"
+    lock.write_text(REQUIREMENTS.read_text().replace(*replace))
+    return lock
+
+
+def test_a_wheel_whose_hash_differs_from_the_lock_is_refused(tmp_path):
+    pgvector = next(line for line in locked_versions() if line.startswith("pgvector=="))
+    digest = pgvector.split("sha256:")[1]
+    lock = tampered_lock(tmp_path, (digest, "0" * 64))
+    with pytest.raises(PackagingError, match=r"(?i)hash"):
+        dependencies_dir(tmp_path / "cache", lock)
+    assert not list((tmp_path / "cache").glob("deps-*"))  # nothing half-installed is kept
+
+
+def test_a_pin_without_a_hash_is_refused(tmp_path):
+    pgvector = next(line for line in locked_versions() if line.startswith("pgvector=="))
+    lock = tampered_lock(tmp_path, (pgvector, pgvector.split()[0]))
+    with pytest.raises(PackagingError, match="needs --hash"):
+        locked_versions(lock)
