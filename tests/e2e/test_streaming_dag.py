@@ -100,3 +100,56 @@ def test_deploy_dag_then_generated_events_all_arrive(stack, run_dag, monkeypatch
         variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
         assert variables["VECTOR_DB_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
         assert stack.secrets()["vector_db_password"] not in json.dumps(variables)
+
+
+def test_no_password_anywhere_after_the_whole_platform_ran(stack):
+    """After the chain above (the demo's DAGs and traffic on the test stack), the stack's passwords are only where
+    they are meant to be (`secrets.json`, `stack.env`, the databases and the secrets store): not in the repository,
+    task logs, the Airflow metadata DB (XCom, rendered fields), Terraform state or provisioning logs, Lambda
+    configurations, S3 objects, or the stack's own logs."""
+    import subprocess
+
+    from recsys.config import project_root
+
+    passwords = {key: value.encode() for key, value in stack.secrets().items()}
+    assert all(len(value) >= 16 for value in passwords.values())
+    found: list[str] = []
+
+    def scan(where: str, data: bytes) -> None:
+        found.extend(f"{key} in {where}" for key, value in passwords.items() if value in data)
+
+    root = project_root()
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        path = root / name
+        if path.is_file():
+            scan(f"repository {name}", path.read_bytes())
+    home = stack.home
+    folders = [stack.settings.airflow_home, home / "logs", home / "terraform"]
+    scanned_files = 0
+    for folder in folders:
+        for path in folder.rglob("*") if folder.exists() else []:
+            if path.is_file() and path.stat().st_size < 200_000_000:
+                scan(str(path.relative_to(home)), path.read_bytes())
+                scanned_files += 1
+    assert scanned_files > 0
+    lam = stack.client("lambda")
+    names = stack.settings.names
+    try:
+        configurations = [
+            lam.get_function_configuration(FunctionName=function)
+            for function in (names.transformation_lambda, names.model_inference_lambda)
+        ]
+    except lam.exceptions.ResourceNotFoundException:
+        pytest.skip("the Lambdas do not exist: run this after test_deploy_dag_then_generated_events_all_arrive")
+    for configuration in configurations:
+        scan(f"Lambda {configuration['FunctionName']} configuration", json.dumps(configuration).encode())
+    s3 = stack.client("s3")
+    objects = 0
+    for bucket in names.buckets():
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                scan(f"s3://{bucket}/{obj['Key']}", s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+                objects += 1
+    assert objects > 0
+    assert found == []
