@@ -5,13 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import urllib.request
 import zipfile
 
-import boto3
 import pytest
 
-from recsys.localstack.aws_server import LocalAwsServer
 from recsys.streaming.deploy import DeployError, publish_and_promote, roll_back
 
 pytestmark = pytest.mark.integration
@@ -26,28 +23,15 @@ def package(answer: str) -> tuple[bytes, dict[str, str]]:
 
 
 @pytest.fixture
-def lam(tmp_path):
-    server = LocalAwsServer("127.0.0.1", 0, tmp_path / "state")
-    server.start()
-    urllib.request.urlopen(urllib.request.Request(f"{server.endpoint_url}/moto-api/reset", method="POST"))  # noqa: S310
-
-    def client(service):
-        return boto3.client(
-            service,
-            endpoint_url=server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-
+def lam(in_process_aws):
+    _, client = in_process_aws
     role = client("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     code, _ = package("one")
     client("lambda").create_function(
         FunctionName="fn", Runtime="python3.11", Role=role, Handler="app.handler", Code={"ZipFile": code}
     )
     client("lambda").create_alias(FunctionName="fn", Name="live", FunctionVersion="$LATEST")
-    yield client("lambda")
-    server.stop()
+    return client("lambda")
 
 
 def answer(lam) -> tuple[str, str]:

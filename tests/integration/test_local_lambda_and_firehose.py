@@ -5,14 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import json
-import urllib.request
 import zipfile
 from datetime import UTC, datetime
 
-import boto3
 import pytest
 
-from recsys.localstack.aws_server import LocalAwsServer
 from recsys.localstack.firehose_runner import FirehoseRunner, render_prefix
 
 pytestmark = pytest.mark.integration
@@ -52,22 +49,14 @@ def zip_bytes(source: str) -> bytes:
 
 
 @pytest.fixture
-def aws(tmp_path, monkeypatch):
-    monkeypatch.setenv("FIREHOSE_POLL_SECONDS", "3600")  # the tests drive polling themselves
-    server = LocalAwsServer("127.0.0.1", 0, tmp_path / "state")
-    server.start()
-    # moto's state lives in this process: start every test from an empty account
-    urllib.request.urlopen(urllib.request.Request(f"{server.endpoint_url}/moto-api/reset", method="POST"))  # noqa: S310
+def manual_firehose_polling(monkeypatch):
+    """Set before the endpoint starts: its Firehose executor then waits an hour; the tests drive polling themselves."""
+    monkeypatch.setenv("FIREHOSE_POLL_SECONDS", "3600")
 
-    def client(service):
-        return boto3.client(
-            service,
-            endpoint_url=server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
 
+@pytest.fixture
+def aws(manual_firehose_polling, in_process_aws):
+    server, client = in_process_aws
     role = client("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     client("lambda").create_function(
         FunctionName="fn",
@@ -78,8 +67,7 @@ def aws(tmp_path, monkeypatch):
         Code={"ZipFile": zip_bytes(HANDLER)},
         Environment={"Variables": {"GREETING": "hello"}},
     )
-    yield server, client
-    server.stop()
+    return server, client
 
 
 def invoke(client, payload):
