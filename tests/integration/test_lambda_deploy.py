@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 def package(answer: str) -> tuple[bytes, dict[str, str]]:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", f"def handler(event, context):\n    return {{'answer': {answer!r}}}\n")
+        # a fixed timestamp: the same source gives the same bytes (and CodeSha256) whenever it is zipped
+        entry = zipfile.ZipInfo("app.py", date_time=(1980, 1, 1, 0, 0, 0))
+        archive.writestr(entry, f"def handler(event, context):\n    return {{'answer': {answer!r}}}\n")
     data = buffer.getvalue()
     return data, {"sha256": hashlib.sha256(data).hexdigest(), "key": f"lambda/fn-{answer}.zip"}
 
