@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from recsys.config import local_stack_settings
@@ -104,10 +105,15 @@ def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
     for key, value in stack.environment().items():
         if key.startswith(("AIRFLOW_CONN_", "AWS_", "RECSYS_")):
             os.environ[key] = value
+    # Read when Airflow is first imported (below): the hooks' info lines (statements run, credentials found) would
+    # otherwise interleave with the demo's own output.
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "ERROR"
     from recsys.streaming.generator import load_catalog, make_event, put_events
 
     customers, products = load_catalog()
     events = [make_event(random.Random(7 + i), customers, products) for i in range(count)]  # noqa: S311
+    for event in events:  # fresh ids: objects of an earlier demo (kept in the local S3) must not count as delivered
+        event["session_id"] = str(uuid.uuid4())
     put_events(events, stack.settings.names.kinesis_stream)
     say(f"put {count} generated events on {stack.settings.names.kinesis_stream}; waiting for Firehose delivery")
     sessions = {e["session_id"] for e in events}
