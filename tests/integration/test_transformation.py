@@ -119,6 +119,22 @@ def test_unknown_products_fail_only_their_record(world):
     )  # the original, for the error prefix
 
 
+def test_an_event_the_model_cannot_embed_fails_only_its_record(world):
+    good = event_for(world["products"], [0], [True], "good")
+    huge = event_for(world["products"], [1], [True], "huge")
+    huge["credit_limit"] = 1e300  # schema-valid, but the user vector is not finite
+    other = event_for(world["products"], [2], [False], "other")
+    out = transform(
+        [record(rid, json.dumps(e).encode()) for rid, e in (("a", good), ("b", huge), ("c", other))],
+        world["conn"],
+        world["bundle"],
+    )
+    assert [(r["recordId"], r["result"]) for r in out] == [("a", "Ok"), ("b", "ProcessingFailed"), ("c", "Ok")]
+    lines = [json.loads(base64.b64decode(out[i]["data"])) for i in (0, 2)]
+    assert [line["session_id"] for line in lines] == ["good", "other"]
+    assert all(line["recommended_items"] for line in lines)
+
+
 payloads = st.one_of(
     st.tuples(st.just("valid"), st.integers(0, 9), st.booleans()),
     st.tuples(st.just("bytes"), st.binary(max_size=40)),
