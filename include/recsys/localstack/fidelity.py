@@ -21,6 +21,7 @@ own process (moto runs in-process, so a corrected model answers every API that r
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -110,6 +111,7 @@ def _patch_kinesis() -> None:
 def _patch_rds(state_dir: Path) -> None:
     from moto.rds.models import DBInstance, MasterUserSecret
 
+    @functools.cache  # the stack's settings and passwords do not change while the endpoint runs
     def local_database() -> dict[str, Any]:
         from recsys.config import local_stack_settings
         from recsys.localstack.secrets import load_or_create

@@ -63,6 +63,7 @@ class LambdaRunner:
         self.endpoint_url = ""
         self.workers: dict[str, Worker] = {}
         self.lock = threading.Lock()
+        self.logs: Any = None  # the CloudWatch Logs client, made on first use
 
     def restore(self, endpoint_url: str) -> None:
         return None
@@ -224,18 +225,20 @@ class LambdaRunner:
         lines = [f"START RequestId: {request_id} Version: {version}"]
         lines += [line for line in printed.splitlines() if line.strip()]
         lines += [f"END RequestId: {request_id}", f"REPORT RequestId: {request_id}\tDuration: {elapsed:.2f} ms"]
-        logs = local_client("logs", self.endpoint_url)
+        if self.logs is None:
+            self.logs = local_client("logs", self.endpoint_url)
+        logs = self.logs
         group = LOG_GROUP.format(function=name)
+        events = [{"timestamp": now, "message": line} for line in lines]
         try:
-            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-                logs.create_log_group(logGroupName=group)
-            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-                logs.create_log_stream(logGroupName=group, logStreamName=worker.log_stream)
-            logs.put_log_events(
-                logGroupName=group,
-                logStreamName=worker.log_stream,
-                logEvents=[{"timestamp": now, "message": line} for line in lines],
-            )
+            try:
+                logs.put_log_events(logGroupName=group, logStreamName=worker.log_stream, logEvents=events)
+            except logs.exceptions.ResourceNotFoundException:  # a new worker's stream (or a new group): once each
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                    logs.create_log_group(logGroupName=group)
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                    logs.create_log_stream(logGroupName=group, logStreamName=worker.log_stream)
+                logs.put_log_events(logGroupName=group, logStreamName=worker.log_stream, logEvents=events)
         except Exception:  # logging must never fail the invocation; the worker's file keeps every line
             log.exception("could not ship %s's logs to CloudWatch Logs", name)
 

@@ -121,9 +121,9 @@ class LocalTarget:
         self.names = platform_names(env)
 
     def _client(self, service: str) -> Any:
-        from recsys.localstack.s3_persistence import local_client
+        from recsys.localstack.stack import Stack
 
-        return local_client(service, self.settings.aws_endpoint_url, self.names.region)
+        return Stack(self.settings).client(service)
 
     def preflight(self, pipeline: str) -> None:
         from recsys.localstack.stack import aws_healthy

@@ -90,11 +90,19 @@ def destructive_changes(plan: dict[str, Any], stateful_types: frozenset[str] = S
     return found
 
 
-def has_changes(plan: dict[str, Any]) -> bool:
-    """Whether applying the plan would change a resource or an output."""
-    resources = any(c["change"]["actions"] not in (["no-op"], ["read"]) for c in plan.get("resource_changes", []))
-    outputs = any(c["actions"] != ["no-op"] for c in plan.get("output_changes", {}).values())
-    return resources or outputs
+def plan_changes(plan: dict[str, Any]) -> list[str]:
+    """Resources and outputs applying the plan would change, with their actions (empty: nothing to apply)."""
+    changes = [
+        f"{change['address']} ({'/'.join(change['change']['actions'])})"
+        for change in plan.get("resource_changes", [])
+        if change["change"]["actions"] not in (["no-op"], ["read"])
+    ]
+    changes += [
+        f"output.{name} ({'/'.join(change['actions'])})"
+        for name, change in plan.get("output_changes", {}).items()
+        if change["actions"] != ["no-op"]
+    ]
+    return changes
 
 
 class TerraformProvisioner:
@@ -191,17 +199,7 @@ class TerraformProvisioner:
         with self.workspace(pipeline) as workdir:
             self.init(workdir, pipeline)
             plan = self.plan(workdir, pipeline, variables)
-        changes = [
-            f"{change['address']} ({'/'.join(change['change']['actions'])})"
-            for change in plan.get("resource_changes", [])
-            if change["change"]["actions"] not in (["no-op"], ["read"])
-        ]
-        changes += [
-            f"output.{name} ({'/'.join(change['actions'])})"
-            for name, change in plan.get("output_changes", {}).items()
-            if change["actions"] != ["no-op"]
-        ]
-        return changes
+        return plan_changes(plan)
 
     # --- the interface ----------------------------------------------------------------------------------------------
     def provision(
@@ -229,7 +227,7 @@ class TerraformProvisioner:
                     )
                 if destroys:
                     log.warning("allow_destroy is set: applying a plan that destroys %s", ", ".join(destroys))
-                if has_changes(plan):
+                if plan_changes(plan):
                     self._run(workdir, "apply", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "tfplan")
                 else:
                     log.info("terraform/%s: the infrastructure matches the configuration; nothing to apply", pipeline)
