@@ -10,10 +10,12 @@ datalake `ratings-ml-training/`, Parquet, partitioned `customerNumber=<N>/`.
 | `publish_glue_script` | uploads `include/recsys/etl/glue_job.py` to the scripts bucket when its sha256 changed |
 | `run_glue_job` | `GlueJobOperator` (deferrable, Glue logs in the task log; a retry re-attaches to a run it started) |
 | `wait_for_manifest` | `S3KeySensor` on this run's manifest `manifests/ratings-ml-training/<run id>.json` |
-| `check_training_data_quality` | schema = contract, rows = valid joins in the source, no NULL keys, ratings 1..5, one partition per customer; publishes the `ratings_ml_training` Asset |
+| `check_training_data_quality` | from the files' Parquet footers (no data downloaded): schema = contract, rows = what the job read minus what it excluded, no NULL keys, ratings 1..5, one partition per customer; the live source's count reported as drift; publishes the `ratings_ml_training` Asset with the run's manifest in the event's `extra` |
 
-The job replaces the whole dataset each run; excluded source rows (NULL keys, ratings outside 1..5, unknown
-customers or products) are counted in the manifest.
+The job replaces the whole dataset each run, atomically: it uploads the run's files under new names, commits by
+writing `_manifest.json` in one PUT, and only then deletes files that neither this manifest nor the previous one
+lists (the previous run's files stay until the next run, for readers that resolved the old manifest). Excluded
+source rows (NULL keys, ratings outside 1..5, unknown customers or products) are counted in the manifest.
 
 ## Params (trigger form)
 
@@ -24,6 +26,8 @@ customers or products) are counted in the manifest.
 * `jdbc_partitions`: parallel JDBC reads of `ratings` (default 4).
 * `max_excluded_fraction` (default 0.01): the quality check fails when a larger share of the source's ratings had to
   be excluded (a corrupted source), with the counts by reason in its message.
+* `max_source_drift` (default 0.05): the source keeps taking ratings while the job runs; the check compares the live
+  source's count with what the run wrote and logs the difference as drift, failing only beyond this share.
 
 Manual runs have no data interval in Airflow 3; nothing here depends on one.
 """
@@ -58,6 +62,9 @@ from recsys.dag_defaults import DEFAULT_ARGS
         "jdbc_partitions": Param(4, type="integer", minimum=1, maximum=64, description="parallel JDBC reads"),
         "max_excluded_fraction": Param(
             0.01, type="number", minimum=0, maximum=1, description="fail when more source ratings are invalid"
+        ),
+        "max_source_drift": Param(
+            0.05, type="number", minimum=0, maximum=1, description="fail when the live source differs more than this"
         ),
     },
 )
@@ -116,12 +123,21 @@ def batch_training_data() -> None:
 
         from recsys.etl.training_data import check_published_dataset
 
-        return check_published_dataset(
+        params = context["params"]
+        report = check_published_dataset(
             S3Hook(aws_conn_id=AWS_CONN_ID),
             MySqlHook(mysql_conn_id=MYSQL_CONN_ID),
             script["manifest_url"],
-            float(context["params"]["max_excluded_fraction"]),
+            float(params["max_excluded_fraction"]),
+            float(params["max_source_drift"]),
         )
+        # consumers (recommender_model) train on exactly this run: the event carries its manifest
+        context["outlet_events"][TRAINING_DATA].extra = {
+            "manifest_url": report["manifest"],
+            "run_id": report["run_id"],
+            "rows": report["rows"],
+        }
+        return report
 
     chain(infra, script, run_glue_job, wait_for_manifest, check_training_data_quality(script))
 

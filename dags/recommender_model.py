@@ -10,7 +10,7 @@ Runs when the `ratings_ml_training` Asset updates (after `batch_training_data`),
 | task | what it does |
 |---|---|
 | `read_etl_outputs` | the outputs of Terraform root `terraform/etl` (applied by `batch_training_data`): the ml-artifacts bucket |
-| `train_model` | reads the dataset the manifest lists, trains (deterministic for the seed, early stopping, best checkpoint), stages every file under `versions/<model version>/` |
+| `train_model` | reads the dataset of the Asset event that triggered the run (its manifest URL is in the event's `extra`; a manual run reads the live `_manifest.json`), trains (deterministic for the seed, early stopping, best checkpoint), stages every file under `versions/<model version>/` |
 | `check_model_quality` | the gate: validation RMSE must beat the global-mean and item-mean baselines, else the task fails with the metrics |
 | `promote_model` | copies the version to the canonical keys and writes `latest.json` last; publishes the `ml_artifacts` Asset |
 
@@ -60,8 +60,15 @@ def recommender_model() -> None:
         from recsys.model.pipeline import train_and_stage
 
         params = context["params"]
+        events = [e for e in context["triggering_asset_events"].get(TRAINING_DATA, []) if e.extra]
+        latest = max(events, key=lambda e: e.timestamp) if events else None
+        manifest_url = latest.extra.get("manifest_url") if latest else None
         return train_and_stage(
-            S3Hook(aws_conn_id=AWS_CONN_ID), infra["ml_artifacts_bucket"], int(params["epochs"]), int(params["seed"])
+            S3Hook(aws_conn_id=AWS_CONN_ID),
+            infra["ml_artifacts_bucket"],
+            int(params["epochs"]),
+            int(params["seed"]),
+            manifest_url,
         )
 
     @task

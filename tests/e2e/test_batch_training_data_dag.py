@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import threading
 
 import pyarrow.dataset as ds
 import pytest
@@ -20,17 +22,18 @@ def s3_client(stack):
 
 
 def download_dataset(stack, tmp_path):
+    """Every key under the prefix, the live manifest, and the dataset it names (what a reader sees)."""
     s3, bucket = s3_client(stack), stack.settings.names.datalake_bucket
     keys = [
         o["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=TRAINING_DATA_PREFIX)
         for o in page.get("Contents", [])
     ]
-    for key in keys:
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{TRAINING_DATA_PREFIX}_manifest.json")["Body"].read())
+    for key in manifest["files"]:
         path = tmp_path / key
         path.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, key, str(path))
-    manifest = json.loads((tmp_path / TRAINING_DATA_PREFIX / "_manifest.json").read_text())
     table = ds.dataset(tmp_path / TRAINING_DATA_PREFIX, format="parquet", partitioning="hive").to_table()
     return keys, manifest, table
 
@@ -70,9 +73,44 @@ def test_dag_writes_the_contract_and_a_rerun_leaves_the_same_result(stack, run_d
     keys_again, manifest_again, table_again = download_dataset(stack, tmp_path / "second")
     assert table_again.num_rows == rows
     assert manifest_again["run_id"] != manifest["run_id"]
-    assert len(keys_again) == len(keys)  # files of the first run are gone, not added to
-    assert set(keys_again) == {*manifest_again["files"], f"{TRAINING_DATA_PREFIX}_manifest.json"}
-    assert not set(keys_again) & set(manifest["files"])
+    assert manifest_again["previous_run_id"] == manifest["run_id"]
+    assert not set(manifest_again["files"]) & set(manifest["files"])
+    # the previous run's files stay (the grace for its readers) and nothing else does
+    assert set(keys_again) == {*manifest_again["files"], *manifest["files"], f"{TRAINING_DATA_PREFIX}_manifest.json"}
+
+
+def test_ratings_inserted_while_the_job_runs_are_reported_as_drift_not_a_failure(stack, run_dag):
+    seed(stack.mariadb(), SeedSpec())
+    before, _ = valid_counts(stack)
+    done, inserted = threading.Event(), []
+    rng = random.Random(7)
+
+    def keep_inserting() -> None:  # a rating every 2 s until the run ends: at most 120 (< 5% of 2600)
+        with mariadb.connect(stack.mariadb(), admin=True) as conn, conn.cursor() as cur:
+            cur.execute("SELECT customerNumber FROM customers")
+            customers = [r[0] for r in cur.fetchall()]
+            cur.execute("SELECT productCode FROM products")
+            products = [r[0] for r in cur.fetchall()]
+            while not done.wait(2) and len(inserted) < 120:
+                cur.execute(
+                    "INSERT IGNORE INTO ratings VALUES (%s, %s, %s)",
+                    (rng.choice(customers), rng.choice(products), rng.randint(1, 5)),
+                )
+                conn.commit()
+                inserted.append(cur.rowcount)
+
+    writer = threading.Thread(target=keep_inserting)
+    writer.start()
+    try:
+        ok, output = run_dag("batch_training_data")
+    finally:
+        done.set()
+        writer.join()
+    after, _ = valid_counts(stack)
+    assert after > before, "the writer inserted nothing: the test proves nothing"
+    assert ok, output[-5000:]
+    assert "source drift" in output
+    seed(stack.mariadb(), SeedSpec())
 
 
 def test_a_corrupted_source_fails_the_quality_check_with_counts(stack, run_dag):

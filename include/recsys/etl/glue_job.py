@@ -11,10 +11,13 @@ local stack (``python glue_job.py --JOB_NAME ... --key value ...``). Only the co
   with a NULL key, a rating outside 1..5, or a customer/product that does not exist are excluded and counted by
   reason.
 * **write**: Parquet (snappy) into a staging location (S3 in Glue, a local folder locally), then published under
-  ``--target_path`` (``s3://<datalake>/ratings-ml-training/``) in the lab's layout ``customerNumber=<N>/``: new files
-  are copied in, files of older runs are deleted, and the manifest is written last. The manifest
-  (``_manifest.json`` in the dataset and ``--manifest_path``) lists exactly the files of the committed run, so a
-  reader that follows it never mixes two runs. ``--partition_layout bucketed`` writes ``customerBucket=<k>/``
+  ``--target_path`` (``s3://<datalake>/ratings-ml-training/``) in the lab's layout ``customerNumber=<N>/`` by
+  :func:`publish`: (1) the run's files are uploaded under new, run-id-prefixed names, (2) the manifest
+  ``_manifest.json`` is written in one PUT (the commit; then the run's copy at ``--manifest_path``), (3) files that
+  neither this manifest nor the previous run's list are deleted. The manifest lists exactly the files of the
+  committed run, so a reader that follows it never mixes two runs; the previous run's files stay until the next
+  commit (the grace for readers that resolved the old manifest). Engines that list the prefix instead (Athena through
+  the catalog table) see both runs: filter on ``"$path" LIKE '%/<run_id>-%'``. ``--partition_layout bucketed`` writes ``customerBucket=<k>/``
   (``--buckets`` coarse partitions) instead: far fewer files (Spark pays ~13 ms per output file).
 
 Column types (stable, decimals stay decimals): see :data:`TRAINING_SCHEMA`. The Glue Data Catalog table over the
@@ -265,8 +268,23 @@ def staged_files(ctx: Context, staging: str) -> list[tuple[str, str]]:
     return [(str(p.relative_to(root)), str(p)) for p in sorted(root.rglob("*.parquet"))]
 
 
-def publish(ctx: Context, files: list[tuple[str, str]], target: str, run_id: str) -> list[str]:
-    """Copy the run's files under the target prefix, delete files of older runs; return the published keys."""
+def read_manifest(s3: Any, target: str) -> dict[str, Any] | None:
+    """The dataset's live manifest (``<target>_manifest.json``), or None before the first committed run."""
+    from botocore.exceptions import ClientError
+
+    bucket, prefix = split_s3(target)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=f"{prefix}{MANIFEST_NAME}")["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return json.loads(body)
+
+
+def upload_run(s3: Any, files: list[tuple[str, str]], target: str, run_id: str) -> list[str]:
+    """Step 1: copy the run's files under the target prefix with run-id-prefixed names; nothing a reader follows
+    changes (no live manifest names them yet). Returns the keys, as the manifest will list them."""
     bucket, prefix = split_s3(target)
     published = []
     for relative, source in files:
@@ -274,19 +292,84 @@ def publish(ctx: Context, files: list[tuple[str, str]], target: str, run_id: str
         key = f"{prefix}{folder}/{run_id}-{name}" if folder else f"{prefix}{run_id}-{name}"
         if source.startswith("s3://"):
             src_bucket, src_key = split_s3(source)
-            ctx.s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": src_bucket, "Key": src_key})
+            s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": src_bucket, "Key": src_key})
         else:
-            ctx.s3.upload_file(source, bucket, key)
+            s3.upload_file(source, bucket, key)
         published.append(key)
-    keep = set(published) | {f"{prefix}{MANIFEST_NAME}"}
+    return published
+
+
+def commit_manifest(s3: Any, target: str, manifest: dict[str, Any], manifest_path: str = "") -> bytes:
+    """Step 2, the commit: the live manifest in one PUT (S3 PUTs are atomic: readers see the old or the new one),
+    then the run's own copy at ``manifest_path``, which the DAG's sensor waits for: it appears only for a committed
+    run."""
+    body = json.dumps(manifest, indent=2).encode()
+    bucket, prefix = split_s3(target)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}{MANIFEST_NAME}", Body=body, ContentType="application/json")
+    if manifest_path:
+        m_bucket, m_key = split_s3(manifest_path)
+        s3.put_object(Bucket=m_bucket, Key=m_key, Body=body, ContentType="application/json")
+    return body
+
+
+def clean_up(s3: Any, target: str, keep: set[str]) -> list[str]:
+    """Step 3, after the commit: delete every object under the prefix that neither the live manifest nor the
+    previous one lists (older runs, and files of runs that died before their commit). Returns the deleted keys."""
+    bucket, prefix = split_s3(target)
+    keep = keep | {f"{prefix}{MANIFEST_NAME}"}
     stale: list[str] = []
-    for page in ctx.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         stale.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"] not in keep)
     for start in range(0, len(stale), 1000):
-        ctx.s3.delete_objects(
+        s3.delete_objects(
             Bucket=bucket, Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]], "Quiet": True}
         )
-    return published
+    return stale
+
+
+def publish(
+    s3: Any, files: list[tuple[str, str]], target: str, run_id: str, manifest: dict[str, Any], manifest_path: str = ""
+) -> dict[str, Any]:
+    """Publish a run atomically; return its manifest (``files`` filled in).
+
+    1. upload the run's files (new names: nothing live changes); 2. commit: write the manifest in one PUT;
+    3. delete what neither this run's manifest nor the previous run's lists. **Grace:** the previous run's files stay
+    until the next run commits, so a reader that resolved the old manifest just before this commit can finish.
+    A run that dies in step 1 leaves the previous dataset live and complete (its orphans go at the next commit);
+    one that dies in step 3 has committed, and the previous run's files are still all there.
+    """
+    previous = read_manifest(s3, target)
+    published = upload_run(s3, files, target, run_id)
+    manifest = {
+        **manifest,
+        "files": published,
+        "previous_run_id": previous.get("run_id") if previous else None,
+        "committed_at": datetime.now(UTC).isoformat(),
+    }
+    commit_manifest(s3, target, manifest, manifest_path)
+    retained = set(previous.get("files", [])) if previous else set()
+    deleted = clean_up(s3, target, set(published) | retained)
+    print(
+        json.dumps({"published": len(published), "retained_of_previous_run": len(retained), "deleted": len(deleted)}),
+        flush=True,
+    )
+    return manifest
+
+
+def remove_staging(ctx: Context, staging: str) -> None:
+    if not staging.startswith("s3://"):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    bucket, prefix = split_s3(staging)
+    keys = [
+        obj["Key"]
+        for page in ctx.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for obj in page.get("Contents", [])
+    ]
+    for start in range(0, len(keys), 1000):
+        ctx.s3.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True}
+        )
 
 
 def run(argv: list[str]) -> dict[str, Any]:
@@ -304,10 +387,8 @@ def run(argv: list[str]) -> dict[str, Any]:
     output_rows = written.count()
     partition_column = "customerNumber" if args["partition_layout"] == "customer" else "customerBucket"
     partitions = written.select(partition_column).distinct().count()
+    customer_count = written.select("customerNumber").distinct().count()
     files = staged_files(ctx, staging)
-    published = publish(ctx, files, target, safe_run_id)
-    if not staging.startswith("s3://"):
-        shutil.rmtree(staging, ignore_errors=True)
     manifest = {
         "run_id": run_id,
         "job_name": args["JOB_NAME"],
@@ -315,21 +396,17 @@ def run(argv: list[str]) -> dict[str, Any]:
         "partition_layout": args["partition_layout"],
         "partition_column": partition_column,
         "partition_count": partitions,
+        "customers": customer_count,
         "input_rows": input_rows,
         "output_rows": output_rows,
         "excluded": excluded,
         "schema": [{"name": n, "type": t} for n, t in TRAINING_SCHEMA],
-        "files": published,
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
         "seconds": round(time.monotonic() - t0, 1),
     }
-    body = json.dumps(manifest, indent=2).encode()
-    bucket, prefix = split_s3(target)
-    ctx.s3.put_object(Bucket=bucket, Key=f"{prefix}{MANIFEST_NAME}", Body=body, ContentType="application/json")
-    if args["manifest_path"]:
-        m_bucket, m_key = split_s3(args["manifest_path"])
-        ctx.s3.put_object(Bucket=m_bucket, Key=m_key, Body=body, ContentType="application/json")
+    manifest = publish(ctx.s3, files, target, safe_run_id, manifest, args["manifest_path"])
+    remove_staging(ctx, staging)
     print(json.dumps({k: v for k, v in manifest.items() if k not in ("files", "schema")}), flush=True)
     ctx.commit()
     return manifest

@@ -17,10 +17,16 @@ from recsys.model.train import TrainConfig, train
 log = logging.getLogger(__name__)
 
 
-def load_training_frame(s3_hook: Any) -> tuple[Any, dict[str, Any]]:
-    """The training dataset the current manifest lists, as a pandas DataFrame in contract column order."""
-    bucket = platform_names().datalake_bucket
-    key = f"{TRAINING_DATA_PREFIX}{MANIFEST_NAME}"
+def load_training_frame(s3_hook: Any, manifest_url: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The training dataset a manifest lists, as a pandas DataFrame in contract column order.
+
+    ``manifest_url``: a run's own manifest (what the triggering Asset event carries); without it the dataset's live
+    ``_manifest.json`` (a manual run).
+    """
+    if manifest_url:
+        bucket, _, key = manifest_url.removeprefix("s3://").partition("/")
+    else:
+        bucket, key = platform_names().datalake_bucket, f"{TRAINING_DATA_PREFIX}{MANIFEST_NAME}"
     if not s3_hook.check_for_key(key, bucket_name=bucket):
         raise FileNotFoundError(f"s3://{bucket}/{key} not found: run batch_training_data first")
     manifest = json.loads(s3_hook.read_key(key=key, bucket_name=bucket))
@@ -30,12 +36,21 @@ def load_training_frame(s3_hook: Any) -> tuple[Any, dict[str, Any]]:
     return table.to_pandas(), manifest
 
 
-def train_and_stage(s3_hook: Any, artifacts_bucket: str, epochs: int, seed: int) -> dict[str, Any]:
-    frame, manifest = load_training_frame(s3_hook)
+def train_and_stage(
+    s3_hook: Any, artifacts_bucket: str, epochs: int, seed: int, manifest_url: str | None = None
+) -> dict[str, Any]:
+    frame, manifest = load_training_frame(s3_hook, manifest_url)
     log.info("training on %d rows from data run %s", len(frame), manifest.get("run_id"))
     result = train(frame, TrainConfig(epochs=epochs, seed=seed))
     version = model_version(str(manifest.get("run_id")), seed)
     prefix = stage(s3_hook.get_conn(), artifacts_bucket, version, artifact_files(result, version, manifest))
     metrics = json.loads(json.dumps(result.metrics, default=float))
     log.info("staged %s at s3://%s/%s: %s", version, artifacts_bucket, prefix, metrics["validation"])
-    return {"model_version": version, "bucket": artifacts_bucket, "prefix": prefix, "metrics": metrics}
+    return {
+        "model_version": version,
+        "bucket": artifacts_bucket,
+        "prefix": prefix,
+        "metrics": metrics,
+        "data_run_id": manifest.get("run_id"),
+        "data_manifest": manifest_url or f"s3://{platform_names().datalake_bucket}/{TRAINING_DATA_PREFIX}{MANIFEST_NAME}",
+    }
