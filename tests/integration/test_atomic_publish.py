@@ -4,7 +4,6 @@ that follows the manifest never sees a missing file or two runs mixed. Real proc
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 import textwrap

@@ -17,8 +17,9 @@ local stack (``python glue_job.py --JOB_NAME ... --key value ...``). Only the co
   neither this manifest nor the previous run's list are deleted. The manifest lists exactly the files of the
   committed run, so a reader that follows it never mixes two runs; the previous run's files stay until the next
   commit (the grace for readers that resolved the old manifest). Engines that list the prefix instead (Athena through
-  the catalog table) see both runs: filter on ``"$path" LIKE '%/<run_id>-%'``. ``--partition_layout bucketed`` writes ``customerBucket=<k>/``
-  (``--buckets`` coarse partitions) instead: far fewer files (Spark pays ~13 ms per output file).
+  the catalog table) see both runs: filter on ``"$path" LIKE '%/<run_id>-%'``.
+  ``--partition_layout bucketed`` writes ``customerBucket=<k>/`` (``--buckets`` coarse partitions) instead: far
+  fewer files (Spark pays ~13 ms per output file).
 
 Column types (stable, decimals stay decimals): see :data:`TRAINING_SCHEMA`. The Glue Data Catalog table over the
 dataset (partition projection on ``customerNumber``) is Terraform's (``terraform/modules/etl``), not the job's.

@@ -52,5 +52,6 @@ def train_and_stage(
         "prefix": prefix,
         "metrics": metrics,
         "data_run_id": manifest.get("run_id"),
-        "data_manifest": manifest_url or f"s3://{platform_names().datalake_bucket}/{TRAINING_DATA_PREFIX}{MANIFEST_NAME}",
+        "data_manifest": manifest_url
+        or f"s3://{platform_names().datalake_bucket}/{TRAINING_DATA_PREFIX}{MANIFEST_NAME}",
     }
