@@ -11,7 +11,7 @@ Runs when the `ratings_ml_training` Asset updates (after `batch_training_data`),
 |---|---|
 | `read_etl_outputs` | the outputs of Terraform root `terraform/etl` (applied by `batch_training_data`): the ml-artifacts bucket |
 | `train_model` | reads the dataset of the Asset event that triggered the run (its manifest URL is in the event's `extra`; a manual run reads the live `_manifest.json`), trains (deterministic for the seed, early stopping, best checkpoint), stages every file under `versions/<model version>/` |
-| `check_model_quality` | the gate: validation RMSE must beat the global-mean and item-mean baselines, else the task fails with the metrics |
+| `check_model_quality` | the gate: RMSE on the held-out test split (the checkpoint was chosen on validation) must beat the global-mean and item-mean baselines, else the task fails with the metrics |
 | `promote_model` | copies the version to the canonical keys and writes `latest.json` last; publishes the `ml_artifacts` Asset |
 
 ## Params

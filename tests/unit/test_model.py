@@ -55,9 +55,22 @@ def test_same_seed_same_model(frame, result):
 def test_shuffled_labels_are_blocked_by_the_gate(frame):
     shuffled = frame.assign(productRating=np.random.default_rng(0).permutation(frame.productRating.to_numpy()))
     bad = train(shuffled, TrainConfig(epochs=40, seed=1))
-    with pytest.raises(QualityGateError, match="validation RMSE"):
+    with pytest.raises(QualityGateError, match="test RMSE"):
         quality_gate(bad.metrics)
     assert quality_gate(bad.metrics, force=True).startswith("forced")
+
+
+def test_the_gate_judges_the_test_split_not_the_one_the_checkpoint_was_chosen_on(result):
+    """A model that looks good only on validation (where the best epoch was picked) is not published."""
+    metrics = json.loads(json.dumps(result.metrics))
+    test = metrics["test"]
+    test["rmse"] = min(test["baseline_global_mean"]["rmse"], test["baseline_item_mean"]["rmse"]) + 0.01
+    assert metrics["validation"]["rmse"] < metrics["validation"]["baseline_item_mean"]["rmse"]
+    with pytest.raises(QualityGateError, match=r"test RMSE .* checkpoint chosen on validation"):
+        quality_gate(metrics)
+    metrics["test"]["rows"] = 0
+    with pytest.raises(QualityGateError, match="test split is empty"):
+        quality_gate(metrics)
 
 
 def test_artifacts_parse_back(frame, result):
