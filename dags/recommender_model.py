@@ -57,12 +57,10 @@ def recommender_model() -> None:
     def train_model(infra: dict, **context) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from recsys.model.pipeline import train_and_stage
+        from recsys.model.pipeline import train_and_stage, triggering_manifest_url
 
         params = context["params"]
-        events = [e for e in context["triggering_asset_events"].get(TRAINING_DATA, []) if e.extra]
-        latest = max(events, key=lambda e: e.timestamp) if events else None
-        manifest_url = latest.extra.get("manifest_url") if latest else None
+        manifest_url = triggering_manifest_url(context["triggering_asset_events"].get(TRAINING_DATA, []))
         return train_and_stage(
             S3Hook(aws_conn_id=AWS_CONN_ID),
             infra["ml_artifacts_bucket"],

@@ -46,3 +46,52 @@ def test_model_dag_publishes_the_layout_with_one_embedding_per_id(stack, run_dag
     assert len(items) == products
     assert len(users) == customers
     assert all(len(row[1].strip("[]").split(",")) == 32 for row in items + users)
+
+
+class BotoS3Hook:
+    """The three S3Hook methods the training pipeline uses, over a plain boto3 client."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def get_conn(self):
+        return self.client
+
+    def check_for_key(self, key, bucket_name):
+        return "Contents" in self.client.list_objects_v2(Bucket=bucket_name, Prefix=key)
+
+    def read_key(self, key, bucket_name):
+        return self.client.get_object(Bucket=bucket_name, Key=key)["Body"].read().decode()
+
+
+def test_training_reads_the_dataset_of_the_triggering_event_not_the_live_one(stack, run_dag, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from recsys.model.pipeline import load_training_frame, triggering_manifest_url
+
+    ok, output = run_dag("batch_training_data")
+    assert ok, output[-5000:]
+    s3, lake = stack.client("s3"), stack.settings.names.datalake_bucket
+    live = json.loads(s3.get_object(Bucket=lake, Key="ratings-ml-training/_manifest.json")["Body"].read())
+    # an older run's manifest: half of the files, its own run id (what the triggering event points at)
+    older = {**live, "run_id": "older-run", "files": live["files"][: len(live["files"]) // 2]}
+    s3.put_object(Bucket=lake, Key="manifests/ratings-ml-training/older-run.json", Body=json.dumps(older).encode())
+    now = datetime.now(UTC)
+    events = [
+        SimpleNamespace(extra={"manifest_url": "s3://x/stale.json"}, timestamp=now - timedelta(hours=1)),
+        SimpleNamespace(
+            extra={"manifest_url": f"s3://{lake}/manifests/ratings-ml-training/older-run.json"}, timestamp=now
+        ),
+        SimpleNamespace(extra={}, timestamp=now + timedelta(hours=1)),
+    ]
+    url = triggering_manifest_url(events)
+    assert url.endswith("/older-run.json")
+    for key, value in stack.environment().items():
+        monkeypatch.setenv(key, value)
+    frame, manifest = load_training_frame(BotoS3Hook(s3), url)
+    whole, live_again = load_training_frame(BotoS3Hook(s3))
+    assert manifest["run_id"] == "older-run"
+    assert live_again["run_id"] == live["run_id"]
+    assert 0 < len(frame) < len(whole) == live["output_rows"]
+    assert triggering_manifest_url([]) is None

@@ -17,6 +17,13 @@ from recsys.model.train import TrainConfig, train
 log = logging.getLogger(__name__)
 
 
+def triggering_manifest_url(events: Any) -> str | None:
+    """The manifest URL of the newest ``ratings_ml_training`` event that carries one (several may be queued when
+    batch runs finished faster than training); None for a manual run."""
+    carrying = [e for e in events or [] if (e.extra or {}).get("manifest_url")]
+    return max(carrying, key=lambda e: e.timestamp).extra["manifest_url"] if carrying else None
+
+
 def load_training_frame(s3_hook: Any, manifest_url: str | None = None) -> tuple[Any, dict[str, Any]]:
     """The training dataset a manifest lists, as a pandas DataFrame in contract column order.
 
