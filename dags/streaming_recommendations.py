@@ -10,7 +10,7 @@ recommendations -> S3 `<prefix>-<account>-recommendations/YYYY/MM/DD/HH/`; plus 
 |---|---|
 | `read_etl_outputs` | outputs of `terraform/etl` (applied by `batch_training_data`): the scripts and ml-artifacts buckets |
 | `build_and_upload_packages` | builds both zips from `include/` (python3.11, x86_64, content-hashed), uploads new ones to the scripts bucket |
-| `resolve_model_version` | the `model_version` Param, else the ml-artifacts `latest.json` |
+| `resolve_model_version` | the `model_version` Param, else the vector DB's live version; fails if the vector DB does not hold that version's tables |
 | `provision_streaming_infrastructure` | applies `terraform/streaming_inference` (this DAG is its only applier) with the package keys and model version: Terraform owns every function's code location and configuration (`$LATEST`) |
 | `promote_lambda_versions` | publishes `$LATEST` of each function as a version (checked to be this run's package) and moves its `live` alias, which Firehose and the Function URL invoke; or moves `live` back (`rollback_to_versions`) |
 | `put_smoke_test_event` | puts one test event on the stream |
@@ -21,7 +21,9 @@ Runs when embeddings of a new model are loaded (`vector_db_embeddings` Asset), a
 
 ## Params
 
-* `model_version` (empty = latest): the version the Lambdas load.
+* `model_version` (empty = the vector DB's live version): the version the Lambdas serve. The Lambdas compute user
+  vectors with that version's towers and search that version's item tables (`item_emb_<version key>`), so a newer
+  model going live in the vector DB never mixes into their answers; each output line names its version.
 * `provision_infrastructure` (true): false only reads the streaming root's outputs; promoting then fails unless
   `$LATEST` already runs the packages this run built (nothing moves on a mismatch).
 * `allow_destroy` (false): apply even if the plan deletes or replaces a stateful resource (the stream, the bucket).
@@ -82,14 +84,11 @@ def streaming_recommendations() -> None:
         return build_and_upload(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), etl["scripts_bucket"])
 
     @task
-    def resolve_model_version(etl: dict, **context) -> str:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    def resolve_model_version(**context) -> str:
+        from recsys.streaming.pipeline import serving_version
+        from recsys.vectordb.credentials import from_airflow
 
-        from recsys.streaming.pipeline import current_model_version
-
-        requested = str(context["params"]["model_version"])
-        client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-        return requested or current_model_version(client, etl["ml_artifacts_bucket"])
+        return serving_version(from_airflow(), str(context["params"]["model_version"]))
 
     @task
     def provision_streaming_infrastructure(packages: dict, model_version: str, **context) -> dict:
@@ -160,7 +159,7 @@ def streaming_recommendations() -> None:
 
     etl = read_etl_outputs()
     packages = build_and_upload_packages(etl)
-    model_version = resolve_model_version(etl)
+    model_version = resolve_model_version()
     streaming = provision_streaming_infrastructure(packages, model_version)
     deployed = promote_lambda_versions(streaming, packages)
     smoke = put_smoke_test_event(streaming)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import numpy as np
@@ -87,6 +88,7 @@ def test_recommendations_equal_a_brute_force_search(world):
     assert line["similar_items"] == [
         {
             "for_product_code": anchor,
+            "cold_start": False,
             "items": [
                 {"product_code": c, "score": pytest.approx(s["score"])}
                 for c, s in zip(similar, line["similar_items"][0]["items"], strict=True)
@@ -95,6 +97,8 @@ def test_recommendations_equal_a_brute_force_search(world):
     ]
     assert line["session_id"] == "s1"
     assert line["model_version"] == "v-stream-test"
+    # the line keeps the event it answers, field for field, so analysts can join a recommendation to its context
+    assert {key: line[key] for key in event} == event
 
 
 def test_without_a_cart_the_last_browsed_item_is_the_anchor(world):
@@ -104,25 +108,61 @@ def test_without_a_cart_the_last_browsed_item_is_the_anchor(world):
     assert [s["for_product_code"] for s in line["similar_items"]] == [world["products"].productCode[4]]
 
 
-def test_unknown_products_fail_only_their_record(world):
-    good = event_for(world["products"], [0], [True], "good")
-    unknown = event_for(world["products"], [0], [True], "unknown")
-    unknown["browse_history"][0]["product_code"] = "NO_SUCH_CODE"
+def test_a_product_new_since_training_gets_similar_items_from_its_features(world):
+    """Cold start: the item tower embeds the product from the features the event carries."""
+    products, result, bundle = world["products"], world["result"], world["bundle"]
+    good = event_for(products, [0], [True], "good")
+    new = event_for(products, [5], [True], "new")
+    new["browse_history"][0]["product_code"] = "S99_NEW1"
     out = transform(
-        [record("a", json.dumps(good).encode()), record("b", json.dumps(unknown).encode())],
-        world["conn"],
-        world["bundle"],
+        [record("a", json.dumps(good).encode()), record("b", json.dumps(new).encode())], world["conn"], bundle
     )
-    assert [(r["recordId"], r["result"]) for r in out] == [("a", "Ok"), ("b", "ProcessingFailed")]
-    assert (
-        out[1]["data"] == base64.b64encode(json.dumps(unknown).encode()).decode()
-    )  # the original, for the error prefix
+    assert [(r["recordId"], r["result"]) for r in out] == [("a", "Ok"), ("b", "Ok")]
+    line = json.loads(base64.b64decode(out[1]["data"]))
+    [similar] = line["similar_items"]
+    assert (similar["for_product_code"], similar["cold_start"]) == ("S99_NEW1", True)
+    item = new["browse_history"][0]
+    vector = bundle.item_embeddings(
+        [
+            {
+                "productLine": item["product_line"],
+                "productScale": item["product_scale"],
+                "quantityInStock": item["quantity_in_stock"],
+                "buyPrice": item["buy_price"],
+                "MSRP": item["msrp"],
+            }
+        ]
+    )[0]
+    expected = [result.item_ids[i] for i in np.argsort(-(result.item_embeddings @ vector))[:5]]
+    assert [i["product_code"] for i in similar["items"]] == expected
+    assert json.loads(base64.b64decode(out[0]["data"]))["similar_items"][0]["cold_start"] is False
+
+
+def test_an_event_whose_new_product_cannot_be_embedded_fails_alone(world):
+    """Bypassing the parser's bounds: a new product whose features overflow the item tower fails only its event."""
+    from recsys.streaming.events import parse_event
+    from recsys.streaming.recommender import UnknownProductsError, recommend
+
+    good = parse_event(event_for(world["products"], [0], [True], "good"))
+    raw = event_for(world["products"], [1], [True], "overflow")
+    raw["browse_history"][0]["product_code"] = "S99_NEW2"
+    raw["browse_history"][0]["buy_price"] = 100.0
+    parsed = parse_event(raw)
+    item = dataclasses.replace(parsed.browse_history[0], buy_price=1e300, msrp=1e300)
+    overflow = dataclasses.replace(parsed, browse_history=(item,))
+    ok, failed = recommend(world["conn"], world["bundle"], [good, overflow])
+    assert ok.similar
+    assert isinstance(failed, UnknownProductsError)
+    assert "S99_NEW2" in str(failed)
 
 
 def test_an_event_the_model_cannot_embed_fails_only_its_record(world):
+    from recsys.streaming.events import parse_event
+    from recsys.streaming.recommender import NonFiniteEmbeddingError, recommend
+
     good = event_for(world["products"], [0], [True], "good")
     huge = event_for(world["products"], [1], [True], "huge")
-    huge["credit_limit"] = 1e300  # schema-valid, but the user vector is not finite
+    huge["credit_limit"] = 1e300  # beyond the schema's bound: the parser rejects it, naming the field
     other = event_for(world["products"], [2], [False], "other")
     out = transform(
         [record(rid, json.dumps(e).encode()) for rid, e in (("a", good), ("b", huge), ("c", other))],
@@ -133,6 +173,13 @@ def test_an_event_the_model_cannot_embed_fails_only_its_record(world):
     lines = [json.loads(base64.b64decode(out[i]["data"])) for i in (0, 2)]
     assert [line["session_id"] for line in lines] == ["good", "other"]
     assert all(line["recommended_items"] for line in lines)
+    # and behind the parser, the recommender isolates a non-finite user vector itself
+    events = [parse_event(e) for e in (good, other)]
+    events.insert(1, dataclasses.replace(events[0], session_id="huge", credit_limit=1e300))
+    outcomes = recommend(world["conn"], world["bundle"], events)
+    assert isinstance(outcomes[1], NonFiniteEmbeddingError)
+    assert "credit_limit" in str(outcomes[1])
+    assert [o.event.session_id for o in (outcomes[0], outcomes[2])] == ["good", "other"]
 
 
 payloads = st.one_of(

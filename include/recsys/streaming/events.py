@@ -28,6 +28,17 @@ class BrowsedItem:
     msrp: float
     in_shopping_cart: bool
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "product_code": self.product_code,
+            "product_line": self.product_line,
+            "product_scale": self.product_scale,
+            "quantity_in_stock": self.quantity_in_stock,
+            "buy_price": self.buy_price,
+            "msrp": self.msrp,
+            "in_shopping_cart": self.in_shopping_cart,
+        }
+
     def features(self) -> dict[str, Any]:
         """The item tower's raw features, keyed like the training data."""
         return {
@@ -48,6 +59,18 @@ class UserActivityEvent:
     credit_limit: float | None
     event_time: str
     browse_history: tuple[BrowsedItem, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The event in its schema's shape (what the output line keeps next to the recommendations)."""
+        return {
+            "session_id": self.session_id,
+            "customer_number": self.customer_number,
+            "city": self.city,
+            "country": self.country,
+            "credit_limit": self.credit_limit,
+            "event_time": self.event_time,
+            "browse_history": [item.to_json() for item in self.browse_history],
+        }
 
     def user_features(self) -> dict[str, Any]:
         return {"city": self.city, "country": self.country, "creditLimit": self.credit_limit}

@@ -80,17 +80,27 @@ def route(event: dict[str, Any]) -> dict[str, Any]:
             number = data["customer_number"]
             if isinstance(number, bool) or not isinstance(number, int):
                 raise BadRequest("customer_number: expected an integer")
-            matches = search.items_from_user(runtime.connection(), customer_number=number, k=limit)
+            bundle = runtime.bundle()
+            items_table, users_table = search.version_tables(bundle.model_version)
+            matches = search.items_from_user(
+                runtime.connection(), customer_number=number, k=limit, items_table=items_table, users_table=users_table
+            )
         else:
-            vector = runtime.bundle().user_embeddings([_user_features(data)])[0]
-            matches = search.items_from_user(runtime.connection(), embedding=vector, k=limit)
-        return _response(200, {"items": [{"product_code": c, "score": s} for c, s in matches]})
+            bundle = runtime.bundle()
+            vector = bundle.user_embeddings([_user_features(data)])[0]
+            items_table = search.version_tables(bundle.model_version)[0]
+            matches = search.items_from_user(runtime.connection(), embedding=vector, k=limit, items_table=items_table)
+        items = [{"product_code": c, "score": s} for c, s in matches]
+        return _response(200, {"model_version": bundle.model_version, "items": items})
     if method == "GET" and path == "/items_from_item":
         item_id = (event.get("queryStringParameters") or {}).get("item_id")
         if not item_id:
             raise BadRequest("item_id is required")
-        matches = search.items_from_item(runtime.connection(), item_id, k=_limit(event))
-        return _response(200, {"item_id": item_id, "items": [{"product_code": c, "score": s} for c, s in matches]})
+        bundle = runtime.bundle()
+        items_table = search.version_tables(bundle.model_version)[0]
+        matches = search.items_from_item(runtime.connection(), item_id, k=_limit(event), items_table=items_table)
+        items = [{"product_code": c, "score": s} for c, s in matches]
+        return _response(200, {"model_version": bundle.model_version, "item_id": item_id, "items": items})
     return _response(404, {"message": f"no route for {method} {path}"})
 
 
@@ -99,6 +109,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return route(event)
     except BadRequest as exc:
         return _response(400, {"message": str(exc)})
+    except search.ModelVersionUnavailable as exc:
+        return _response(503, {"message": str(exc)})
     except LookupError as exc:
         return _response(404, {"message": str(exc)})
     except ValueError as exc:

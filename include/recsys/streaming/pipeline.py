@@ -33,10 +33,20 @@ def build_and_upload(s3_client: Any, bucket: str, cache_dir: Path | None = None)
     return {p["function"]: {k: v for k, v in p.items() if k != "path"} for p in uploaded}
 
 
-def current_model_version(s3_client: Any, bucket: str) -> str:
-    from recsys.model.artifacts import read_pointer
+def serving_version(connection_kwargs: dict[str, Any], requested: str = "") -> str:
+    """The model version the Lambdas should serve: ``requested`` if the vector DB holds its tables, else the vector
+    DB's live version. Never a version whose item vectors are not loaded (the Lambdas would fail every batch)."""
+    import psycopg
 
-    return str(read_pointer(s3_client, bucket)["model_version"])
+    from recsys.vectordb.loader import loaded_versions
+
+    with psycopg.connect(**connection_kwargs) as conn:
+        loaded = [v["model_version"] for v in loaded_versions(conn)]
+    if not loaded:
+        raise RuntimeError("the vector DB holds no model version: run vector_db_embeddings first")
+    if requested and requested not in loaded:
+        raise RuntimeError(f"model version {requested} is not loaded in the vector DB (loaded: {', '.join(loaded)})")
+    return requested or loaded[0]
 
 
 def deploy_all(

@@ -1,8 +1,10 @@
 """What both Lambdas keep warm between invocations: the inference bundle and one database connection.
 
 Configuration comes from the function's environment (set by the deploy DAG / Terraform): ``ML_ARTIFACTS_BUCKET``,
-``MODEL_VERSION`` (``latest`` follows ``latest.json``), ``VECTOR_DB_SECRET_ARN`` (the RDS-managed secret: user and
-password are read from Secrets Manager, never from the environment), ``VECTOR_DB_HOST``, ``VECTOR_DB_PORT``,
+``MODEL_VERSION`` (the deploy DAG pins the version the vector DB serves; ``latest`` follows the vector DB's live
+version, re-checked every ``MODEL_REFRESH_SECONDS`` (60), or ``latest.json`` when no vector DB is configured: either
+way the bundle and the item tables it queries are one version), ``VECTOR_DB_SECRET_ARN`` (the RDS-managed secret:
+user and password are read from Secrets Manager, never from the environment), ``VECTOR_DB_HOST``, ``VECTOR_DB_PORT``,
 ``VECTOR_DB_NAME``, optional ``HNSW_EF_SEARCH``.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from typing import Any
 
 from recsys.model.bundle import InferenceBundle
@@ -19,21 +22,50 @@ log = logging.getLogger(__name__)
 _state: dict[str, Any] = {}
 
 
-def bundle() -> InferenceBundle:
-    if "bundle" not in _state:
-        import boto3
+def _live_version() -> str | None:
+    """The vector DB's live model version (what ``item_emb`` shows), or None without one."""
+    if not os.environ.get("VECTOR_DB_SECRET_ARN"):
+        return None
+    row = (
+        connection()
+        .execute(
+            "SELECT model_version FROM embedding_versions WHERE dropped_at IS NULL ORDER BY loaded_at DESC LIMIT 1"
+        )
+        .fetchone()
+    )
+    return str(row[0]) if row else None
 
-        s3 = boto3.client("s3")
-        bucket = os.environ["ML_ARTIFACTS_BUCKET"]
-        version = os.environ.get("MODEL_VERSION", "latest")
-        if version in ("", "latest"):
-            prefix = json.loads(s3.get_object(Bucket=bucket, Key="latest.json")["Body"].read())["prefix"]
-        else:
-            prefix = f"versions/{version}/"
-        npz = s3.get_object(Bucket=bucket, Key=prefix + "model/inference_bundle.npz")["Body"].read()
-        meta = s3.get_object(Bucket=bucket, Key=prefix + "model/inference_bundle.json")["Body"].read()
-        _state["bundle"] = InferenceBundle.from_files(npz, meta)
-        log.info("loaded inference bundle %s", _state["bundle"].model_version)
+
+def _wanted_version(s3: Any, bucket: str) -> str:
+    pinned = os.environ.get("MODEL_VERSION", "latest")
+    if pinned not in ("", "latest"):
+        return pinned
+    live = _live_version()
+    if live:
+        return live
+    return str(json.loads(s3.get_object(Bucket=bucket, Key="latest.json")["Body"].read())["model_version"])
+
+
+def bundle() -> InferenceBundle:
+    """The inference bundle of the version to serve; with ``latest``, re-resolved at most every
+    ``MODEL_REFRESH_SECONDS`` and swapped between invocations (never inside one)."""
+    pinned = os.environ.get("MODEL_VERSION", "latest") not in ("", "latest")
+    refresh = float(os.environ.get("MODEL_REFRESH_SECONDS", "60"))
+    if "bundle" in _state and (pinned or time.monotonic() - _state["resolved_at"] < refresh):
+        return _state["bundle"]
+    import boto3
+
+    s3 = boto3.client("s3")
+    bucket = os.environ["ML_ARTIFACTS_BUCKET"]
+    version = _wanted_version(s3, bucket)
+    _state["resolved_at"] = time.monotonic()
+    if "bundle" in _state and _state["bundle"].model_version == version:
+        return _state["bundle"]
+    prefix = f"versions/{version}/"
+    npz = s3.get_object(Bucket=bucket, Key=prefix + "model/inference_bundle.npz")["Body"].read()
+    meta = s3.get_object(Bucket=bucket, Key=prefix + "model/inference_bundle.json")["Body"].read()
+    _state["bundle"] = InferenceBundle.from_files(npz, meta)
+    log.info("loaded inference bundle %s", _state["bundle"].model_version)
     return _state["bundle"]
 
 

@@ -4,10 +4,20 @@ Validation happens before anything live is touched: header ``id,embedding``; ids
 text, user ids integers); exactly ``EMBEDDING_DIM`` finite floats per row, written ``[v1,...,vn]``. Every error names
 the file, the line and what is wrong.
 
+Versioned tables: each model version's embeddings live in their own tables, ``item_emb_<version key>`` and
+``user_emb_<version key>`` (:func:`recsys.vectordb.search.version_tables`), never changed once loaded. The lab's
+names ``item_emb`` and ``user_emb`` are views on the live version's tables (plain views: the planner inlines them and
+the HNSW index serves ``ORDER BY embedding <#> q LIMIT k`` through them). So a reader that knows its model version
+(the streaming Lambdas, whose user tower is that version's) queries that version's item vectors even while a newer
+version goes live, and a reader of ``item_emb`` sees one version per statement.
+
 Loading: staging tables filled with binary ``COPY`` (psycopg 3 + pgvector), an HNSW index with ``vector_ip_ops``
-(the model scores by inner product), ``ANALYZE``, then one transaction drops the live table, renames staging into
-place and records the model version in ``embedding_versions``. Concurrent readers block for that instant and then see
-the new table: never an error, an empty table or a mix.
+(the model scores by inner product), ``ANALYZE``, then one transaction renames staging to the version's tables,
+points the views at them and records the version in ``embedding_versions``. Concurrent readers block for that
+instant and then see the new version: never an error, an empty table or a mix. Afterwards versions beyond the newest
+``keep_versions`` (default 3, ``VECTOR_DB_KEEP_VERSIONS``) are dropped: a Lambda still pinned to a dropped version
+fails its invocations with that reason (Firehose retries, then routes the records to ``errors/``) instead of
+mixing versions; the streaming DAG moves the Lambdas right after each load.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from recsys.config import EMBEDDING_DIM
-from recsys.vectordb.search import ITEM_TABLE, USER_TABLE
+from recsys.vectordb.search import ITEM_TABLE, USER_TABLE, version_tables
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,8 @@ HNSW_EF_CONSTRUCTION = 64
 #: Memory for the index build (``maintenance_work_mem``). pgvector builds HNSW fast only while the graph fits in it
 #: (1M x 32-d needs about 0.5 GB); size it to the server (a db.t3.micro has 1 GB in all).
 MAINTENANCE_WORK_MEM_ENV = "VECTOR_DB_MAINTENANCE_WORK_MEM"
+KEEP_VERSIONS_ENV = "VECTOR_DB_KEEP_VERSIONS"
+DEFAULT_KEEP_VERSIONS = 3
 DEFAULT_MAINTENANCE_WORK_MEM = "256MB"
 
 
@@ -150,14 +162,24 @@ def ensure_schema(conn: Any) -> None:
         f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (model_version text NOT NULL, loaded_at timestamptz NOT NULL "
         "DEFAULT now(), item_rows int NOT NULL, user_rows int NOT NULL, seconds real)"
     )
+    conn.execute(f"ALTER TABLE {VERSIONS_TABLE} ADD COLUMN IF NOT EXISTS item_table text")
+    conn.execute(f"ALTER TABLE {VERSIONS_TABLE} ADD COLUMN IF NOT EXISTS user_table text")
+    conn.execute(f"ALTER TABLE {VERSIONS_TABLE} ADD COLUMN IF NOT EXISTS dropped_at timestamptz")
 
 
-def _stage(conn: Any, spec: TableSpec, data: EmbeddingsFile, dim: int) -> dict[str, float]:
-    staging = f"{spec.table}_staging"
-    conn.execute(f"DROP TABLE IF EXISTS {staging}")
-    conn.execute(f"CREATE TABLE {staging} (id {spec.id_type} PRIMARY KEY, embedding vector({dim}) NOT NULL)")
+def _stage(conn: Any, spec: TableSpec, staging: str, data: EmbeddingsFile, dim: int) -> dict[str, float]:
+    from psycopg import sql
+
+    table = sql.Identifier(staging)
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+    conn.execute(
+        sql.SQL("CREATE TABLE {} (id {} PRIMARY KEY, embedding vector({}) NOT NULL)").format(
+            table, sql.SQL(spec.id_type), sql.Literal(int(dim))
+        )
+    )
     copy_started = time.monotonic()
-    with conn.cursor() as cur, cur.copy(f"COPY {staging} (id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+    statement = sql.SQL("COPY {} (id, embedding) FROM STDIN WITH (FORMAT BINARY)").format(table)
+    with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.set_types([spec.copy_type, "vector"])
         for identifier, vector in zip(data.ids, data.vectors, strict=True):
             copy.write_row((identifier, vector))
@@ -166,10 +188,11 @@ def _stage(conn: Any, spec: TableSpec, data: EmbeddingsFile, dim: int) -> dict[s
     memory = os.environ.get(MAINTENANCE_WORK_MEM_ENV, DEFAULT_MAINTENANCE_WORK_MEM)
     conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (memory,))
     conn.execute(
-        f"CREATE INDEX {staging}_embedding_idx ON {staging} USING hnsw (embedding vector_ip_ops) "
-        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
+        sql.SQL(
+            "CREATE INDEX {} ON {} USING hnsw (embedding vector_ip_ops) WITH (m = {}, ef_construction = {})"
+        ).format(sql.Identifier(f"{staging}_hnsw"), table, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
     )
-    conn.execute(f"ANALYZE {staging}")
+    conn.execute(sql.SQL("ANALYZE {}").format(table))
     index_seconds = time.monotonic() - started
     log.info(
         "staged %d rows into %s: COPY %.1f s (%.0f rows/s), HNSW index %.1f s",
@@ -182,26 +205,71 @@ def _stage(conn: Any, spec: TableSpec, data: EmbeddingsFile, dim: int) -> dict[s
     return {"rows": len(data), "copy_seconds": copy_seconds, "index_seconds": index_seconds}
 
 
-def load(conn: Any, items_csv: Path, users_csv: Path, model_version: str, dim: int = EMBEDDING_DIM) -> dict[str, Any]:
-    """Validate both files, stage them, and swap both tables in one transaction. ``conn`` must be autocommit."""
+def _relkind(conn: Any, name: str) -> str | None:
+    row = conn.execute(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relname = %s",
+        (name,),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _go_live(conn: Any, spec: TableSpec, staging: str, versioned: str) -> None:
+    """Inside the swap transaction: the staged table becomes the version's table, the lab's view points at it."""
+    from psycopg import sql
+
+    live, target = sql.Identifier(spec.table), sql.Identifier(versioned)
+    kind = _relkind(conn, spec.table)
+    if kind == "v":
+        conn.execute(sql.SQL("DROP VIEW {}").format(live))
+    elif kind is not None:  # a plain table from before versioned tables: replaced by the view
+        conn.execute(sql.SQL("DROP TABLE {} CASCADE").format(live))
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))  # the same version loaded again
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(staging), target))
+    conn.execute(
+        sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+            target, sql.Identifier(f"{staging}_pkey"), sql.Identifier(f"{versioned}_pkey")
+        )
+    )
+    conn.execute(
+        sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+            sql.Identifier(f"{staging}_hnsw"), sql.Identifier(f"{versioned}_hnsw")
+        )
+    )
+    conn.execute(sql.SQL("CREATE VIEW {} AS SELECT id, embedding FROM {}").format(live, target))
+
+
+def load(
+    conn: Any,
+    items_csv: Path,
+    users_csv: Path,
+    model_version: str,
+    dim: int = EMBEDDING_DIM,
+    keep_versions: int | None = None,
+) -> dict[str, Any]:
+    """Validate both files, stage them, make the version live in one transaction, drop versions beyond
+    ``keep_versions``. ``conn`` must be autocommit."""
     started = time.monotonic()
     items, users = read_embeddings(items_csv, ITEMS, dim), read_embeddings(users_csv, USERS, dim)
     item_rows, user_rows = len(items), len(users)
     parse_seconds = time.monotonic() - started
     ensure_schema(conn)
-    timings = {spec.table: _stage(conn, spec, data, dim) for spec, data in ((ITEMS, items), (USERS, users))}
+    tables = dict(zip((ITEM_TABLE, USER_TABLE), version_tables(model_version), strict=True))
+    timings = {
+        spec.table: _stage(conn, spec, f"{tables[spec.table]}_staging", data, dim)
+        for spec, data in ((ITEMS, items), (USERS, users))
+    }
     with conn.transaction():
         for spec in (ITEMS, USERS):
-            staging = f"{spec.table}_staging"
-            conn.execute(f"DROP TABLE IF EXISTS {spec.table}")
-            conn.execute(f"ALTER TABLE {staging} RENAME TO {spec.table}")
-            conn.execute(f"ALTER TABLE {spec.table} RENAME CONSTRAINT {staging}_pkey TO {spec.table}_pkey")
-            conn.execute(f"ALTER INDEX {staging}_embedding_idx RENAME TO {spec.table}_embedding_idx")
+            _go_live(conn, spec, f"{tables[spec.table]}_staging", tables[spec.table])
         seconds = time.monotonic() - started
+        conn.execute(f"UPDATE {VERSIONS_TABLE} SET dropped_at = now() WHERE model_version = %s", (model_version,))
         conn.execute(
-            f"INSERT INTO {VERSIONS_TABLE} (model_version, item_rows, user_rows, seconds) VALUES (%s, %s, %s, %s)",
-            (model_version, item_rows, user_rows, seconds),
+            f"INSERT INTO {VERSIONS_TABLE} (model_version, item_rows, user_rows, seconds, item_table, user_table) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (model_version, item_rows, user_rows, seconds, tables[ITEM_TABLE], tables[USER_TABLE]),
         )
+    dropped = prune(conn, keep_versions)
     log.info("loaded model %s: %d items, %d users in %.1f s", model_version, item_rows, user_rows, seconds)
     return {
         "model_version": model_version,
@@ -210,24 +278,57 @@ def load(conn: Any, items_csv: Path, users_csv: Path, model_version: str, dim: i
         "seconds": round(seconds, 2),
         "parse_seconds": round(parse_seconds, 2),
         "timings": timings,
+        "dropped_versions": dropped,
     }
+
+
+def loaded_versions(conn: Any) -> list[dict[str, Any]]:
+    """Versions whose tables are still in the database, newest first (the first is live)."""
+    rows = conn.execute(
+        f"SELECT DISTINCT ON (model_version) model_version, loaded_at, item_table, user_table, item_rows, user_rows "
+        f"FROM {VERSIONS_TABLE} WHERE dropped_at IS NULL AND item_table IS NOT NULL "
+        "ORDER BY model_version, loaded_at DESC"
+    ).fetchall()
+    keys = ("model_version", "loaded_at", "item_table", "user_table", "item_rows", "user_rows")
+    return sorted((dict(zip(keys, r, strict=True)) for r in rows), key=lambda v: v["loaded_at"], reverse=True)
+
+
+def prune(conn: Any, keep_versions: int | None = None) -> list[str]:
+    """Drop the tables of every version but the newest ``keep_versions`` (the live one is always kept)."""
+    from psycopg import sql
+
+    keep = int(keep_versions or os.environ.get(KEEP_VERSIONS_ENV, DEFAULT_KEEP_VERSIONS))
+    dropped = []
+    for version in loaded_versions(conn)[max(keep, 1) :]:
+        for name in (version["item_table"], version["user_table"]):
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(
+            f"UPDATE {VERSIONS_TABLE} SET dropped_at = now() WHERE model_version = %s AND dropped_at IS NULL",
+            (version["model_version"],),
+        )
+        dropped.append(version["model_version"])
+    if dropped:
+        log.info("dropped the tables of model versions %s (keeping the newest %d)", dropped, keep)
+    return dropped
 
 
 def current_state(conn: Any) -> dict[str, Any]:
-    """Counts, indexes and the loaded version, as the verification task and tests read them."""
-    version = conn.execute(
-        f"SELECT model_version, item_rows, user_rows FROM {VERSIONS_TABLE} ORDER BY loaded_at DESC LIMIT 1"
-    ).fetchone()
+    """Counts, indexes and the live version, as the verification task and tests read them."""
+    versions = loaded_versions(conn) if _relkind(conn, VERSIONS_TABLE) else []
+    live = versions[0] if versions else None
+    tables = [live["item_table"], live["user_table"]] if live else [ITEM_TABLE, USER_TABLE]
     indexes = {
         name: definition
         for name, definition in conn.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)", ([ITEM_TABLE, USER_TABLE],)
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)", (tables,)
         ).fetchall()
     }
     return {
-        "model_version": version[0] if version else None,
-        "recorded_rows": (version[1], version[2]) if version else None,
+        "model_version": live["model_version"] if live else None,
+        "recorded_rows": (live["item_rows"], live["user_rows"]) if live else None,
         "items": conn.execute(f"SELECT count(*) FROM {ITEM_TABLE}").fetchone()[0],
         "users": conn.execute(f"SELECT count(*) FROM {USER_TABLE}").fetchone()[0],
         "indexes": indexes,
+        "tables": tables,
+        "versions": [v["model_version"] for v in versions],
     }

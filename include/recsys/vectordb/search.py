@@ -5,6 +5,9 @@ Scores are inner products (the model predicts ``global mean + <user, item>``), s
 model would rate highest. Every function takes an open psycopg 3 connection with pgvector registered
 (:func:`connect`), uses parameterised SQL only, and returns ``[(product_code, score), ...]`` best first.
 
+Tables: ``item_emb``/``user_emb`` are views on the live model version's tables; a caller that knows its model
+version passes that version's table (:func:`version_tables`) so its queries never mix two models.
+
 Index settings: ``hnsw.ef_search`` (default here 100, set per connection) trades latency for recall: pgvector's
 default 40 can miss neighbours on large tables, 100-200 gives recall@10 >= 0.95 in `make bench`; with a few
 hundred items the planner scans exactly anyway.
@@ -12,6 +15,8 @@ hundred items the planner scans exactly anyway.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +27,37 @@ USER_TABLE = "user_emb"
 DEFAULT_EF_SEARCH = 100
 
 Match = tuple[str, float]
+
+
+class ModelVersionUnavailable(LookupError):
+    """The vector DB no longer (or not yet) holds the embeddings of the model version a caller serves."""
+
+
+def version_tables(model_version: str) -> tuple[str, str]:
+    """The item and user tables of a model version: readable, unique (a hash of the exact version) and within
+    PostgreSQL's 63-byte identifier limit with the loader's suffixes."""
+    readable = re.sub(r"[^a-z0-9]+", "_", model_version.lower()).strip("_")[:24]
+    key = f"{readable}_{hashlib.sha256(model_version.encode()).hexdigest()[:8]}"
+    return f"{ITEM_TABLE}_{key}", f"{USER_TABLE}_{key}"
+
+
+def _table(name: str) -> Any:
+    from psycopg import sql
+
+    return sql.Identifier(name)
+
+
+def _run(conn: Any, query: Any, params: Any, table: str) -> list[Any]:
+    """Execute; a missing versioned table becomes :class:`ModelVersionUnavailable` naming it."""
+    import psycopg
+
+    try:
+        return conn.execute(query, params).fetchall()
+    except psycopg.errors.UndefinedTable:
+        raise ModelVersionUnavailable(
+            f"table {table} is not in the vector DB: that model version was never loaded or has been dropped "
+            "(the loader keeps the newest few); redeploy the Lambdas with a loaded version"
+        ) from None
 
 
 def connect(conninfo: str | None = None, ef_search: int = DEFAULT_EF_SEARCH, **kwargs: Any) -> Any:
@@ -57,83 +93,138 @@ def as_array(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float32)
 
 
-def user_embedding(conn: Any, customer_number: int) -> np.ndarray | None:
-    row = conn.execute(f"SELECT embedding FROM {USER_TABLE} WHERE id = %s", (int(customer_number),)).fetchone()
-    return None if row is None else as_array(row[0])
+def user_embedding(conn: Any, customer_number: int, users_table: str = USER_TABLE) -> np.ndarray | None:
+    from psycopg import sql
+
+    query = sql.SQL("SELECT embedding FROM {} WHERE id = %s").format(_table(users_table))
+    rows = _run(conn, query, (int(customer_number),), users_table)
+    return as_array(rows[0][0]) if rows else None
 
 
 def items_from_user(
-    conn: Any, embedding: Sequence[float] | np.ndarray | None = None, customer_number: int | None = None, k: int = 10
+    conn: Any,
+    embedding: Sequence[float] | np.ndarray | None = None,
+    customer_number: int | None = None,
+    k: int = 10,
+    items_table: str = ITEM_TABLE,
+    users_table: str = USER_TABLE,
 ) -> list[Match]:
-    """Top-k items for a user embedding, or for a known customer's stored embedding."""
+    """Top-k items for a user embedding, or for a known customer's stored embedding (pass both tables of one
+    version, so the stored user vector and the items come from the same model)."""
+    from psycopg import sql
+
     if embedding is None:
         if customer_number is None:
             raise ValueError("give an embedding or a customer number")
-        embedding = user_embedding(conn, customer_number)
+        embedding = user_embedding(conn, customer_number, users_table)
         if embedding is None:
             raise LookupError(f"customer {customer_number} has no embedding")
-    rows = conn.execute(
-        f"SELECT id, -(embedding <#> %s) AS score FROM {ITEM_TABLE} ORDER BY embedding <#> %s LIMIT %s",
-        (_vector(embedding), _vector(embedding), _limit(k)),
-    ).fetchall()
+    query = sql.SQL("SELECT id, -(embedding <#> %s) AS score FROM {} ORDER BY embedding <#> %s LIMIT %s").format(
+        _table(items_table)
+    )
+    rows = _run(conn, query, (_vector(embedding), _vector(embedding), _limit(k)), items_table)
     return [(str(code), float(score)) for code, score in rows]
 
 
-def items_from_item(conn: Any, product_code: str, k: int = 10) -> list[Match]:
-    """Top-k items most similar to a product (by inner product), the product itself excluded."""
-    row = conn.execute(f"SELECT embedding FROM {ITEM_TABLE} WHERE id = %s", (str(product_code),)).fetchone()
-    if row is None:
+def items_from_item(conn: Any, product_code: str, k: int = 10, items_table: str = ITEM_TABLE) -> list[Match]:
+    """Top-k items most similar to a product (by inner product), the product itself excluded; one statement, so
+    one snapshot even while a new version goes live."""
+    from psycopg import sql
+
+    query = sql.SQL(
+        """
+        SELECT q.id, m.id, m.score
+        FROM {t} q
+        LEFT JOIN LATERAL (
+            SELECT i.id, -(i.embedding <#> q.embedding) AS score
+            FROM {t} i WHERE i.id <> q.id ORDER BY i.embedding <#> q.embedding LIMIT %s
+        ) m ON true
+        WHERE q.id = %s
+        ORDER BY m.score DESC
+        """
+    ).format(t=_table(items_table))
+    rows = _run(conn, query, (_limit(k), str(product_code)), items_table)
+    if not rows:
         raise LookupError(f"product {product_code!r} has no embedding")
-    query = as_array(row[0])
-    rows = conn.execute(
-        f"SELECT id, -(embedding <#> %s) AS score FROM {ITEM_TABLE} WHERE id <> %s ORDER BY embedding <#> %s LIMIT %s",
-        (query, str(product_code), query, _limit(k)),
-    ).fetchall()
-    return [(str(code), float(score)) for code, score in rows]
+    return [(str(code), float(score)) for _q, code, score in rows if code is not None]
 
 
-def items_from_users_batch(conn: Any, embeddings: np.ndarray, k: int = 10) -> list[list[Match]]:
-    """Top-k items for each of many query vectors, in one round trip."""
+def items_from_users_batch(
+    conn: Any, embeddings: np.ndarray, k: int = 10, items_table: str = ITEM_TABLE
+) -> list[list[Match]]:
+    """Top-k items for each of many query vectors, in one round trip (one statement: one snapshot)."""
+    from psycopg import sql
+
     queries = [_vector(e) for e in np.atleast_2d(np.asarray(embeddings, dtype=np.float32))]
     if not queries:
         return []
-    rows = conn.execute(
-        f"""
+    query = sql.SQL(
+        """
         SELECT q.ord, m.id, m.score
         FROM unnest(%s::vector[]) WITH ORDINALITY AS q(embedding, ord)
         CROSS JOIN LATERAL (
             SELECT i.id, -(i.embedding <#> q.embedding) AS score
-            FROM {ITEM_TABLE} i ORDER BY i.embedding <#> q.embedding LIMIT %s
+            FROM {t} i ORDER BY i.embedding <#> q.embedding LIMIT %s
         ) m
         ORDER BY q.ord, m.score DESC
-        """,
-        (queries, _limit(k)),
-    ).fetchall()
+        """
+    ).format(t=_table(items_table))
+    rows = _run(conn, query, (queries, _limit(k)), items_table)
     out: list[list[Match]] = [[] for _ in queries]
     for ordinal, code, score in rows:
         out[int(ordinal) - 1].append((str(code), float(score)))
     return out
 
 
-def items_from_items_batch(conn: Any, product_codes: Sequence[str], k: int = 10) -> dict[str, list[Match]]:
+def items_from_items_batch(
+    conn: Any, product_codes: Sequence[str], k: int = 10, items_table: str = ITEM_TABLE
+) -> dict[str, list[Match]]:
     """Top-k similar items for each known product code (unknown codes are absent from the result), one round trip."""
+    return {code: matches for code, (matches, _cold) in similar_items(conn, product_codes, k, items_table).items()}
+
+
+def similar_items(
+    conn: Any,
+    product_codes: Sequence[str],
+    k: int = 10,
+    items_table: str = ITEM_TABLE,
+    fallback: dict[str, np.ndarray] | None = None,
+) -> dict[str, tuple[list[Match], bool]]:
+    """Top-k similar items for each product code, in one statement (one snapshot): ``{code: (matches, cold)}``.
+
+    A code the table holds uses its stored vector (``cold`` False). ``fallback`` gives vectors for codes the table
+    may not hold (products new since the model was trained, embedded from their features by the item tower): used
+    only when the code is absent (``cold`` True). Codes in neither are absent from the result.
+    """
+    from psycopg import sql
+
     codes = [str(c) for c in product_codes]
     if not codes:
         return {}
-    rows = conn.execute(
-        f"""
-        SELECT q.id, m.id, m.score
-        FROM {ITEM_TABLE} q
+    fallback = fallback or {}
+    given = [c for c in codes if c in fallback]
+    query = sql.SQL(
+        """
+        WITH stored AS (
+            SELECT id, embedding FROM {t} WHERE id = ANY(%s)
+        ), q AS (
+            SELECT id, embedding, false AS cold FROM stored
+            UNION ALL
+            SELECT g.id, g.embedding, true
+            FROM unnest(%s::text[], %s::vector[]) AS g(id, embedding)
+            WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE s.id = g.id)
+        )
+        SELECT q.id, q.cold, m.id, m.score
+        FROM q
         CROSS JOIN LATERAL (
             SELECT i.id, -(i.embedding <#> q.embedding) AS score
-            FROM {ITEM_TABLE} i WHERE i.id <> q.id ORDER BY i.embedding <#> q.embedding LIMIT %s
+            FROM {t} i WHERE i.id <> q.id ORDER BY i.embedding <#> q.embedding LIMIT %s
         ) m
-        WHERE q.id = ANY(%s)
         ORDER BY q.id, m.score DESC
-        """,
-        (_limit(k), codes),
-    ).fetchall()
-    out: dict[str, list[Match]] = {}
-    for query, code, score in rows:
-        out.setdefault(str(query), []).append((str(code), float(score)))
+        """
+    ).format(t=_table(items_table))
+    params = (codes, given, [_vector(fallback[c]) for c in given], _limit(k))
+    out: dict[str, tuple[list[Match], bool]] = {}
+    for query_code, cold, code, score in _run(conn, query, params, items_table):
+        out.setdefault(str(query_code), ([], bool(cold)))[0].append((str(code), float(score)))
     return out
