@@ -1,0 +1,175 @@
+"""One model version end to end while a new model is trained and goes live: every recommendation comes from one
+model's user tower and that same model's item vectors, and names it (real PostgreSQL + pgvector, real torch)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.config import TRAINING_COLUMNS
+from recsys.model.artifacts import embeddings_csv
+from recsys.model.train import TrainConfig, train
+from recsys.seed.generator import SeedSpec, generate
+from recsys.streaming.transformation_handler import transform
+from recsys.vectordb import search
+from recsys.vectordb.loader import current_state, load, loaded_versions
+
+pytestmark = pytest.mark.integration
+K = 5
+
+
+def training_frame() -> tuple[pd.DataFrame, pd.DataFrame]:
+    tables: dict[str, list[pd.DataFrame]] = {}
+    for table, frame in generate(SeedSpec(customers=120, products=50, ratings=2000, seed=21)):
+        tables.setdefault(table, []).append(frame)
+    d = {t: pd.concat(v, ignore_index=True) for t, v in tables.items()}
+    frame = d["ratings"].merge(d["customers"], on="customerNumber").merge(d["products"], on="productCode")
+    return frame[list(TRAINING_COLUMNS)], d["products"]
+
+
+def publish(result, version: str, folder) -> tuple:
+    items, users = folder / f"{version}-items.csv", folder / f"{version}-users.csv"
+    items.write_bytes(embeddings_csv(result.item_ids, result.item_embeddings))
+    users.write_bytes(embeddings_csv(result.user_ids, result.user_embeddings))
+    return items, users
+
+
+def event(products: pd.DataFrame, number: int) -> dict:
+    row = products.iloc[number % len(products)]
+    return {
+        "session_id": f"s-{number}",
+        "customer_number": 1000 + number,
+        "city": ["Nantes", "Madrid", "NYC", "Lyon"][number % 4],
+        "country": ["France", "Spain", "USA", "France"][number % 4],
+        "credit_limit": float(1000 * (number % 97)),
+        "event_time": "2026-11-27T10:00:00Z",
+        "browse_history": [
+            {
+                "product_code": str(row.productCode),
+                "product_line": str(row.productLine),
+                "product_scale": str(row.productScale),
+                "quantity_in_stock": int(row.quantityInStock),
+                "buy_price": float(row.buyPrice),
+                "msrp": float(row.MSRP),
+                "in_shopping_cart": True,
+            }
+        ],
+    }
+
+
+def brute_force(result, bundle, line: dict) -> tuple[list[str], list[str]]:
+    """The answer recomputed from scratch with the model the line names: its user tower, its item vectors."""
+    user = bundle.user_embeddings(
+        [{"city": line["city"], "country": line["country"], "creditLimit": line["credit_limit"]}]
+    )[0]
+    recommended = [result.item_ids[i] for i in np.argsort(-(result.item_embeddings @ user))[:K]]
+    anchor = line["browse_history"][0]["product_code"]
+    vector = result.item_embeddings[result.item_ids.index(anchor)]
+    similar = [
+        result.item_ids[i] for i in np.argsort(-(result.item_embeddings @ vector)) if result.item_ids[i] != anchor
+    ]
+    return recommended, similar[:K]
+
+
+def test_retraining_and_reloading_while_events_flow_never_mixes_two_models(stack, tmp_path):
+    frame, products = training_frame()
+    cfg = stack.vectordb()
+
+    def connect():
+        return search.connect(host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database)
+
+    models = {"v-old": train(frame, TrainConfig(epochs=8, seed=3))}
+    bundles = {"v-old": models["v-old"].bundle("v-old")}
+    with connect() as conn:
+        load(conn, *publish(models["v-old"], "v-old", tmp_path), "v-old")
+
+    serving = {"pinned": "v-old", "follower": "v-old"}  # two Lambdas: one stays pinned, one moves when told
+    lines: list[dict] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def lambda_(name: str) -> None:
+        with connect() as conn:
+            number = 0
+            while not stop.is_set():
+                batch = [event(products, number + i) for i in range(20)]
+                number += 20
+                records = [
+                    {"recordId": e["session_id"], "data": base64.b64encode(json.dumps(e).encode()).decode()}
+                    for e in batch
+                ]
+                try:
+                    out = transform(records, conn, bundles[serving[name]])
+                except BaseException as exc:
+                    errors.append(exc)
+                    continue
+                for result in out:
+                    assert result["result"] == "Ok", result
+                    lines.append(json.loads(base64.b64decode(result["data"])))
+
+    threads = [threading.Thread(target=lambda_, args=(name,)) for name in serving]
+    for thread in threads:
+        thread.start()
+    try:
+        # retrain while events flow, then the new model goes live in the vector DB, twice over
+        for version, seed in (("v-new", 4), ("v-newer", 5)):
+            models[version] = train(frame, TrainConfig(epochs=8, seed=seed))
+            bundles[version] = models[version].bundle(version)
+            with connect() as conn:
+                load(conn, *publish(models[version], version, tmp_path), version)
+            serving["follower"] = version  # the redeploy of one Lambda; the other never moves
+            count = len(lines)
+            while len(lines) < count + 200 and not errors:
+                stop.wait(0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert errors == []
+    seen = {line["model_version"] for line in lines}
+    assert seen == {"v-old", "v-new", "v-newer"}, seen
+    mismatches = []
+    for line in lines:
+        version = line["model_version"]
+        recommended, similar = brute_force(models[version], bundles[version], line)
+        if [r["product_code"] for r in line["recommended_items"]] != recommended:
+            mismatches.append((version, line["session_id"], "recommended"))
+        if [r["product_code"] for r in line["similar_items"][0]["items"]] != similar:
+            mismatches.append((version, line["session_id"], "similar"))
+    assert mismatches == [], f"{len(mismatches)} of {len(lines)} lines mix models: {mismatches[:5]}"
+    with connect() as conn:
+        state = current_state(conn)
+    assert state["model_version"] == "v-newer"
+    assert state["items"] == len(models["v-newer"].item_ids)
+
+
+def test_a_dropped_version_fails_the_batch_by_name_and_the_views_follow_the_live_one(stack, tmp_path):
+    frame, products = training_frame()
+    result = train(frame, TrainConfig(epochs=3, seed=6))
+    cfg = stack.vectordb()
+    with search.connect(
+        host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database
+    ) as conn:
+        for version in ("v-k1", "v-k2", "v-k3", "v-k4"):
+            load(conn, *publish(result, version, tmp_path), version, keep_versions=3)
+        kept = [v["model_version"] for v in loaded_versions(conn)]
+        assert kept[:3] == ["v-k4", "v-k3", "v-k2"]
+        assert "v-k1" not in kept
+        record = {"recordId": "r", "data": base64.b64encode(json.dumps(event(products, 1)).encode()).decode()}
+        with pytest.raises(search.ModelVersionUnavailable, match=r"item_emb_v_k1_[0-9a-f]{8} is not in the vector DB"):
+            transform([record], conn, result.bundle("v-k1"))
+        assert transform([record], conn, result.bundle("v-k3"))[0]["result"] == "Ok"
+        kind = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'item_emb'").fetchone()[0]
+        assert kind == "v"
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                "EXPLAIN SELECT id FROM item_emb ORDER BY embedding <#> %s LIMIT 5", (result.item_embeddings[0],)
+            ).fetchall()
+        )
+        assert "item_emb_v_k4_" in plan
