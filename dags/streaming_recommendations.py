@@ -13,9 +13,12 @@ recommendations -> S3 `<prefix>-<account>-recommendations/YYYY/MM/DD/HH/`; plus 
 | `resolve_model_version` | the `model_version` Param, else the vector DB's live version; fails if the vector DB does not hold that version's tables |
 | `provision_streaming_infrastructure` | applies `terraform/streaming_inference` (this DAG is its only applier) with the package keys and model version: Terraform owns every function's code location and configuration (`$LATEST`) |
 | `promote_lambda_versions` | publishes `$LATEST` of each function as a version (checked to be this run's package) and moves its `live` alias, which Firehose and the Function URL invoke; or moves `live` back (`rollback_to_versions`) |
-| `put_smoke_test_event` | puts one test event on the stream |
-| `wait_for_recommendations` | `S3KeySensor` for objects under this hour's `YYYY/MM/DD/HH/` prefix |
-| `verify_smoke_recommendation` | finds the test event's line and checks it carries recommendations |
+| `build_lambda_test_event` | a synthetic Firehose transformation event: one fresh valid record, one malformed |
+| `check_transformation_lambda` | `LambdaInvokeFunctionOperator` invokes the `live` alias with it: no side effect, nothing delivered |
+| `verify_transformation_response` | every recordId back once; the valid record `Ok` with recommendations of the served model version, the malformed one `ProcessingFailed` |
+| `put_smoke_delivery_event` | puts one fresh event on the smoke-test delivery stream `<prefix>-delivery-stream-smoke` (DirectPut, same processor alias, role, bucket and key; prefix `smoke-tests/`): never into the production stream or hours |
+| `wait_for_smoke_delivery` | `S3KeySensor` for an object under `smoke-tests/YYYY/MM/DD/HH/` written after the put |
+| `verify_smoke_delivery` | finds the test event's line in objects written after the put and checks it carries recommendations |
 
 Runs when embeddings of a new model are loaded (`vector_db_embeddings` Asset), and by hand.
 
@@ -29,19 +32,33 @@ Runs when embeddings of a new model are loaded (`vector_db_embeddings` Asset), a
 * `allow_destroy` (false): apply even if the plan deletes or replaces a stateful resource (the stream, the bucket).
 * `rollback_to_versions` (empty): `"<transformation version>[,<model-inference version>]"` moves `live` back to
   those published versions and skips building and applying (the smoke test still runs).
-* `smoke_test` (true): false skips the end-to-end check.
+* `smoke_test` (true): false skips the Lambda and delivery checks. Neither writes into the production output:
+  smoke objects live under `smoke-tests/` (expire after a day).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from airflow.providers.amazon.aws.operators.lambda_function import LambdaInvokeFunctionOperator
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import Param, chain, dag, task
 
 from recsys.assets import VECTOR_DB_EMBEDDINGS
 from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID
 from recsys.dag_defaults import DEFAULT_ARGS
+
+
+def _run_tag(run_id: str) -> str:
+    return run_id[-12:].replace(":", "").replace("+", "")
+
+
+def _delivered_after_put(files: list, **context) -> bool:
+    """The smoke sensor passes only on an object written after this run's put (not an earlier run's)."""
+    from recsys.streaming.pipeline import newer_than_put
+
+    smoke = context["ti"].xcom_pull(task_ids="put_smoke_delivery_event")
+    return newer_than_put(files, smoke["put_at"])
 
 
 @dag(
@@ -123,25 +140,58 @@ def streaming_recommendations() -> None:
         return bool(context["params"]["smoke_test"])
 
     @task
-    def put_smoke_test_event(streaming: dict, **context) -> dict:
-        from airflow.providers.amazon.aws.hooks.kinesis import KinesisHook
+    def build_lambda_test_event(streaming: dict, **context) -> dict:
+        import json
 
         from recsys.streaming.generator import load_catalog
-        from recsys.streaming.pipeline import put_smoke_event
+        from recsys.streaming.pipeline import firehose_test_event
 
         _, products = load_catalog(MYSQL_CONN_ID)
-        client = KinesisHook(aws_conn_id=AWS_CONN_ID).conn
-        tag = context["run_id"][-12:].replace(":", "").replace("+", "")
+        event = firehose_test_event(products[:1], _run_tag(context["run_id"]))
+        session_id = event.pop("session_id")
         return {
-            **put_smoke_event(client, streaming["kinesis_stream_name"], products[0], tag),
+            "function_name": streaming["transformation_lambda_name"],
+            "payload": json.dumps(event),
+            "session_id": session_id,
+        }
+
+    check_transformation_lambda = LambdaInvokeFunctionOperator(
+        task_id="check_transformation_lambda",
+        function_name="{{ ti.xcom_pull(task_ids='build_lambda_test_event')['function_name'] }}",
+        qualifier="live",
+        payload="{{ ti.xcom_pull(task_ids='build_lambda_test_event')['payload'] }}",
+        aws_conn_id=AWS_CONN_ID,
+    )
+
+    @task
+    def verify_transformation_response(response: str, test: dict, model_version: str) -> dict:
+        from recsys.streaming.pipeline import check_transformation_response
+
+        return check_transformation_response(response, test["session_id"], model_version)
+
+    @task
+    def put_smoke_delivery_event(streaming: dict, **context) -> dict:
+        from airflow.providers.amazon.aws.hooks.firehose import FirehoseHook
+
+        from recsys.streaming.generator import load_catalog
+        from recsys.streaming.pipeline import put_smoke_delivery_event
+
+        _, products = load_catalog(MYSQL_CONN_ID)
+        client = FirehoseHook(aws_conn_id=AWS_CONN_ID, delivery_stream=streaming["smoke_delivery_stream_name"]).conn
+        return {
+            **put_smoke_delivery_event(
+                client, streaming["smoke_delivery_stream_name"], products[0], _run_tag(context["run_id"])
+            ),
             "bucket": streaming["recommendations_bucket"],
         }
 
-    wait_for_recommendations = S3KeySensor(
-        task_id="wait_for_recommendations",
-        bucket_name="{{ ti.xcom_pull(task_ids='put_smoke_test_event')['bucket'] }}",
-        bucket_key="{{ ti.xcom_pull(task_ids='put_smoke_test_event')['hour_prefix'] }}*",
+    wait_for_smoke_delivery = S3KeySensor(
+        task_id="wait_for_smoke_delivery",
+        bucket_name="{{ ti.xcom_pull(task_ids='put_smoke_delivery_event')['bucket'] }}",
+        bucket_key="{{ ti.xcom_pull(task_ids='put_smoke_delivery_event')['hour_prefix'] }}*",
         wildcard_match=True,
+        metadata_keys=["Key", "LastModified"],
+        check_fn=_delivered_after_put,
         aws_conn_id=AWS_CONN_ID,
         poke_interval=5,
         timeout=300,
@@ -149,21 +199,25 @@ def streaming_recommendations() -> None:
     )
 
     @task
-    def verify_smoke_recommendation(smoke: dict) -> dict:
+    def verify_smoke_delivery(smoke: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from recsys.streaming.pipeline import find_recommendation
 
         client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-        return find_recommendation(client, smoke["bucket"], smoke["hour_prefix"], smoke["session_id"])
+        return find_recommendation(client, smoke["bucket"], smoke["hour_prefix"], smoke["session_id"], smoke["put_at"])
 
     etl = read_etl_outputs()
     packages = build_and_upload_packages(etl)
     model_version = resolve_model_version()
     streaming = provision_streaming_infrastructure(packages, model_version)
     deployed = promote_lambda_versions(streaming, packages)
-    smoke = put_smoke_test_event(streaming)
-    chain(deployed, smoke_test_enabled(), smoke, wait_for_recommendations, verify_smoke_recommendation(smoke))
+    enabled = smoke_test_enabled()
+    test = build_lambda_test_event(streaming)
+    chain(deployed, enabled, test, check_transformation_lambda)
+    verified = verify_transformation_response(check_transformation_lambda.output, test, model_version)
+    smoke = put_smoke_delivery_event(streaming)
+    chain(verified, smoke, wait_for_smoke_delivery, verify_smoke_delivery(smoke))
 
 
 streaming_recommendations()

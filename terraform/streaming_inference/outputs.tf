@@ -14,6 +14,11 @@ output "delivery_stream_name" {
   value       = module.streaming_inference.delivery_stream_name
 }
 
+output "smoke_delivery_stream_name" {
+  description = "DirectPut Firehose stream for the deploy DAG's delivery check (prefix smoke-tests/)."
+  value       = module.streaming_inference.smoke_delivery_stream_name
+}
+
 output "transformation_lambda_name" {
   description = "Transformation Lambda."
   value       = module.streaming_inference.transformation_lambda_name

@@ -16,11 +16,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 def test_deploy_dag_then_generated_events_all_arrive(stack, run_dag, monkeypatch):
+    started = datetime.now(UTC)
     seed(stack.mariadb(), SeedSpec())
     for dag_id in ("batch_training_data", "recommender_model", "vector_db_embeddings", "streaming_recommendations"):
         ok, output = run_dag(dag_id)
         assert ok, f"{dag_id}:\n{output[-5000:]}"
-    assert "verify_smoke_recommendation" in output
+    for task in ("check_transformation_lambda", "verify_transformation_response", "verify_smoke_delivery"):
+        assert task in output
 
     env = stack.environment()
     for key, value in env.items():
@@ -35,8 +37,9 @@ def test_deploy_dag_then_generated_events_all_arrive(stack, run_dag, monkeypatch
     events = [make_event(rng, customers, products) for _ in range(20)]
     for event in events:  # fresh ids: the test stack's S3 keeps objects of earlier sessions with the seeded ids
         event["session_id"] = str(uuid.uuid4())
-    events[3]["browse_history"][0]["product_code"] = "NO_SUCH"  # one bad record goes to the error prefix
-    events[3]["browse_history"][0]["in_shopping_cart"] = True
+    events[3]["event_time"] = "2026-11-26T10:00Z"  # one bad record (not RFC 3339) goes to the error prefix
+    events[4]["browse_history"][0]["product_code"] = "S99_NEWPRODUCT"  # new since training: cold start
+    events[4]["browse_history"][0]["in_shopping_cart"] = True
     assert put_events(events, stack.settings.names.kinesis_stream) == 0
 
     s3 = stack.client("s3")
@@ -64,6 +67,16 @@ def test_deploy_dag_then_generated_events_all_arrive(stack, run_dag, monkeypatch
     assert set(failed) == {events[3]["session_id"]}
     assert all(key.startswith(hour) or key[:13] > hour[:13] for key, _ in delivered.values())
     assert all(item["recommended_items"] and item["similar_items"] for _, item in delivered.values())
+    cold = delivered[events[4]["session_id"]][1]["similar_items"]
+    assert {s["for_product_code"]: s["cold_start"] for s in cold}["S99_NEWPRODUCT"] is True
+    assert all(s["items"] for s in cold)
+    # the deploy DAG's smoke events never reach the production hours (objects of this run; the test stack keeps
+    # those of earlier sessions)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            if obj["LastModified"] >= started and not obj["Key"].startswith(("smoke-tests/", "errors/")):
+                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+                assert '"session_id":"smoke-' not in body, obj["Key"]
 
     lam = stack.client("lambda")
 

@@ -11,6 +11,8 @@ own process (moto runs in-process, so a corrected model answers every API that r
 * **Security group rules**: a rule that references a group keeps its description in the referenced group's entry;
   ``DescribeSecurityGroupRules`` answered none (drift on every ``aws_vpc_security_group_*_rule``).
 * **Kinesis**: ``CreateStream`` dropped its ``Tags`` (drift on the provider's default tags).
+* **Firehose**: a stream created with server-side encryption reported no encryption ``Status``; AWS reports
+  ``ENABLED`` once created (the provider read ``enabled = false``: drift on every plan).
 * **Glue connections**: ``GetConnection`` answered without ``ConnectionType`` (drift on ``aws_glue_connection``).
 * **IAM**: AWS managed policies (``AWSLambdaVPCAccessExecutionRole``, ``AWSXRayDaemonWriteAccess``) exist, as in
   every account (moto loads them only when asked: ``MOTO_IAM_LOAD_MANAGED_POLICIES``).
@@ -108,6 +110,20 @@ def _patch_kinesis() -> None:
     KinesisResponse.create_stream = create_stream
 
 
+def _patch_firehose() -> None:
+    from moto.firehose.models import DeliveryStream
+
+    original = DeliveryStream.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        encryption = self.delivery_stream_encryption_configuration
+        if encryption and encryption.get("KeyType") and "Status" not in encryption:
+            self.delivery_stream_encryption_configuration = {**encryption, "Status": "ENABLED"}
+
+    DeliveryStream.__init__ = __init__
+
+
 def _patch_rds(state_dir: Path) -> None:
     from moto.rds.models import DBInstance, MasterUserSecret
 
@@ -152,6 +168,7 @@ class MotoFidelity:
             ("security_group_rules", _patch_security_group_rules),
             ("glue_connections", _patch_glue_connections),
             ("kinesis", _patch_kinesis),
+            ("firehose", _patch_firehose),
             ("rds", lambda: _patch_rds(state_dir)),
         ):
             if name not in _patched:

@@ -1,7 +1,9 @@
 """Firehose delivery on the local stack: Kinesis source -> processor Lambda -> S3, as Firehose does it.
 
-moto accepts a delivery stream with a Kinesis source but never reads the stream nor calls the processor. This
-executor polls every delivery stream whose source is a Kinesis stream:
+moto accepts a delivery stream with a Kinesis source but never reads the stream nor calls the processor, and writes
+``PutRecord``/``PutRecordBatch`` of a DirectPut stream straight to S3 without its processor. This executor polls
+every delivery stream whose source is a Kinesis stream, and takes the records put to a DirectPut stream that has a
+processor (the deploy DAG's smoke-test stream) into its buffer (in memory):
 
 * reads each shard after its checkpoint (``<state>/firehose/<stream>.json``, written after each delivery, so a
   restart neither loses nor repeats records);
@@ -90,6 +92,13 @@ def render_prefix(prefix: str, when: datetime, error_type: str = "") -> str:
     return EXPRESSION.sub(expand, prefix)
 
 
+def _processors(description: dict[str, Any]) -> list[dict[str, Any]]:
+    """The enabled processors of a delivery stream's S3 destination."""
+    destinations = description.get("Destinations") or [{}]
+    processing = destinations[0].get("ExtendedS3DestinationDescription", {}).get("ProcessingConfiguration", {})
+    return list(processing.get("Processors", [])) if processing.get("Enabled", True) else []
+
+
 class FirehoseRunner:
     def __init__(self, state_dir: Path) -> None:
         self.root = state_dir / "firehose"
@@ -101,10 +110,39 @@ class FirehoseRunner:
         self.buffer_bytes: int | None = _env_number("FIREHOSE_BUFFER_BYTES", int)
         self.buffer_seconds: float | None = _env_number("FIREHOSE_BUFFER_SECONDS", float)
         self.poll_seconds = float(os.environ.get("FIREHOSE_POLL_SECONDS", 1))
+        #: Guards buffers DirectPut calls append to while the loop delivers them.
+        self.lock = threading.RLock()
+        self.direct_sequence = 0
 
     # --- Extension protocol ---------------------------------------------------------------------------------------
     def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
-        return None
+        if call.target not in ("Firehose_20150804.PutRecord", "Firehose_20150804.PutRecordBatch"):
+            return None
+        request = call.json()
+        name = request.get("DeliveryStreamName", "")
+        try:
+            description = local_client("firehose", self.endpoint_url).describe_delivery_stream(DeliveryStreamName=name)[
+                "DeliveryStreamDescription"
+            ]
+        except Exception:  # unknown stream: moto answers with its own error
+            return None
+        if description.get("DeliveryStreamType") != "DirectPut" or not _processors(description):
+            return None
+        records = [request["Record"]] if "Record" in request else request.get("Records", [])
+        now = datetime.now(UTC)
+        with self.lock:
+            state = self.streams.setdefault(name, StreamState(name=name, source="DirectPut"))
+            ids = []
+            for record in records:
+                self.direct_sequence += 1
+                sequence = f"{self.direct_sequence:020d}"
+                state.buffer.append(Buffered(base64.b64decode(record.get("Data", "")), now, "direct-put", sequence))
+                ids.append(sequence)
+        if "Record" in request:
+            body = {"RecordId": ids[0], "Encrypted": False}
+        else:
+            body = {"FailedPutCount": 0, "Encrypted": False, "RequestResponses": [{"RecordId": i} for i in ids]}
+        return Response(json.dumps(body), status=200, content_type="application/x-amz-json-1.1")
 
     def restore(self, endpoint_url: str) -> None:
         return None
@@ -133,16 +171,23 @@ class FirehoseRunner:
         for name in firehose.list_delivery_streams().get("DeliveryStreamNames", []):
             description = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"]
             source = description.get("Source", {}).get("KinesisStreamSourceDescription")
-            if not source:
+            if not source and name not in self.streams:
                 continue
-            state = self.streams.get(name) or self._load_state(name)
-            self.streams[name] = state
-            self._read(state, source["KinesisStreamARN"].split("/")[-1])
+            with self.lock:
+                state = self.streams.get(name) or self._load_state(name)
+                self.streams[name] = state
+            if source:
+                self._read(state, source["KinesisStreamARN"].split("/")[-1])
             max_bytes, max_seconds = self._thresholds(description)
-            oldest = min((r.arrival for r in state.buffer), default=None)
-            due = oldest is not None and (datetime.now(UTC) - oldest).total_seconds() >= max_seconds
-            if state.buffer and (flush or due or state.buffer_bytes() >= max_bytes):
-                self._deliver(state, description)
+            with self.lock:
+                oldest = min((r.arrival for r in state.buffer), default=None)
+                due = oldest is not None and (datetime.now(UTC) - oldest).total_seconds() >= max_seconds
+                if not (state.buffer and (flush or due or state.buffer_bytes() >= max_bytes)):
+                    continue
+                if not source:  # DirectPut: take the buffer; new puts start a fresh one
+                    taken, state.buffer = state.buffer, []
+                    state = StreamState(name=name, source="DirectPut", buffer=taken)
+            self._deliver(state, description)
 
     def _thresholds(self, description: dict[str, Any]) -> tuple[int, float]:
         """(bytes, seconds) after which the buffer is delivered: the overrides, else the stream's BufferingHints."""
@@ -203,14 +248,14 @@ class FirehoseRunner:
     def _deliver(self, state: StreamState, description: dict[str, Any]) -> None:
         destination = description["Destinations"][0]["ExtendedS3DestinationDescription"]
         bucket = destination["BucketARN"].split(":::")[-1]
-        processors = destination.get("ProcessingConfiguration", {}).get("Processors", [])
+        processors = _processors(description)
         records = state.buffer
         oldest = min(r.arrival for r in records)
         ids = [f"{r.shard}-{r.sequence}" for r in records]
         ok: list[bytes] = []
         failed: list[tuple[Buffered, str, str, int]] = []  # record, errorCode, errorMessage, attempts
         lambda_arn = ""
-        if processors and destination.get("ProcessingConfiguration", {}).get("Enabled", True):
+        if processors:
             params = {p["ParameterName"]: p["ParameterValue"] for p in processors[0].get("Parameters", [])}
             lambda_arn = params["LambdaArn"]
             retries = int(params.get("NumberOfRetries", 3))
@@ -260,9 +305,10 @@ class FirehoseRunner:
             key = f"{render_prefix(error_prefix, oldest, 'processing-failed')}{state.name}-1-{stamp}-{uuid.uuid4()}"
             s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode())
             log.info("wrote %d failed records of %s to s3://%s/%s", len(failed), state.name, bucket, key)
-        for record in records:
-            state.checkpoints[record.shard] = record.sequence
-        self._save_checkpoints(state)
+        if state.source != "DirectPut":
+            for record in records:
+                state.checkpoints[record.shard] = record.sequence
+            self._save_checkpoints(state)
         state.buffer = []
 
     def _invoke(
@@ -274,27 +320,30 @@ class FirehoseRunner:
         ids: list[str],
         retries: int,
     ) -> tuple[dict[str, dict[str, Any]] | None, int, str]:
-        event = {
+        source = description.get("Source", {}).get("KinesisStreamSourceDescription")
+        event: dict[str, Any] = {
             "invocationId": str(uuid.uuid4()),
             "deliveryStreamArn": description["DeliveryStreamARN"],
-            "sourceKinesisStreamArn": description["Source"]["KinesisStreamSourceDescription"]["KinesisStreamARN"],
             "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             "records": [
                 {
                     "recordId": record_id,
                     "approximateArrivalTimestamp": int(r.arrival.timestamp() * 1000),
                     "data": base64.b64encode(r.data).decode(),
-                    "kinesisRecordMetadata": {
-                        "shardId": r.shard,
-                        "partitionKey": "",
-                        "approximateArrivalTimestamp": int(r.arrival.timestamp() * 1000),
-                        "sequenceNumber": r.sequence,
-                        "subsequenceNumber": "",
-                    },
                 }
                 for r, record_id in zip(records, ids, strict=True)
             ],
         }
+        if source:  # records read from a Kinesis stream carry its metadata (DirectPut ones do not)
+            event["sourceKinesisStreamArn"] = source["KinesisStreamARN"]
+            for record, r in zip(event["records"], records, strict=True):
+                record["kinesisRecordMetadata"] = {
+                    "shardId": r.shard,
+                    "partitionKey": "",
+                    "approximateArrivalTimestamp": int(r.arrival.timestamp() * 1000),
+                    "sequenceNumber": r.sequence,
+                    "subsequenceNumber": "",
+                }
         client = local_client("lambda", self.endpoint_url)
         error = ""
         for attempt in range(1, retries + 2):

@@ -39,6 +39,7 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
         "recommendations_bucket",
         "kinesis_stream_name",
         "delivery_stream_name",
+        "smoke_delivery_stream_name",
         "transformation_lambda_name",
         "model_inference_lambda_name",
         "lambda_packages_bucket",

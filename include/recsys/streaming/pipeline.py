@@ -73,34 +73,110 @@ def deploy_all(
     return {function: publish_and_promote(lambda_client, names[function], packages[function]) for function in FUNCTIONS}
 
 
+SMOKE_PREFIX = "smoke-tests/"
+
+
 def smoke_event(products: list[dict[str, Any]], run_tag: str) -> dict[str, Any]:
+    """A fresh synthetic event (its own session id) about a real product."""
     return {
         "session_id": f"smoke-{run_tag}-{uuid.uuid4().hex[:8]}",
         "customer_number": 999_999_999,
         "city": "Smoke Test City",
         "country": "USA",
         "credit_limit": 50_000.0,
-        "event_time": datetime.now(UTC).isoformat(),
+        "event_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "browse_history": [{**products[0], "in_shopping_cart": True}],
     }
 
 
-def put_smoke_event(kinesis_client: Any, stream: str, product: dict[str, Any], run_tag: str) -> dict[str, Any]:
+def firehose_test_event(products: list[dict[str, Any]], run_tag: str) -> dict[str, Any]:
+    """A synthetic Firehose transformation event: one valid record and one malformed one (isolation is checked too).
+    Invoking the Lambda with it has no side effect: nothing is delivered anywhere."""
+    import base64
+
+    event = smoke_event(products, run_tag)
+    records = [
+        {"recordId": "smoke-valid", "data": base64.b64encode(json.dumps(event).encode()).decode()},
+        {"recordId": "smoke-malformed", "data": base64.b64encode(b'{"session_id": "smoke-broken"}').decode()},
+    ]
+    now_ms = int(time.time() * 1000)
+    return {
+        "invocationId": f"smoke-{run_tag}",
+        "deliveryStreamArn": "arn:aws:firehose:::deliverystream/smoke-test",
+        "region": "us-east-1",
+        "records": [{**r, "approximateArrivalTimestamp": now_ms} for r in records],
+        "session_id": event["session_id"],
+    }
+
+
+def check_transformation_response(payload: str, session_id: str, model_version: str) -> dict[str, Any]:
+    """The transformation Lambda's answer to :func:`firehose_test_event`: each recordId once, the valid record
+    ``Ok`` with recommendations of ``model_version``, the malformed one ``ProcessingFailed``."""
+    import base64
+
+    try:
+        records = {r["recordId"]: r for r in json.loads(payload)["records"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AssertionError(f"not a Firehose transformation response ({exc}): {payload[:300]}") from None
+    problems = []
+    if set(records) != {"smoke-valid", "smoke-malformed"}:
+        problems.append(f"recordIds {sorted(records)} != the two sent")
+    valid, malformed = records.get("smoke-valid", {}), records.get("smoke-malformed", {})
+    line: dict[str, Any] = {}
+    if valid.get("result") != "Ok":
+        problems.append(f"the valid record came back {valid.get('result')!r}")
+    else:
+        line = json.loads(base64.b64decode(valid["data"]))
+        if line.get("session_id") != session_id or not line.get("recommended_items") or not line.get("similar_items"):
+            problems.append(f"the valid record's line has no recommendations for {session_id}: {line}")
+        if line.get("model_version") != model_version:
+            problems.append(f"served model {line.get('model_version')}, expected {model_version}")
+    if malformed.get("result") != "ProcessingFailed":
+        problems.append(f"the malformed record came back {malformed.get('result')!r}, not ProcessingFailed")
+    if problems:
+        raise AssertionError("transformation Lambda smoke test failed: " + "; ".join(problems))
+    return {"session_id": session_id, "model_version": line["model_version"], "recommended": line["recommended_items"]}
+
+
+def put_smoke_delivery_event(
+    firehose_client: Any, stream: str, product: dict[str, Any], run_tag: str
+) -> dict[str, Any]:
+    """Put a fresh event on the smoke-test delivery stream (DirectPut, prefix ``smoke-tests/``); never on the
+    production stream or hours. Fails unless the put was accepted."""
     event = smoke_event([product], run_tag)
-    kinesis_client.put_record(StreamName=stream, Data=json.dumps(event).encode(), PartitionKey=event["session_id"])
-    now = datetime.now(UTC)
-    return {"session_id": event["session_id"], "hour_prefix": now.strftime("%Y/%m/%d/%H/"), "put_at": now.isoformat()}
+    put_at = datetime.now(UTC)
+    response = firehose_client.put_record(DeliveryStreamName=stream, Record={"Data": json.dumps(event).encode()})
+    if not response.get("RecordId"):
+        raise RuntimeError(f"the smoke-test delivery stream {stream} did not accept the record: {response}")
+    return {
+        "session_id": event["session_id"],
+        "hour_prefix": SMOKE_PREFIX + put_at.strftime("%Y/%m/%d/%H/"),
+        "put_at": put_at.isoformat(),
+    }
 
 
-def find_recommendation(s3_client: Any, bucket: str, hour_prefix: str, session_id: str, timeout: float = 120) -> dict:
-    """The delivered line for ``session_id`` under the hour prefix (or the next hour's); raise if it never comes."""
+def newer_than_put(files: list[dict[str, Any]], put_at: str) -> bool:
+    """For the sensor: an object under the smoke prefix written after this run's put."""
+    since = datetime.fromisoformat(put_at) - timedelta(seconds=1)
+    return any(f.get("LastModified") and f["LastModified"] >= since for f in files)
+
+
+def find_recommendation(
+    s3_client: Any, bucket: str, hour_prefix: str, session_id: str, put_at: str, timeout: float = 120
+) -> dict:
+    """The delivered line for ``session_id`` in objects written after ``put_at`` under the hour prefix (or the next
+    hour's); raise if it never comes."""
     deadline = time.monotonic() + timeout
-    hour = datetime.strptime(hour_prefix, "%Y/%m/%d/%H/").replace(tzinfo=UTC)
-    prefixes = [hour_prefix, (hour + timedelta(hours=1)).strftime("%Y/%m/%d/%H/")]
+    since = datetime.fromisoformat(put_at) - timedelta(seconds=1)
+    base = hour_prefix[: -len("YYYY/MM/DD/HH/")]
+    hour = datetime.strptime(hour_prefix[len(base) :], "%Y/%m/%d/%H/").replace(tzinfo=UTC)
+    prefixes = [hour_prefix, base + (hour + timedelta(hours=1)).strftime("%Y/%m/%d/%H/")]
     while time.monotonic() < deadline:
         for prefix in prefixes:
             for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
+                    if obj["LastModified"] < since:
+                        continue
                     body = s3_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
                     for line in body.splitlines():
                         record = json.loads(line)

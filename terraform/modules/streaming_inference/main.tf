@@ -17,7 +17,7 @@ module "recommendations" {
   source          = "../secure_bucket"
   name            = var.names.recommendations_bucket
   kms_key_arn     = module.kms.arn
-  expire_prefixes = { "errors/" = var.error_retention_days }
+  expire_prefixes = { "errors/" = var.error_retention_days, "smoke-tests/" = 1 }
 }
 
 resource "aws_kinesis_stream" "activity" {
@@ -283,6 +283,52 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
       enabled         = true
       log_group_name  = aws_cloudwatch_log_group.firehose.name
       log_stream_name = aws_cloudwatch_log_stream.firehose.name
+    }
+  }
+}
+
+# Delivery smoke tests (the deploy DAG): the same processor alias, role, bucket and key as the production stream,
+# but a DirectPut source and its own prefix, so a deploy check never writes into the production hours. Idle, it
+# costs nothing (Firehose bills ingested data).
+resource "aws_cloudwatch_log_stream" "smoke" {
+  name           = "SmokeTestDelivery"
+  log_group_name = aws_cloudwatch_log_group.firehose.name
+}
+
+resource "aws_kinesis_firehose_delivery_stream" "smoke" {
+  name        = "${var.names.delivery_stream}-smoke"
+  destination = "extended_s3"
+
+  server_side_encryption {
+    enabled  = true
+    key_type = "CUSTOMER_MANAGED_CMK"
+    key_arn  = module.kms.arn
+  }
+
+  extended_s3_configuration {
+    role_arn            = aws_iam_role.firehose.arn
+    bucket_arn          = module.recommendations.arn
+    prefix              = "smoke-tests/!{timestamp:yyyy/MM/dd/HH}/"
+    error_output_prefix = "smoke-tests/errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/"
+    buffering_size      = 1
+    buffering_interval  = min(var.buffering_interval_seconds, 60)
+    kms_key_arn         = module.kms.arn
+
+    processing_configuration {
+      enabled = true
+      processors {
+        type = "Lambda"
+        parameters {
+          parameter_name  = "LambdaArn"
+          parameter_value = aws_lambda_alias.live["transformation"].arn
+        }
+      }
+    }
+
+    cloudwatch_logging_options {
+      enabled         = true
+      log_group_name  = aws_cloudwatch_log_group.firehose.name
+      log_stream_name = aws_cloudwatch_log_stream.smoke.name
     }
   }
 }

@@ -13,6 +13,11 @@ output "delivery_stream_name" {
   value       = aws_kinesis_firehose_delivery_stream.this.name
 }
 
+output "smoke_delivery_stream_name" {
+  description = "DirectPut Firehose stream for the deploy DAG's delivery check (same processor, prefix smoke-tests/)."
+  value       = aws_kinesis_firehose_delivery_stream.smoke.name
+}
+
 output "transformation_lambda_name" {
   description = "Firehose processor Lambda."
   value       = aws_lambda_function.this["transformation"].function_name
