@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from recsys.config import local_stack_settings
@@ -114,7 +115,10 @@ def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
     events = [make_event(random.Random(7 + i), customers, products) for i in range(count)]  # noqa: S311
     for event in events:  # fresh ids: objects of an earlier demo (kept in the local S3) must not count as delivered
         event["session_id"] = str(uuid.uuid4())
-    put_events(events, stack.settings.names.kinesis_stream)
+    put_at = datetime.now(UTC) - timedelta(seconds=1)
+    put_failures = put_events(events, stack.settings.names.kinesis_stream)
+    if put_failures:
+        raise SystemExit(f"[demo] Kinesis refused {put_failures} of {count} events")
     say(f"put {count} generated events on {stack.settings.names.kinesis_stream}; waiting for Firehose delivery")
     sessions = {e["session_id"] for e in events}
     s3 = stack.client("s3")
@@ -122,10 +126,14 @@ def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     delivered: dict[str, str] = {}
     failed: set[str] = set()
+    seen: set[str] = set()
     while time.monotonic() < deadline and len(delivered) + len(failed) < count:
         time.sleep(2)
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for obj in page.get("Contents", []):
+                if obj["LastModified"] < put_at or obj["Key"] in seen:  # only objects written after the put
+                    continue
+                seen.add(obj["Key"])
                 body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
                 for line in body.splitlines():
                     item = json.loads(line)
