@@ -221,3 +221,32 @@ def test_every_record_id_comes_back_once_with_a_valid_result(world, drawn):
     for result, original in zip(out, records, strict=True):
         if result["result"] == "Ok":
             assert json.loads(base64.b64decode(result["data"]))["session_id"] == original["recordId"]
+
+
+def test_the_response_stays_under_the_lambda_limit_and_overflow_records_fail_alone(world, monkeypatch):
+    """Output lines carry their event (up to 100 browsed items each): records beyond the response bound fail alone
+    (Firehose puts their original data under the error prefix), every recordId comes back once, and the serialized
+    response stays within the bound."""
+    from recsys.streaming import transformation_handler
+
+    limit = 120_000
+    monkeypatch.setattr(transformation_handler, "MAX_RESPONSE_BYTES", limit)
+    picks = list(range(len(world["products"])))[:50] * 2
+    records = [
+        record(
+            f"shardId-000000000000-{i:040d}", json.dumps(event_for(world["products"], picks, [False] * 100)).encode()
+        )
+        for i in range(12)
+    ]
+    out = transform(records, world["conn"], world["bundle"])
+    assert [r["recordId"] for r in out] == [r["recordId"] for r in records]
+    results = [r["result"] for r in out]
+    assert "Ok" in results
+    assert "ProcessingFailed" in results
+    assert results == sorted(results, key=lambda r: r != "Ok")  # the first ones fit, the rest overflow
+    assert len(json.dumps({"records": out})) <= limit
+    for result in out:
+        if result["result"] == "ProcessingFailed":
+            assert result["data"] == ""  # Firehose keeps the original (rawData) for the error prefix itself
+        else:
+            assert len(json.loads(base64.b64decode(result["data"]))["browse_history"]) == 100

@@ -2,9 +2,11 @@
 
 Contract (AWS Firehose): ``{"records": [{"recordId", "data" (base64), ...}]}`` in, ``{"records": [{"recordId",
 "result": "Ok" | "Dropped" | "ProcessingFailed", "data" (base64)}]}`` out, every input recordId exactly once. Each
-valid event becomes one JSON line with its recommendations; a malformed record (not base64, not UTF-8, not JSON, a
-schema violation, unknown products) becomes ``ProcessingFailed`` with the reason logged, without failing the rest.
-A database outage fails the invocation (Firehose retries it). Responses stay under Lambda's 6 MB.
+valid event becomes one JSON line: the event itself, then its recommendations; a malformed record (not base64, not
+UTF-8, not JSON, a schema violation, features the model cannot embed) becomes ``ProcessingFailed`` with the reason
+logged, without failing the rest. A database outage, or a served model version the vector DB no longer holds, fails
+the invocation (Firehose retries it). Responses stay under Lambda's 6 MB: records beyond it come back
+``ProcessingFailed`` without data (Firehose writes their original data under the error prefix).
 """
 
 from __future__ import annotations
@@ -68,12 +70,17 @@ def transform(records: list[dict[str, Any]], conn: Any, bundle: Any) -> list[dic
             }
         else:
             results[index] = _failed(str(record["recordId"]), record["data"], str(outcome))
-    ordered, size = [], 0
+    ordered, size = [], len('{"records": []}')
     for index in range(len(records)):
         result = results[index]
-        size += len(result["data"]) + 100
-        if size > MAX_RESPONSE_BYTES and result["result"] == "Ok":
-            result = _failed(result["recordId"], records[index].get("data", ""), "response would exceed 6 MB")
+        cost = len(json.dumps(result)) + 2
+        if size + cost > MAX_RESPONSE_BYTES:
+            # Lambda refuses responses over 6 MB. Firehose writes a ProcessingFailed record's original data (its
+            # rawData) under the error prefix itself, so the overflow returns none and stays within the bound.
+            log.warning("record %s: ProcessingFailed: the response would exceed 6 MB", result["recordId"])
+            result = {"recordId": result["recordId"], "result": "ProcessingFailed", "data": ""}
+            cost = len(json.dumps(result)) + 2
+        size += cost
         ordered.append(result)
     return ordered
 
