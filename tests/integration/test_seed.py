@@ -9,7 +9,8 @@ import pytest
 from recsys.localstack import mariadb
 from recsys.localstack.process import StackError
 from recsys.seed.generator import SeedSpec
-from recsys.seed.loader import load_sql_dump, seed
+from recsys.seed.loader import load_sql_dump, seed, table_counts
+from recsys.seed.schema import TABLES
 
 pytestmark = pytest.mark.integration
 
@@ -103,9 +104,72 @@ def test_a_dump_without_ratings_loads_and_gets_derived_ratings(stack, seeded, tm
     assert query(cfg, "SELECT MIN(productRating) >= 1 AND MAX(productRating) <= 5 FROM ratings")[0][0] == 1
 
 
-def test_a_broken_dump_names_the_file_and_line(stack, tmp_path):
+def public_shaped_dump(cfg, path, with_ratings: bool) -> None:
+    """A dump shaped like the public `mysqlsampledatabase.sql`: its own CREATE DATABASE and USE, every DROP TABLE
+    up front in parent-first order (which an existing `ratings` table's foreign keys refuse), no FOREIGN_KEY_CHECKS
+    switch, and (like the original) no ratings table unless asked."""
+    tables = [t for t in TABLES if with_ratings or t != "ratings"]
+    lines = [
+        "/* classicmodels sample database, as published */",
+        "CREATE DATABASE IF NOT EXISTS `classicmodels`;",
+        "USE `classicmodels`;",
+        *[f"DROP TABLE IF EXISTS `{t}`;" for t in tables],
+    ]
+    for table in tables:  # parents first, so each CREATE finds the tables its foreign keys name
+        dumped = subprocess.run(
+            ["mariadb-dump", *mariadb.client_args(cfg), "--compact", "--skip-add-drop-table", cfg.database, table],
+            capture_output=True,
+            text=True,
+            env=mariadb.client_env(),
+            check=True,
+        ).stdout
+        lines.append(dumped)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def databases(cfg) -> set[str]:
+    return set(mariadb.root_sql(cfg, "SHOW DATABASES").split())
+
+
+@pytest.mark.parametrize("with_ratings", [False, True])
+def test_the_public_dump_as_published_replaces_a_seeded_source(stack, tmp_path, with_ratings):
+    cfg = stack.mariadb()
+    original = seed(cfg, SeedSpec(customers=40, products=30, ratings=500, seed=3))
+    dump = tmp_path / "mysqlsampledatabase.sql"
+    public_shaped_dump(cfg, dump, with_ratings)
+    seed(cfg, SeedSpec())  # a different, already seeded source with ratings referencing customers and products
+    with pytest.raises(StackError, match=r"1451|foreign key"):  # what loading it straight into the source does
+        mariadb.root_sql(cfg, dump.read_text().replace("`classicmodels`", f"`{cfg.database}`"))
+    loaded = load_sql_dump(cfg, dump)
+    assert {t: loaded[t] for t in ("customers", "products", "orders")} == {
+        t: original[t] for t in ("customers", "products", "orders")
+    }
+    if with_ratings:
+        assert loaded["ratings"] == original["ratings"]
+    else:  # derived from the dump's orders
+        assert loaded["ratings"] > 0
+    # the ETL user still reads the new tables; no scratch database is left behind
+    assert query(cfg, "SELECT COUNT(*) FROM ratings")[0][0] == loaded["ratings"]
+    assert not {d for d in databases(cfg) if d.startswith(f"{cfg.database}__")}
+    seed(cfg, SeedSpec())
+
+
+def test_a_broken_dump_names_the_line_and_statement_and_leaves_the_source_intact(stack, seeded, tmp_path):
+    cfg, counts = seeded
+    seed(cfg, SeedSpec())
     dump = tmp_path / "broken.sql"
-    dump.write_text("CREATE TABLE ok_table (id int);\nTHIS IS NOT SQL;\n")
-    with pytest.raises(StackError, match=r"broken\.sql: .*at line 2"):
-        load_sql_dump(stack.mariadb(), dump)
-    mariadb.root_sql(stack.mariadb(), f"DROP TABLE IF EXISTS `{stack.mariadb().database}`.ok_table;")
+    dump.write_text(
+        "CREATE DATABASE IF NOT EXISTS classicmodels;\nUSE classicmodels;\nDROP TABLE IF EXISTS ratings;\n"
+        "CREATE TABLE ok_table (id int);\nINSERT INTO ok_table VALUES (1),,(2);\n"
+    )
+    with pytest.raises(
+        StackError,
+        match=r"(?s)broken\.sql: not loaded, the source is unchanged: .*at line 5.*"
+        r"line 5 of .*broken\.sql: INSERT INTO ok_table VALUES \(1\),,\(2\);",
+    ):
+        load_sql_dump(cfg, dump)
+    with mariadb.connect(cfg, admin=True) as conn, conn.cursor() as cur:
+        assert table_counts(cur) == counts
+        cur.execute("SHOW TABLES LIKE 'ok_table'")
+        assert cur.fetchone() is None
+    assert not {d for d in databases(cfg) if d.startswith(f"{cfg.database}__")}

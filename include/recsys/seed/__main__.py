@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         "--from-sql",
         type=Path,
         metavar="FILE",
-        help="load this classicmodels dump instead of generating; a missing ratings table is derived from orders",
+        help="replace the source with this classicmodels dump (as published; loaded into a scratch database first, "
+        "swapped in only when complete); a missing ratings table is derived from orders",
     )
     args = parser.parse_args(argv)
     cfg = Stack(local_stack_settings()).mariadb()

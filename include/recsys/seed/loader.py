@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recsys.localstack.mariadb import MariaDBConfig, client_args, client_env, connect
+from recsys.localstack.mariadb import ADMIN_USER, MariaDBConfig, client_args, client_env, connect, root_sql
 from recsys.localstack.process import StackError
 from recsys.seed.generator import SeedSpec, derive_ratings, generate
 from recsys.seed.schema import COLUMNS, DDL, TABLES
@@ -110,31 +112,111 @@ def seed_if_empty(cfg: MariaDBConfig, progress: Progress = _quiet) -> None:
     seed(cfg, SeedSpec(), progress)
 
 
+DATABASE_STATEMENT = re.compile(r"^\s*(CREATE|DROP)\s+(DATABASE|SCHEMA)\b", re.IGNORECASE)
+USE_STATEMENT = re.compile(r"^\s*USE\s+[`\w]+`?\s*;\s*$", re.IGNORECASE)
+
+
+def rewrite_dump(dump: Path, database: str, out: Path) -> int:
+    """Copy ``dump`` into ``out`` aimed at ``database``: its own ``CREATE``/``DROP DATABASE`` lines become comments
+    and ``USE x;`` becomes ``USE `database`;``. Line numbers stay the same (errors point into the original file).
+    Returns how many lines were changed."""
+    changed = 0
+    with open(dump, "rb") as source, open(out, "wb") as target:
+        for raw in source:
+            line = raw.decode("utf-8", errors="surrogateescape")
+            ending = "\n" if line.endswith("\n") else ""
+            if DATABASE_STATEMENT.match(line):
+                line, changed = f"-- recsys: ignored: {line.rstrip()}{ending}", changed + 1
+            elif USE_STATEMENT.match(line):
+                line, changed = f"USE `{database}`;{ending}", changed + 1
+            target.write(line.encode("utf-8", errors="surrogateescape"))
+    return changed
+
+
+def _dump_error(dump: Path, stderr: str) -> str:
+    """The client's last ``ERROR ... at line N`` with that line of the dump quoted."""
+    errors = [line for line in stderr.splitlines() if line.startswith("ERROR")]
+    message = errors[-1] if errors else stderr.strip()
+    found = re.search(r" at line (\d+)", message)
+    if found:
+        number = int(found.group(1))
+        with open(dump, "rb") as handle:
+            for index, raw in enumerate(handle, start=1):
+                if index == number:
+                    statement = raw.decode("utf-8", errors="replace").strip()
+                    message += f"\n  line {number} of {dump}: {statement[:200]}"
+                    break
+    return message
+
+
 def load_sql_dump(cfg: MariaDBConfig, dump: Path, seed_value: int = 42, progress: Progress = _quiet) -> dict[str, int]:
-    """Load a classicmodels SQL dump; derive the lab's `ratings` table from orders when the dump has none."""
+    """Replace the source with a classicmodels SQL dump, as published (its own ``CREATE DATABASE``/``USE``, drops in
+    any order), all or nothing.
+
+    The dump is loaded into a scratch database first; the lab's ``ratings`` table is derived from orders when the
+    dump has none. Only a complete load replaces the source: one ``RENAME TABLE`` moves the old tables out and the new
+    ones in (atomic; the ETL user's database-level grant covers them). A dump that fails leaves the source as it was
+    and the error names the statement's line.
+    """
     if not dump.is_file():
         raise StackError(f"{dump}: no such file")
-    progress(f"loading {dump} into {cfg.database}")
-    with open(dump, "rb") as handle:
-        result = subprocess.run(
-            ["mariadb", *client_args(cfg), cfg.database],
-            env=client_env(),
-            stdin=handle,
-            capture_output=True,
-            check=False,
+    scratch, previous = f"{cfg.database}__import", f"{cfg.database}__previous"
+    root_sql(
+        cfg,
+        f"DROP DATABASE IF EXISTS `{scratch}`; CREATE DATABASE `{scratch}` CHARACTER SET utf8mb4;\n"
+        f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO '{ADMIN_USER}'@'%';",
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="recsys-dump-") as tmp:
+            aimed = Path(tmp) / dump.name
+            rewrite_dump(dump, scratch, aimed)
+            progress(f"loading {dump} into a scratch database ({scratch})")
+            with open(aimed, "rb") as handle:
+                result = subprocess.run(
+                    ["mariadb", *client_args(cfg), scratch],
+                    env=client_env(),
+                    stdin=handle,
+                    capture_output=True,
+                    check=False,
+                )
+        if result.returncode != 0:
+            raise StackError(
+                f"{dump}: not loaded, the source is unchanged: "
+                + _dump_error(dump, result.stderr.decode(errors="replace"))
+            )
+        staged = replace(cfg, database=scratch)
+        missing = [t for t in ("customers", "products", "orders", "orderdetails") if not has_table(staged, t)]
+        if missing:
+            raise StackError(
+                f"{dump}: the dump has no {', '.join(missing)} table(s); is it a classicmodels dump? "
+                "The source is unchanged."
+            )
+        if not has_table(staged, "ratings"):
+            derived = derive_ratings_in_db(staged, seed_value)
+            progress(f"the dump has no ratings table: derived {derived:,} ratings from orders")
+        live_tables = _tables(cfg, cfg.database)
+        new_tables = _tables(cfg, scratch)
+        moves = [f"`{cfg.database}`.`{t}` TO `{previous}`.`{t}`" for t in live_tables]
+        moves += [f"`{scratch}`.`{t}` TO `{cfg.database}`.`{t}`" for t in new_tables]
+        root_sql(
+            cfg,
+            f"DROP DATABASE IF EXISTS `{previous}`; CREATE DATABASE `{previous}`;\n"
+            f"RENAME TABLE {', '.join(moves)};\n"
+            f"DROP DATABASE `{previous}`;",
         )
-    if result.returncode != 0:
-        stderr = result.stderr.decode(errors="replace").strip()
-        errors = [line for line in stderr.splitlines() if line.startswith("ERROR")]  # "ERROR 1064 ... at line N: ..."
-        raise StackError(f"{dump}: {errors[-1] if errors else stderr}")
-    missing = [t for t in ("customers", "products", "orders", "orderdetails") if not has_table(cfg, t)]
-    if missing:
-        raise StackError(f"{dump}: the dump has no {', '.join(missing)} table(s); is it a classicmodels dump?")
-    if not has_table(cfg, "ratings"):
-        derived = derive_ratings_in_db(cfg, seed_value)
-        progress(f"the dump has no ratings table: derived {derived:,} ratings from orders")
+        progress(f"{cfg.database} now holds the dump's {len(new_tables)} tables")
+    finally:
+        root_sql(
+            cfg,
+            f"DROP DATABASE IF EXISTS `{scratch}`;\nREVOKE ALL PRIVILEGES ON `{scratch}`.* FROM '{ADMIN_USER}'@'%';",
+        )
     with connect(cfg, admin=True) as conn, conn.cursor() as cur:
         return table_counts(cur)
+
+
+def _tables(cfg: MariaDBConfig, database: str) -> list[str]:
+    listed = root_sql(cfg, f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{database}'")
+    return [line.strip() for line in listed.splitlines() if line.strip()]
 
 
 def derive_ratings_in_db(cfg: MariaDBConfig, seed_value: int) -> int:
