@@ -9,7 +9,7 @@ include .env
 export
 endif
 
-.PHONY: help setup up down status clean seed demo test lint format bench lock
+.PHONY: help setup up airflow down status clean seed demo test lint format bench lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -20,7 +20,10 @@ setup: ## install missing Debian packages and the pinned Python environment (ide
 up: setup ## start the local stack (MariaDB, PostgreSQL + pgvector, moto + executors); seed an empty source
 	@$(STACK) up
 
-down: ## stop exactly the processes the stack started; keep the data
+airflow: up ## start Airflow 3 (api-server, scheduler, dag-processor, triggerer) on the stack; UI http://127.0.0.1:8080
+	@$(STACK) airflow
+
+down: ## stop exactly the processes the stack started (Airflow too); keep the data
 	@[ ! -x $(PY) ] || $(STACK) down
 
 status: ## show each service's endpoint and health

@@ -1,5 +1,6 @@
 """Shared fixtures. Integration tests run against a test instance of the local stack with its own home and ports
-(.local/test-stack, ports 13307/15433/15055), so they never touch the data of a stack you run with `make up`."""
+(.local/test-stack, ports 13307/15433/15055, Airflow 18080), so they never touch the data of a stack you run with
+`make up`."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ TEST_STACK_ENV = {
     "MYSQL_PORT": os.environ.get("TEST_MYSQL_PORT", "13307"),
     "VECTOR_DB_PORT": os.environ.get("TEST_VECTOR_DB_PORT", "15433"),
     "AWS_PORT": os.environ.get("TEST_AWS_PORT", "15055"),
+    "AIRFLOW_PORT": os.environ.get("TEST_AIRFLOW_PORT", "18080"),
 }
 
 
 def test_stack_settings():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "VECTOR_DB_", "AWS_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "VECTOR_DB_", "AWS_", "AIRFLOW_PORT"))}
     return local_stack_settings({**env, **TEST_STACK_ENV})
 
 

@@ -166,6 +166,7 @@ class LocalStackSettings:
     mysql_port: int = 3307
     vector_db_port: int = 5433
     aws_port: int = 5055
+    airflow_port: int = 8080
     host: str = "127.0.0.1"
     mysql_user: str = "etl"
     mysql_database: str = SOURCE_DATABASE
@@ -192,6 +193,7 @@ LOCAL_STACK_ENV: dict[str, str] = {
     "MYSQL_PORT": "mysql_port",
     "VECTOR_DB_PORT": "vector_db_port",
     "AWS_PORT": "aws_port",
+    "AIRFLOW_PORT": "airflow_port",
     "MYSQL_USER": "mysql_user",
     "MYSQL_DATABASE": "mysql_database",
     "VECTOR_DB_USER": "vector_db_user",

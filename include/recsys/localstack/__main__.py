@@ -28,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start every service (harmless when already running) and seed an empty source")
     up.add_argument("--no-seed", action="store_true", help="do not seed the source database when it is empty")
     up.add_argument("--no-airflow", action="store_true", help="skip migrating the Airflow metadata database")
-    sub.add_parser("down", help="stop exactly the processes the stack started; data is kept")
+    sub.add_parser(
+        "airflow",
+        help="start Airflow (api-server, scheduler, dag-processor, triggerer) against the running stack; "
+        "UI on http://127.0.0.1:AIRFLOW_PORT (8080); DAGs start paused",
+    )
+    sub.add_parser("down", help="stop exactly the processes the stack started (Airflow first); data is kept")
     sub.add_parser("status", help="a table of services with their health; exit 1 when any is not healthy")
     sub.add_parser("clean", help="stop the stack and delete LOCAL_STACK_HOME")
     sub.add_parser("env", help="print the path of the shell-sourceable environment file")
@@ -42,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
                 from recsys.seed.loader import seed_if_empty
 
                 seed_if_empty(stack.mariadb(), progress=_progress)
+            return 0
+        if args.command == "airflow":
+            from recsys.localstack import airflow_services
+
+            not_running = [name for name, state, *_ in stack.status()[:3] if state != "healthy"]
+            if not_running:
+                raise StackError(f"the stack is not running ({', '.join(not_running)}): run make up first")
+            airflow_services.start(stack, _progress)
             return 0
         if args.command == "down":
             stack.down(_progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -156,9 +157,16 @@ def stop_process(record: ServiceRecord, sig: int = signal.SIGTERM, timeout: floa
     for p in alive:
         p.kill()
     for child in children:
-        if child.is_running():
-            child.terminate()
-    psutil.wait_procs(children, timeout=5)
+        try:
+            if child.is_running():
+                child.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=5)
+    for child in alive:  # what ignored SIGTERM
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    psutil.wait_procs(alive, timeout=5)
     return True
 
 

@@ -198,6 +198,9 @@ class Stack:
         progress(f"environment written to {self.settings.env_file}")
 
     def down(self, progress: Callable[[str], None]) -> None:
+        from recsys.localstack import airflow_services
+
+        airflow_services.stop(self, progress)  # first: its tasks use the services below
         records = self.state.load()
         for name in (AWS_SERVICE, vectordb.SERVICE, mariadb.SERVICE):
             record = records.get(name)
@@ -226,6 +229,27 @@ class Stack:
                 continue
             ok, detail = check()
             rows.append((name, "healthy" if ok else "unhealthy", endpoint, f"pid {record.pid}; {detail}"))
+        rows.extend(self.airflow_status())
+        return rows
+
+    def airflow_status(self) -> list[tuple[str, str, str, str]]:
+        """Rows for the Airflow components, when `make airflow` started them."""
+        from recsys.localstack import airflow_services
+
+        records = {c: self.state.running(airflow_services.service(c)) for c in airflow_services.COMPONENTS}
+        if not any(records.values()) and not any(
+            airflow_services.service(c) in self.state.load() for c in airflow_services.COMPONENTS
+        ):
+            return []
+        ok, detail = airflow_services.healthy(self)
+        url = airflow_services.base_url(self)
+        rows = []
+        for component, record in records.items():
+            name = airflow_services.service(component)
+            if record is None:
+                rows.append((name, "stopped", url, "recorded but not running: make down, then make airflow"))
+            else:
+                rows.append((name, "healthy" if ok else "unhealthy", url, f"pid {record.pid}; {detail}"))
         return rows
 
 
