@@ -1,13 +1,14 @@
-# Airflow image for docker-compose.yaml (and a starting point for MWAA/Astro-like images).
-FROM apache/airflow:3.3.2-python3.11
+# Images for docker-compose.yaml (and a starting point for MWAA/Astro-like images). Two targets:
+#   runtime     Airflow + this project's DAG dependencies (requirements.txt) + Terraform: no dev or test packages
+#   localstack  runtime + moto and Spark (requirements-localstack.txt): the local AWS endpoint and its executors
+FROM apache/airflow:3.3.2-python3.11 AS runtime
 
 # Terraform: the provisioning tasks run the roots in terraform/ (the lock files pin the AWS provider build).
 ARG TERRAFORM_VERSION=1.11.4
 
 USER root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmariadb-java default-jre-headless pkg-config libmariadb-dev gcc \
-    curl unzip \
+ && apt-get install -y --no-install-recommends pkg-config libmariadb-dev gcc curl unzip \
  && cd /tmp \
  && curl -fsSLO "https://releases.hashicorp.com/terraform/${TERRAFORM_VERSION}/terraform_${TERRAFORM_VERSION}_linux_amd64.zip" \
  && curl -fsSLO "https://releases.hashicorp.com/terraform/${TERRAFORM_VERSION}/terraform_${TERRAFORM_VERSION}_SHA256SUMS" \
@@ -17,8 +18,18 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
 
-COPY requirements.txt requirements-dev.txt /opt/recsys/
-RUN pip install --no-cache-dir -r /opt/recsys/requirements-dev.txt
+COPY requirements.txt /opt/recsys/
+RUN pip install --no-cache-dir -r /opt/recsys/requirements.txt
 COPY include /opt/airflow/include
 ENV PYTHONPATH=/opt/airflow/include \
     TERRAFORM_DIR=/opt/airflow/terraform
+
+FROM runtime AS localstack
+USER root
+# Java and the MariaDB JDBC driver for the Glue script's Spark
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libmariadb-java default-jre-headless \
+ && rm -rf /var/lib/apt/lists/*
+USER airflow
+COPY requirements-localstack.txt /opt/recsys/
+RUN pip install --no-cache-dir -r /opt/recsys/requirements-localstack.txt

