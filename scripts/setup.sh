@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mariadb-server mariadb-client libmariadb-java libmariadb-dev pkg-config)
+APT_PACKAGES=(mariadb-server mariadb-client libmariadb-java libmariadb-dev pkg-config chromium chromium-driver)
 command -v java >/dev/null 2>&1 || APT_PACKAGES+=(default-jre-headless)
 
 missing=()
