@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import warnings
 
 from recsys.config import local_stack_settings
 from recsys.localstack.process import StackError
 from recsys.localstack.stack import Stack
+
+# platformdirs warns on machines without a login session (containers, CI); the stack does not use that directory
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
 def _progress(message: str) -> None:
