@@ -89,25 +89,8 @@ def test_valid_events_parse_with_their_values(event):
 
 
 def test_errors_name_the_field():
-    event = {
-        "session_id": "s",
-        "customer_number": 1,
-        "city": "Paris",
-        "country": "France",
-        "credit_limit": None,
-        "event_time": "2026-11-26T10:00:00Z",
-        "browse_history": [
-            {
-                "product_code": "S10_1",
-                "product_line": "Ships",
-                "product_scale": "1:10",
-                "quantity_in_stock": 1,
-                "buy_price": 1.0,
-                "msrp": "cheap",
-                "in_shopping_cart": False,
-            }
-        ],
-    }
+    event = with_time("2026-11-26T10:00:00Z")
+    event["browse_history"][0]["msrp"] = "cheap"
     with pytest.raises(EventError, match=r"browse_history\[0\]\.msrp: expected a number"):
         parse_event(event)
 
