@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from datetime import UTC, datetime
 
 import psutil
 import pytest
+from airflow_api import AirflowApi
 
 from recsys.localstack import airflow_services
 from recsys.seed.generator import SeedSpec
@@ -19,24 +18,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 CHAIN = ("batch_training_data", "recommender_model", "vector_db_embeddings", "streaming_recommendations")
 ALL_DAGS = {*CHAIN, "platform_health"}
-
-
-class Api:
-    def __init__(self, url: str, password: str) -> None:
-        self.url = url
-        token = self.call("POST", "/auth/token", {"username": airflow_services.USER, "password": password}, auth=False)
-        self.token = token["access_token"]
-
-    def call(self, method: str, path: str, body: dict | None = None, auth: bool = True) -> dict:
-        request = urllib.request.Request(  # noqa: S310
-            self.url + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {self.token}"} if auth else {})},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            text = response.read()
-            return json.loads(text) if text else {}
 
 
 def descendants(stack) -> list[psutil.Process]:
@@ -55,7 +36,7 @@ def test_the_nightly_chain_runs_by_itself_under_a_real_scheduler(stack):
     processes: list[psutil.Process] = []
     api = None
     try:
-        api = Api(airflow_services.base_url(stack), airflow_services.password(stack))
+        api = AirflowApi(stack)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:  # the dag-processor parses the five files
             dags = {d["dag_id"]: d for d in api.call("GET", "/api/v2/dags?limit=100")["dags"]}
@@ -79,9 +60,7 @@ def test_the_nightly_chain_runs_by_itself_under_a_real_scheduler(stack):
                 runs = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=50&order_by=-run_after")["dag_runs"]
                 for dag_run in runs:
                     if dag_id == "batch_training_data" and dag_run["dag_run_id"] != run["dag_run_id"]:
-                        if dag_run["run_type"] == "scheduled" and dag_run["state"] == "queued":
-                            # unpausing creates the latest 02:00 run (catchup=False): not this test's run
-                            api.call("DELETE", f"/api/v2/dags/{dag_id}/dagRuns/{dag_run['dag_run_id']}")
+                        api.drop_catch_up_run(dag_id, dag_run)  # the 02:00 run unpausing creates: not this test's
                         continue
                     if datetime.fromisoformat(dag_run["run_after"]) < started_at:
                         continue

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import time
@@ -12,6 +11,7 @@ import urllib.request
 from datetime import UTC, datetime
 
 import pytest
+from airflow_api import AirflowApi
 
 from recsys.config import project_root
 from recsys.localstack import airflow_services
@@ -34,31 +34,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-class Api:
-    def __init__(self, url: str, password: str) -> None:
-        self.url, self.token = url, ""
-        self.token = self.call("POST", "/auth/token", {"username": airflow_services.USER, "password": password})[
-            "access_token"
-        ]
-
-    def call(self, method: str, path: str, body: dict | None = None) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, method=method, data=data, headers=headers)  # noqa: S310
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            text = response.read()
-            return json.loads(text) if text else {}
-
-
 @pytest.fixture(scope="module")
 def airflow(stack):
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("Debian's chromium is not installed: run make setup")
     airflow_services.start(stack, lambda _m: None, timeout=300)
-    api = Api(airflow_services.base_url(stack), airflow_services.password(stack))
+    api = AirflowApi(stack)
     artifacts = project_root() / ".local" / "test-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     yield {"api": api, "url": airflow_services.base_url(stack), "chromium": chromium, "artifacts": artifacts}
@@ -132,9 +114,7 @@ def test_trigger_form_refuses_an_invalid_param_and_a_bucketed_run_succeeds(airfl
     while time.monotonic() < deadline:
         runs = api.call("GET", "/api/v2/dags/batch_training_data/dagRuns?limit=20&order_by=-run_after")["dag_runs"]
         for dag_run in runs:
-            if dag_run["run_type"] == "scheduled" and dag_run["state"] == "queued":
-                # unpausing on trigger also creates the latest 02:00 run: not this test's
-                api.call("DELETE", f"/api/v2/dags/batch_training_data/dagRuns/{dag_run['dag_run_id']}")
+            api.drop_catch_up_run("batch_training_data", dag_run)  # unpausing on trigger creates the 02:00 run
         mine = [r for r in runs if r["run_type"] == "manual" and datetime.fromisoformat(r["run_after"]) >= clicked]
         if mine:
             run = mine[0]

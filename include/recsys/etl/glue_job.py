@@ -317,10 +317,17 @@ def clean_up(s3: Any, target: str, keep: set[str]) -> list[str]:
     """Step 3, after the commit: delete every object under the prefix that neither the live manifest nor the
     previous one lists (older runs, and files of runs that died before their commit). Returns the deleted keys."""
     bucket, prefix = split_s3(target)
-    keep = keep | {f"{prefix}{MANIFEST_NAME}"}
-    stale: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        stale.extend(obj["Key"] for obj in page.get("Contents", []) if obj["Key"] not in keep)
+    return delete_under(s3, bucket, prefix, keep | {f"{prefix}{MANIFEST_NAME}"})
+
+
+def delete_under(s3: Any, bucket: str, prefix: str, keep: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """Delete every object under ``prefix`` but ``keep`` (1,000 keys per request); return the deleted keys."""
+    stale = [
+        obj["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for obj in page.get("Contents", [])
+        if obj["Key"] not in keep
+    ]
     for start in range(0, len(stale), 1000):
         s3.delete_objects(
             Bucket=bucket, Delete={"Objects": [{"Key": k} for k in stale[start : start + 1000]], "Quiet": True}
@@ -361,16 +368,7 @@ def remove_staging(ctx: Context, staging: str) -> None:
     if not staging.startswith("s3://"):
         shutil.rmtree(staging, ignore_errors=True)
         return
-    bucket, prefix = split_s3(staging)
-    keys = [
-        obj["Key"]
-        for page in ctx.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for obj in page.get("Contents", [])
-    ]
-    for start in range(0, len(keys), 1000):
-        ctx.s3.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True}
-        )
+    delete_under(ctx.s3, *split_s3(staging))
 
 
 def run(argv: list[str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +50,6 @@ class BrowsedItem:
     msrp: float
     in_shopping_cart: bool
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "product_code": self.product_code,
-            "product_line": self.product_line,
-            "product_scale": self.product_scale,
-            "quantity_in_stock": self.quantity_in_stock,
-            "buy_price": self.buy_price,
-            "msrp": self.msrp,
-            "in_shopping_cart": self.in_shopping_cart,
-        }
-
     def features(self) -> dict[str, Any]:
         """The item tower's raw features, keyed like the training data."""
         return {
@@ -83,16 +72,11 @@ class UserActivityEvent:
     browse_history: tuple[BrowsedItem, ...]
 
     def to_json(self) -> dict[str, Any]:
-        """The event in its schema's shape (what the output line keeps next to the recommendations)."""
-        return {
-            "session_id": self.session_id,
-            "customer_number": self.customer_number,
-            "city": self.city,
-            "country": self.country,
-            "credit_limit": self.credit_limit,
-            "event_time": self.event_time,
-            "browse_history": [item.to_json() for item in self.browse_history],
-        }
+        """The event in its schema's shape (what the output line keeps next to the recommendations): the fields are
+        named as the schema's properties."""
+        data = asdict(self)
+        data["browse_history"] = list(data["browse_history"])
+        return data
 
     def user_features(self) -> dict[str, Any]:
         return {"city": self.city, "country": self.country, "creditLimit": self.credit_limit}

@@ -22,25 +22,19 @@ log = logging.getLogger(__name__)
 _state: dict[str, Any] = {}
 
 
-def _live_version() -> str | None:
-    """The vector DB's live model version (what ``item_emb`` shows), or None without one."""
-    if not os.environ.get("VECTOR_DB_SECRET_ARN"):
-        return None
-    row = (
-        connection()
-        .execute(
-            "SELECT model_version FROM embedding_versions WHERE dropped_at IS NULL ORDER BY loaded_at DESC LIMIT 1"
-        )
-        .fetchone()
-    )
-    return str(row[0]) if row else None
+def _pinned_version() -> str | None:
+    """``MODEL_VERSION`` when it names a version; None for ``latest``."""
+    version = os.environ.get("MODEL_VERSION", "latest")
+    return None if version in ("", "latest") else version
 
 
 def _wanted_version(s3: Any, bucket: str) -> str:
-    pinned = os.environ.get("MODEL_VERSION", "latest")
-    if pinned not in ("", "latest"):
+    from recsys.vectordb.search import live_version
+
+    pinned = _pinned_version()
+    if pinned:
         return pinned
-    live = _live_version()
+    live = live_version(connection()) if os.environ.get("VECTOR_DB_SECRET_ARN") else None
     if live:
         return live
     return str(json.loads(s3.get_object(Bucket=bucket, Key="latest.json")["Body"].read())["model_version"])
@@ -49,9 +43,8 @@ def _wanted_version(s3: Any, bucket: str) -> str:
 def bundle() -> InferenceBundle:
     """The inference bundle of the version to serve; with ``latest``, re-resolved at most every
     ``MODEL_REFRESH_SECONDS`` and swapped between invocations (never inside one)."""
-    pinned = os.environ.get("MODEL_VERSION", "latest") not in ("", "latest")
     refresh = float(os.environ.get("MODEL_REFRESH_SECONDS", "60"))
-    if "bundle" in _state and (pinned or time.monotonic() - _state["resolved_at"] < refresh):
+    if "bundle" in _state and (_pinned_version() or time.monotonic() - _state["resolved_at"] < refresh):
         return _state["bundle"]
     import boto3
 

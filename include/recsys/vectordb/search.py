@@ -41,6 +41,14 @@ def version_tables(model_version: str) -> tuple[str, str]:
     return f"{ITEM_TABLE}_{key}", f"{USER_TABLE}_{key}"
 
 
+def live_version(conn: Any) -> str | None:
+    """The model version the ``item_emb``/``user_emb`` views show (the newest load still in the database)."""
+    row = conn.execute(
+        "SELECT model_version FROM embedding_versions WHERE dropped_at IS NULL ORDER BY loaded_at DESC LIMIT 1"
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 def _table(name: str) -> Any:
     from psycopg import sql
 
