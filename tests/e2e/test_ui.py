@@ -63,8 +63,10 @@ def page(airflow, stack):
         page.locator("input[name=username]").fill(airflow_services.USER)
         page.locator("input[name=password]").fill(airflow_services.password(stack))
         page.get_by_role("button", name="Sign in").click()
+        # the login page posts the form, then navigates by script: wait for that navigation, not for a quiet network
+        # (networkidle can come between the token response and the redirect)
+        page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
         page.wait_for_load_state("networkidle")
-        assert "/auth/login" not in page.url
         yield page
         browser.close()
 
