@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recsys.localstack.firehose_runner import FirehoseRunner, render_prefix
+from recsys.localstack.firehose_runner import Buffered, FirehoseRunner, invocation_batches, render_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +22,17 @@ def handler(event, context):
     CALLS["n"] += 1
     if os.environ.get("FAIL_FIREHOSE") and "records" in event:
         raise RuntimeError("processor is down")
+    mode = os.environ.get("FIREHOSE_MODE")
+    if mode and "records" in event:
+        ids = [r["recordId"] for r in event["records"]]
+        if mode == "bad-base64":
+            return {"records": [{"recordId": i, "result": "Ok", "data": "not base64!"} for i in ids]}
+        if mode == "missing-id":
+            return {"records": [{"recordId": i, "result": "Ok", "data": ""} for i in ids[1:]]}
+        if mode == "duplicate-id":
+            return {"records": [{"recordId": ids[0], "result": "Ok", "data": ""} for i in ids]}
+        if mode == "not-json":
+            return "records"
     if "records" in event:
         out = []
         for r in event["records"]:
@@ -264,3 +275,86 @@ def test_a_recreated_stream_is_read_from_its_start_despite_old_checkpoints(aws, 
     restarted.endpoint_url = server.endpoint_url
     restarted.poll_once(flush=True)
     assert [line for v in objects(client).values() for line in v.splitlines()] == ["NEW1"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "code"),
+    [
+        ("bad-base64", "Lambda.JsonProcessingException"),
+        ("missing-id", "Lambda.MissingRecordId"),
+        ("duplicate-id", "Lambda.DuplicatedRecordId"),
+        ("not-json", "Lambda.JsonProcessingException"),
+    ],
+)
+def test_a_malformed_response_fails_the_invocation_then_the_batch_goes_to_the_error_prefix(aws, tmp_path, mode, code):
+    server, client = aws
+    firehose_setup(client, tmp_path)
+    lam = client("lambda")
+    lam.update_function_configuration(FunctionName="fn", Environment={"Variables": {"FIREHOSE_MODE": mode}})
+    put(client, b"m1", b"m2", b"m3")
+    runner = FirehoseRunner(tmp_path / "fh")
+    runner.endpoint_url, runner.retry_backoff = server.endpoint_url, 0.01
+    runner.poll_once(flush=True)
+    lines = [json.loads(line) for body in objects(client, "errors/").values() for line in body.splitlines()]
+    assert sorted(base64.b64decode(line["rawData"]) for line in lines) == [b"m1", b"m2", b"m3"]
+    assert {line["errorCode"] for line in lines} == {code}
+    assert {line["attemptsMade"] for line in lines} == {4}
+    # the stream is not stalled: once the processor answers properly, new records flow and nothing is repeated
+    client("lambda").update_function_configuration(FunctionName="fn", Environment={"Variables": {}})
+    put(client, b"m4")
+    runner.poll_once(flush=True)
+    assert [line for k, v in objects(client).items() if not k.startswith("errors/") for line in v.splitlines()] == [
+        "M4"
+    ]
+
+
+def test_a_backlog_is_read_and_delivered_in_buffer_sized_batches(aws, tmp_path):
+    server, client = aws
+    firehose_setup(client, tmp_path)
+    records = [b"r%04d-" % n + b"x" * 994 for n in range(1200)]  # 1,000 bytes each
+    kinesis = client("kinesis")
+    for start in range(0, len(records), 500):
+        kinesis.put_records(
+            StreamName="activity", Records=[{"Data": r, "PartitionKey": "k"} for r in records[start : start + 500]]
+        )
+    runner = FirehoseRunner(tmp_path / "fh")
+    runner.endpoint_url, runner.buffer_bytes, runner.buffer_seconds = server.endpoint_url, 100_000, 3600
+    state = runner._state("delivery")
+    runner._read(state, "activity", 100_000)
+    assert 100 <= len(state.buffer) <= 100 + 500  # the threshold plus at most one page, not the whole backlog
+    runner.streams.clear()
+    runner.poll_once()
+    delivered = objects(client)
+    assert len(delivered) == 12  # 1,200 records of 1 kB at 100 kB per object
+    assert all(len(body) <= 100_000 + 1200 for body in delivered.values())
+    lines = sorted(line for body in delivered.values() for line in body.splitlines())
+    assert lines == sorted(r.upper().decode() for r in records)
+
+
+def test_invocations_are_split_at_the_processor_buffer_and_lambdas_payload_limit():
+    now = datetime.now(UTC)
+    small = [Buffered(b"x" * 300_000, now, "s", str(n)) for n in range(10)]
+    batches = invocation_batches(small, 1024 * 1024)
+    assert [len(b) for b in batches] == [3, 3, 3, 1]  # 900 kB per invocation under a 1 MB processor buffer
+    big = [Buffered(b"x" * 1_000_000, now, "s", str(n)) for n in range(10)]
+    batches = invocation_batches(big, 3 * 1024 * 1024 * 10)
+    # a large processor buffer is still bound by Lambda's 6 MB request: 1 MB of data is ~1.33 MB of base64
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert invocation_batches([], 1024) == []
+
+
+def test_an_unsupported_prefix_expression_is_refused_at_creation(aws):
+    _, client = aws
+    client("s3").create_bucket(Bucket="out")
+    with pytest.raises(client("firehose").exceptions.InvalidArgumentException, match="unsupported prefix expression"):
+        client("firehose").create_delivery_stream(
+            DeliveryStreamName="bad",
+            DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": "arn:aws:iam::123456789012:role/fh",
+                "BucketARN": "arn:aws:s3:::out",
+                "Prefix": "!{partitionKeyFromQuery:customer}/",
+                "ErrorOutputPrefix": "errors/",
+            },
+        )
+    assert client("firehose").list_delivery_streams()["DeliveryStreamNames"] == []

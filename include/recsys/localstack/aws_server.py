@@ -40,6 +40,7 @@ log = logging.getLogger("recsys.localstack.aws")
 EXTENSIONS: list[str] = [
     "recsys.localstack.fidelity:MotoFidelity",
     "recsys.localstack.s3_persistence:S3Persistence",
+    "recsys.localstack.kinesis_persistence:KinesisPersistence",
     "recsys.localstack.glue_runner:GlueRunner",
     "recsys.localstack.lambda_runner:LambdaRunner",
     "recsys.localstack.firehose_runner:FirehoseRunner",
