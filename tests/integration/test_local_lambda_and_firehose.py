@@ -47,6 +47,19 @@ def handler(event, context):
         return {"records": out}
     if event.get("boom"):
         raise ValueError("boom")
+    if event.get("context"):
+        import secrets  # the standard library's, not a module that happens to sit next to the worker
+        return {
+            "request_id": context.aws_request_id,
+            "function_name": context.function_name,
+            "arn": context.invoked_function_arn,
+            "remaining_ms": context.get_remaining_time_in_millis(),
+            "memory": context.memory_limit_in_mb,
+            "secrets_is_stdlib": hasattr(secrets, "token_hex") and "site-packages" not in secrets.__file__
+            and "recsys" not in secrets.__file__,
+        }
+    if event.get("big"):
+        return "x" * (7 * 1024 * 1024)
     endpoint = bool(os.environ.get("AWS_ENDPOINT_URL"))
     return {"calls": CALLS["n"], "greeting": os.environ.get("GREETING"), "endpoint": endpoint}
 """
@@ -126,6 +139,40 @@ def test_an_alias_runs_the_version_it_points_at_and_logs_go_to_cloudwatch(aws):
     ]
     assert sum(m.startswith("START RequestId:") for m in messages) == 3
     assert sum(m.startswith("REPORT RequestId:") for m in messages) == 3
+
+
+def test_the_handler_gets_a_context_and_the_standard_library_unshadowed(aws):
+    _, client = aws
+    client("lambda").publish_version(FunctionName="fn")
+    client("lambda").create_alias(FunctionName="fn", Name="live", FunctionVersion="1")
+    first = json.loads(client("lambda").invoke(FunctionName="fn:live", Payload=b'{"context": 1}')["Payload"].read())
+    second = invoke(client, {"context": 1})[1]
+    assert first["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:fn:live"
+    assert second["arn"] == "arn:aws:lambda:us-east-1:123456789012:function:fn"
+    assert first["request_id"] != second["request_id"]
+    assert first["function_name"] == "fn"
+    assert 0 < first["remaining_ms"] <= 5000  # the function's Timeout is 5 s
+    assert first["memory"] == "128"
+    assert first["secrets_is_stdlib"] is True
+
+
+def test_a_response_over_6_mb_is_a_function_error(aws):
+    _, client = aws
+    response, payload = invoke(client, {"big": True})
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Function.ResponseSizeTooLarge"
+
+
+def test_concurrent_first_invocations_unzip_once_without_colliding(aws, tmp_path):
+    server, client = aws
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: invoke(client, {})[1], range(8)))
+    assert all(r["greeting"] == "hello" for r in results)
+    unzipped = [p for p in (server.state_dir / "lambda" / "fn").iterdir() if p.is_dir()]
+    assert len(unzipped) == 1
+    assert not unzipped[0].name.startswith(".")
 
 
 def test_a_handler_exception_is_a_function_error(aws):

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -44,6 +45,8 @@ log = logging.getLogger("recsys.localstack.lambda")
 INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 LOG_GROUP = "/aws/lambda/{function}"
 #: What the Lambda Python runtime provides besides the standard library.
+#: Lambda's synchronous response payload limit (6 MB).
+RESPONSE_LIMIT = 6 * 1024 * 1024
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
 
@@ -113,14 +116,21 @@ class LambdaRunner:
         return lambda_backends[LOCAL_ACCOUNT_ID][region].get_function(name, qualifier or None)
 
     def _code_dir(self, name: str, code: bytes) -> Path:
+        """The unzipped package, once per code hash: each unzip goes to its own temporary folder and is renamed into
+        place, so two first invocations at once neither collide nor see a half-extracted package."""
         digest = hashlib.sha256(code).hexdigest()[:16]
         folder = self.root / name / digest
         if not folder.exists():
-            tmp = folder.with_suffix(".tmp")
-            tmp.mkdir(parents=True, exist_ok=True)
+            tmp = folder.with_name(f".{digest}.{uuid.uuid4().hex}")
+            tmp.mkdir(parents=True)
             with zipfile.ZipFile(io.BytesIO(code)) as archive:
                 archive.extractall(tmp)
-            tmp.rename(folder)
+            try:
+                tmp.rename(folder)
+            except OSError:  # another invocation got there first: its copy is the same code
+                shutil.rmtree(tmp, ignore_errors=True)
+                if not folder.exists():
+                    raise
         return folder
 
     def _worker(self, name: str, fn: Any) -> Worker:
@@ -152,6 +162,7 @@ class LambdaRunner:
             process = subprocess.Popen(
                 [
                     sys.executable,
+                    "-I",  # isolated: no script folder (recsys/localstack) and no PYTHON* variables on the path
                     "-S",
                     str(Path(__file__).with_name("lambda_worker.py")),
                     str(code_dir),
@@ -177,16 +188,28 @@ class LambdaRunner:
         worker = self._worker(name, fn)
         request_id = str(uuid.uuid4())
         started = time.monotonic()
+        timeout = float(fn.timeout or 3)
+        version = str(getattr(fn, "version", "$LATEST"))
+        context = {
+            "aws_request_id": request_id,
+            "function_name": name,
+            "function_version": version,
+            "invoked_function_arn": ":".join(fn.function_arn.split(":")[:7]) + (f":{qualifier}" if qualifier else ""),
+            "memory_limit_in_mb": int(getattr(fn, "memory_size", 128) or 128),
+            "log_group_name": LOG_GROUP.format(function=name),
+            "log_stream_name": worker.log_stream,
+            "deadline_ms": int(time.time() * 1000 + timeout * 1000),
+        }
         with worker.lock:
             try:
-                return self._exchange(worker, fn, event)
+                return self._exchange(worker, timeout, {"event": event, "context": context})
             finally:
-                self._ship_logs(name, worker, request_id, started, str(getattr(fn, "version", "$LATEST")))
+                self._ship_logs(name, worker, request_id, started, version)
 
-    def _exchange(self, worker: Worker, fn: Any, event: Any) -> tuple[Any, dict[str, Any] | None]:
+    def _exchange(self, worker: Worker, timeout: float, request: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
         assert worker.process.stdin is not None
         assert worker.process.stdout is not None
-        worker.process.stdin.write(json.dumps({"event": event}) + "\n")
+        worker.process.stdin.write(json.dumps(request) + "\n")
         worker.process.stdin.flush()
         answer: dict[str, Any] = {}
 
@@ -197,11 +220,11 @@ class LambdaRunner:
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        reader.join(timeout=float(fn.timeout or 3))
+        reader.join(timeout=timeout)
         if reader.is_alive() or not answer:
             worker.process.kill()
             message = (
-                f"Task timed out after {float(fn.timeout or 3):.2f} seconds"
+                f"Task timed out after {timeout:.2f} seconds"
                 if reader.is_alive()
                 else "Runtime exited without providing a reason"
             )
@@ -262,10 +285,17 @@ class LambdaRunner:
             return Response(b"", status=202)
         result, error = self.run(name, event, qualifier)
         headers = {"X-Amz-Executed-Version": str(getattr(fn, "version", "$LATEST"))}
+        body = json.dumps(result)
+        if error is None and len(body) > RESPONSE_LIMIT:
+            error = {
+                "errorType": "Function.ResponseSizeTooLarge",
+                "errorMessage": f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
+                f"({RESPONSE_LIMIT} bytes).",
+            }
         if error is not None:
             headers["X-Amz-Function-Error"] = "Unhandled"
             return Response(json.dumps(error), status=200, headers=headers, content_type="application/json")
-        return Response(json.dumps(result), status=200, headers=headers, content_type="application/json")
+        return Response(body, status=200, headers=headers, content_type="application/json")
 
 
 def split_function_name(value: str) -> tuple[str, str | None]:
