@@ -97,3 +97,100 @@ def test_update_job_replaces_the_definition(aws):
         JobUpdate={"Role": job["Role"], "Command": job["Command"], "DefaultArguments": {"--greeting": "hi"}},
     )
     assert glue.conn.get_job(JobName=name)["Job"]["DefaultArguments"] == {"--greeting": "hi"}
+
+
+@pytest.fixture
+def local_glue(in_process_aws, monkeypatch):
+    """The endpoint in-process, its Glue executor's minute shortened to a second, a secret in its environment."""
+    monkeypatch.setenv("VECTOR_DB_PASSWORD", "endpoint-only-secret")
+    server, client = in_process_aws
+    runner = next(e for e in server.extensions if type(e).__name__ == "GlueRunner")
+    runner.minute_seconds = 1.0
+    client("s3").create_bucket(Bucket="scripts")
+
+    def job(source: str, **extra) -> str:
+        name = f"job-{uuid.uuid4().hex[:8]}"
+        client("s3").put_object(Bucket="scripts", Key=f"{name}.py", Body=source.encode())
+        client("glue").create_job(
+            Name=name,
+            Role="arn:aws:iam::123456789012:role/test",
+            Command={"Name": "glueetl", "ScriptLocation": f"s3://scripts/{name}.py"},
+            **extra,
+        )
+        return name
+
+    return client, job
+
+
+def wait_for_end(glue, name, run_id, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        run = glue.get_job_run(JobName=name, RunId=run_id)["JobRun"]
+        if run["JobRunState"] not in ("STARTING", "RUNNING", "STOPPING"):
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} still {run['JobRunState']}")
+
+
+def test_simultaneous_starts_never_exceed_max_concurrent_runs(local_glue):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, job = local_glue
+    name = job("import time; time.sleep(2)\n", ExecutionProperty={"MaxConcurrentRuns": 1})
+
+    def start(_):
+        try:
+            return client("glue").start_job_run(JobName=name)["JobRunId"]
+        except client("glue").exceptions.ConcurrentRunsExceededException:
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        started = [r for r in pool.map(start, range(8)) if r]
+    assert len(started) == 1
+    assert wait_for_end(client("glue"), name, started[0])["JobRunState"] == "SUCCEEDED"
+
+
+def test_the_run_timeout_stops_the_driver(local_glue):
+    client, job = local_glue
+    name = job("import time\nprint('working', flush=True)\ntime.sleep(120)\n", Timeout=10)
+    started = time.monotonic()
+    run_id = client("glue").start_job_run(JobName=name, Timeout=2)["JobRunId"]  # the run's Timeout wins
+    run = wait_for_end(client("glue"), name, run_id)
+    assert run["JobRunState"] == "TIMEOUT"
+    assert "timed out after 2 minute" in run["ErrorMessage"]
+    assert time.monotonic() - started < 30
+
+
+def test_driver_output_reaches_cloudwatch_while_it_runs(local_glue):
+    client, job = local_glue
+    name = job("import time\nprint('step one done', flush=True)\ntime.sleep(8)\nprint('step two done')\n")
+    run_id = client("glue").start_job_run(JobName=name)["JobRunId"]
+    logs = client("logs")
+    seen: list[str] = []
+    deadline = time.monotonic() + 7
+    while time.monotonic() < deadline and "step one done" not in seen:
+        time.sleep(0.5)
+        try:
+            events = logs.get_log_events(logGroupName="/aws-glue/jobs/output", logStreamName=run_id)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            continue
+        seen = [e["message"] for e in events]
+    assert "step one done" in seen
+    assert client("glue").get_job_run(JobName=name, RunId=run_id)["JobRun"]["JobRunState"] == "RUNNING"
+    assert wait_for_end(client("glue"), name, run_id)["JobRunState"] == "SUCCEEDED"
+    events = logs.get_log_events(logGroupName="/aws-glue/jobs/output", logStreamName=run_id)["events"]
+    assert [e["message"] for e in events] == ["step one done", "step two done"]  # each line once
+
+
+def test_the_driver_does_not_inherit_the_endpoints_environment(local_glue):
+    client, job = local_glue
+    script = (
+        "import os, boto3\n"
+        "boto3.client('s3').put_object(Bucket='scripts', Key='env.txt', Body='\\n'.join(sorted(os.environ)))\n"
+    )
+    name = job(script)
+    run_id = client("glue").start_job_run(JobName=name)["JobRunId"]
+    assert wait_for_end(client("glue"), name, run_id)["JobRunState"] == "SUCCEEDED"
+    names = client("s3").get_object(Bucket="scripts", Key="env.txt")["Body"].read().decode().split()
+    assert "VECTOR_DB_PASSWORD" not in names
+    assert {"AWS_ENDPOINT_URL", "PATH", "SPARK_LOCAL_IP"} <= set(names)

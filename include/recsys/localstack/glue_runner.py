@@ -3,10 +3,18 @@
 moto records the run (and its id); this executor then downloads the job's ``ScriptLocation`` from the local S3,
 merges the job's ``DefaultArguments`` with the run's ``Arguments`` and runs ``python <script> --JOB_NAME <name>
 --key value ...`` in a subprocess whose AWS endpoint is the local stack. ``GetJobRun``/``GetJobRuns`` answers carry
-the real state (``STARTING``, ``RUNNING``, ``SUCCEEDED``, ``FAILED`` with ``ErrorMessage``), ``ExecutionTime`` and
-``LogGroupName``; the driver's output goes to CloudWatch Logs (``/aws-glue/jobs/output``, stream = run id) so the
-provider's ``verbose=True`` prints it in the task log, as in AWS. ``MaxConcurrentRuns`` is enforced, and
-``UpdateJob`` (which moto lacks) replaces the job's definition.
+the real state (``STARTING``, ``RUNNING``, ``SUCCEEDED``, ``FAILED`` with ``ErrorMessage``, ``TIMEOUT``,
+``STOPPED``), ``ExecutionTime`` and ``LogGroupName``. As in Glue:
+
+* the driver's output streams to CloudWatch Logs (``/aws-glue/jobs/output``, stream = run id) every few seconds
+  while it runs, so the provider's ``verbose=True`` shows progress in the task log, not only at the end;
+* ``MaxConcurrentRuns`` is checked and the new run registered under one lock, so two simultaneous ``StartJobRun``
+  calls (a task retry racing its first try) cannot both start;
+* the run's ``Timeout`` (minutes; else the job's, else 2,880) is enforced: the driver is stopped and the run ends in
+  ``TIMEOUT`` (``GLUE_TIMEOUT_UNIT_SECONDS`` shortens the minute for tests);
+* the driver gets a minimal environment (``PATH``, locale, Java and Spark settings, the local endpoint), not the
+  endpoint's own, which may hold other services' secrets;
+* ``UpdateJob`` (which moto lacks) replaces the job's definition.
 """
 
 from __future__ import annotations
@@ -31,6 +39,13 @@ log = logging.getLogger("recsys.localstack.glue")
 
 LOG_GROUP = "/aws-glue/jobs"
 ACTIVE_STATES = ("STARTING", "RUNNING", "STOPPING")
+#: Glue's default job timeout, in minutes (48 hours).
+DEFAULT_TIMEOUT_MINUTES = 2880
+#: Variables the driver inherits from the endpoint's environment (everything else is left out).
+DRIVER_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "JAVA_HOME", "MARIADB_JDBC_JAR", "VIRTUAL_ENV")
+DRIVER_ENV_PREFIXES = ("SPARK_", "PYSPARK_")
+#: Seconds between two shipments of a running driver's output.
+LOG_SHIP_SECONDS = 3.0
 
 
 @dataclass
@@ -42,6 +57,8 @@ class LocalRun:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     process: subprocess.Popen[bytes] | None = None
+    timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES
+    log_offset: int = 0
 
     def execution_time(self) -> int:
         return int((self.finished or time.time()) - self.started)
@@ -53,6 +70,9 @@ class GlueRunner:
         self.endpoint_url = ""
         self.runs: dict[str, LocalRun] = {}
         self.lock = threading.Lock()
+        #: Held from the MaxConcurrentRuns check until the new run is registered.
+        self.start_lock = threading.Lock()
+        self.minute_seconds = float(os.environ.get("GLUE_TIMEOUT_UNIT_SECONDS", 60))
 
     # --- Extension protocol ---------------------------------------------------------------------------------------
     def restore(self, endpoint_url: str) -> None:
@@ -90,24 +110,26 @@ class GlueRunner:
         except glue.exceptions.EntityNotFoundException:
             return forward(call)  # moto answers with its own EntityNotFoundException
         limit = int(job.get("ExecutionProperty", {}).get("MaxConcurrentRuns", 1))
-        with self.lock:
-            active = [r for r in self.runs.values() if r.job_name == job_name and r.state in ACTIVE_STATES]
-        if len(active) >= limit:
-            return json_response(
-                {
-                    "__type": "ConcurrentRunsExceededException",
-                    "message": f"Concurrent runs exceeded for {job_name}: {len(active)} of {limit} running",
-                },
-                400,
-            )
-        response = forward(call)
-        if response.status_code != 200:
-            return response
-        run_id = json.loads(response.get_data())["JobRunId"]
+        with self.start_lock:  # check and register as one step: a concurrent start sees this run as active
+            with self.lock:
+                active = [r for r in self.runs.values() if r.job_name == job_name and r.state in ACTIVE_STATES]
+            if len(active) >= limit:
+                return json_response(
+                    {
+                        "__type": "ConcurrentRunsExceededException",
+                        "message": f"Concurrent runs exceeded for {job_name}: {len(active)} of {limit} running",
+                    },
+                    400,
+                )
+            response = forward(call)
+            if response.status_code != 200:
+                return response
+            run_id = json.loads(response.get_data())["JobRunId"]
+            timeout = int(request.get("Timeout") or job.get("Timeout") or DEFAULT_TIMEOUT_MINUTES)
+            run = LocalRun(job_name=job_name, run_id=run_id, timeout_minutes=timeout)
+            with self.lock:
+                self.runs[run_id] = run
         arguments = {**job.get("DefaultArguments", {}), **request.get("Arguments", {})}
-        run = LocalRun(job_name=job_name, run_id=run_id)
-        with self.lock:
-            self.runs[run_id] = run
         threading.Thread(
             target=self._execute, args=(run, job["Command"]["ScriptLocation"], arguments), daemon=True
         ).start()
@@ -167,7 +189,7 @@ class GlueRunner:
             for name, value in arguments.items():
                 argv += [name if name.startswith("--") else f"--{name}", str(value)]
             env = {
-                **os.environ,
+                **{k: v for k, v in os.environ.items() if k in DRIVER_ENV or k.startswith(DRIVER_ENV_PREFIXES)},
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "AWS_ACCESS_KEY_ID": "test",
                 "AWS_SECRET_ACCESS_KEY": "test",  # moto's throwaway credentials
@@ -176,11 +198,28 @@ class GlueRunner:
                 "PYTHONUNBUFFERED": "1",
             }
             log.info("glue run %s of %s: %s", run.run_id, run.job_name, script_location)
+            deadline = time.monotonic() + run.timeout_minutes * self.minute_seconds
             with open(driver_log, "wb") as out:
                 run.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder)
                 run.state = "RUNNING"
-                code = run.process.wait()
-            if run.state == "STOPPING":
+                timed_out = False
+                while True:
+                    try:
+                        code = run.process.wait(timeout=min(LOG_SHIP_SECONDS, max(deadline - time.monotonic(), 0)))
+                        break
+                    except subprocess.TimeoutExpired:
+                        self._ship_logs(run, driver_log)
+                        if time.monotonic() >= deadline and not timed_out:
+                            timed_out = True
+                            run.state = "STOPPING"
+                            run.process.terminate()
+                            deadline = time.monotonic() + 10  # then SIGKILL
+                        elif timed_out:
+                            run.process.kill()
+            if timed_out:
+                run.state = "TIMEOUT"
+                run.error = f"Job run timed out after {run.timeout_minutes} minute(s) (the run's Timeout)"
+            elif run.state == "STOPPING":
                 run.state, run.error = "STOPPED", ""
             elif code == 0:
                 run.state = "SUCCEEDED"
@@ -191,31 +230,46 @@ class GlueRunner:
             run.state, run.error = "FAILED", f"{type(exc).__name__}: {exc}"
         finally:
             run.finished = time.time()
-            self._ship_logs(run, driver_log)
+            self._ship_logs(run, driver_log, final=True)
             log.info("glue run %s finished: %s %s", run.run_id, run.state, run.error)
 
-    def _ship_logs(self, run: LocalRun, driver_log: Path) -> None:
-        """Put the driver output into CloudWatch Logs where the provider's verbose mode reads it."""
-        lines = driver_log.read_text(errors="replace").splitlines() if driver_log.exists() else []
-        logs = local_client("logs", self.endpoint_url)
-        for group in (f"{LOG_GROUP}/output", f"{LOG_GROUP}/error"):
-            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-                logs.create_log_group(logGroupName=group)
-            logs.create_log_stream(logGroupName=group, logStreamName=run.run_id)
-        now = int(time.time() * 1000)
-        events = [{"timestamp": now, "message": line or " "} for line in lines] or [
-            {"timestamp": now, "message": f"run {run.run_id}: {run.state}"}
-        ]
-        for start in range(0, len(events), 5000):
-            logs.put_log_events(
-                logGroupName=f"{LOG_GROUP}/output", logStreamName=run.run_id, logEvents=events[start : start + 5000]
-            )
-        if run.error:
-            logs.put_log_events(
-                logGroupName=f"{LOG_GROUP}/error",
-                logStreamName=run.run_id,
-                logEvents=[{"timestamp": now, "message": run.error}],
-            )
+    def _ship_logs(self, run: LocalRun, driver_log: Path, final: bool = False) -> None:
+        """Put the driver output written since the last shipment into CloudWatch Logs, where the provider's verbose
+        mode reads it; complete lines only while the run goes on, everything (and the error) at the end."""
+        try:
+            with open(driver_log, "rb") as handle:
+                handle.seek(run.log_offset)
+                chunk = handle.read()
+        except OSError:
+            chunk = b""
+        if not final:
+            chunk = chunk[: chunk.rfind(b"\n") + 1]
+        run.log_offset += len(chunk)
+        lines = chunk.decode(errors="replace").splitlines()
+        try:
+            logs = local_client("logs", self.endpoint_url)
+            if run.log_offset == len(chunk):  # the first shipment: the run's streams
+                for group in (f"{LOG_GROUP}/output", f"{LOG_GROUP}/error"):
+                    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                        logs.create_log_group(logGroupName=group)
+                    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                        logs.create_log_stream(logGroupName=group, logStreamName=run.run_id)
+            now = int(time.time() * 1000)
+            events = [{"timestamp": now, "message": line or " "} for line in lines]
+            if final and run.log_offset == 0:
+                events = [{"timestamp": now, "message": f"run {run.run_id}: {run.state}"}]
+            for start in range(0, len(events), 5000):
+                logs.put_log_events(
+                    logGroupName=f"{LOG_GROUP}/output", logStreamName=run.run_id, logEvents=events[start : start + 5000]
+                )
+            if final and run.error:
+                logs.put_log_events(
+                    logGroupName=f"{LOG_GROUP}/error",
+                    logStreamName=run.run_id,
+                    logEvents=[{"timestamp": now, "message": run.error}],
+                )
+        except Exception:  # shipping logs must not fail the run; driver.log keeps every line
+            log.exception("could not ship glue run %s's output to CloudWatch Logs", run.run_id)
 
 
 def _error_message(driver_log: Path, code: int) -> str:
