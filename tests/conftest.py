@@ -36,3 +36,51 @@ def stack() -> Iterator[Stack]:
     yield stack
     if started_here:
         stack.down(lambda message: print(f"[test stack] {message}"))
+
+
+# --- the reliability table ---------------------------------------------------------------------------------------
+# Each reliability scenario records what it injected and the figure it measured against its bar; the outcome of the
+# test is its pass/fail. `make reliability` prints the table at the end and writes .local/reliability/latest.{json,md}.
+
+_RELIABILITY_ROWS: list[dict[str, str]] = []
+
+
+@pytest.fixture
+def reliability(request):
+    """``reliability(scenario, injected, figure, bar)``: one row of the reliability table for this test."""
+
+    def record(scenario: str, injected: str, figure: str, bar: str) -> None:
+        row = {"test": request.node.nodeid, "scenario": scenario, "injected": injected, "figure": figure, "bar": bar}
+        _RELIABILITY_ROWS.append(row)
+        print(f"\n[reliability] {scenario}: {figure} (bar: {bar})")
+
+    return record
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        for row in _RELIABILITY_ROWS:
+            if row["test"] == item.nodeid and "result" not in row:
+                row["result"] = "pass" if report.passed else "FAIL"
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    rows = [r for r in _RELIABILITY_ROWS if "result" in r]
+    if not rows:
+        return
+    import json
+
+    columns = ("scenario", "injected", "figure", "bar", "result")
+    table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    table += ["| " + " | ".join(r[c].replace("|", "/") for c in columns) + " |" for r in rows]
+    terminalreporter.write_sep("=", "reliability")
+    for line in table:
+        terminalreporter.write_line(line)
+    out = project_root() / ".local" / "reliability"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(rows, indent=2))
+    (out / "latest.md").write_text("\n".join(table) + "\n")
+    terminalreporter.write_line(f"written to {out}/latest.md and latest.json")

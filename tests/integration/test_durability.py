@@ -146,7 +146,7 @@ def delivered_lines(endpoint: Endpoint) -> list[str]:
     return lines
 
 
-def test_acknowledged_events_are_delivered_exactly_once_across_stops_and_kills(tmp_path):
+def test_acknowledged_events_are_delivered_exactly_once_across_stops_and_kills(tmp_path, reliability):
     endpoint = Endpoint(tmp_path / "state", tmp_path / "endpoint.log")
     endpoint.start()
     provision(endpoint)
@@ -206,10 +206,13 @@ def test_acknowledged_events_are_delivered_exactly_once_across_stops_and_kills(t
     duplicated = sorted(line for line, n in counts.items() if n > 1)
     missing = sorted(expected - counts.keys())
     strays = sorted(counts.keys() - expected - {f"E{n:07d}" for n in unknown})
-    print(
-        f"\n[durability] {len(faults)} faults (SIGKILL x3, SIGTERM x1), events acked {len(acked)}, unacknowledged "
-        f"{len(unknown)}, delivered {len(lines)} ({len(counts.keys() & {f'E{n:07d}' for n in unknown})} of the "
-        f"unacknowledged), missing {len(missing)}, duplicated {len(duplicated)}"
+    unacked_delivered = len(counts.keys() & {f"E{n:07d}" for n in unknown})
+    reliability(
+        "6. local AWS endpoint stopped and killed mid-stream",
+        f"{len(faults)} faults: SIGKILL x3, SIGTERM x1, under a Kinesis producer",
+        f"acked {len(acked)}, missing {len(missing)}, duplicated {len(duplicated)}; "
+        f"{unacked_delivered} of {len(unknown)} unacknowledged delivered",
+        "missing 0, duplicated 0",
     )
     assert len(acked) > 1000, "the producer hardly ran: the fault loop is not exercising anything"
     assert not missing, f"acknowledged events lost: {missing[:10]}"
@@ -217,7 +220,7 @@ def test_acknowledged_events_are_delivered_exactly_once_across_stops_and_kills(t
     assert not strays, f"delivered events nobody sent: {strays[:10]}"
 
 
-def test_s3_writes_survive_a_kill_without_a_stop(tmp_path):
+def test_s3_writes_survive_a_kill_without_a_stop(tmp_path, reliability):
     endpoint = Endpoint(tmp_path / "state", tmp_path / "endpoint.log")
     endpoint.start()
     s3 = endpoint.client("s3")
@@ -246,6 +249,12 @@ def test_s3_writes_survive_a_kill_without_a_stop(tmp_path):
         assert keys == ["a/one", "b/copy", "big"]
         assert s3.get_object(Bucket="lake", Key="b/copy")["Body"].read() == b"1"
         assert len(s3.get_object(Bucket="lake", Key="big")["Body"].read()) == 6_000_000
+        reliability(
+            "6b. local S3 written through",
+            "SIGKILL right after put, copy, multipart, delete, bucket create/delete",
+            f"{len(keys)} of 3 objects and 1 of 1 bucket back, deleted ones gone",
+            "every acknowledged change",
+        )
     finally:
         endpoint.stop(signal.SIGTERM)
 

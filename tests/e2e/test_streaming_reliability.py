@@ -1,0 +1,188 @@
+"""Streaming under faults and load on the test stack, through the deployed transformation Lambda:
+
+* scenario 5: the vector DB is unreachable from the Lambda: invocations fail, Firehose retries them, then routes the
+  records to the error prefix; once the DB is back the next records are recommended again (the warm Lambda
+  reconnects);
+* scenario 8: a burst of events (``RELIABILITY_LOAD_EVENTS``, 3,000 in `make test`, 50,000 in `make reliability`)
+  through Kinesis -> local Firehose -> Lambda -> S3: events/s, event-to-object latency, the endpoint's peak memory,
+  and loss (must be 0).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+import psutil
+import pytest
+
+from recsys.localstack import vectordb as local_vectordb
+from recsys.localstack.stack import AWS_SERVICE
+from recsys.seed.generator import SeedSpec
+from recsys.seed.loader import seed
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability]
+
+
+@pytest.fixture(scope="module")
+def streaming(stack, run_dag):
+    """The streaming pipeline deployed on the test stack (the DAGs run once when it is not there yet)."""
+    names = stack.settings.names
+    lam = stack.client("lambda")
+    try:
+        lam.get_alias(FunctionName=names.transformation_lambda, Name="live")
+        stack.client("firehose").describe_delivery_stream(DeliveryStreamName=names.delivery_stream)
+    except Exception:
+        seed(stack.mariadb(), SeedSpec())
+        for dag_id in ("batch_training_data", "recommender_model", "vector_db_embeddings", "streaming_recommendations"):
+            ok, output = run_dag(dag_id)
+            assert ok, f"{dag_id}:\n{output[-5000:]}"
+    env = stack.environment()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("AIRFLOW_CONN_", "AWS_", "RECSYS_"))})
+    from recsys.streaming.generator import load_catalog
+
+    customers, products = load_catalog()
+    yield {"customers": customers, "products": products, "bucket": names.recommendations_bucket}
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def make_events(streaming, count: int, seed_value: int) -> list[dict]:
+    from recsys.streaming.generator import make_event
+
+    rng = random.Random(seed_value)
+    events = [make_event(rng, streaming["customers"], streaming["products"]) for _ in range(count)]
+    for event in events:
+        event["session_id"] = str(uuid.uuid4())
+    return events
+
+
+def collect(stack, bucket: str, sessions: set[str], since: datetime) -> tuple[dict, dict]:
+    """(delivered session -> (key, LastModified, count), failed session -> error line) among objects since ``since``."""
+    s3 = stack.client("s3")
+    delivered: dict[str, tuple[str, datetime, int]] = {}
+    failed: dict[str, dict] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            if obj["LastModified"] < since or obj["Key"].startswith("smoke-tests/"):
+                continue
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+            for line in body.splitlines():
+                item = json.loads(line)
+                if obj["Key"].startswith("errors/"):
+                    session = json.loads(base64.b64decode(item["rawData"])).get("session_id")
+                    if session in sessions:
+                        failed[session] = item
+                elif item.get("session_id") in sessions:
+                    session = item["session_id"]
+                    previous = delivered.get(session)
+                    delivered[session] = (obj["Key"], obj["LastModified"], (previous[2] if previous else 0) + 1)
+    return delivered, failed
+
+
+def wait_for(stack, bucket, sessions, since, seconds):
+    deadline = time.monotonic() + seconds
+    while True:
+        delivered, failed = collect(stack, bucket, sessions, since)
+        if len(delivered) + len(failed) >= len(sessions) or time.monotonic() > deadline:
+            return delivered, failed
+        time.sleep(2)
+
+
+def test_an_unreachable_vector_db_fails_invocations_to_the_error_prefix_then_recovers(stack, streaming, reliability):
+    from recsys.streaming.generator import put_events
+
+    names = stack.settings.names
+    since = datetime.now(UTC).replace(microsecond=0)
+    cfg = stack.vectordb()
+    local_vectordb.stop(cfg)
+    try:
+        down = make_events(streaming, 10, 51)
+        assert put_events(down, names.kinesis_stream) == 0
+        delivered, failed = wait_for(stack, streaming["bucket"], {e["session_id"] for e in down}, since, 120)
+    finally:
+        stack.up(lambda _m: None, migrate_airflow=False)
+    back = make_events(streaming, 10, 52)
+    assert put_events(back, names.kinesis_stream) == 0
+    recovered, still_failing = wait_for(stack, streaming["bucket"], {e["session_id"] for e in back}, since, 120)
+
+    codes = sorted({f["errorCode"] for f in failed.values()})
+    attempts = sorted({f["attemptsMade"] for f in failed.values()})
+    reliability(
+        "5. vector DB unreachable from the transformation Lambda",
+        "PostgreSQL stopped while 10 events arrive, started again, 10 more",
+        f"while down: {len(failed)} to the error prefix ({'/'.join(codes)}, attempts {attempts}), {len(delivered)} "
+        f"delivered; after: {len(recovered)} delivered, {len(still_failing)} failed",
+        "10 to errors after retries, then 10 of 10 delivered",
+    )
+    assert not delivered
+    assert len(failed) == 10
+    assert codes == ["Lambda.FunctionError"]
+    assert attempts == [4]  # the first try and Firehose's 3 retries
+    assert len(recovered) == 10
+    assert not still_failing
+
+
+def test_a_burst_of_events_is_delivered_without_loss(stack, streaming, reliability):
+    from recsys.streaming.generator import put_events
+
+    count = int(os.environ.get("RELIABILITY_LOAD_EVENTS", 3000))
+    names = stack.settings.names
+    events = make_events(streaming, count, 81)
+    record = stack.state.running(AWS_SERVICE)
+    assert record is not None
+    endpoint = psutil.Process(record.pid)
+    peak = {"endpoint": 0, "workers": 0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            try:
+                peak["endpoint"] = max(peak["endpoint"], endpoint.memory_info().rss)
+                workers = sum(c.memory_info().rss for c in endpoint.children(recursive=True))
+                peak["workers"] = max(peak["workers"], workers)
+            except psutil.Error:
+                pass
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    since = datetime.now(UTC).replace(microsecond=0)
+    put_at: dict[str, float] = {}
+    started = time.time()
+    for start in range(0, count, 500):
+        chunk = events[start : start + 500]
+        assert put_events(chunk, names.kinesis_stream) == 0
+        now = time.time()
+        put_at.update({e["session_id"]: now for e in chunk})
+    put_seconds = time.time() - started
+    delivered, failed = wait_for(stack, streaming["bucket"], set(put_at), since, 120 + count / 50)
+    finished = max((modified.timestamp() for _k, modified, _n in delivered.values()), default=time.time())
+    stop.set()
+    sampler.join(timeout=5)
+
+    latencies = [modified.timestamp() - put_at[s] for s, (_k, modified, _n) in delivered.items()]
+    duplicated = sum(1 for _k, _m, n in delivered.values() if n > 1)
+    lost = count - len(delivered) - len(failed)
+    reliability(
+        "8. burst through Kinesis -> Firehose -> Lambda -> S3",
+        f"{count} events put as fast as PutRecords takes them ({put_seconds:.1f} s)",
+        f"{count / max(finished - started, 1e-9):.0f} events/s end to end; event-to-object p50 "
+        f"{np.percentile(latencies, 50):.1f} s, p99 {np.percentile(latencies, 99):.1f} s; endpoint peak RSS "
+        f"{peak['endpoint'] / 2**20:.0f} MiB, Lambda workers {peak['workers'] / 2**20:.0f} MiB; lost {lost}, "
+        f"failed {len(failed)}, duplicated {duplicated}",
+        "lost 0, failed 0, duplicated 0",
+    )
+    assert lost == 0
+    assert not failed
+    assert duplicated == 0
