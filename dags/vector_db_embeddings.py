@@ -9,7 +9,8 @@ safely at any time, even while the streaming pipeline reads them.
 | `provision_vector_db` | applies Terraform root `terraform/vector_db` (RDS PostgreSQL, its RDS-managed secret; this DAG is its only applier), for AWS or the local stack |
 | `read_etl_outputs` | the outputs of `terraform/etl` (applied by `batch_training_data`): the ml-artifacts bucket |
 | `resolve_model_version` | the `model_version` Param, else the bucket's `latest.json` pointer |
-| `wait_for_embeddings` | `S3KeySensor` for both CSVs of that version (`versions/<v>/embeddings/*.csv`) |
+| `wait_for_embeddings` | `S3KeySensor` for both CSVs of that version (`versions/<v>/embeddings/*.csv`), up to `RECSYS_ARTIFACT_WAIT_SECONDS` (1800) |
+| `report_missing_embeddings` | only when the wait failed: fails the run naming the missing file(s); nothing live was touched |
 | `validate_embeddings` | header `id,embedding`, unique non-empty ids, 32 finite floats per row; errors name file and line; nothing live touched |
 | `load_embeddings` | binary COPY into staging tables, HNSW index (`vector_ip_ops`), ANALYZE, swap both tables in one transaction, record the version |
 | `verify_vector_db` | row counts equal the CSVs, HNSW indexes present, version recorded; publishes the `vector_db_embeddings` Asset |
@@ -28,6 +29,7 @@ password are read from that RDS-managed secret at run time (host, port and datab
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
@@ -36,6 +38,9 @@ from airflow.sdk import Param, chain, dag, task
 from recsys.assets import ML_ARTIFACTS, VECTOR_DB_EMBEDDINGS
 from recsys.config import AWS_CONN_ID
 from recsys.dag_defaults import DEFAULT_ARGS
+
+#: How long to wait for a version's embedding files before failing with what is missing (a half-published version).
+ARTIFACT_WAIT_SECONDS = int(os.environ.get("RECSYS_ARTIFACT_WAIT_SECONDS", "1800"))
 
 
 @dag(
@@ -109,12 +114,25 @@ def vector_db_embeddings() -> None:
         bucket_key="{{ ti.xcom_pull(task_ids='resolve_model_version')['keys'] }}",
         aws_conn_id=AWS_CONN_ID,
         deferrable=True,
-        poke_interval=15,
-        timeout=1800,
+        poke_interval=min(15, ARTIFACT_WAIT_SECONDS),
+        timeout=ARTIFACT_WAIT_SECONDS,
         render_template_as_native_obj=True,
     )
+
+    @task(trigger_rule="one_failed")
+    def report_missing_embeddings(**context) -> None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from recsys.vectordb.pipeline import report_missing
+
+        target = context["ti"].xcom_pull(task_ids="resolve_model_version")
+        if not target:  # the wait never started: the failure to read is resolve_model_version's own
+            raise RuntimeError("no model version was resolved: see resolve_model_version's log")
+        report_missing(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target, ARTIFACT_WAIT_SECONDS)
+
     counts = validate_embeddings(target)
     chain(target, wait_for_embeddings, counts, load_embeddings(target), verify_vector_db(counts, target))
+    chain(wait_for_embeddings, report_missing_embeddings())
 
 
 vector_db_embeddings()

@@ -171,12 +171,16 @@ def test_a_burst_of_events_is_delivered_without_loss(stack, streaming, reliabili
     stop.set()
     sampler.join(timeout=5)
 
+    hints = stack.client("firehose").describe_delivery_stream(DeliveryStreamName=names.delivery_stream)[
+        "DeliveryStreamDescription"
+    ]["Destinations"][0]["ExtendedS3DestinationDescription"]["BufferingHints"]
     latencies = [modified.timestamp() - put_at[s] for s, (_k, modified, _n) in delivered.items()]
     duplicated = sum(1 for _k, _m, n in delivered.values() if n > 1)
     lost = count - len(delivered) - len(failed)
     reliability(
         "8. burst through Kinesis -> Firehose -> Lambda -> S3",
-        f"{count} events put as fast as PutRecords takes them ({put_seconds:.1f} s)",
+        f"{count} events put as fast as PutRecords takes them ({put_seconds:.1f} s); Firehose buffer "
+        f"{hints['SizeInMBs']} MB / {hints['IntervalInSeconds']} s",
         f"{count / max(finished - started, 1e-9):.0f} events/s end to end; event-to-object p50 "
         f"{np.percentile(latencies, 50):.1f} s, p99 {np.percentile(latencies, 99):.1f} s; endpoint peak RSS "
         f"{peak['endpoint'] / 2**20:.0f} MiB, Lambda workers {peak['workers'] / 2**20:.0f} MiB; lost {lost}, "

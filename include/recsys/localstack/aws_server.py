@@ -195,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, required=True, help="where executors keep state across restarts")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args.state_dir.mkdir(parents=True, exist_ok=True)
-    server = LocalAwsServer(args.host, args.port, args.state_dir)
+    state_dir = args.state_dir.resolve()  # executors hand paths to subprocesses with other working directories
+    state_dir.mkdir(parents=True, exist_ok=True)
+    server = LocalAwsServer(args.host, args.port, state_dir)
     stopped = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -107,10 +109,57 @@ def postmaster_pid(cfg: VectorDBConfig) -> int | None:
         return None
 
 
+def _server_processes(cfg: VectorDBConfig) -> list[psutil.Process]:
+    """Live (not zombie) postgres processes working in this data directory (a postmaster and its backends)."""
+    found = []
+    for proc in psutil.process_iter(["name"]):
+        try:
+            if (
+                proc.info["name"] == "postgres"
+                and proc.status() != psutil.STATUS_ZOMBIE
+                and proc.cwd() == str(cfg.pgdata)
+            ):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def clear_stale_lock(cfg: VectorDBConfig, timeout: float = 30.0) -> bool:
+    """After a crash (the postmaster killed), remove its ``postmaster.pid`` and socket lock once no process of it is
+    left.
+
+    PostgreSQL refuses to start while the lock file names a pid that still exists, and a killed postmaster can stay
+    a zombie when nothing reaps it; its orphaned backends exit by themselves when they notice. True when removed."""
+    pid = postmaster_pid(cfg)
+    if pid is None:
+        return False
+    try:
+        postmaster = psutil.Process(pid)
+        if postmaster.status() != psutil.STATUS_ZOMBIE and postmaster.cwd() == str(cfg.pgdata):
+            return False  # a live server of this data directory (not ours: the state file does not record it)
+    except psutil.Error:
+        pass  # gone, or a recycled pid of something else
+    deadline = time.monotonic() + timeout
+    while (left := _server_processes(cfg)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if left:
+        raise StackError(
+            f"PostgreSQL's previous server (pid {pid}) died but its processes {[p.pid for p in left]} still run in "
+            f"{cfg.pgdata}: stop them, then make up again"
+        )
+    (cfg.pgdata / "postmaster.pid").unlink(missing_ok=True)
+    for name in (f".s.PGSQL.{cfg.port}.lock", f".s.PGSQL.{cfg.port}"):  # its Unix socket and the socket's lock
+        (cfg.socket_dir / name).unlink(missing_ok=True)
+    return True
+
+
 def start(cfg: VectorDBConfig, state: StateFile) -> bool:
-    """Start PostgreSQL unless the stack already runs it; True when started now."""
+    """Start PostgreSQL unless the stack already runs it; True when started now (after a crash too: PostgreSQL
+    recovers from its WAL, so what was committed is there and what was not never happened)."""
     if state.running(SERVICE):
         return False
+    clear_stale_lock(cfg)
     ensure_port_free(cfg.host, cfg.port, "PostgreSQL (vector DB)", "VECTOR_DB_PORT")
     initialise(cfg)
     _prepare_root_access()

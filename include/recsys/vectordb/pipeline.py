@@ -26,6 +26,35 @@ def resolve_version(s3_client: Any, bucket: str, requested: str = "") -> dict[st
     }
 
 
+def missing_artifacts(s3_client: Any, target: dict[str, Any]) -> list[str]:
+    """The version's embedding files that are not in the bucket (S3 URLs); empty when both are there."""
+    missing = []
+    for key in (target["items_key"], target["users_key"]):
+        try:
+            s3_client.head_object(Bucket=target["bucket"], Key=key)
+        except s3_client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            missing.append(f"s3://{target['bucket']}/{key}")
+    return missing
+
+
+def report_missing(s3_client: Any, target: dict[str, Any], waited_seconds: int) -> None:
+    """Raise with what the wait for the version's files ended without (run after the sensor failed)."""
+    missing = missing_artifacts(s3_client, target)
+    if missing:
+        raise FileNotFoundError(
+            f"model version {target['model_version']} is incomplete after waiting {waited_seconds} s: missing "
+            + ", ".join(missing)
+            + ". The live embedding tables were not touched. Publish the missing file(s) (rerun recommender_model) "
+            "or trigger with a complete model_version."
+        )
+    raise RuntimeError(
+        f"waiting for model version {target['model_version']} failed although both files exist now: see the "
+        "wait_for_embeddings log (S3 access?); the live embedding tables were not touched"
+    )
+
+
 def _download(s3_client: Any, target: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     items, users = folder / "item_embeddings.csv", folder / "user_embeddings.csv"
     s3_client.download_file(target["bucket"], target["items_key"], str(items))
