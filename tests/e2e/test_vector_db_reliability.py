@@ -1,17 +1,26 @@
 """Scenario 3: a model version that is missing or half-published in ml-artifacts. The loader waits for it, then the run
-fails naming the missing file(s), and the live embedding tables are untouched."""
+fails naming the missing file(s), and the live embedding tables are untouched.
+
+Under the real scheduler: a deferred sensor's timeout is enforced by the scheduler (``airflow dags test`` runs
+triggers inline and never times them out)."""
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 
 import pytest
+from airflow_api import AirflowApi
 
-from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS
+from recsys.localstack import airflow_services
+from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, read_pointer
 from recsys.vectordb import search
 from recsys.vectordb.loader import current_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability]
+
+DAG = "vector_db_embeddings"
 
 
 def live_state(stack) -> dict:
@@ -20,49 +29,86 @@ def live_state(stack) -> dict:
         return current_state(c)
 
 
+def wait_for_runs(api: AirflowApi, run_ids: list[str], seconds: float) -> dict[str, dict]:
+    deadline = time.monotonic() + seconds
+    while True:
+        runs = {r: api.call("GET", f"/api/v2/dags/{DAG}/dagRuns/{r}") for r in run_ids}
+        if all(run["state"] in ("success", "failed") for run in runs.values()) or time.monotonic() > deadline:
+            return runs
+        time.sleep(3)
+
+
+def task_log(api: AirflowApi, run_id: str, task_id: str) -> tuple[str, str]:
+    """(state, log text of its last try) of one task instance."""
+    ti = api.call("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/{task_id}")
+    if not ti.get("try_number"):
+        return ti["state"], ""
+    content = api.call("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{ti['try_number']}")
+    return ti["state"], json.dumps(content)
+
+
 def test_a_half_published_version_fails_by_name_and_leaves_the_live_tables(stack, run_dag, monkeypatch, reliability):
-    monkeypatch.setenv("RECSYS_ARTIFACT_WAIT_SECONDS", "20")
     s3 = stack.client("s3")
     bucket = stack.settings.names.ml_artifacts_bucket
-    before = live_state(stack)
-    if before["model_version"] is None:  # a fresh test stack: publish and load one version first
-        for dag_id in ("batch_training_data", "recommender_model", "vector_db_embeddings"):
+    try:
+        published = read_pointer(s3, bucket)["model_version"]
+    except s3.exceptions.NoSuchKey:  # a fresh test stack: publish and load one version first
+        for dag_id in ("batch_training_data", "recommender_model", DAG):
             ok, output = run_dag(dag_id)
             assert ok, f"{dag_id}:\n{output[-5000:]}"
-        before = live_state(stack)
-    half = f"half-{uuid.uuid4().hex[:8]}"
-    source = f"versions/{before['model_version']}/{ITEM_EMBEDDINGS}"
-    copy_source = {"Bucket": bucket, "Key": source}
+        published = read_pointer(s3, bucket)["model_version"]
+    before = live_state(stack)
+    half, absent = f"half-{uuid.uuid4().hex[:8]}", f"absent-{uuid.uuid4().hex[:8]}"
+    copy_source = {"Bucket": bucket, "Key": f"versions/{published}/{ITEM_EMBEDDINGS}"}
     s3.copy_object(Bucket=bucket, Key=f"versions/{half}/{ITEM_EMBEDDINGS}", CopySource=copy_source)
-    absent = f"absent-{uuid.uuid4().hex[:8]}"
 
-    results = {}
-    for version in (half, absent):
-        ok, output = run_dag(
-            "vector_db_embeddings", conf={"model_version": version, "provision_infrastructure": False}, timeout=600
-        )
-        results[version] = (ok, output)
+    monkeypatch.setenv("RECSYS_ARTIFACT_WAIT_SECONDS", "20")
+    monkeypatch.setenv("RECSYS_RETRY_DELAY_SECONDS", "1")
+    airflow_services.start(stack, lambda _m: None, timeout=300)
+    try:
+        api = AirflowApi(stack)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if any(d["dag_id"] == DAG for d in api.call("GET", "/api/v2/dags?limit=100")["dags"]):
+                break
+            time.sleep(3)
+        # runs an interrupted earlier session left unfinished would hold max_active_runs: end them first
+        for stale in api.call("GET", f"/api/v2/dags/{DAG}/dagRuns?state=running&state=queued")["dag_runs"]:
+            api.call("PATCH", f"/api/v2/dags/{DAG}/dagRuns/{stale['dag_run_id']}", {"state": "failed"})
+        api.call("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": False})
+        run_ids = [
+            api.call(
+                "POST",
+                f"/api/v2/dags/{DAG}/dagRuns",
+                {"logical_date": None, "conf": {"model_version": version, "provision_infrastructure": False}},
+            )["dag_run_id"]
+            for version in (half, absent)
+        ]
+        runs = wait_for_runs(api, run_ids, 900)
+        reports = {r: task_log(api, r, "report_missing_embeddings") for r in run_ids}
+        loads = {r: task_log(api, r, "load_embeddings")[0] for r in run_ids}
+        api.call("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": True})
+    finally:
+        airflow_services.stop(stack, lambda _m: None)
     after = live_state(stack)
 
-    half_ok, half_output = results[half]
-    absent_ok, absent_output = results[absent]
-    named_half = f"missing s3://{bucket}/versions/{half}/{USER_EMBEDDINGS}" in half_output
-    named_absent = (
-        f"s3://{bucket}/versions/{absent}/{ITEM_EMBEDDINGS}" in absent_output
-        and f"s3://{bucket}/versions/{absent}/{USER_EMBEDDINGS}" in absent_output
-    )
+    half_log, absent_log = reports[run_ids[0]][1], reports[run_ids[1]][1]
+    named_half = f"missing s3://{bucket}/versions/{half}/{USER_EMBEDDINGS}" in half_log
+    named_absent = all(f"s3://{bucket}/versions/{absent}/{f}" in absent_log for f in (ITEM_EMBEDDINGS, USER_EMBEDDINGS))
     reliability(
         "3. ml-artifacts half-published / missing",
-        "a version with only item_embeddings.csv, and a version with no files (20 s wait)",
-        f"runs failed: {not half_ok}/{not absent_ok}; missing files named: {named_half}/{named_absent}; live version "
+        "a version with only item_embeddings.csv, and a version with no files (20 s wait, real scheduler)",
+        f"runs {runs[run_ids[0]]['state']}/{runs[run_ids[1]]['state']}; missing files named: {named_half}/"
+        f"{named_absent}; load_embeddings {loads[run_ids[0]]}/{loads[run_ids[1]]}; live version "
         f"{before['model_version']} -> {after['model_version']}, items {before['items']} -> {after['items']}",
-        "both fail naming the file(s); live tables untouched",
+        "both fail naming the file(s); nothing loaded; live tables untouched",
     )
-    assert not half_ok
-    assert not absent_ok
-    assert named_half, half_output[-3000:]
-    assert f"versions/{half}/{ITEM_EMBEDDINGS}," not in half_output  # the file that is there is not reported
-    assert named_absent, absent_output[-3000:]
+    assert [runs[r]["state"] for r in run_ids] == ["failed", "failed"]
+    assert [reports[r][0] for r in run_ids] == ["failed", "failed"]
+    assert named_half, half_log[-3000:]
+    assert f"versions/{half}/{ITEM_EMBEDDINGS}" not in half_log.split("missing", 1)[-1]  # present: not reported
+    assert named_absent, absent_log[-3000:]
+    assert set(loads.values()) == {"upstream_failed"}
     assert (after["model_version"], after["items"], after["users"]) == (
         before["model_version"],
         before["items"],
