@@ -100,7 +100,6 @@ def _training_manifest(stack: Stack) -> dict | None:
 
 def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
     """Put ``count`` generated events on the stream and wait until each is delivered or under the error prefix."""
-    import base64
     import random
 
     for key, value in stack.environment().items():
@@ -122,30 +121,18 @@ def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
     say(f"put {count} generated events on {stack.settings.names.kinesis_stream}; waiting for Firehose delivery")
     sessions = {e["session_id"] for e in events}
     s3 = stack.client("s3")
-    bucket = stack.settings.names.recommendations_bucket
+    from recsys.streaming.outputs import Deliveries, scan
+
+    found = Deliveries()
     deadline = time.monotonic() + timeout
-    delivered: dict[str, str] = {}
-    failed: set[str] = set()
-    seen: set[str] = set()
-    while time.monotonic() < deadline and len(delivered) + len(failed) < count:
+    while time.monotonic() < deadline and found.arrived() < count:
         time.sleep(2)
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                if obj["LastModified"] < put_at or obj["Key"] in seen:  # only objects written after the put
-                    continue
-                seen.add(obj["Key"])
-                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
-                for line in body.splitlines():
-                    item = json.loads(line)
-                    if obj["Key"].startswith("errors/"):
-                        session = json.loads(base64.b64decode(item["rawData"])).get("session_id")
-                        if session in sessions:
-                            failed.add(session)
-                    elif item.get("session_id") in sessions:
-                        delivered[item["session_id"]] = obj["Key"]
+        scan(s3, stack.settings.names.recommendations_bucket, sessions, put_at, into=found)
+    delivered, failed = found.delivered, found.failed
+    keys = sorted({key for places in delivered.values() for key, _ in places})
     say(
         f"events sent {count} = delivered {len(delivered)} + under the error prefix {len(failed)}; "
-        f"objects: {', '.join(sorted(set(delivered.values()))[:3])}"
+        f"objects: {', '.join(keys[:3])}"
     )
     if len(delivered) + len(failed) != count:
         raise SystemExit(f"[demo] only {len(delivered) + len(failed)} of {count} events arrived in {timeout:.0f} s")

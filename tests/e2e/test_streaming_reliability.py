@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import random
 import threading
@@ -27,6 +25,7 @@ from recsys.localstack import vectordb as local_vectordb
 from recsys.localstack.stack import AWS_SERVICE
 from recsys.seed.generator import SeedSpec
 from recsys.seed.loader import seed
+from recsys.streaming.outputs import Deliveries, scan
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability]
 
@@ -68,36 +67,13 @@ def make_events(streaming, count: int, seed_value: int) -> list[dict]:
     return events
 
 
-def collect(stack, bucket: str, sessions: set[str], since: datetime) -> tuple[dict, dict]:
-    """(delivered session -> (key, LastModified, count), failed session -> error line) among objects since ``since``."""
-    s3 = stack.client("s3")
-    delivered: dict[str, tuple[str, datetime, int]] = {}
-    failed: dict[str, dict] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for obj in page.get("Contents", []):
-            if obj["LastModified"] < since or obj["Key"].startswith("smoke-tests/"):
-                continue
-            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
-            for line in body.splitlines():
-                item = json.loads(line)
-                if obj["Key"].startswith("errors/"):
-                    session = json.loads(base64.b64decode(item["rawData"])).get("session_id")
-                    if session in sessions:
-                        failed[session] = item
-                elif item.get("session_id") in sessions:
-                    session = item["session_id"]
-                    previous = delivered.get(session)
-                    delivered[session] = (obj["Key"], obj["LastModified"], (previous[2] if previous else 0) + 1)
-    return delivered, failed
-
-
-def wait_for(stack, bucket, sessions, since, seconds):
+def wait_for(stack, bucket, sessions, since, seconds) -> Deliveries:
+    found = Deliveries()
     deadline = time.monotonic() + seconds
-    while True:
-        delivered, failed = collect(stack, bucket, sessions, since)
-        if len(delivered) + len(failed) >= len(sessions) or time.monotonic() > deadline:
-            return delivered, failed
+    while found.arrived() < len(sessions) and time.monotonic() < deadline:
         time.sleep(2)
+        scan(stack.client("s3"), bucket, sessions, since, into=found)
+    return found
 
 
 def test_an_unreachable_vector_db_fails_invocations_to_the_error_prefix_then_recovers(stack, streaming, reliability):
@@ -110,12 +86,14 @@ def test_an_unreachable_vector_db_fails_invocations_to_the_error_prefix_then_rec
     try:
         down = make_events(streaming, 10, 51)
         assert put_events(down, names.kinesis_stream) == 0
-        delivered, failed = wait_for(stack, streaming["bucket"], {e["session_id"] for e in down}, since, 120)
+        outcome = wait_for(stack, streaming["bucket"], {e["session_id"] for e in down}, since, 120)
+        delivered, failed = outcome.delivered, outcome.failed
     finally:
         stack.up(lambda _m: None, migrate_airflow=False)
     back = make_events(streaming, 10, 52)
     assert put_events(back, names.kinesis_stream) == 0
-    recovered, still_failing = wait_for(stack, streaming["bucket"], {e["session_id"] for e in back}, since, 120)
+    outcome = wait_for(stack, streaming["bucket"], {e["session_id"] for e in back}, since, 120)
+    recovered, still_failing = outcome.delivered, outcome.failed
 
     codes = sorted({f["errorCode"] for f in failed.values()})
     attempts = sorted({f["attemptsMade"] for f in failed.values()})
@@ -166,16 +144,17 @@ def test_a_burst_of_events_is_delivered_without_loss(stack, streaming, reliabili
         now = time.time()
         put_at.update({e["session_id"]: now for e in chunk})
     put_seconds = time.time() - started
-    delivered, failed = wait_for(stack, streaming["bucket"], set(put_at), since, 120 + count / 50)
-    finished = max((modified.timestamp() for _k, modified, _n in delivered.values()), default=time.time())
+    outcome = wait_for(stack, streaming["bucket"], set(put_at), since, 120 + count / 50)
+    delivered, failed = outcome.delivered, outcome.failed
+    finished = max((m.timestamp() for places in delivered.values() for _k, m in places), default=time.time())
     stop.set()
     sampler.join(timeout=5)
 
     hints = stack.client("firehose").describe_delivery_stream(DeliveryStreamName=names.delivery_stream)[
         "DeliveryStreamDescription"
     ]["Destinations"][0]["ExtendedS3DestinationDescription"]["BufferingHints"]
-    latencies = [modified.timestamp() - put_at[s] for s, (_k, modified, _n) in delivered.items()]
-    duplicated = sum(1 for _k, _m, n in delivered.values() if n > 1)
+    latencies = [places[0][1].timestamp() - put_at[s] for s, places in delivered.items()]
+    duplicated = sum(1 for places in delivered.values() if len(places) > 1)
     lost = count - len(delivered) - len(failed)
     reliability(
         "8. burst through Kinesis -> Firehose -> Lambda -> S3",

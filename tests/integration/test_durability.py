@@ -17,12 +17,11 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
-from test_local_lambda_and_firehose import HANDLER, zip_bytes
+from test_local_lambda_and_firehose import create_fn, s3_destination
 
 from recsys.config import project_root
+from recsys.localstack.s3_persistence import local_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -81,59 +80,29 @@ class Endpoint:
         self.process.wait(timeout=90)
 
     def client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=20),
-        )
+        # one attempt: a put retried by botocore after a kill could land twice and blur what was acknowledged
+        return local_client(service, self.url, retries=1)
 
 
 def provision(endpoint: Endpoint) -> None:
     """What the streaming DAG's provisioning re-creates after a restart (moto keeps no functions or delivery
     streams); the bucket and the Kinesis stream are restored by the endpoint itself."""
-    s3, kinesis, lam = endpoint.client("s3"), endpoint.client("kinesis"), endpoint.client("lambda")
+    s3, kinesis = endpoint.client("s3"), endpoint.client("kinesis")
     if "out" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
         s3.create_bucket(Bucket="out")
     if "activity" not in kinesis.list_streams()["StreamNames"]:
         kinesis.create_stream(StreamName="activity", ShardCount=2)
     arn = kinesis.describe_stream_summary(StreamName="activity")["StreamDescriptionSummary"]["StreamARN"]
-    role = endpoint.client("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    lam.create_function(
-        FunctionName="fn",
-        Runtime="python3.11",
-        Role=role,
-        Handler="app.handler",
-        Timeout=30,
-        Code={"ZipFile": zip_bytes(HANDLER)},
-    )
+    create_fn(endpoint.client, 30)
     endpoint.client("firehose").create_delivery_stream(
         DeliveryStreamName="delivery",
         DeliveryStreamType="KinesisStreamAsSource",
         KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": ROLE},
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": ROLE,
-            "BucketARN": "arn:aws:s3:::out",
-            "Prefix": "recs/",
-            "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/",
-            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 60},
-            "ProcessingConfiguration": {
-                "Enabled": True,
-                "Processors": [
-                    {
-                        "Type": "Lambda",
-                        "Parameters": [
-                            {
-                                "ParameterName": "LambdaArn",
-                                "ParameterValue": "arn:aws:lambda:us-east-1:123456789012:function:fn",
-                            }
-                        ],
-                    }
-                ],
-            },
-        },
+        ExtendedS3DestinationConfiguration=s3_destination(
+            "recs/",
+            "arn:aws:lambda:us-east-1:123456789012:function:fn",
+            BufferingHints={"SizeInMBs": 1, "IntervalInSeconds": 60},
+        ),
     )
 
 

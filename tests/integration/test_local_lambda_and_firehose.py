@@ -78,19 +78,24 @@ def manual_firehose_polling(monkeypatch):
     monkeypatch.setenv("FIREHOSE_POLL_SECONDS", "3600")
 
 
-@pytest.fixture
-def aws(manual_firehose_polling, in_process_aws):
-    server, client = in_process_aws
+def create_fn(client, timeout: int, **extra) -> None:
+    """Function ``fn`` running HANDLER (``client``: service name -> boto3 client)."""
     role = client("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     client("lambda").create_function(
         FunctionName="fn",
         Runtime="python3.11",
         Role=role,
         Handler="app.handler",
-        Timeout=5,
+        Timeout=timeout,
         Code={"ZipFile": zip_bytes(HANDLER)},
-        Environment={"Variables": {"GREETING": "hello"}},
+        **extra,
     )
+
+
+@pytest.fixture
+def aws(manual_firehose_polling, in_process_aws):
+    server, client = in_process_aws
+    create_fn(client, 5, Environment={"Variables": {"GREETING": "hello"}})
     return server, client
 
 
@@ -183,6 +188,23 @@ def test_a_handler_exception_is_a_function_error(aws):
     assert payload["errorMessage"] == "boom"
 
 
+def s3_destination(prefix: str, lambda_arn: str, **extra) -> dict:
+    """An ExtendedS3DestinationConfiguration to bucket ``out`` with an errors/ prefix and a Lambda processor."""
+    return {
+        "RoleARN": "arn:aws:iam::123456789012:role/fh",
+        "BucketARN": "arn:aws:s3:::out",
+        "Prefix": prefix,
+        "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/",
+        "ProcessingConfiguration": {
+            "Enabled": True,
+            "Processors": [
+                {"Type": "Lambda", "Parameters": [{"ParameterName": "LambdaArn", "ParameterValue": lambda_arn}]}
+            ],
+        },
+        **extra,
+    }
+
+
 def firehose_setup(client, runner_state):
     client("s3").create_bucket(Bucket="out")
     kinesis = client("kinesis")
@@ -192,26 +214,9 @@ def firehose_setup(client, runner_state):
         DeliveryStreamName="delivery",
         DeliveryStreamType="KinesisStreamAsSource",
         KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": "arn:aws:iam::123456789012:role/fh"},
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": "arn:aws:iam::123456789012:role/fh",
-            "BucketARN": "arn:aws:s3:::out",
-            "Prefix": "!{timestamp:yyyy/MM/dd/HH}/",
-            "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd/HH}/",
-            "ProcessingConfiguration": {
-                "Enabled": True,
-                "Processors": [
-                    {
-                        "Type": "Lambda",
-                        "Parameters": [
-                            {
-                                "ParameterName": "LambdaArn",
-                                "ParameterValue": "arn:aws:lambda:us-east-1:123456789012:function:fn:$LATEST",
-                            }
-                        ],
-                    }
-                ],
-            },
-        },
+        ExtendedS3DestinationConfiguration=s3_destination(
+            "!{timestamp:yyyy/MM/dd/HH}/", "arn:aws:lambda:us-east-1:123456789012:function:fn:$LATEST"
+        ),
     )
 
 
