@@ -70,7 +70,7 @@ def summary(stack: Stack) -> None:
     from recsys.vectordb import search
     from recsys.vectordb.loader import current_state
 
-    with search.connect(host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database) as c:
+    with search.connect(**cfg.conninfo()) as c:
         state = current_state(c)
         first = c.execute("SELECT id FROM item_emb ORDER BY id LIMIT 1").fetchone()[0]
         similar = search.items_from_item(c, first, k=5)

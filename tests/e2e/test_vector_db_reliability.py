@@ -25,7 +25,7 @@ DAG = "vector_db_embeddings"
 
 def live_state(stack) -> dict:
     cfg = stack.vectordb()
-    with search.connect(host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database) as c:
+    with search.connect(**cfg.conninfo()) as c:
         return current_state(c)
 
 

@@ -81,7 +81,7 @@ def test_retraining_and_reloading_while_events_flow_never_mixes_two_models(stack
     cfg = stack.vectordb()
 
     def connect():
-        return search.connect(host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database)
+        return search.connect(**cfg.conninfo())
 
     models = {"v-old": train(frame, TrainConfig(epochs=8, seed=3))}
     bundles = {"v-old": models["v-old"].bundle("v-old")}

@@ -35,7 +35,7 @@ def write_version(folder, seed: int, n_items: int = ITEMS, n_users: int = USERS)
 
 def connect(stack):
     cfg = stack.vectordb()
-    return search.connect(host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database)
+    return search.connect(**cfg.conninfo())
 
 
 def percentile(values: list[float], q: float) -> float:

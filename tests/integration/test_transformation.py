@@ -35,7 +35,7 @@ def world(stack, tmp_path_factory):
     (folder / "items.csv").write_bytes(embeddings_csv(result.item_ids, result.item_embeddings))
     (folder / "users.csv").write_bytes(embeddings_csv(result.user_ids, result.user_embeddings))
     cfg = stack.vectordb()
-    conn = search.connect(host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database)
+    conn = search.connect(**cfg.conninfo())
     load(conn, folder / "items.csv", folder / "users.csv", "v-stream-test")
     products = d["products"][d["products"].productCode.isin(result.item_ids)].reset_index(drop=True)
     yield {"conn": conn, "bundle": result.bundle("v-stream-test"), "result": result, "products": products}

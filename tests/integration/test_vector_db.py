@@ -19,7 +19,7 @@ DIM = 32
 @pytest.fixture
 def conn(stack):
     cfg = stack.vectordb()
-    connection = search.connect(host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database)
+    connection = search.connect(**cfg.conninfo())
     yield connection
     connection.close()
 

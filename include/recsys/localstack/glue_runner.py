@@ -58,7 +58,9 @@ class LocalRun:
     finished: float | None = None
     process: subprocess.Popen[bytes] | None = None
     timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES
+    #: How much of driver.log CloudWatch has, and whether the run's log streams exist yet.
     log_offset: int = 0
+    log_streams: bool = False
 
     def execution_time(self) -> int:
         return int((self.finished or time.time()) - self.started)
@@ -248,12 +250,13 @@ class GlueRunner:
         lines = chunk.decode(errors="replace").splitlines()
         try:
             logs = local_client("logs", self.endpoint_url)
-            if run.log_offset == len(chunk):  # the first shipment: the run's streams
+            if not run.log_streams:
                 for group in (f"{LOG_GROUP}/output", f"{LOG_GROUP}/error"):
                     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
                         logs.create_log_group(logGroupName=group)
                     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
                         logs.create_log_stream(logGroupName=group, logStreamName=run.run_id)
+                run.log_streams = True
             now = int(time.time() * 1000)
             events = [{"timestamp": now, "message": line or " "} for line in lines]
             if final and run.log_offset == 0:

@@ -30,6 +30,16 @@ class VectorDBConfig:
     password: str
     database: str
 
+    def conninfo(self) -> dict[str, object]:
+        """Keyword arguments of a TCP, password-authenticated connection as the application user."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "dbname": self.database,
+        }
+
     @property
     def pgdata(self) -> Path:
         return self.home / "vectordb" / "data"
@@ -224,9 +234,7 @@ def bootstrap(cfg: VectorDBConfig) -> None:
 
 def connect(cfg: VectorDBConfig, **kwargs: object) -> psycopg.Connection:
     """A TCP, password-authenticated connection as the application user."""
-    return psycopg.connect(
-        host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, dbname=cfg.database, **kwargs
-    )
+    return psycopg.connect(**cfg.conninfo(), **kwargs)
 
 
 def stop(cfg: VectorDBConfig) -> None:
