@@ -7,14 +7,22 @@ guard, apply, outputs, private workspaces and what reaches the log.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from recsys.provisioning import OUTPUTS, ProvisioningError
-from recsys.provisioning.terraform import DestructivePlanError, TerraformProvisioner, find_plugin_mirror
+from recsys.provisioning.terraform import (
+    OWNER_FILE,
+    DestructivePlanError,
+    TerraformProvisioner,
+    find_plugin_mirror,
+    remove_abandoned_copies,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 
@@ -118,6 +126,35 @@ def test_every_call_works_in_a_private_copy_that_is_removed(fixture_tree):
     assert not any(path.exists() for path in seen)
     assert not (tmp / "terraform" / "etl" / ".terraform").exists()
     assert list((tmp / "work").iterdir()) == []
+
+
+def test_copies_of_a_killed_provisioning_are_removed_unless_something_still_works_in_them(fixture_tree):
+    provisioner, tmp = fixture_tree
+    work = tmp / "work"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan = subprocess.Popen(["sleep", "30"], cwd=work.parent)  # stands in for an orphaned `terraform apply`
+    try:
+        for name, pid, cwd_user in (("etl-killed", dead.pid, False), ("etl-busy", dead.pid, True)):
+            copy = work / name / "etl"
+            copy.mkdir(parents=True)
+            (work / name / OWNER_FILE).write_text(f"{pid} 12345.0")
+            if cwd_user:
+                orphan.kill()
+                orphan.wait()
+                orphan = subprocess.Popen(["sleep", "30"], cwd=copy)
+        (work / "etl-not-ours").mkdir()
+        with provisioner.workspace("etl") as live:
+            live_copy = live.parent
+            assert (live_copy / OWNER_FILE).read_text().split()[0] == str(os.getpid())
+            assert sorted(p.name for p in work.iterdir()) == sorted(["etl-busy", "etl-not-ours", live_copy.name])
+            # this process's own live copy is never taken for abandoned
+            assert remove_abandoned_copies(work) == []
+    finally:
+        orphan.kill()
+        orphan.wait()
+    assert remove_abandoned_copies(work) == ["etl-busy"]
+    assert sorted(p.name for p in work.iterdir()) == ["etl-not-ours"]
 
 
 def test_a_plan_that_replaces_a_stateful_resource_is_refused_unless_allowed(fixture_tree):

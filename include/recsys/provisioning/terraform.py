@@ -105,6 +105,46 @@ def plan_changes(plan: dict[str, Any]) -> list[str]:
     return changes
 
 
+OWNER_FILE = ".recsys-owner"
+
+
+def _start_time(pid: int) -> float:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return 0.0
+
+
+def remove_abandoned_copies(base: Path) -> list[str]:
+    """Remove private copies whose provisioning process is gone (a task killed mid-apply cannot clean up after
+    itself, and its plan file may hold sensitive values), unless a process (an orphaned ``terraform``) still works
+    inside one. Returns the names removed."""
+    import psutil
+
+    busy: set[Path] = set()
+    for process in psutil.process_iter(["cwd"]):
+        cwd = process.info.get("cwd")
+        if cwd and Path(cwd).is_relative_to(base):
+            busy.add(base / Path(cwd).relative_to(base).parts[0])
+    removed = []
+    for copy in base.iterdir():
+        owner = copy / OWNER_FILE
+        try:
+            pid_text, started = owner.read_text().split()
+        except (OSError, ValueError):
+            continue  # not a copy made with an owner (or still being made)
+        pid = int(pid_text)
+        if copy in busy or (psutil.pid_exists(pid) and abs(_start_time(pid) - float(started)) < 1):
+            continue
+        shutil.rmtree(copy, ignore_errors=True)
+        removed.append(copy.name)
+    if removed:
+        log.info("removed %d Terraform work copies of killed runs: %s", len(removed), ", ".join(removed))
+    return removed
+
+
 class TerraformProvisioner:
     def __init__(self, env: dict[str, str] | None = None, target: Target | None = None) -> None:
         self.env = dict(os.environ) if env is None else env
@@ -158,12 +198,14 @@ class TerraformProvisioner:
         """A private copy of the terraform tree (symlinks resolved); yields the pipeline root inside it."""
         base = Path(self.env.get("TERRAFORM_WORK_DIR") or Path(tempfile.gettempdir()) / "recsys-terraform")
         base.mkdir(parents=True, exist_ok=True)
+        remove_abandoned_copies(base)
         copy = base / f"{pipeline}-{uuid.uuid4().hex[:12]}"
         ignore = shutil.ignore_patterns(
             ".terraform", ".terraform-data", "*.tfstate*", "tfplan", "*.tfvars*", "*_override.tf"
         )
         try:
             shutil.copytree(self.source, copy, symlinks=False, ignore=ignore)
+            (copy / OWNER_FILE).write_text(f"{os.getpid()} {_start_time(os.getpid())}")
             workdir = copy / pipeline
             lock = self.source / pipeline / ".terraform.lock.hcl"
             if lock.is_file():

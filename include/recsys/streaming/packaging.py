@@ -16,6 +16,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,7 +94,30 @@ def dependencies_dir(cache: Path, requirements: Path = REQUIREMENTS) -> Path:
     target = cache / f"deps-{digest}"
     if (target / ".complete").exists():
         return target
-    shutil.rmtree(target, ignore_errors=True)
+    # pip installs into a folder of this process only, renamed into place when complete: a build killed mid-install
+    # (its pip may live on) and a concurrent or retried build never write into the same folder
+    cache.mkdir(parents=True, exist_ok=True)
+    for stale in cache.glob("*.installing-*"):  # left by a killed build an hour ago or more
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.installing-", dir=cache))
+    try:
+        _install(pins, requirements, staging)
+        for junk in staging.rglob("__pycache__"):
+            shutil.rmtree(junk, ignore_errors=True)
+        (staging / ".complete").touch()
+        try:
+            staging.rename(target)
+        except OSError:  # another build completed first (or left an incomplete folder): use or replace it
+            if not (target / ".complete").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _install(pins: list[str], requirements: Path, target: Path) -> None:
     log.info("installing %s for %s/%s into %s", ", ".join(p.split()[0] for p in pins), RUNTIME, PLATFORM, target)
     result = subprocess.run(
         [
@@ -121,12 +146,7 @@ def dependencies_dir(cache: Path, requirements: Path = REQUIREMENTS) -> Path:
         check=False,
     )
     if result.returncode != 0:
-        shutil.rmtree(target, ignore_errors=True)
         raise PackagingError(f"pip could not install the Lambda dependencies:\n{result.stderr[-3000:]}")
-    for junk in target.rglob("__pycache__"):
-        shutil.rmtree(junk, ignore_errors=True)
-    (target / ".complete").touch()
-    return target
 
 
 def _add_tree(archive: zipfile.ZipFile, root: Path, prefix: str = "") -> int:
