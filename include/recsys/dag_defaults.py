@@ -32,9 +32,17 @@ def _retry_delay() -> timedelta:
         return timedelta(minutes=1)
 
 
+def _retries() -> int:
+    """``RECSYS_TASK_RETRIES`` (default 2): how often every task is retried after a failure."""
+    try:
+        return max(0, int(os.environ.get("RECSYS_TASK_RETRIES", "2")))
+    except ValueError:
+        return 2
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
-    "retries": 2,
+    "retries": _retries(),
     "retry_delay": _retry_delay(),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),

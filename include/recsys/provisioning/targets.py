@@ -190,7 +190,13 @@ provider "aws" {{
         }
 
     def var_files(self) -> list[str]:
-        return []
+        """``LOCAL_TF_VAR_FILE``: the local stack's own tfvars (e.g. ``glue_timeout_minutes``), applied after the
+        stack's variables. A separate name from ``TF_VAR_FILE``, so an AWS account's file never reaches the local
+        stack."""
+        var_file = self.env.get("LOCAL_TF_VAR_FILE", "")
+        if var_file and not Path(var_file).is_file():
+            raise ProvisioningError(f"LOCAL_TF_VAR_FILE={var_file} does not exist")
+        return [str(Path(var_file).resolve())] if var_file else []
 
     # --- what an AWS account would already have -----------------------------------------------------------------
     def network(self) -> tuple[str, list[str]]:
