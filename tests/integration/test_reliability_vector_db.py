@@ -115,6 +115,10 @@ def test_readers_see_no_error_and_no_empty_result_during_back_to_back_reloads(st
     assert empty == 0
 
 
+def staging_tables(conn) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE right(tablename, 8) = '_staging'")]
+
+
 def test_postgres_killed_during_a_reload_comes_back_with_the_previous_version(stack, tmp_path, reliability):
     from recsys.localstack import vectordb as local_vectordb
 
@@ -161,13 +165,19 @@ def test_postgres_killed_during_a_reload_comes_back_with_the_previous_version(st
     live = loaded_versions(conn)[0]
     rows = conn.execute("SELECT count(*) FROM item_emb").fetchone()[0]
     users = conn.execute("SELECT count(*) FROM user_emb").fetchone()[0]
+    left = staging_tables(conn)
+    # the next load (of another version) finds the killed load's staging tables and drops them
+    load(conn, items_csv, users_csv, "reliability-after")
+    left_after_next = staging_tables(conn)
     conn.close()
     reliability(
         "4. PostgreSQL killed during a reload",
         "SIGKILL of the postmaster once the new version's staging table exists, then `make up`",
-        f"loader failed: {bool(failure)}; live after restart {live['model_version']} with {rows} items, {users} users",
-        f"previous version live and complete ({ITEMS} items, {USERS} users)",
+        f"loader failed: {bool(failure)}; live after restart {live['model_version']} with {rows} items, {users} "
+        f"users; staging tables left by the killed load {len(left)}, after the next load {len(left_after_next)}",
+        f"previous version live and complete ({ITEMS} items, {USERS} users); the next load removes the leftovers",
     )
+    assert left_after_next == []
     assert staged, "the kill did not land during the reload"
     assert failure, "the reload survived a killed server?"
     assert live["model_version"] == "reliability-good"

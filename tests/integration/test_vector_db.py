@@ -10,7 +10,7 @@ import pytest
 
 from recsys.model.artifacts import embeddings_csv
 from recsys.vectordb import search
-from recsys.vectordb.loader import EmbeddingsFileError, current_state, load
+from recsys.vectordb.loader import LOAD_LOCK, EmbeddingsFileError, current_state, load
 
 pytestmark = pytest.mark.integration
 DIM = 32
@@ -68,6 +68,28 @@ def test_load_then_search_equals_brute_force(conn, tmp_path):
     by_item = search.items_from_items_batch(conn, [item_ids[0], item_ids[1], "NO_SUCH"], k=5)
     assert set(by_item) == {item_ids[0], item_ids[1]}
     assert [m[0] for m in by_item[item_ids[1]]] == [m[0] for m in search.items_from_item(conn, item_ids[1], k=5)]
+
+
+def test_a_load_waits_for_the_one_running_and_drops_what_a_killed_one_left(stack, conn, tmp_path):
+    items_csv, users_csv, *_ = write(tmp_path, 7)
+    conn.execute("CREATE TABLE item_emb_vkilled_staging (id text)")  # what a load killed mid-COPY leaves
+    other = search.connect(**stack.vectordb().conninfo())
+    other.execute("SELECT pg_advisory_lock(%s)", (LOAD_LOCK,))  # a load in progress elsewhere
+    finished = threading.Event()
+    worker = threading.Thread(target=lambda: (load(conn, items_csv, users_csv, "v-waits"), finished.set()))
+    worker.start()
+    try:
+        assert not finished.wait(2), "a second load ran while another held the load lock"
+        other.execute("SELECT pg_advisory_unlock(%s)", (LOAD_LOCK,))
+        worker.join(timeout=60)
+    finally:
+        other.close()
+    assert finished.is_set()
+    assert current_state(conn)["model_version"] == "v-waits"
+    left = conn.execute("SELECT count(*) FROM pg_tables WHERE right(tablename, 8) = '_staging'").fetchone()[0]
+    assert left == 0
+    held = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()[0]
+    assert held == 0  # released when the load ended
 
 
 def test_loading_the_same_version_twice_leaves_the_same_state(conn, tmp_path):

@@ -18,6 +18,10 @@ instant and then see the new version: never an error, an empty table or a mix. A
 ``keep_versions`` (default 3, ``VECTOR_DB_KEEP_VERSIONS``) are dropped: a Lambda still pinned to a dropped version
 fails its invocations with that reason (Firehose retries, then routes the records to ``errors/``) instead of
 mixing versions; the streaming DAG moves the Lambdas right after each load.
+
+One load at a time: a load holds a session advisory lock (:data:`LOAD_LOCK`; a second load waits for it), so with
+it held any ``*_staging`` table is an orphan of a load that was killed (client or server) and is dropped first. A
+killed session releases the lock with its connection.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ from recsys.config import EMBEDDING_DIM
 from recsys.vectordb.search import ITEM_TABLE, USER_TABLE, version_tables
 
 log = logging.getLogger(__name__)
+
+#: Session advisory lock key held for the whole of a load (one load at a time).
+LOAD_LOCK = 7_346_250_001
 
 VERSIONS_TABLE = "embedding_versions"
 HNSW_M = 16
@@ -253,23 +260,29 @@ def load(
     items, users = read_embeddings(items_csv, ITEMS, dim), read_embeddings(users_csv, USERS, dim)
     item_rows, user_rows = len(items), len(users)
     parse_seconds = time.monotonic() - started
-    ensure_schema(conn)
-    tables = dict(zip((ITEM_TABLE, USER_TABLE), version_tables(model_version), strict=True))
-    timings = {
-        spec.table: _stage(conn, spec, f"{tables[spec.table]}_staging", data, dim)
-        for spec, data in ((ITEMS, items), (USERS, users))
-    }
-    with conn.transaction():
-        for spec in (ITEMS, USERS):
-            _go_live(conn, spec, f"{tables[spec.table]}_staging", tables[spec.table])
-        seconds = time.monotonic() - started
-        conn.execute(f"UPDATE {VERSIONS_TABLE} SET dropped_at = now() WHERE model_version = %s", (model_version,))
-        conn.execute(
-            f"INSERT INTO {VERSIONS_TABLE} (model_version, item_rows, user_rows, seconds, item_table, user_table) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            (model_version, item_rows, user_rows, seconds, tables[ITEM_TABLE], tables[USER_TABLE]),
-        )
-    dropped = prune(conn, keep_versions)
+    conn.execute("SELECT pg_advisory_lock(%s)", (LOAD_LOCK,))
+    try:
+        ensure_schema(conn)
+        drop_orphan_staging(conn)
+        tables = dict(zip((ITEM_TABLE, USER_TABLE), version_tables(model_version), strict=True))
+        timings = {
+            spec.table: _stage(conn, spec, f"{tables[spec.table]}_staging", data, dim)
+            for spec, data in ((ITEMS, items), (USERS, users))
+        }
+        with conn.transaction():
+            for spec in (ITEMS, USERS):
+                _go_live(conn, spec, f"{tables[spec.table]}_staging", tables[spec.table])
+            seconds = time.monotonic() - started
+            conn.execute(f"UPDATE {VERSIONS_TABLE} SET dropped_at = now() WHERE model_version = %s", (model_version,))
+            conn.execute(
+                f"INSERT INTO {VERSIONS_TABLE} (model_version, item_rows, user_rows, seconds, item_table, user_table) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (model_version, item_rows, user_rows, seconds, tables[ITEM_TABLE], tables[USER_TABLE]),
+            )
+        dropped = prune(conn, keep_versions)
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOAD_LOCK,))
     log.info("loaded model %s: %d items, %d users in %.1f s", model_version, item_rows, user_rows, seconds)
     return {
         "model_version": model_version,
@@ -291,6 +304,23 @@ def loaded_versions(conn: Any) -> list[dict[str, Any]]:
     ).fetchall()
     keys = ("model_version", "loaded_at", "item_table", "user_table", "item_rows", "user_rows")
     return sorted((dict(zip(keys, r, strict=True)) for r in rows), key=lambda v: v["loaded_at"], reverse=True)
+
+
+def drop_orphan_staging(conn: Any) -> list[str]:
+    """Drop the staging tables a killed load left (call with :data:`LOAD_LOCK` held: no load is running)."""
+    from psycopg import sql
+
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND right(tablename, 8) = '_staging'"
+        ).fetchall()
+    ]
+    for name in names:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+    if names:
+        log.info("dropped %d staging table(s) a killed load left: %s", len(names), ", ".join(names))
+    return names
 
 
 def prune(conn: Any, keep_versions: int | None = None) -> list[str]:
