@@ -17,8 +17,8 @@ help: ## list the targets
 setup: ## install missing Debian packages and the pinned Python environment (idempotent)
 	@scripts/setup.sh
 
-up: setup ## start the local stack (MariaDB, PostgreSQL + pgvector, moto + executors); seed an empty source
-	@$(STACK) up
+up: setup ## start the local stack (MariaDB, PostgreSQL + pgvector, moto + executors); seed an empty source; re-apply Terraform on a restarted endpoint (UP_ARGS=--no-restore skips)
+	@$(STACK) up $(UP_ARGS)
 
 airflow: up ## start Airflow 3 (api-server, scheduler, dag-processor, triggerer) on the stack; UI http://127.0.0.1:8080
 	@$(STACK) airflow

@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start every service (harmless when already running) and seed an empty source")
     up.add_argument("--no-seed", action="store_true", help="do not seed the source database when it is empty")
     up.add_argument("--no-airflow", action="store_true", help="skip migrating the Airflow metadata database")
+    up.add_argument(
+        "--no-restore",
+        action="store_true",
+        help="do not re-apply the Terraform roots DAGs applied before when the AWS endpoint (re)starts",
+    )
     sub.add_parser(
         "airflow",
         help="start Airflow (api-server, scheduler, dag-processor, triggerer) against the running stack; "
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(local_stack_settings())
     try:
         if args.command == "up":
-            stack.up(_progress, migrate_airflow=not args.no_airflow)
+            stack.up(_progress, migrate_airflow=not args.no_airflow, restore=not args.no_restore)
             if not args.no_seed:
                 from recsys.seed.loader import seed_if_empty
 

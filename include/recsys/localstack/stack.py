@@ -183,18 +183,26 @@ class Stack:
         return path
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
-    def up(self, progress: Callable[[str], None], migrate_airflow: bool = True) -> None:
+    def up(self, progress: Callable[[str], None], migrate_airflow: bool = True, restore: bool = True) -> None:
+        """Start what is not running. When the AWS endpoint (re)started and DAGs had applied Terraform roots on this
+        stack, re-apply them (``restore``; :mod:`recsys.localstack.restore`): moto keeps only S3 and Kinesis."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / ".gitignore").write_text("*\n")
+        started: dict[str, bool] = {}
         for label, start in (
             ("MariaDB (MySQL source)", lambda: mariadb.start(self.mariadb(), self.state)),
             ("PostgreSQL + pgvector (vector DB)", lambda: vectordb.start(self.vectordb(), self.state)),
             ("AWS endpoint (moto + executors)", self.start_aws),
         ):
-            progress(f"{label}: {'started' if start() else 'already running'}")
+            started[label] = start()
+            progress(f"{label}: {'started' if started[label] else 'already running'}")
         self.write_env_file()
         if migrate_airflow:
             self.migrate_airflow(progress)
+        if restore and started["AWS endpoint (moto + executors)"]:
+            from recsys.localstack.restore import restore_infrastructure
+
+            restore_infrastructure(self, progress)
         progress(f"environment written to {self.settings.env_file}")
 
     def down(self, progress: Callable[[str], None]) -> None:

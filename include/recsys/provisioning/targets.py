@@ -137,6 +137,18 @@ class LocalTarget:
     def state_path(self, pipeline: str) -> Path:
         return self.settings.home / "terraform" / "state" / f"{pipeline}.tfstate"
 
+    def applied_variables_path(self, pipeline: str) -> Path:
+        return self.state_path(pipeline).with_suffix(".applied-vars.json")
+
+    def applied(self, pipeline: str, variables: dict[str, Any]) -> None:
+        """Remember the variables a DAG applied the root with (package keys, model version: nothing secret), so
+        ``make up`` can re-apply it on a restarted endpoint (:mod:`recsys.localstack.restore`)."""
+        path = self.applied_variables_path(pipeline)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(variables, sort_keys=True, indent=1))
+        tmp.replace(path)
+
     def backend_args(self, pipeline: str) -> list[str]:
         self.state_path(pipeline).parent.mkdir(parents=True, exist_ok=True)
         return []

@@ -273,6 +273,9 @@ class TerraformProvisioner:
                     self._run(workdir, "apply", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "tfplan")
                 else:
                     log.info("terraform/%s: the infrastructure matches the configuration; nothing to apply", pipeline)
+                remember = getattr(self.target, "applied", None)
+                if remember is not None:  # the local target keeps them for re-applying after an endpoint restart
+                    remember(pipeline, variables or {})
             raw = json.loads(self._run(workdir, "output", "-json", "-no-color", log_output=False) or "{}")
         outputs = {name: item["value"] for name, item in raw.items() if not item.get("sensitive")}
         if not outputs and not apply:

@@ -1,0 +1,74 @@
+"""Re-apply the Terraform roots after the local AWS endpoint restarted.
+
+The endpoint keeps S3 objects and Kinesis records across a stop or a kill (written through to its state folder);
+moto keeps nothing else, so a restarted endpoint has no Glue job, Lambda function, Firehose delivery stream, IAM
+role, secret or key. ``make up`` puts them back by applying each root that a DAG applied before, with the variables
+that DAG gave it (remembered next to the local state, nothing secret: package keys, model version), in dependency
+order. Terraform sees the missing resources and creates them; the persisted bucket and stream are left as they are.
+The Firehose runner then resumes each stream from its saved checkpoint, so events put before the restart are
+delivered without any DAG run. The ``live`` aliases start at ``$LATEST`` (the last deployed package); the next
+deploy publishes a version again.
+
+A root that fails to re-apply is reported with the DAG to run and does not stop ``make up``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recsys.localstack.stack import Stack
+
+#: Dependency order: streaming reads the vector DB root's resources; every root reads the ETL buckets.
+ORDER = ("etl", "vector_db", "streaming_inference")
+
+
+def applied_roots(stack: Stack) -> list[str]:
+    """The roots whose local state holds resources (a DAG applied them on this stack)."""
+    state_dir = stack.home / "terraform" / "state"
+    roots = []
+    for pipeline in ORDER:
+        path = state_dir / f"{pipeline}.tfstate"
+        try:
+            resources = json.loads(path.read_text()).get("resources", [])
+        except (OSError, ValueError):
+            continue
+        if resources:
+            roots.append(pipeline)
+    return roots
+
+
+def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dict[str, str]:
+    """Re-apply every applied root against the (restarted) endpoint; returns root -> "restored" or the error."""
+    from recsys.localstack.stack import _base_env
+    from recsys.provisioning import OWNER_DAGS, provisioner
+
+    roots = applied_roots(stack)
+    if not roots:
+        return {}
+    env = {**_base_env(), **stack.environment()}
+    terraform = provisioner(env)
+    outcome: dict[str, str] = {}
+    for pipeline in roots:
+        variables: dict[str, Any] = {}
+        remembered = terraform.target.applied_variables_path(pipeline)
+        if remembered.exists():
+            variables = json.loads(remembered.read_text())
+        progress(f"re-applying terraform/{pipeline} on the restarted endpoint (moto keeps only S3 and Kinesis)")
+        started = time.monotonic()
+        try:
+            terraform.provision(pipeline, apply=True, variables=variables)
+        except Exception as exc:  # reported, and `make up` goes on: the DAG re-applies it too
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            outcome[pipeline] = first_line
+            progress(
+                f"could not re-apply terraform/{pipeline} ({first_line}); run the {OWNER_DAGS[pipeline]} DAG, "
+                "which applies it"
+            )
+            continue
+        outcome[pipeline] = "restored"
+        progress(f"terraform/{pipeline} restored in {time.monotonic() - started:.0f} s")
+    return outcome
