@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +33,7 @@ from recsys.config import TRAINING_DATA_PREFIX
 from recsys.etl.glue_job import read_manifest
 from recsys.localstack import airflow_services
 from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, model_version, read_pointer
+from recsys.provisioning.terraform import OWNER_FILE, remove_abandoned_copies
 from recsys.vectordb import search
 from recsys.vectordb.loader import current_state
 
@@ -361,12 +364,22 @@ def test_batch_killed_in_terraform_and_glue_task_cleared_runs_one_glue_run(stack
     )
     after = read_manifest(s3, target)
     fields = ("output_rows", "customers", "partition_count", "excluded")
+    # the next provisioning call removes what the killed one left: its work copy (plan file) and provider plugins
+    work = Path(os.environ.get("TERRAFORM_WORK_DIR") or Path(tempfile.gettempdir()) / "recsys-terraform")
+    remove_abandoned_copies(work)
+    stray_plugins = [
+        p.info["name"]
+        for p in psutil.process_iter(["name", "cwd"])
+        if (p.info["name"] or "").startswith("terraform-provider-") and str(p.info["cwd"] or "").startswith(str(work))
+    ]
+    copies_left = [c.name for c in work.iterdir() if (c / OWNER_FILE).exists()] if work.exists() else []
     reliability(
         "7 + 2c. task SIGKILLed / cleared: batch_training_data",
         "SIGKILL of provision_etl_infrastructure while Terraform runs; run_glue_job cleared while its Glue run is "
         "active",
         f"{describe(killed)}; Glue runs for the DAG run: {len(runs)}; the cleared task's new try re-attached: "
-        f"{reattached}; dataset {', '.join(f'{f} {before[f]} -> {after[f]}' for f in fields)}",
+        f"{reattached}; dataset {', '.join(f'{f} {before[f]} -> {after[f]}' for f in fields)}; Terraform work "
+        f"copies left {len(copies_left)}, provider plugins left {len(stray_plugins)}",
         "retried; one Glue run (re-attached); the dataset equals the undisturbed run's",
     )
     assert killed.what
@@ -378,3 +391,5 @@ def test_batch_killed_in_terraform_and_glue_task_cleared_runs_one_glue_run(stack
     assert [r["Id"] for r in runs] == [cleared["run"]]
     assert after["run_id"] != before["run_id"]
     assert {f: after[f] for f in fields} == {f: before[f] for f in fields}
+    assert not stray_plugins
+    assert not copies_left

@@ -153,7 +153,19 @@ def test_copies_of_a_killed_provisioning_are_removed_unless_something_still_work
     finally:
         orphan.kill()
         orphan.wait()
-    assert remove_abandoned_copies(work) == ["etl-busy"]
+    # a provider plugin whose terraform died with the task waits forever: stopped, and its copy removed
+    plugin_copy = work / "etl-plugin" / "etl"
+    plugin_copy.mkdir(parents=True)
+    (work / "etl-plugin" / OWNER_FILE).write_text(f"{dead.pid} 12345.0")
+    plugin_binary = tmp / "terraform-provider-fake"
+    shutil.copy2(shutil.which("sleep"), plugin_binary)
+    plugin = subprocess.Popen([str(plugin_binary), "30"], cwd=plugin_copy)
+    try:
+        assert sorted(remove_abandoned_copies(work)) == ["etl-busy", "etl-plugin"]
+        assert plugin.wait(timeout=10) == -9
+    finally:
+        plugin.kill()
+        plugin.wait()
     assert sorted(p.name for p in work.iterdir()) == ["etl-not-ours"]
 
 

@@ -17,6 +17,7 @@ values) goes to the task log; ``show -json`` and ``output -json`` (which carry t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -117,17 +118,35 @@ def _start_time(pid: int) -> float:
         return 0.0
 
 
+def _orphaned_plugin(process: Any) -> bool:
+    """A ``terraform-provider-*`` plugin whose ``terraform`` is gone (killed with its task): it would wait forever."""
+    import psutil
+
+    if not (process.info.get("name") or "").startswith("terraform-provider-"):
+        return False
+    try:
+        return psutil.Process(process.info["ppid"]).name() != "terraform"
+    except psutil.Error:
+        return True
+
+
 def remove_abandoned_copies(base: Path) -> list[str]:
     """Remove private copies whose provisioning process is gone (a task killed mid-apply cannot clean up after
-    itself, and its plan file may hold sensitive values), unless a process (an orphaned ``terraform``) still works
-    inside one. Returns the names removed."""
+    itself, and its plan file may hold sensitive values), unless a ``terraform`` orphaned by the kill still works
+    inside one (it holds the state lock until it ends). Provider plugins left without their ``terraform`` are
+    stopped first. Returns the names removed."""
     import psutil
 
     busy: set[Path] = set()
-    for process in psutil.process_iter(["cwd"]):
+    plugins: dict[Path, list[Any]] = {}
+    for process in psutil.process_iter(["cwd", "name", "ppid"]):
         cwd = process.info.get("cwd")
-        if cwd and Path(cwd).is_relative_to(base):
-            busy.add(base / Path(cwd).relative_to(base).parts[0])
+        if cwd and Path(cwd).is_relative_to(base) and Path(cwd) != base:
+            copy = base / Path(cwd).relative_to(base).parts[0]
+            if _orphaned_plugin(process):
+                plugins.setdefault(copy, []).append(process)
+            else:
+                busy.add(copy)
     removed = []
     for copy in base.iterdir():
         owner = copy / OWNER_FILE
@@ -138,6 +157,9 @@ def remove_abandoned_copies(base: Path) -> list[str]:
         pid = int(pid_text)
         if copy in busy or (psutil.pid_exists(pid) and abs(_start_time(pid) - float(started)) < 1):
             continue
+        for plugin in plugins.get(copy, []):
+            with contextlib.suppress(psutil.Error):
+                plugin.kill()
         shutil.rmtree(copy, ignore_errors=True)
         removed.append(copy.name)
     if removed:
