@@ -4,6 +4,7 @@ auth manager's generated password)."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -33,3 +34,20 @@ class AirflowApi:
             return False
         self.call("DELETE", f"/api/v2/dags/{dag_id}/dagRuns/{dag_run['dag_run_id']}")
         return True
+
+    def wait_for_dags(self, dag_ids: set[str] | list[str] | tuple[str, ...], timeout: float = 300) -> None:
+        """Wait until the dag-processor has listed every DAG of ``dag_ids``."""
+        deadline = time.monotonic() + timeout
+        listed: set[str] = set()
+        while time.monotonic() < deadline:
+            listed = {d["dag_id"] for d in self.call("GET", "/api/v2/dags?limit=100")["dags"]}
+            if set(dag_ids) <= listed:
+                return
+            time.sleep(3)
+        raise AssertionError(f"not listed after {timeout:.0f} s: {sorted(set(dag_ids) - listed)}")
+
+    def end_unfinished_runs(self, dag_id: str) -> None:
+        """Mark failed the runs an interrupted earlier session left queued or running (they would hold
+        ``max_active_runs``)."""
+        for stale in self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?state=running&state=queued")["dag_runs"]:
+            self.call("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{stale['dag_run_id']}", {"state": "failed"})

@@ -30,3 +30,19 @@ def run_dag(stack):
         return result.returncode == 0 and bool(finished) and "state=success" in finished[-1], output
 
     return run
+
+
+#: The nightly chain, in the order its Assets start it.
+CHAIN = ("batch_training_data", "recommender_model", "vector_db_embeddings", "streaming_recommendations")
+
+
+@pytest.fixture(scope="session")
+def run_chain(run_dag):
+    """Run DAGs in order (default: the whole chain) with `airflow dags test`; fail with the first failure's output."""
+
+    def run(dag_ids: tuple[str, ...] = CHAIN) -> None:
+        for dag_id in dag_ids:
+            ok, output = run_dag(dag_id)
+            assert ok, f"{dag_id}:\n{output[-5000:]}"
+
+    return run

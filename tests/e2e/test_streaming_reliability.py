@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability]
 
 
 @pytest.fixture(scope="module")
-def streaming(stack, run_dag):
+def streaming(stack, run_chain):
     """The streaming pipeline deployed on the test stack (the DAGs run once when it is not there yet)."""
     names = stack.settings.names
     lam = stack.client("lambda")
@@ -44,9 +44,7 @@ def streaming(stack, run_dag):
         stack.client("firehose").describe_delivery_stream(DeliveryStreamName=names.delivery_stream)
     except Exception:
         seed(stack.mariadb(), SeedSpec())
-        for dag_id in ("batch_training_data", "recommender_model", "vector_db_embeddings", "streaming_recommendations"):
-            ok, output = run_dag(dag_id)
-            assert ok, f"{dag_id}:\n{output[-5000:]}"
+        run_chain()
     env = stack.environment()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update({k: v for k, v in env.items() if k.startswith(("AIRFLOW_CONN_", "AWS_", "RECSYS_"))})

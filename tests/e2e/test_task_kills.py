@@ -44,31 +44,23 @@ LAMBDA_CACHE = Path("/tmp/recsys-lambda-cache")  # noqa: S108 - packaging's defa
 
 
 @pytest.fixture(scope="module")
-def airflow(stack, run_dag) -> Iterator[AirflowApi]:
+def airflow(stack, run_chain) -> Iterator[AirflowApi]:
     """The platform in its undisturbed state (every DAG run once), then Airflow's components, retries after 1 s."""
     lam = stack.client("lambda")
     try:
         lam.get_function(FunctionName=stack.settings.names.transformation_lambda)
         read_pointer(stack.client("s3"), stack.settings.names.ml_artifacts_bucket)
     except Exception:  # a fresh test stack (or an endpoint restarted since): the whole chain once, undisturbed
-        for dag_id in DAGS:
-            ok, output = run_dag(dag_id)
-            assert ok, f"{dag_id}:\n{output[-5000:]}"
+        run_chain(DAGS)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RECSYS_RETRY_DELAY_SECONDS", "1")
         airflow_services.start(stack, lambda _m: None, timeout=300)
         try:
             api = AirflowApi(stack)
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                listed = {d["dag_id"] for d in api.call("GET", "/api/v2/dags?limit=100")["dags"]}
-                if {*DAGS, "platform_health"} <= listed:
-                    break
-                time.sleep(3)
+            api.wait_for_dags((*DAGS, "platform_health"))
             for dag_id in (*DAGS, "platform_health"):
                 api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
-                for stale in api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?state=running&state=queued")["dag_runs"]:
-                    api.call("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{stale['dag_run_id']}", {"state": "failed"})
+                api.end_unfinished_runs(dag_id)
             yield api
         finally:
             airflow_services.stop(stack, lambda _m: None)
@@ -193,6 +185,13 @@ def sha(s3, bucket: str, key: str) -> str:
     return hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
 
 
+def assert_retried_to_success(killed: Killed) -> None:
+    assert killed.what, "the task ended before the kill could land"
+    assert killed.tries[0] == "failed", killed.tries
+    assert killed.tries[-1] == "success", killed.tries
+    assert killed.state == "success"
+
+
 def describe(killed: Killed) -> str:
     leftovers = f"; still running after: {killed.leftovers}" if killed.leftovers else ""
     return (
@@ -209,10 +208,7 @@ def test_platform_health_killed_mid_check_ends_green(stack, airflow, reliability
         describe(killed),
         "retried; run succeeds",
     )
-    assert killed.what
-    assert killed.tries[0] == "failed"
-    assert killed.tries[-1] == "success"
-    assert killed.state == "success"
+    assert_retried_to_success(killed)
 
 
 def test_recommender_training_killed_mid_training_stages_the_same_version(stack, airflow, reliability):
@@ -256,9 +252,7 @@ def test_recommender_training_killed_mid_training_stages_the_same_version(stack,
         f"undisturbed run's: {same}",
         "retried; a new version of the same data and seed, byte for byte the undisturbed one",
     )
-    assert killed.what
-    assert killed.tries[0] == "failed"
-    assert killed.state == "success"
+    assert_retried_to_success(killed)
     assert version != undisturbed_version
     assert version.endswith(data_and_seed)
     assert same, (undisturbed, after)
@@ -292,9 +286,7 @@ def test_vector_db_load_killed_while_connected_ends_complete(stack, airflow, rel
         f"rows {after['items']}/{after['users']} of {expected[0]}/{expected[1]}; staging tables left: {len(staging)}",
         "retried; the published version live and complete, as an undisturbed load leaves it; no staging table left",
     )
-    assert killed.what
-    assert killed.tries[0] == "failed"
-    assert killed.state == "success"
+    assert_retried_to_success(killed)
     assert after["model_version"] == version
     assert (after["items"], after["users"]) == expected
     assert after["recorded_rows"] == expected
@@ -323,9 +315,7 @@ def test_lambda_build_killed_mid_pip_install_deploys_the_same_code(stack, airflo
         f"dependency folders: {half_installed}",
         "retried; the same CodeSha256 for both functions; smoke test passes",
     )
-    assert killed.what
-    assert killed.tries[0] == "failed"
-    assert killed.state == "success"
+    assert_retried_to_success(killed)
     assert after == before
     assert not [p for p in half_installed if ".installing-" not in p]
 
@@ -382,9 +372,7 @@ def test_batch_killed_in_terraform_and_glue_task_cleared_runs_one_glue_run(stack
         f"copies left {len(copies_left)}, provider plugins left {len(stray_plugins)}",
         "retried; one Glue run (re-attached); the dataset equals the undisturbed run's",
     )
-    assert killed.what
-    assert killed.tries[0] == "failed"
-    assert killed.state == "success"
+    assert_retried_to_success(killed)
     assert cleared, "the Glue run was never seen active"
     assert glue_ti["try_number"] >= 2
     assert reattached

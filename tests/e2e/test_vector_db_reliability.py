@@ -47,15 +47,13 @@ def task_log(api: AirflowApi, run_id: str, task_id: str) -> tuple[str, str]:
     return ti["state"], json.dumps(content)
 
 
-def test_a_half_published_version_fails_by_name_and_leaves_the_live_tables(stack, run_dag, monkeypatch, reliability):
+def test_a_half_published_version_fails_by_name_and_leaves_the_live_tables(stack, run_chain, monkeypatch, reliability):
     s3 = stack.client("s3")
     bucket = stack.settings.names.ml_artifacts_bucket
     try:
         published = read_pointer(s3, bucket)["model_version"]
     except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):  # a fresh test stack: publish and load one first
-        for dag_id in ("batch_training_data", "recommender_model", DAG):
-            ok, output = run_dag(dag_id)
-            assert ok, f"{dag_id}:\n{output[-5000:]}"
+        run_chain(("batch_training_data", "recommender_model", DAG))
         published = read_pointer(s3, bucket)["model_version"]
     before = live_state(stack)
     half, absent = f"half-{uuid.uuid4().hex[:8]}", f"absent-{uuid.uuid4().hex[:8]}"
@@ -67,14 +65,8 @@ def test_a_half_published_version_fails_by_name_and_leaves_the_live_tables(stack
     airflow_services.start(stack, lambda _m: None, timeout=300)
     try:
         api = AirflowApi(stack)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if any(d["dag_id"] == DAG for d in api.call("GET", "/api/v2/dags?limit=100")["dags"]):
-                break
-            time.sleep(3)
-        # runs an interrupted earlier session left unfinished would hold max_active_runs: end them first
-        for stale in api.call("GET", f"/api/v2/dags/{DAG}/dagRuns?state=running&state=queued")["dag_runs"]:
-            api.call("PATCH", f"/api/v2/dags/{DAG}/dagRuns/{stale['dag_run_id']}", {"state": "failed"})
+        api.wait_for_dags([DAG])
+        api.end_unfinished_runs(DAG)
         api.call("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": False})
         run_ids = [
             api.call(
