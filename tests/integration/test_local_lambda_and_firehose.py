@@ -68,7 +68,8 @@ def handler(event, context):
 def zip_bytes(source: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", source)
+        # a fixed timestamp: the same source gives the same bytes (and CodeSha256) whenever it is zipped
+        archive.writestr(zipfile.ZipInfo("app.py", date_time=(1980, 1, 1, 0, 0, 0)), source)
     return buffer.getvalue()
 
 
