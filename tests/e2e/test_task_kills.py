@@ -161,11 +161,12 @@ def descendant_named(name: str, *subcommands: str) -> Callable[[psutil.Process],
 
 
 def after_seconds(seconds: float) -> Callable[[psutil.Process], str | None]:
-    first: list[float] = []
+    """Ready ``seconds`` after the task was first seen running (timed here, not by the API polls, which a busy
+    api-server slows down)."""
 
-    def ready(_process: psutil.Process) -> str | None:
-        first.append(time.monotonic())
-        return f"{seconds:.1f} s into the task" if time.monotonic() - first[0] >= seconds else None
+    def ready(process: psutil.Process) -> str | None:
+        time.sleep(max(0.0, seconds - (time.time() - process.create_time())))
+        return f"{seconds:.1f} s into the task" if process.is_running() else None
 
     return ready
 
@@ -304,7 +305,7 @@ def test_lambda_build_killed_mid_pip_install_deploys_the_same_code(stack, airflo
     for deps in LAMBDA_CACHE.glob("deps-*"):  # a cold cache, so the build runs pip
         shutil.rmtree(deps, ignore_errors=True)
     _run_id, killed = run_with_kill(
-        airflow, "streaming_recommendations", "build_and_upload_packages", descendant_named("pip", "install")
+        airflow, "streaming_recommendations", "build_and_upload_packages", closely(descendant_named("pip", "install"))
     )
     after = code()
     half_installed = [p.name for p in LAMBDA_CACHE.glob("deps-*") if not (p / ".complete").exists()]
@@ -344,7 +345,7 @@ def test_batch_killed_in_terraform_and_glue_task_cleared_runs_one_glue_run(stack
             airflow,
             dag_id,
             "provision_etl_infrastructure",
-            descendant_named("terraform", "plan", "apply"),
+            closely(descendant_named("terraform", "plan", "apply")),
             during=clear_glue_task_while_its_run_is_active,
         )
     runs = glue_runs_of(stack, run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,16 @@ def test_the_same_inputs_give_the_same_zip(tmp_path):
     assert first.sha256 == second.sha256
     assert first.key == second.key
     assert Path(first.path).read_bytes() == Path(second.path).read_bytes()
+
+
+def test_the_dependencies_hold_nothing_of_the_building_machine(tmp_path):
+    # pip writes console scripts with this interpreter's path in their shebang (and their hashes in RECORD): a zip
+    # built in another checkout or virtualenv would differ (seen: a CI clone's rebuild changed both CodeSha256s)
+    deps = dependencies_dir(tmp_path / "cache")
+    here = sys.prefix.encode()
+    leaking = [str(p.relative_to(deps)) for p in deps.rglob("*") if p.is_file() and here in p.read_bytes()]
+    assert leaking == []
+    assert not (deps / "bin").exists()
 
 
 def tampered_lock(tmp_path: Path, replace: tuple[str, str]) -> Path:

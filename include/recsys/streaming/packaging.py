@@ -87,10 +87,15 @@ def locked_versions(requirements: Path = REQUIREMENTS) -> list[str]:
     return pins
 
 
+#: Part of the cache folder's name: bumped when what goes into the folder changes (2: no console scripts), so a
+#: folder an older version filled is not reused.
+CACHE_LAYOUT = "2"
+
+
 def dependencies_dir(cache: Path, requirements: Path = REQUIREMENTS) -> Path:
     """The Lambda platform's wheels, checked against the lock's hashes, installed into a cached folder."""
     pins = locked_versions(requirements)
-    digest = hashlib.sha256("\n".join([*pins, PLATFORM, RUNTIME]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\n".join([*pins, PLATFORM, RUNTIME, CACHE_LAYOUT]).encode()).hexdigest()[:16]
     target = cache / f"deps-{digest}"
     if (target / ".complete").exists():
         return target
@@ -103,8 +108,7 @@ def dependencies_dir(cache: Path, requirements: Path = REQUIREMENTS) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.installing-", dir=cache))
     try:
         _install(pins, requirements, staging)
-        for junk in staging.rglob("__pycache__"):
-            shutil.rmtree(junk, ignore_errors=True)
+        make_machine_independent(staging)
         (staging / ".complete").touch()
         try:
             staging.rename(target)
@@ -115,6 +119,20 @@ def dependencies_dir(cache: Path, requirements: Path = REQUIREMENTS) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def make_machine_independent(deps: Path) -> None:
+    """Drop what pip writes that depends on the building machine, so the same lock gives the same zip anywhere:
+    bytecode caches, and console scripts (``bin/``: their shebang is this interpreter's path, and a Lambda runs none
+    of them) with their lines in the ``RECORD`` files."""
+    for junk in deps.rglob("__pycache__"):
+        shutil.rmtree(junk, ignore_errors=True)
+    shutil.rmtree(deps / "bin", ignore_errors=True)
+    for record in deps.glob("*.dist-info/RECORD"):
+        lines = record.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith(("../../bin/", "bin/"))]
+        if kept != lines:
+            record.write_text("".join(kept))
 
 
 def _install(pins: list[str], requirements: Path, target: Path) -> None:
