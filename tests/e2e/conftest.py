@@ -37,10 +37,15 @@ CHAIN = ("batch_training_data", "recommender_model", "vector_db_embeddings", "st
 
 
 @pytest.fixture(scope="session")
-def run_chain(run_dag):
-    """Run DAGs in order (default: the whole chain) with `airflow dags test`; fail with the first failure's output."""
+def run_chain(stack, run_dag):
+    """Run DAGs in order (default: the whole chain) with `airflow dags test`; fail with the first failure's output.
+    A source with no tables yet (a fresh test stack) is seeded first, as `make up` does."""
 
     def run(dag_ids: tuple[str, ...] = CHAIN) -> None:
+        if "batch_training_data" in dag_ids:
+            from recsys.seed.loader import seed_if_empty
+
+            seed_if_empty(stack.mariadb())
         for dag_id in dag_ids:
             ok, output = run_dag(dag_id)
             assert ok, f"{dag_id}:\n{output[-5000:]}"
