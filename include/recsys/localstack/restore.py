@@ -26,14 +26,12 @@ if TYPE_CHECKING:
 ORDER = ("etl", "vector_db", "streaming_inference")
 
 
-def applied_roots(stack: Stack) -> list[str]:
-    """The roots whose local state holds resources (a DAG applied them on this stack)."""
-    state_dir = stack.home / "terraform" / "state"
+def applied_roots(target: Any) -> list[str]:
+    """The roots whose local state (``target.state_path``) holds resources: a DAG applied them on this stack."""
     roots = []
     for pipeline in ORDER:
-        path = state_dir / f"{pipeline}.tfstate"
         try:
-            resources = json.loads(path.read_text()).get("resources", [])
+            resources = json.loads(target.state_path(pipeline).read_text()).get("resources", [])
         except (OSError, ValueError):
             continue
         if resources:
@@ -46,11 +44,10 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
     from recsys.localstack.stack import _base_env
     from recsys.provisioning import OWNER_DAGS, provisioner
 
-    roots = applied_roots(stack)
+    terraform = provisioner({**_base_env(), **stack.environment()})
+    roots = applied_roots(terraform.target)
     if not roots:
         return {}
-    env = {**_base_env(), **stack.environment()}
-    terraform = provisioner(env)
     outcome: dict[str, str] = {}
     for pipeline in roots:
         variables: dict[str, Any] = {}
