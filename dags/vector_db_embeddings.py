@@ -7,22 +7,27 @@ safely at any time, even while the streaming pipeline reads them.
 | task | what it does |
 |---|---|
 | `provision_vector_db` | applies Terraform root `terraform/vector_db` (RDS PostgreSQL, its RDS-managed secret; this DAG is its only applier), for AWS or the local stack |
+| `ensure_database_roles` | as the master user: creates or repairs the `recsys_loader` and `recsys_reader` roles and their grants, puts new passwords into their secrets (Terraform creates them empty); see `recsys.vectordb.roles` |
 | `read_etl_outputs` | the outputs of `terraform/etl` (applied by `batch_training_data`): the ml-artifacts bucket |
 | `resolve_model_version` | the `model_version` Param, else the bucket's `latest.json` pointer |
 | `wait_for_embeddings` | `S3KeySensor` for both CSVs of that version (`versions/<v>/embeddings/*.csv`), up to `RECSYS_ARTIFACT_WAIT_SECONDS` (1800) |
 | `report_missing_embeddings` | only when the wait failed: fails the run naming the missing file(s); nothing live was touched |
 | `validate_embeddings` | header `id,embedding`, unique non-empty ids, 32 finite floats per row; errors name file and line; nothing live touched |
-| `load_embeddings` | binary COPY into staging tables, HNSW index (`vector_ip_ops`), ANALYZE, swap both tables in one transaction, record the version |
-| `verify_vector_db` | row counts equal the CSVs, HNSW indexes present, version recorded; publishes the `vector_db_embeddings` Asset |
+| `load_embeddings` | as `recsys_loader`: binary COPY into staging tables, HNSW index (`vector_ip_ops`), ANALYZE, swap both tables in one transaction, record the version |
+| `verify_vector_db` | as `recsys_reader` (what the Lambdas use): row counts equal the CSVs, HNSW indexes present, version recorded; publishes the `vector_db_embeddings` Asset |
 
-Runs when the `ml_artifacts` Asset updates (after `recommender_model`) and by hand. Credentials come from the
-`vector_db` connection; in AWS give it the extra `{"secret_arn": "<vector_db_secret_arn output>"}` and the user and
-password are read from that RDS-managed secret at run time (host, port and database stay the connection's).
+Runs when the `ml_artifacts` Asset updates (after `recommender_model`) and by hand. The `vector_db` connection is
+the master user's and serves `ensure_database_roles` only; in AWS give it the extra
+`{"secret_arn": "<vector_db_secret_arn output>"}` and the user and password are read from that RDS-managed secret at
+run time (host, port and database stay the connection's). The load and the verify log in as their own roles, with
+the passwords in the roles' secrets (outputs `vector_db_loader_secret_arn`, `vector_db_reader_secret_arn`).
 
 ## Params
 
 * `model_version` (empty = latest): load a specific published version, e.g. to roll back.
 * `provision_infrastructure` (true): false only reads the root's outputs.
+* `rotate_role_passwords` (false): give the loader and reader roles new passwords (database first, then their
+  secrets; a Lambda that starts in between fails one invocation, which Firehose retries).
 * `allow_destroy` (false): apply even if the plan deletes or replaces a stateful resource (the RDS instance); without
   it such a plan fails the task and names the resources.
 """
@@ -55,6 +60,7 @@ ARTIFACT_WAIT_SECONDS = int(os.environ.get("RECSYS_ARTIFACT_WAIT_SECONDS", "1800
     params={
         "model_version": Param("", type="string", description="version to load; empty loads latest.json's"),
         "provision_infrastructure": Param(True, type="boolean", description="apply terraform/vector_db"),
+        "rotate_role_passwords": Param(False, type="boolean", description="new passwords for the DB roles"),
         "allow_destroy": Param(False, type="boolean", description="allow a plan that replaces the database"),
     },
 )
@@ -67,6 +73,17 @@ def vector_db_embeddings() -> None:
         return provisioner().provision(
             "vector_db", apply=bool(params["provision_infrastructure"]), allow_destroy=bool(params["allow_destroy"])
         )
+
+    @task
+    def ensure_database_roles(infra: dict, **context) -> dict:
+        from airflow.providers.amazon.aws.hooks.secrets_manager import SecretsManagerHook
+
+        from recsys.vectordb.credentials import from_airflow
+        from recsys.vectordb.roles import ensure_roles
+
+        arns = {"loader": infra["vector_db_loader_secret_arn"], "reader": infra["vector_db_reader_secret_arn"]}
+        client = SecretsManagerHook(aws_conn_id=AWS_CONN_ID).get_conn()
+        return ensure_roles(from_airflow(), client, arns, rotate=bool(context["params"]["rotate_role_passwords"]))
 
     @task
     def read_etl_outputs() -> dict:
@@ -92,23 +109,27 @@ def vector_db_embeddings() -> None:
         return validate_version(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target)
 
     @task
-    def load_embeddings(target: dict) -> dict:
+    def load_embeddings(target: dict, infra: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from recsys.vectordb.credentials import from_airflow
         from recsys.vectordb.pipeline import load_version
 
-        return load_version(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target, from_airflow())
+        loader = from_airflow(secret_arn=infra["vector_db_loader_secret_arn"])
+        return load_version(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target, loader)
 
     @task(outlets=[VECTOR_DB_EMBEDDINGS])
-    def verify_vector_db(counts: dict, target: dict) -> dict:
+    def verify_vector_db(counts: dict, target: dict, infra: dict) -> dict:
         from recsys.vectordb.credentials import from_airflow
         from recsys.vectordb.pipeline import verify
 
-        return verify(from_airflow(), counts, target["model_version"])
+        reader = from_airflow(secret_arn=infra["vector_db_reader_secret_arn"])
+        return verify(reader, counts, target["model_version"])
 
+    infra = provision_vector_db()
+    roles = ensure_database_roles(infra)
     target = resolve_model_version(read_etl_outputs())
-    chain(provision_vector_db(), target)
+    chain(infra, target)
     wait_for_embeddings = S3KeySensor(
         task_id="wait_for_embeddings",
         bucket_key="{{ ti.xcom_pull(task_ids='resolve_model_version')['keys'] }}",
@@ -131,7 +152,9 @@ def vector_db_embeddings() -> None:
         report_missing(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target, ARTIFACT_WAIT_SECONDS)
 
     counts = validate_embeddings(target)
-    chain(target, wait_for_embeddings, counts, load_embeddings(target), verify_vector_db(counts, target))
+    load = load_embeddings(target, infra)
+    chain(target, wait_for_embeddings, counts, load, verify_vector_db(counts, target, infra))
+    chain(roles, load)
     chain(wait_for_embeddings, report_missing_embeddings())
 
 

@@ -29,6 +29,8 @@ NAME_TEMPLATES: dict[str, str] = {
     "source_db_secret": "{prefix}-source-db-credentials",
     "glue_database": "{prefix_underscored}_db",
     "vector_db": "{prefix}-vector-db",
+    "vector_db_loader": "{prefix}-vector-db-loader",
+    "vector_db_reader": "{prefix}-vector-db-reader",
     "kinesis_stream": "{prefix}-kinesis-data-stream",
     "delivery_stream": "{prefix}-delivery-stream",
     "transformation_lambda": "{prefix}-transformation-lambda",

@@ -32,6 +32,7 @@ module "etl" {
   source_db_port              = var.source_db_port
   source_db_name              = var.source_db_name
   source_db_secret_arn        = var.source_db_secret_arn
+  source_db_ssl_ca            = var.source_db_ssl_ca
   source_db_security_group_id = var.source_db_security_group_id
   glue_script_key             = "glue/ratings_training_job.py"
   glue_version                = var.glue_version

@@ -30,6 +30,12 @@ variable "source_db_secret_arn" {
   }
 }
 
+variable "source_db_ssl_ca" {
+  description = "Trust store (JKS/PKCS12 URL Glue can read, e.g. s3://...) holding the source's CA: the Glue read then verifies the certificate (sslMode=VERIFY_CA). Empty: the read is encrypted (sslMode=REQUIRED) without verification."
+  type        = string
+  default     = ""
+}
+
 variable "source_db_security_group_id" {
   description = "Security group of the source database; Glue's security group is admitted to it."
   type        = string

@@ -16,6 +16,8 @@ locals {
     source_db_secret       = "${var.project_prefix}-source-db-credentials"
     glue_database          = "${local.prefix_underscored}_db"
     vector_db              = "${var.project_prefix}-vector-db"
+    vector_db_loader       = "${var.project_prefix}-vector-db-loader"
+    vector_db_reader       = "${var.project_prefix}-vector-db-reader"
     kinesis_stream         = "${var.project_prefix}-kinesis-data-stream"
     delivery_stream        = "${var.project_prefix}-delivery-stream"
     transformation_lambda  = "${var.project_prefix}-transformation-lambda"

@@ -5,6 +5,11 @@ data "aws_db_instance" "vector_db" {
   db_instance_identifier = local.names.vector_db
 }
 
+# The read-only role's credentials (recsys.vectordb.roles): the Lambdas never get the master secret.
+data "aws_secretsmanager_secret" "vector_db_reader" {
+  name = local.names.vector_db_reader
+}
+
 data "aws_kms_alias" "vector_db" {
   name = "alias/${local.names.vector_db}"
 }
@@ -25,10 +30,11 @@ module "streaming_inference" {
   region                             = var.region
   account_id                         = local.account_id
   private_subnet_ids                 = var.private_subnet_ids
-  vector_db_secret_arn               = data.aws_db_instance.vector_db.master_user_secret[0].secret_arn
+  vector_db_secret_arn               = data.aws_secretsmanager_secret.vector_db_reader.arn
   vector_db_host                     = data.aws_db_instance.vector_db.address
   vector_db_port                     = data.aws_db_instance.vector_db.port
   vector_db_name                     = data.aws_db_instance.vector_db.db_name
+  vector_db_sslmode                  = var.vector_db_sslmode
   read_kms_key_arns                  = [data.aws_kms_alias.vector_db.target_key_arn, data.aws_kms_alias.ml_artifacts.target_key_arn]
   vector_db_client_security_group_id = data.aws_security_group.vector_db_clients.id
   lambda_packages_bucket             = local.names.scripts_bucket

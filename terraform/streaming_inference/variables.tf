@@ -46,6 +46,17 @@ variable "buffering_interval_seconds" {
   }
 }
 
+variable "vector_db_sslmode" {
+  description = "libpq sslmode of the Lambdas' vector DB connections: verify-full checks the certificate against the CA bundle packaged with the code (the RDS bundle)."
+  type        = string
+  default     = "verify-full"
+
+  validation {
+    condition     = contains(["verify-full", "verify-ca", "require"], var.vector_db_sslmode)
+    error_message = "vector_db_sslmode must be verify-full, verify-ca or require (the connection is always encrypted)."
+  }
+}
+
 variable "lambda_reserved_concurrency" {
   description = "Reserved concurrent executions per Lambda; -1 (default) leaves them unreserved: a new account's whole quota is 10 and reservations must leave 10 unreserved."
   type        = number

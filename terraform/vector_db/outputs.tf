@@ -1,7 +1,17 @@
 # The outputs the vector-DB and streaming DAGs read (recsys.provisioning.OUTPUTS["vector_db"]); no password.
 output "vector_db_secret_arn" {
-  description = "RDS-managed credentials secret ARN (username and password)."
+  description = "RDS-managed master credentials secret ARN (username and password): administration only."
   value       = module.vector_db.vector_db_secret_arn
+}
+
+output "vector_db_loader_secret_arn" {
+  description = "Secret of the loader role (username, password; written by the vector_db_embeddings DAG)."
+  value       = module.vector_db.loader_secret_arn
+}
+
+output "vector_db_reader_secret_arn" {
+  description = "Secret of the read-only role the Lambdas use (written by the vector_db_embeddings DAG)."
+  value       = module.vector_db.reader_secret_arn
 }
 
 output "vector_db_host" {

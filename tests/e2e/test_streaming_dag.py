@@ -7,10 +7,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from recsys.seed.generator import SeedSpec
 from recsys.seed.loader import seed
+from recsys.vectordb.roles import LOADER_ROLE, READER_ROLE
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -113,6 +115,18 @@ def test_deploy_dag_then_generated_events_all_arrive(stack, run_dag, monkeypatch
         variables = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
         assert variables["VECTOR_DB_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
         assert stack.secrets()["vector_db_password"] not in json.dumps(variables)
+        # the read-only role's secret (recsys.vectordb.roles), never the master's
+        secret = stack.client("secretsmanager").get_secret_value(SecretId=variables["VECTOR_DB_SECRET_ARN"])
+        assert json.loads(secret["SecretString"])["username"] == READER_ROLE
+    with psycopg.connect(**stack.vectordb().conninfo()) as conn:  # the loader owns what the vector DB DAG loaded
+        owners = dict(
+            conn.execute(
+                "SELECT relname, pg_get_userbyid(relowner) FROM pg_class WHERE relkind IN ('r', 'v') "
+                "AND relnamespace = 'public'::regnamespace AND relname ~ '^(item_emb|user_emb|embedding_versions)'"
+            ).fetchall()
+        )
+    assert {"item_emb", "user_emb", "embedding_versions"} <= set(owners)
+    assert set(owners.values()) == {LOADER_ROLE}, owners
 
 
 def test_no_password_anywhere_after_the_whole_platform_ran(stack):
@@ -125,6 +139,10 @@ def test_no_password_anywhere_after_the_whole_platform_ran(stack):
     from recsys.config import project_root
 
     passwords = {key: value.encode() for key, value in stack.secrets().items()}
+    secrets_store = stack.client("secretsmanager")
+    for kind in ("vector_db_loader", "vector_db_reader"):  # the roles' passwords live only in their secrets
+        secret = secrets_store.get_secret_value(SecretId=stack.settings.names.name(kind))
+        passwords[kind] = json.loads(secret["SecretString"])["password"].encode()
     assert all(len(value) >= 16 for value in passwords.values())
     found: list[str] = []
 

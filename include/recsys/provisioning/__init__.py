@@ -34,7 +34,14 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
         "glue_table",
         "source_secret_arn",
     ),
-    "vector_db": ("vector_db_secret_arn", "vector_db_host", "vector_db_port", "vector_db_name"),
+    "vector_db": (
+        "vector_db_secret_arn",
+        "vector_db_loader_secret_arn",
+        "vector_db_reader_secret_arn",
+        "vector_db_host",
+        "vector_db_port",
+        "vector_db_name",
+    ),
     "streaming_inference": (
         "recommendations_bucket",
         "kinesis_stream_name",

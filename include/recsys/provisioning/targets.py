@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from recsys.config import local_stack_settings, platform_names
+from recsys.localstack import tls
 from recsys.provisioning import ProvisioningError
 
 #: Buckets each root creates (address -> name kind). Only S3 survives a local restart (and a stack may predate its
@@ -276,6 +277,8 @@ provider "aws" {{
                 "source_db_port": self.settings.mysql_port,
                 "source_db_name": self.settings.mysql_database,
                 "source_db_secret_arn": self.source_secret(),
+                # the Glue read verifies MariaDB's certificate against the stack's CA (recsys.localstack.tls)
+                "source_db_ssl_ca": str(tls.files(self.settings.home).ca),
                 "source_db_security_group_id": self.source_security_group(vpc),
             }
         if pipeline == "vector_db":

@@ -6,6 +6,11 @@ runs on Amazon Linux 2) at the versions and sha256 hashes of ``lambda-requiremen
 boto3 is the runtime's. The zip is
 deterministic (sorted entries, fixed timestamps), so its sha256 names it and unchanged code never redeploys.
 Limits checked: 50 MB zipped (direct upload), 250 MB unzipped.
+
+Each zip also carries the CA bundle the functions verify the vector DB's certificate with (:data:`CA_ARCNAME`, the
+functions' ``VECTOR_DB_SSLROOTCERT``; ``sslmode=verify-full``): the file ``VECTOR_DB_CA_BUNDLE`` names (the local
+stack's CA), else Amazon RDS's bundle for the region, downloaded from :data:`RDS_CA_BUNDLE_URL` at build time (the
+Airflow worker's network; cached for a week) and checked to hold PEM certificates.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ PLATFORM = "manylinux2014_x86_64"
 MAX_ZIPPED = 50 * 1024 * 1024
 MAX_UNZIPPED = 250 * 1024 * 1024
 REQUIREMENTS = Path(__file__).with_name("lambda-requirements.txt")
+CA_BUNDLE_ENV = "VECTOR_DB_CA_BUNDLE"
+CA_BUNDLE_URL_ENV = "RDS_CA_BUNDLE_URL"
+RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/{region}/{region}-bundle.pem"
+CA_ARCNAME = "certs/vector-db-ca.pem"
+CA_CACHE_SECONDS = 7 * 24 * 3600
 
 #: Package modules each function needs (relative to include/recsys).
 COMMON = (
@@ -183,8 +193,53 @@ def _add_file(archive: zipfile.ZipFile, path: Path, arcname: str) -> int:
     return len(data)
 
 
-def build(function: str, out_dir: Path, cache: Path | None = None) -> Package:
-    """Build one function's zip under ``out_dir``; raises :class:`PackagingError` over Lambda's limits."""
+def check_ca_bundle(data: bytes, where: str) -> int:
+    """The number of certificates in a PEM bundle; raises :class:`PackagingError` naming ``where`` otherwise."""
+    from cryptography import x509
+
+    try:
+        certificates = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise PackagingError(f"{where} is not a PEM CA bundle: {exc}") from None
+    return len(certificates)
+
+
+def ca_bundle(cache: Path, region: str, env: dict[str, str] | None = None) -> Path:
+    """The CA bundle for the vector DB's certificate (see the module doc)."""
+    env = dict(os.environ) if env is None else env
+    configured = env.get(CA_BUNDLE_ENV, "")
+    if configured:
+        path = Path(configured)
+        if not path.is_file():
+            raise PackagingError(f"{CA_BUNDLE_ENV}={configured} does not exist")
+        check_ca_bundle(path.read_bytes(), f"{CA_BUNDLE_ENV}={configured}")
+        return path
+    url = env.get(CA_BUNDLE_URL_ENV) or RDS_CA_BUNDLE_URL.format(region=region)
+    target = cache / f"rds-ca-{region}.pem"
+    if target.is_file() and time.time() - target.stat().st_mtime < CA_CACHE_SECONDS:
+        return target
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - an https URL from configuration
+            data = response.read()
+    except OSError as exc:
+        raise PackagingError(
+            f"could not download the RDS CA bundle from {url} ({exc}); download it yourself and set {CA_BUNDLE_ENV} "
+            "to the file"
+        ) from None
+    count = check_ca_bundle(data, url)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    log.info("RDS CA bundle for %s: %d certificates from %s", region, count, url)
+    return target
+
+
+def build(function: str, out_dir: Path, cache: Path | None = None, ca_file: Path | None = None) -> Package:
+    """Build one function's zip under ``out_dir`` (with ``ca_file`` as :data:`CA_ARCNAME`); raises
+    :class:`PackagingError` over Lambda's limits."""
     spec = FUNCTIONS[function]
     cache = cache or out_dir / "cache"
     deps = dependencies_dir(cache)
@@ -196,6 +251,8 @@ def build(function: str, out_dir: Path, cache: Path | None = None) -> Package:
         for module in sorted(spec["modules"]):
             unzipped += _add_file(archive, source / module, f"recsys/{module}")
         unzipped += _add_tree(archive, deps)
+        if ca_file is not None:
+            unzipped += _add_file(archive, ca_file, CA_ARCNAME)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
     path = out_dir / f"{function}-{digest[:16]}.zip"
     tmp.replace(path)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from recsys.streaming.packaging import FUNCTIONS, build
+from recsys.streaming.packaging import FUNCTIONS, build, ca_bundle
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,8 @@ def build_and_upload(s3_client: Any, bucket: str, cache_dir: Path | None = None)
         ) from None
     with tempfile.TemporaryDirectory(prefix="lambda-build-") as tmp:
         cache = cache_dir or Path(tempfile.gettempdir()) / "recsys-lambda-cache"
-        packages = [build(function, Path(tmp), cache).to_dict() for function in FUNCTIONS]
+        ca_file = ca_bundle(cache, s3_client.meta.region_name)
+        packages = [build(function, Path(tmp), cache, ca_file).to_dict() for function in FUNCTIONS]
         uploaded = upload_packages(s3_client, bucket, packages)
     return {p["function"]: {k: v for k, v in p.items() if k != "path"} for p in uploaded}
 

@@ -5,7 +5,8 @@ Configuration comes from the function's environment (set by the deploy DAG / Ter
 version, re-checked every ``MODEL_REFRESH_SECONDS`` (60), or ``latest.json`` when no vector DB is configured: either
 way the bundle and the item tables it queries are one version), ``VECTOR_DB_SECRET_ARN`` (the RDS-managed secret:
 user and password are read from Secrets Manager, never from the environment), ``VECTOR_DB_HOST``, ``VECTOR_DB_PORT``,
-``VECTOR_DB_NAME``, optional ``HNSW_EF_SEARCH``.
+``VECTOR_DB_NAME``, ``VECTOR_DB_SSLMODE`` (``verify-full``) with ``VECTOR_DB_SSLROOTCERT`` (the CA bundle in the
+package, relative to ``LAMBDA_TASK_ROOT``), optional ``HNSW_EF_SEARCH``.
 """
 
 from __future__ import annotations
@@ -79,11 +80,24 @@ def connection() -> Any:
         port=os.environ.get("VECTOR_DB_PORT"),
         dbname=os.environ.get("VECTOR_DB_NAME"),
     )
+    kwargs.update(tls_options())
     ef = int(os.environ.get("HNSW_EF_SEARCH", DEFAULT_EF_SEARCH))
     _state["conn"] = connect(ef_search=ef, connect_timeout=5, **kwargs)
     _state["connections"] = _state.get("connections", 0) + 1
     log.info("connected to the vector DB at %s (connection #%d)", kwargs["host"], _state["connections"])
     return _state["conn"]
+
+
+def tls_options() -> dict[str, str]:
+    """libpq TLS settings from the environment: the CA file is resolved against the unzipped package."""
+    options = {}
+    if os.environ.get("VECTOR_DB_SSLMODE"):
+        options["sslmode"] = os.environ["VECTOR_DB_SSLMODE"]
+    root_cert = os.environ.get("VECTOR_DB_SSLROOTCERT")
+    if root_cert:
+        task_root = os.environ.get("LAMBDA_TASK_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+        options["sslrootcert"] = os.path.join(task_root, root_cert)
+    return options
 
 
 def stats() -> dict[str, Any]:

@@ -75,8 +75,7 @@ def load_version(s3_client: Any, target: dict[str, Any], connection_kwargs: dict
     with tempfile.TemporaryDirectory(prefix="embeddings-") as tmp:
         items, users = _download(s3_client, target, Path(tmp))
         with psycopg.connect(**connection_kwargs, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            register_vector(conn)
+            register_vector(conn)  # the extension is the master's (recsys.vectordb.roles)
             return load(conn, items, users, target["model_version"])
 
 

@@ -264,7 +264,9 @@ resource "aws_glue_job" "this" {
     max_concurrent_runs = 1
   }
 
-  default_arguments = {
+  # The script reads the source over TLS always (JDBC_ENFORCE_SSL above, applied to its Spark reads); with
+  # --source_ssl_ca it also verifies the server's certificate against that CA.
+  default_arguments = merge({
     "--job-language"                     = "python"
     "--source_secret_id"                 = var.source_db_secret_arn
     "--target_path"                      = "s3://${module.datalake.name}/${var.training_data_prefix}"
@@ -272,7 +274,7 @@ resource "aws_glue_job" "this" {
     "--enable-continuous-cloudwatch-log" = "true"
     "--enable-metrics"                   = "true"
     "--TempDir"                          = "s3://${module.datalake.name}/_staging/glue-temp/"
-  }
+  }, var.source_db_ssl_ca == "" ? {} : { "--source_ssl_ca" = var.source_db_ssl_ca })
 }
 
 # The training data as an Athena/Spark table with partition projection: a new customerNumber=<N>/ folder is

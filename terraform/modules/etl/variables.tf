@@ -43,6 +43,11 @@ variable "source_db_secret_arn" {
   type        = string
 }
 
+variable "source_db_ssl_ca" {
+  description = "CA the Glue script verifies the source's certificate against (trust store URL in Glue; empty: TLS without verification)."
+  type        = string
+}
+
 variable "source_db_security_group_id" {
   description = "Security group of the source database; Glue is admitted to it."
   type        = string

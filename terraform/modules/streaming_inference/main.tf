@@ -150,8 +150,12 @@ resource "aws_lambda_function" "this" {
       VECTOR_DB_HOST       = var.vector_db_host
       VECTOR_DB_PORT       = tostring(var.vector_db_port)
       VECTOR_DB_NAME       = var.vector_db_name
-      ML_ARTIFACTS_BUCKET  = var.names.ml_artifacts_bucket
-      MODEL_VERSION        = var.model_version
+      # TLS with the server certificate verified against the CA bundle packaged with the code
+      # (recsys.streaming.packaging.CA_ARCNAME: the RDS bundle in AWS)
+      VECTOR_DB_SSLMODE     = var.vector_db_sslmode
+      VECTOR_DB_SSLROOTCERT = "certs/vector-db-ca.pem"
+      ML_ARTIFACTS_BUCKET   = var.names.ml_artifacts_bucket
+      MODEL_VERSION         = var.model_version
     }
   }
 

@@ -19,7 +19,7 @@ variable "private_subnet_ids" {
 }
 
 variable "vector_db_secret_arn" {
-  description = "ARN of the vector DB credentials secret (the Lambdas read it at cold start)."
+  description = "ARN of the vector DB read-only role's secret (the Lambdas read it at cold start)."
   type        = string
 }
 
@@ -76,6 +76,11 @@ variable "buffering_size_mb" {
 variable "buffering_interval_seconds" {
   description = "Firehose buffer interval towards S3."
   type        = number
+}
+
+variable "vector_db_sslmode" {
+  description = "libpq sslmode of the Lambdas' vector DB connections."
+  type        = string
 }
 
 variable "reserved_concurrency" {

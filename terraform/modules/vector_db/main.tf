@@ -1,9 +1,23 @@
 # Vector database: RDS PostgreSQL with pgvector in private subnets. RDS itself generates the master password and
 # keeps it in a Secrets Manager secret it rotates (manage_master_user_password): no password in Terraform state.
+# The master user only administers: the loader and the readers (the Lambdas) log in as their own roles, whose
+# secrets are created here empty; the vector_db_embeddings DAG (recsys.vectordb.roles) creates the roles as the
+# master, generates their passwords and puts them into these secrets. So no role password is in state either.
+# TLS: RDS PostgreSQL 15+ forces SSL (rds.force_ssl defaults to 1); clients verify the server certificate.
 module "kms" {
   source = "../kms_key"
   alias  = var.names.vector_db
   region = var.region
+}
+
+resource "aws_secretsmanager_secret" "role" {
+  #checkov:skip=CKV2_AWS_57:Rotated by the vector_db_embeddings DAG (param rotate_role_passwords), which alone can
+  #change the role's password in the database; a rotation Lambda would need the master secret as well.
+  for_each                = toset(["loader", "reader"])
+  name                    = var.names["vector_db_${each.key}"]
+  description             = "Credentials of the ${var.names.vector_db} ${each.key} role (username, password); written by the vector_db_embeddings DAG"
+  kms_key_id              = module.kms.arn
+  recovery_window_in_days = 7
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -67,6 +81,7 @@ resource "aws_db_instance" "this" {
   #checkov:skip=CKV_AWS_118:Enhanced monitoring needs a monitoring role per account; Performance Insights is on.
   #checkov:skip=CKV2_AWS_30:Query logging is a per-deployment parameter group choice (log volume and cost).
   #checkov:skip=CKV_AWS_157:Multi-AZ is a variable (multi_az); single-AZ is the lab's size.
+  #checkov:skip=CKV_AWS_161:Clients log in as per-role users with passwords in Secrets Manager (recsys.vectordb.roles).
   identifier                          = var.names.vector_db
   engine                              = "postgres"
   engine_version                      = var.engine_version
@@ -91,7 +106,7 @@ resource "aws_db_instance" "this" {
   backup_retention_period             = 7
   copy_tags_to_snapshot               = true
   auto_minor_version_upgrade          = true
-  iam_database_authentication_enabled = true
+  iam_database_authentication_enabled = false
   performance_insights_enabled        = var.performance_insights
   performance_insights_kms_key_id     = var.performance_insights ? module.kms.arn : null
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]

@@ -3,6 +3,16 @@ output "vector_db_secret_arn" {
   value       = aws_db_instance.this.master_user_secret[0].secret_arn
 }
 
+output "loader_secret_arn" {
+  description = "Secret of the loader role (written by the vector_db_embeddings DAG; empty until its first run)."
+  value       = aws_secretsmanager_secret.role["loader"].arn
+}
+
+output "reader_secret_arn" {
+  description = "Secret of the read-only role the Lambdas use (written by the vector_db_embeddings DAG)."
+  value       = aws_secretsmanager_secret.role["reader"].arn
+}
+
 output "vector_db_host" {
   description = "Database host name."
   value       = aws_db_instance.this.address
