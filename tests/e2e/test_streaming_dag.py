@@ -127,6 +127,28 @@ def test_deploy_dag_then_generated_events_all_arrive(stack, run_dag, monkeypatch
         )
     assert {"item_emb", "user_emb", "embedding_versions"} <= set(owners)
     assert set(owners.values()) == {LOADER_ROLE}, owners
+    # the very credentials and TLS settings the deployed Lambdas use read the live tables and nothing more
+    from recsys.streaming import runtime
+    from recsys.vectordb.credentials import from_secret_string
+
+    lambda_secret = stack.client("secretsmanager").get_secret_value(SecretId=variables["VECTOR_DB_SECRET_ARN"])
+    with monkeypatch.context() as env:
+        env.setenv("VECTOR_DB_SSLMODE", variables["VECTOR_DB_SSLMODE"])
+        env.setenv("VECTOR_DB_SSLROOTCERT", str(stack.vectordb().ca_file))
+        tls_options = runtime.tls_options()
+    assert tls_options["sslmode"] == "verify-full"
+    lambda_conn = {
+        **from_secret_string(lambda_secret["SecretString"], host=variables["VECTOR_DB_HOST"],
+                             port=variables["VECTOR_DB_PORT"], dbname=variables["VECTOR_DB_NAME"]),
+        **tls_options,
+    }  # fmt: skip
+    with psycopg.connect(**lambda_conn, autocommit=True) as conn:
+        assert conn.pgconn.ssl_in_use
+        assert conn.execute("SELECT count(*) FROM item_emb").fetchone()[0] > 0
+        conn.execute("SET default_transaction_read_only = off")
+        for statement in ("DELETE FROM item_emb", "DROP VIEW item_emb", "CREATE TABLE planted (x int)"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
 
 
 def test_no_password_anywhere_after_the_whole_platform_ran(stack):
