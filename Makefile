@@ -54,7 +54,7 @@ format: setup ## apply ruff's formatting and fixes
 	@$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 bench: up ## benchmarks (vector load and search, bulk seeding); results under .local/bench/
-	@$(PY) -m recsys.bench
+	@$(PY) -m recsys.bench $(ARGS)
 
 lock: ## re-resolve requirements-dev.txt into requirements-lock.txt (needs the package index)
 	@scripts/lock.sh

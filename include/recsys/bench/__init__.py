@@ -1,0 +1,105 @@
+"""`make bench`: every speed claim measured against its reference in the same run, on the same machine.
+
+These machines are shared and noisy, so a figure counts only as a ratio to a reference measured in the same run
+(never as a timed test). Each :class:`Entry` holds the value, the reference, their ratio, the target and pass/fail;
+:func:`write_results` writes ``bench/results/latest.json`` and ``latest.md`` (the README's performance figures are
+copied from there, with the machine and date).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@dataclass
+class Entry:
+    """One measured claim. ``better`` says which way is good for ``ratio`` = value / reference: "lower" (a time
+    against a reference time) or "higher"; ``target`` is the ratio (or, with ``absolute``, the value) to meet."""
+
+    name: str
+    value: float
+    unit: str
+    reference_name: str
+    reference: float | None
+    target: float
+    better: str = "lower"
+    absolute: bool = False
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.reference in (None, 0):
+            return None
+        return self.value / float(self.reference)
+
+    @property
+    def passed(self) -> bool:
+        measured = self.value if self.absolute else self.ratio
+        if measured is None:
+            return False
+        return measured <= self.target if self.better == "lower" else measured >= self.target
+
+    def target_text(self) -> str:
+        what = self.unit if self.absolute else "x the reference"
+        return f"{'<=' if self.better == 'lower' else '>='} {self.target:g} {what}".strip()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio, "passed": self.passed, "target_text": self.target_text()}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def markdown(entries: list[Entry], info: dict[str, Any], quick: bool) -> str:
+    lines = [
+        f"# Benchmark results ({'quick' if quick else 'full'} run)",
+        "",
+        f"{info['date']} on {info['host']}: {info['cpus']} CPUs, Python {info['python']}, {info['platform']}.",
+        "",
+        "| claim | value | reference | ratio | target | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        value = f"{_fmt(e.value)} {e.unit}".strip()
+        reference = (
+            f"{_fmt(e.reference)} {e.unit}".strip() + f" ({e.reference_name})" if e.reference is not None else "-"
+        )
+        lines.append(
+            f"| {e.name} | {value} | {reference} | {_fmt(e.ratio)} | {e.target_text()} | "
+            f"{'pass' if e.passed else 'MISS'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_results(entries: list[Entry], out_dir: Path, quick: bool) -> tuple[Path, Path]:
+    info = machine()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = {"machine": info, "quick": quick, "entries": [e.to_dict() for e in entries]}
+    json_path, md_path = out_dir / "latest.json", out_dir / "latest.md"
+    json_path.write_text(json.dumps(data, indent=2) + "\n")
+    md_path.write_text(markdown(entries, info, quick))
+    return json_path, md_path
