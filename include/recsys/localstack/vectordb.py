@@ -224,7 +224,14 @@ def start_front(cfg: VectorDBConfig, state: StateFile) -> bool:
 
     if state.running(FRONT_SERVICE):
         return False
-    ensure_port_free(cfg.host, cfg.port, "PostgreSQL's TLS front (vector DB)", "VECTOR_DB_PORT")
+    try:
+        ensure_port_free(cfg.host, cfg.port, "PostgreSQL's TLS front (vector DB)", "VECTOR_DB_PORT")
+    except StackError as exc:
+        if state.running(SERVICE):  # a server started by an older checkout still listens on TCP itself
+            raise StackError(
+                f"{exc}; if it is this stack's own PostgreSQL from before TLS: make down && make up"
+            ) from None
+        raise
     files = tls.ensure(cfg.home, cfg.host)
     log = cfg.home / "logs" / "vector_db_tls.log"
     argv = [
