@@ -10,7 +10,7 @@ import sys
 from recsys.bench import Entry, say, write_results
 from recsys.config import project_root
 
-SUITES = ("dag_parse", "vectors")
+SUITES = ("dag_parse", "streaming", "vectors")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
             from recsys.bench import dag_parse
 
             entries += dag_parse.run(args.quick)
+        elif suite == "streaming":
+            from recsys.bench import streaming
+
+            entries += streaming.run(args.quick)
         elif suite == "vectors":
             from recsys.bench import vectors
 

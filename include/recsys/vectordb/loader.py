@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,67 @@ class EmbeddingsFile:
 
 
 def read_embeddings(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) -> EmbeddingsFile:
-    """Read and validate one CSV in a single pass; raises :class:`EmbeddingsFileError` on the first problem."""
+    """Read and validate one CSV; raises :class:`EmbeddingsFileError` on the first problem.
+
+    The files the model publishes (``id,"[v1,...,vn]"`` per line) parse in bulk with pandas' C parser
+    (:func:`read_embeddings_fast`, ~3x faster); anything that path does not positively accept is read again by the
+    exact line-by-line reader, whose error names the line. Both give the same ids and the same float32 vectors."""
+    if not path.is_file():
+        raise EmbeddingsFileError(f"{path}: file not found")
+    fast = read_embeddings_fast(path, spec, dim)
+    return fast if fast is not None else read_embeddings_exact(path, spec, dim)
+
+
+def read_embeddings_fast(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) -> EmbeddingsFile | None:
+    """Bulk parse of a well-formed file; None as soon as anything is unusual (the exact reader then decides)."""
+    import io
+
+    import pandas as pd
+
+    data = path.read_bytes()
+    newline = data.find(b"\n")
+    if newline < 0 or data[:newline] != b"id,embedding" or b"\r" in data:
+        return None
+    body = data[newline + 1 :]
+    rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    # every line exactly: <id without quotes>,"[<numbers>]" (blank lines, quotes or brackets elsewhere: exact reader)
+    if not body or b"\n\n" in body or not (body.count(b'"[') == body.count(b']"') == rows == body.count(b'"') // 2):
+        return None
+    if body.count(b'"') != 2 * rows or body.count(b"[") != rows or body.count(b"]") != rows:
+        return None
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(body.replace(b'"[', b"").replace(b']"', b"")),
+            header=None,
+            names=list(range(dim + 1)),
+            dtype={0: str},
+            engine="c",
+            skip_blank_lines=False,
+        )
+    except (ValueError, pd.errors.ParserError):
+        return None
+    if len(frame) != rows or frame[0].isna().any() or not all(frame.dtypes.iloc[1:] == np.float64):
+        return None
+    vectors = frame.iloc[:, 1:].to_numpy(dtype=np.float32)
+    if not np.isfinite(vectors).all():
+        return None
+    raw = frame[0].str.strip()
+    if (raw == "").any() or raw.duplicated().any():
+        return None
+    if spec.python_id is int:
+        if not raw.str.fullmatch(r"[+-]?[0-9]+").all():
+            return None
+        numbers = raw.astype(np.int64)
+        if numbers.duplicated().any():  # "7" and "+7"
+            return None
+        ids: list[Any] = numbers.tolist()
+    else:
+        ids = raw.tolist()
+    return EmbeddingsFile(path, ids, vectors)
+
+
+def read_embeddings_exact(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) -> EmbeddingsFile:
+    """Read and validate one CSV line by line; raises :class:`EmbeddingsFileError` naming the line."""
     if not path.is_file():
         raise EmbeddingsFileError(f"{path}: file not found")
     ids: list[Any] = []
@@ -187,9 +248,8 @@ def _stage(conn: Any, spec: TableSpec, staging: str, data: EmbeddingsFile, dim: 
     copy_started = time.monotonic()
     statement = sql.SQL("COPY {} (id, embedding) FROM STDIN WITH (FORMAT BINARY)").format(table)
     with conn.cursor() as cur, cur.copy(statement) as copy:
-        copy.set_types([spec.copy_type, "vector"])
-        for identifier, vector in zip(data.ids, data.vectors, strict=True):
-            copy.write_row((identifier, vector))
+        for chunk in binary_copy_stream(data.ids, data.vectors, spec):
+            copy.write(chunk)
     copy_seconds = time.monotonic() - copy_started
     started = time.monotonic()
     memory = os.environ.get(MAINTENANCE_WORK_MEM_ENV, DEFAULT_MAINTENANCE_WORK_MEM)
@@ -210,6 +270,49 @@ def _stage(conn: Any, spec: TableSpec, staging: str, data: EmbeddingsFile, dim: 
         index_seconds,
     )
     return {"rows": len(data), "copy_seconds": copy_seconds, "index_seconds": index_seconds}
+
+
+#: PostgreSQL's binary COPY framing: signature, flags, header extension length; the trailer is a field count of -1.
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+COPY_TRAILER = b"\xff\xff"
+COPY_CHUNK_ROWS = 50_000
+
+
+def binary_copy_stream(ids: list[Any], vectors: np.ndarray, spec: TableSpec) -> Iterator[bytes]:
+    """The rows in PostgreSQL's binary COPY format, built by numpy in chunks (no per-row Python work): each row is
+    a field count (2), the id (``int4`` or UTF-8 text) and the pgvector value (``int16 dim, int16 0,
+    float4[dim]``), all big-endian. Rows of one chunk are grouped by the id's byte length (one record layout each);
+    the order of rows does not matter to a table."""
+    dim = int(vectors.shape[1])
+    yield COPY_HEADER
+    for start in range(0, len(ids), COPY_CHUNK_ROWS):
+        chunk_ids = ids[start : start + COPY_CHUNK_ROWS]
+        chunk_vectors = vectors[start : start + COPY_CHUNK_ROWS]
+        if spec.python_id is int:
+            groups = [(np.arange(len(chunk_ids)), np.dtype(">i4"), np.asarray(chunk_ids, dtype=">i4"), 4)]
+        else:
+            encoded = [str(i).encode() for i in chunk_ids]
+            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+            groups = []
+            for length in np.unique(lengths):
+                where = np.flatnonzero(lengths == length)
+                values = np.array([encoded[i] for i in where], dtype=f"S{length}")
+                groups.append((where, np.dtype(f"S{length}"), values, int(length)))
+        for where, id_type, id_values, id_length in groups:
+            layout = np.dtype(
+                [("fields", ">i2"), ("id_length", ">i4"), ("id", id_type), ("vector_length", ">i4"),
+                 ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (dim,))]
+            )  # fmt: skip
+            records = np.empty(len(where), dtype=layout)
+            records["fields"] = 2
+            records["id_length"] = id_length
+            records["id"] = id_values
+            records["vector_length"] = 4 + 4 * dim
+            records["dim"] = dim
+            records["unused"] = 0
+            records["vector"] = chunk_vectors[where]
+            yield records.tobytes()
+    yield COPY_TRAILER
 
 
 def _relkind(conn: Any, name: str) -> str | None:
