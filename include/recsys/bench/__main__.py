@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from recsys.bench import Entry, say, write_results
 from recsys.config import project_root
 
-SUITES = ("dag_parse", "streaming", "vectors")
+SUITES = ("dag_parse", "streaming", "vectors", "etl")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes in all")
     parser.add_argument("--vectors", type=int, help="item embeddings for the vector suite (1,000,000; quick 50,000)")
     parser.add_argument("--queries", type=int, help="top-10 queries per ef_search value (200; quick 100)")
+    parser.add_argument("--ratings", type=int, help="ratings for the ETL suite (1,000,000; quick 100,000)")
+    parser.add_argument("--customers", type=int, help="customers for the ETL suite (10,000; quick 1,000)")
     parser.add_argument("--out", default=str(project_root() / "bench" / "results"), help="results folder")
     args = parser.parse_args(argv)
     entries: list[Entry] = []
@@ -35,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
             from recsys.bench import streaming
 
             entries += streaming.run(args.quick)
+        elif suite == "etl":
+            from recsys.bench import etl
+
+            entries += etl.run(args.quick, customers=args.customers, ratings=args.ratings)
         elif suite == "vectors":
             from recsys.bench import vectors
 
@@ -43,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                 n=args.vectors or (50_000 if args.quick else 1_000_000),
                 queries=args.queries or (100 if args.quick else 200),
             )
-    json_path, md_path = write_results(entries, __import__("pathlib").Path(args.out), args.quick)
+    json_path, md_path = write_results(entries, Path(args.out), args.quick)
     print(md_path.read_text())
     say(f"results: {json_path} and {md_path}")
     return 0
