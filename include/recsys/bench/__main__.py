@@ -11,7 +11,7 @@ from pathlib import Path
 from recsys.bench import Entry, say, write_results
 from recsys.config import project_root
 
-SUITES = ("dag_parse", "streaming", "vectors", "etl")
+SUITES = ("dag_parse", "streaming", "vectors", "etl", "end_to_end")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             from recsys.bench import etl
 
             entries += etl.run(args.quick, customers=args.customers, ratings=args.ratings)
+        elif suite == "end_to_end":
+            from recsys.bench import end_to_end
+
+            entries += end_to_end.run(args.quick)
         elif suite == "vectors":
             from recsys.bench import vectors
 
