@@ -183,8 +183,9 @@ class Context:
             )
             self.spark.sparkContext.setLogLevel("WARN")
         import boto3
+        from botocore.config import Config
 
-        self.s3 = boto3.client("s3")
+        self.s3 = boto3.client("s3", config=Config(max_pool_connections=UPLOAD_THREADS + 4))
         self.secrets = boto3.client("secretsmanager")
 
     def jdbc_driver(self) -> str:
@@ -300,12 +301,19 @@ def read_manifest(s3: Any, target: str) -> dict[str, Any] | None:
     return json.loads(body)
 
 
+#: Concurrent S3 requests when publishing a run's files (the S3 client's connection pool is sized to match).
+UPLOAD_THREADS = 16
+
+
 def upload_run(s3: Any, files: list[tuple[str, str]], target: str, run_id: str) -> list[str]:
     """Step 1: copy the run's files under the target prefix with run-id-prefixed names; nothing a reader follows
     changes (no live manifest names them yet). Returns the keys, as the manifest will list them."""
+    from concurrent.futures import ThreadPoolExecutor
+
     bucket, prefix = split_s3(target)
-    published = []
-    for relative, source in files:
+
+    def one(item: tuple[str, str]) -> str:
+        relative, source = item
         folder, _, name = relative.rpartition("/")
         key = f"{prefix}{folder}/{run_id}-{name}" if folder else f"{prefix}{run_id}-{name}"
         if source.startswith("s3://"):
@@ -313,8 +321,12 @@ def upload_run(s3: Any, files: list[tuple[str, str]], target: str, run_id: str) 
             s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": src_bucket, "Key": src_key})
         else:
             s3.upload_file(source, bucket, key)
-        published.append(key)
-    return published
+        return key
+
+    # one request per file (a customer layout has thousands): concurrent, as S3 serves them; any failure raises
+    # here, before the commit, so a reader never follows a manifest naming a missing file
+    with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+        return list(pool.map(one, files))
 
 
 def commit_manifest(s3: Any, target: str, manifest: dict[str, Any], manifest_path: str = "") -> bytes:
