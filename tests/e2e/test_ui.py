@@ -59,7 +59,9 @@ def page(airflow, stack):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
         page.goto(airflow["url"], wait_until="networkidle")
-        assert "/auth/login" in page.url  # the UI asks for a login first
+        # the UI asks for a login first: its script redirects once the first API call is refused (under load that
+        # can come after the network was quiet for a moment)
+        page.wait_for_url(lambda url: "/auth/login" in url, timeout=60_000)
         page.locator("input[name=username]").fill(airflow_services.USER)
         page.locator("input[name=password]").fill(airflow_services.password(stack))
         page.get_by_role("button", name="Sign in").click()

@@ -155,6 +155,11 @@ def test_postgres_killed_during_a_reload_comes_back_with_the_previous_version(st
             time.sleep(0.005)
     probe.close()
     os.kill(record.pid, signal.SIGKILL)
+    # SIGKILL is asynchronous: until the postmaster has exited it still looks alive, and `make up` would leave it be
+    gone_by = time.monotonic() + 30
+    while record.is_running() and time.monotonic() < gone_by:
+        time.sleep(0.05)
+    assert not record.is_running(), f"the postmaster {record.pid} survived SIGKILL for 30 s"
     loader.join(timeout=60)
     with contextlib.suppress(Exception):  # its server is gone
         conn.close()

@@ -76,7 +76,17 @@ class TlsFront:
         self.superuser = superuser
 
     async def _relay(self, first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        server_reader, server_writer = await asyncio.open_unix_connection(self.socket_path)
+        try:
+            server_reader, server_writer = await asyncio.open_unix_connection(self.socket_path)
+        except OSError as exc:  # the server is down: say so, as PostgreSQL's own clients would hear it
+            log.info("PostgreSQL's socket %s refused a relay: %s", self.socket_path, exc)
+            writer.write(
+                error_response(
+                    f"the database server is not running (socket {self.socket_path}: {exc.strerror})", "57P03"
+                )
+            )
+            await writer.drain()
+            return
         server_writer.write(first)
         await server_writer.drain()
         await asyncio.gather(_pipe(reader, server_writer), _pipe(server_reader, writer))
