@@ -138,6 +138,10 @@ def read_embeddings_fast(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) 
         return None
     if body.count(b'"') != 2 * rows or body.count(b"[") != rows or body.count(b"]") != rows:
         return None
+    # ... and the quoted list is the second field, the last thing on its line
+    closed = body.count(b']"\n') + (1 if body.endswith(b']"') else 0)
+    if body.count(b',"[') != rows or closed != rows:
+        return None
     try:
         frame = pd.read_csv(
             io.BytesIO(body.replace(b'"[', b"").replace(b']"', b"")),
