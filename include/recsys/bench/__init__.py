@@ -58,6 +58,37 @@ class Entry:
         return {**asdict(self), "ratio": self.ratio, "passed": self.passed, "target_text": self.target_text()}
 
 
+def scratch_database(stack: Any, name: str) -> dict[str, Any]:
+    """A database of the stack's vector DB for a benchmark (created once, with pgvector); its connection kwargs."""
+    from psycopg import sql
+
+    from recsys.localstack.vectordb import _superuser_conn
+
+    cfg = stack.vectordb()
+    with _superuser_conn(cfg) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(cfg.user)))
+    with _superuser_conn(cfg, name) as admin:
+        admin.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    return {**cfg.conninfo(), "dbname": name}
+
+
+def train_on_generated(spec: Any, epochs: int, seed: int) -> tuple[Any, dict[str, Any]]:
+    """The two-tower model trained on generated source data (:mod:`recsys.seed`); (the result, the tables)."""
+    import pandas as pd
+
+    from recsys.config import TRAINING_COLUMNS
+    from recsys.model.train import TrainConfig, train
+    from recsys.seed.generator import generate
+
+    tables: dict[str, list[pd.DataFrame]] = {}
+    for table, frame in generate(spec):
+        tables.setdefault(table, []).append(frame)
+    data = {t: pd.concat(v, ignore_index=True) for t, v in tables.items()}
+    frame = data["ratings"].merge(data["customers"], on="customerNumber").merge(data["products"], on="productCode")
+    return train(frame[list(TRAINING_COLUMNS)], TrainConfig(epochs=epochs, seed=seed), log_every=1000), data
+
+
 def machine() -> dict[str, Any]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -25,8 +25,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from recsys.bench import Entry, say
-from recsys.config import TRAINING_COLUMNS, local_stack_settings, project_root
+from recsys.bench import Entry, say, scratch_database, train_on_generated
+from recsys.config import local_stack_settings, project_root
 from recsys.localstack.stack import Stack
 
 BENCH_DB = "recsys_bench_stream"
@@ -36,35 +36,17 @@ VERSION = "bench-stream"
 
 def _world(stack: Stack, tmp: Path, quick: bool) -> dict[str, Any]:
     """Generated source data -> a trained model -> its embeddings in a scratch database; the bundle's files."""
-    import pandas as pd
-    from psycopg import sql
-
-    from recsys.localstack.vectordb import _superuser_conn
     from recsys.model.artifacts import embeddings_csv
-    from recsys.model.train import TrainConfig, train
-    from recsys.seed.generator import SeedSpec, generate
+    from recsys.seed.generator import SeedSpec
     from recsys.vectordb import search
     from recsys.vectordb.loader import load
 
     spec = SeedSpec(customers=500, products=110, ratings=8000, seed=11) if quick else SeedSpec(seed=11)
     say(f"training a model on generated data ({spec.customers} customers, {spec.ratings} ratings)")
-    tables: dict[str, list[pd.DataFrame]] = {}
-    for table, frame in generate(spec):
-        tables.setdefault(table, []).append(frame)
-    data = {t: pd.concat(v, ignore_index=True) for t, v in tables.items()}
-    frame = data["ratings"].merge(data["customers"], on="customerNumber").merge(data["products"], on="productCode")
-    result = train(frame[list(TRAINING_COLUMNS)], TrainConfig(epochs=5 if quick else 20, seed=3), log_every=1000)
+    result, data = train_on_generated(spec, epochs=5 if quick else 20, seed=3)
     (tmp / "items.csv").write_bytes(embeddings_csv(result.item_ids, result.item_embeddings))
     (tmp / "users.csv").write_bytes(embeddings_csv(result.user_ids, result.user_embeddings))
-    cfg = stack.vectordb()
-    with _superuser_conn(cfg) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone():
-            admin.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(BENCH_DB), sql.Identifier(cfg.user))
-            )
-    with _superuser_conn(cfg, BENCH_DB) as admin:
-        admin.execute("CREATE EXTENSION IF NOT EXISTS vector")
-    connect = {**cfg.conninfo(), "dbname": BENCH_DB}
+    connect = scratch_database(stack, BENCH_DB)
     with search.connect(**connect) as conn:
         load(conn, tmp / "items.csv", tmp / "users.csv", VERSION)
     bundle = result.bundle(VERSION)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.bench import Entry, say
+from recsys.bench import Entry, say, scratch_database, train_on_generated
 from recsys.config import EMBEDDING_DIM, local_stack_settings
 from recsys.localstack.stack import Stack
 
@@ -39,19 +39,11 @@ def _write_csv(path: Path, ids: list[Any], vectors: np.ndarray) -> None:
 def tower_embeddings(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """``n`` item embeddings as the model produces them: a two-tower model trained on generated ratings embeds a
     generated catalog of ``n`` products (line, scale, stock, prices) with its item tower."""
-    import pandas as pd
-
-    from recsys.config import TRAINING_COLUMNS
-    from recsys.model.train import TrainConfig, train
-    from recsys.seed.generator import SeedSpec, generate, make_catalog
+    from recsys.seed.generator import SeedSpec, make_catalog
 
     say("training the two-tower model on generated ratings (the item tower embeds the catalog)")
-    tables: dict[str, list[pd.DataFrame]] = {}
-    for table, frame in generate(SeedSpec(customers=2000, products=110, ratings=40_000, seed=seed + 1)):
-        tables.setdefault(table, []).append(frame)
-    data = {t: pd.concat(v, ignore_index=True) for t, v in tables.items()}
-    frame = data["ratings"].merge(data["customers"], on="customerNumber").merge(data["products"], on="productCode")
-    bundle = train(frame[list(TRAINING_COLUMNS)], TrainConfig(epochs=10, seed=seed), log_every=1000).bundle("bench")
+    result, _ = train_on_generated(SeedSpec(customers=2000, products=110, ratings=40_000, seed=seed + 1), 10, seed)
+    bundle = result.bundle("bench")
     say(f"generating a catalog of {n:,} products and embedding it")
     products = make_catalog(SeedSpec(products=n, seed=seed + 2), np.random.default_rng(seed + 2))["products"]
     columns = ["productLine", "productScale", "quantityInStock", "buyPrice", "MSRP"]
@@ -66,20 +58,11 @@ def tower_embeddings(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
 
 def bench_vectors(stack: Stack, n: int, queries: int, seed: int = 0) -> dict[str, Any]:
     import psycopg
-    from psycopg import sql
 
-    from recsys.localstack.vectordb import _superuser_conn
     from recsys.vectordb import search
     from recsys.vectordb.loader import load
 
-    cfg = stack.vectordb()
-    with _superuser_conn(cfg) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone():
-            admin.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(BENCH_DB), sql.Identifier(cfg.user))
-            )
-    with _superuser_conn(cfg, BENCH_DB) as admin:
-        admin.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    connect = scratch_database(stack, BENCH_DB)
 
     import os
 
@@ -92,7 +75,6 @@ def bench_vectors(stack: Stack, n: int, queries: int, seed: int = 0) -> dict[str
         _write_csv(items_csv, ids, vectors)
         _write_csv(users_csv, list(range(1000)), vectors[:1000])
         say("loading through recsys.vectordb.loader.load (validate, COPY, HNSW, swap)")
-        connect = {**cfg.conninfo(), "dbname": BENCH_DB}  # over the stack's TLS, as the master user
         with psycopg.connect(**connect, autocommit=True) as conn:
             from pgvector.psycopg import register_vector
 
