@@ -60,7 +60,7 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
         try:
             outputs = terraform.provision(pipeline, apply=True, variables=variables)
         except Exception as exc:  # reported, and `make up` goes on: the DAG re-applies it too
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first_line = _first_line(exc)
             outcome[pipeline] = first_line
             progress(
                 f"could not re-apply terraform/{pipeline} ({first_line}); run the {OWNER_DAGS[pipeline]} DAG, "
@@ -73,12 +73,17 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
             try:
                 restore_role_secrets(stack, outputs)
             except Exception as exc:  # the Lambdas cannot log in until the vector DB DAG runs
-                first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                first_line = _first_line(exc)
                 outcome["vector_db_roles"] = first_line
                 progress(
                     f"could not give the vector DB roles their passwords ({first_line}); run {OWNER_DAGS[pipeline]}"
                 )
     return outcome
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def restore_role_secrets(stack: Stack, outputs: dict[str, Any]) -> dict[str, Any]:
