@@ -72,6 +72,13 @@ MALFORMED = {
     # the id's comma removed: the quoted list glued to the id (found by the integration suite's "nan" case)
     "no separator": lambda lines: [*lines[:2], lines[2].replace(",", "", 1), *lines[3:]],
     "text after the list": lambda lines: [*lines[:2], lines[2] + "x", *lines[3:]],
+    # totals that balance across lines: line 2 opens two lists and closes one, line 3 opens none and closes one
+    "two lists, then none": lambda lines: [
+        lines[0],
+        'P0,"[' + ",".join(["1"] * 16) + ',"[' + ",".join(["1"] * 16) + ']"',
+        "P1," + ",".join(["1"] * DIM) + ']"',
+        *lines[3:],
+    ],
 }
 
 

@@ -133,14 +133,18 @@ def read_embeddings_fast(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) 
         return None
     body = data[newline + 1 :]
     rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-    # every line exactly: <id without quotes>,"[<numbers>]" (blank lines, quotes or brackets elsewhere: exact reader)
-    if not body or b"\n\n" in body or not (body.count(b'"[') == body.count(b']"') == rows == body.count(b'"') // 2):
+    # every line exactly: <id without quotes or brackets>,"[<numbers>]" and nothing after it. With one `,"[` and
+    # one `]"` closing each line and two quotes per line in all, no other quote exists; with one `[` and one `]`
+    # per line, no other bracket. Anything else (blank lines too) goes to the exact reader.
+    closed = body.count(b']"\n') + (1 if body.endswith(b']"') else 0)
+    if not body or b"\n\n" in body or body.count(b',"[') != rows or closed != rows:
         return None
     if body.count(b'"') != 2 * rows or body.count(b"[") != rows or body.count(b"]") != rows:
         return None
-    # ... and the quoted list is the second field, the last thing on its line
-    closed = body.count(b']"\n') + (1 if body.endswith(b']"') else 0)
-    if body.count(b',"[') != rows or closed != rows:
+    # the totals could still balance across lines (two lists on one line, none on the next): one `[` per line
+    raw = np.frombuffer(body, dtype=np.uint8)
+    line_of_list = np.searchsorted(np.flatnonzero(raw == ord("\n")), np.flatnonzero(raw == ord("[")))
+    if not np.array_equal(line_of_list, np.arange(rows)):
         return None
     try:
         frame = pd.read_csv(
