@@ -53,7 +53,7 @@ lint: setup ## ruff only
 format: setup ## apply ruff's formatting and fixes
 	@$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
-bench: up ## benchmarks (vector load and search, bulk seeding); results under .local/bench/
+bench: up ## each speed claim against its reference in one run (ARGS="--quick", ARGS="vectors etl"); bench/results/latest.md
 	@$(PY) -m recsys.bench $(ARGS)
 
 lock: ## re-resolve requirements-dev.txt into requirements-lock.txt (needs the package index)

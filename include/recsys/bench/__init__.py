@@ -105,32 +105,51 @@ def _fmt(value: float | None) -> str:
     return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
-def markdown(entries: list[Entry], info: dict[str, Any], quick: bool) -> str:
+def markdown(suites: dict[str, dict[str, Any]]) -> str:
     lines = [
-        f"# Benchmark results ({'quick' if quick else 'full'} run)",
+        "# Benchmark results",
         "",
-        f"{info['date']} on {info['host']}: {info['cpus']} CPUs, Python {info['python']}, {info['platform']}.",
-        "",
-        "| claim | value | reference | ratio | target | result |",
-        "|---|---|---|---|---|---|",
+        "Each suite's figures come from one run on one machine (ratios to a reference measured in that run).",
     ]
-    for e in entries:
-        value = f"{_fmt(e.value)} {e.unit}".strip()
-        reference = (
-            f"{_fmt(e.reference)} {e.unit}".strip() + f" ({e.reference_name})" if e.reference is not None else "-"
-        )
-        lines.append(
-            f"| {e.name} | {value} | {reference} | {_fmt(e.ratio)} | {e.target_text()} | "
-            f"{'pass' if e.passed else 'MISS'} |"
-        )
+    for name, run in suites.items():
+        info = run["machine"]
+        lines += [
+            "",
+            f"## {name} ({'quick' if run['quick'] else 'full'} run)",
+            "",
+            f"{info['date']} on {info['host']}: {info['cpus']} CPUs, Python {info['python']}, {info['platform']}.",
+            "",
+            "| claim | value | reference | ratio | target | result |",
+            "|---|---|---|---|---|---|",
+        ]
+        for e in run["entries"]:
+            value = f"{_fmt(e['value'])} {e['unit']}".strip()
+            reference = (
+                f"{_fmt(e['reference'])} {e['unit']}".strip() + f" ({e['reference_name']})"
+                if e["reference"] is not None
+                else "-"
+            )
+            lines.append(
+                f"| {e['name']} | {value} | {reference} | {_fmt(e['ratio'])} | {e['target_text']} | "
+                f"{'pass' if e['passed'] else 'MISS'} |"
+            )
     return "\n".join(lines) + "\n"
 
 
-def write_results(entries: list[Entry], out_dir: Path, quick: bool) -> tuple[Path, Path]:
+def write_results(results: dict[str, list[Entry]], out_dir: Path, quick: bool) -> tuple[Path, Path]:
+    """Write each suite's entries (with this run's machine and date) into ``latest.json`` / ``latest.md``; suites
+    not run this time keep their last results (each suite says when and where it was measured)."""
     info = machine()
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = {"machine": info, "quick": quick, "entries": [e.to_dict() for e in entries]}
     json_path, md_path = out_dir / "latest.json", out_dir / "latest.md"
-    json_path.write_text(json.dumps(data, indent=2) + "\n")
-    md_path.write_text(markdown(entries, info, quick))
+    suites: dict[str, dict[str, Any]] = {}
+    if json_path.exists():
+        try:
+            suites = dict(json.loads(json_path.read_text()).get("suites", {}))
+        except (ValueError, AttributeError):
+            suites = {}  # an older or damaged file: this run's suites replace it
+    for name, entries in results.items():
+        suites[name] = {"machine": info, "quick": quick, "entries": [e.to_dict() for e in entries]}
+    json_path.write_text(json.dumps({"suites": suites}, indent=2) + "\n")
+    md_path.write_text(markdown(suites))
     return json_path, md_path

@@ -50,8 +50,10 @@ def seed_source(stack: Stack, customers: int, ratings: int) -> dict[str, int]:
     from recsys.seed.generator import SeedSpec
     from recsys.seed.loader import seed
 
-    say(f"seeding the local source: {customers:,} customers, {ratings:,} ratings (replaces its data)")
-    return seed(stack.mariadb(), SeedSpec(customers=customers, products=110, ratings=ratings, seed=7), say)
+    # enough products that each ordering customer rates at most half of them (the generator's rule is 60%)
+    products = max(110, -(-ratings // int(customers * 0.8 * 0.5)))
+    say(f"seeding the local source: {customers:,} customers, {products:,} products, {ratings:,} ratings (replaces it)")
+    return seed(stack.mariadb(), SeedSpec(customers=customers, products=products, ratings=ratings, seed=7), say)
 
 
 def export_tables(stack: Stack, folder: Path) -> float:
