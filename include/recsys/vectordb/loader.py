@@ -121,31 +121,76 @@ def read_embeddings(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) -> Em
     return fast if fast is not None else read_embeddings_exact(path, spec, dim)
 
 
+#: The fast path reads the file in blocks of about this size (whole lines), so a load can COPY one block while the
+#: next is parsed.
+FAST_BLOCK_BYTES = 16 * 1024 * 1024
+
+
+class NotFast(Exception):
+    """The fast path declines a file (anything unusual); the exact reader then decides and names any problem."""
+
+
 def read_embeddings_fast(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) -> EmbeddingsFile | None:
     """Bulk parse of a well-formed file; None as soon as anything is unusual (the exact reader then decides)."""
+    ids: list[Any] = []
+    blocks: list[np.ndarray] = []
+    try:
+        for block_ids, vectors in iter_fast_blocks(path, spec, dim):
+            ids.extend(block_ids)
+            blocks.append(vectors)
+    except NotFast:
+        return None
+    if len(set(ids)) != len(ids):  # a duplicate across blocks
+        return None
+    return EmbeddingsFile(path, ids, np.vstack(blocks))
+
+
+def iter_fast_blocks(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) -> Iterator[tuple[list[Any], np.ndarray]]:
+    """(ids, float32 vectors) of each block of whole lines, parsed in bulk by pandas' C parser. Raises
+    :class:`NotFast` (possibly after some blocks) as soon as anything is unusual. Ids are unique within a block;
+    across blocks the caller checks (the loader's staging table has a primary key)."""
+    with open(path, "rb") as handle:
+        if handle.readline() != b"id,embedding\n":
+            raise NotFast
+        rest, rows = b"", 0
+        while True:
+            block = handle.read(FAST_BLOCK_BYTES)
+            data = rest + block
+            if not block:
+                if data:
+                    rows += 1
+                    yield _parse_fast_block(data, spec, dim)
+                break
+            cut = data.rfind(b"\n")
+            rest = data[cut + 1 :]
+            if cut >= 0:
+                rows += 1
+                yield _parse_fast_block(data[: cut + 1], spec, dim)
+        if not rows:
+            raise NotFast
+
+
+def _parse_fast_block(body: bytes, spec: TableSpec, dim: int) -> tuple[list[Any], np.ndarray]:
     import io
 
     import pandas as pd
 
-    data = path.read_bytes()
-    newline = data.find(b"\n")
-    if newline < 0 or data[:newline] != b"id,embedding" or b"\r" in data:
-        return None
-    body = data[newline + 1 :]
+    if b"\r" in body:
+        raise NotFast
     rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
     # every line exactly: <id without quotes or brackets>,"[<numbers>]" and nothing after it. With one `,"[` and
     # one `]"` closing each line and two quotes per line in all, no other quote exists; with one `[` and one `]`
     # per line, no other bracket. Anything else (blank lines too) goes to the exact reader.
     closed = body.count(b']"\n') + (1 if body.endswith(b']"') else 0)
-    if not body or b"\n\n" in body or body.count(b',"[') != rows or closed != rows:
-        return None
+    if b"\n\n" in body or body.startswith(b"\n") or body.count(b',"[') != rows or closed != rows:
+        raise NotFast
     if body.count(b'"') != 2 * rows or body.count(b"[") != rows or body.count(b"]") != rows:
-        return None
+        raise NotFast
     # the totals could still balance across lines (two lists on one line, none on the next): one `[` per line
     raw = np.frombuffer(body, dtype=np.uint8)
     line_of_list = np.searchsorted(np.flatnonzero(raw == ord("\n")), np.flatnonzero(raw == ord("[")))
     if not np.array_equal(line_of_list, np.arange(rows)):
-        return None
+        raise NotFast
     try:
         frame = pd.read_csv(
             io.BytesIO(body.replace(b'"[', b"").replace(b']"', b"")),
@@ -156,25 +201,23 @@ def read_embeddings_fast(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) 
             skip_blank_lines=False,
         )
     except (ValueError, pd.errors.ParserError):
-        return None
+        raise NotFast from None
     if len(frame) != rows or frame[0].isna().any() or not all(frame.dtypes.iloc[1:] == np.float64):
-        return None
+        raise NotFast
     vectors = frame.iloc[:, 1:].to_numpy(dtype=np.float32)
     if not np.isfinite(vectors).all():
-        return None
-    raw = frame[0].str.strip()
-    if (raw == "").any() or raw.duplicated().any():
-        return None
+        raise NotFast
+    text = frame[0].str.strip()
+    if (text == "").any() or text.duplicated().any():
+        raise NotFast
     if spec.python_id is int:
-        if not raw.str.fullmatch(r"[+-]?[0-9]+").all():
-            return None
-        numbers = raw.astype(np.int64)
+        if not text.str.fullmatch(r"[+-]?[0-9]+").all():
+            raise NotFast
+        numbers = text.astype(np.int64)
         if numbers.duplicated().any():  # "7" and "+7"
-            return None
-        ids: list[Any] = numbers.tolist()
-    else:
-        ids = raw.tolist()
-    return EmbeddingsFile(path, ids, vectors)
+            raise NotFast
+        return numbers.tolist(), vectors
+    return text.tolist(), vectors
 
 
 def read_embeddings_exact(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) -> EmbeddingsFile:
@@ -243,7 +286,7 @@ def ensure_schema(conn: Any) -> None:
     conn.execute(f"ALTER TABLE {VERSIONS_TABLE} ADD COLUMN IF NOT EXISTS dropped_at timestamptz")
 
 
-def _stage(conn: Any, spec: TableSpec, staging: str, data: EmbeddingsFile, dim: int) -> dict[str, float]:
+def _create_staging(conn: Any, spec: TableSpec, staging: str, dim: int) -> None:
     from psycopg import sql
 
     table = sql.Identifier(staging)
@@ -253,11 +296,47 @@ def _stage(conn: Any, spec: TableSpec, staging: str, data: EmbeddingsFile, dim: 
             table, sql.SQL(spec.id_type), sql.Literal(int(dim))
         )
     )
+
+
+def _copy_blocks(conn: Any, spec: TableSpec, staging: str, blocks: Any) -> int:
+    """Binary COPY of ``(ids, vectors)`` blocks into the staging table; the rows written. A queued writer sends
+    block k from its own thread while this one parses block k+1 (the server ingests on its own core)."""
+    from psycopg import sql
+    from psycopg.copy import QueuedLibpqWriter
+
+    statement = sql.SQL("COPY {} (id, embedding) FROM STDIN WITH (FORMAT BINARY)").format(sql.Identifier(staging))
+    rows = 0
+    with conn.cursor() as cur, cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+        copy.write(COPY_HEADER)
+        for ids, vectors in blocks:
+            for chunk in binary_copy_rows(ids, vectors, spec):
+                copy.write(chunk)
+            rows += len(ids)
+        copy.write(COPY_TRAILER)
+    return rows
+
+
+def _stage(conn: Any, spec: TableSpec, staging: str, source: Path | EmbeddingsFile, dim: int) -> dict[str, float]:
+    """Fill the staging table and index it. A path is parsed block by block while the previous block is copied
+    (the fast path); a file the fast path declines, or whose ids repeat across blocks, is read again by the exact
+    reader, which names any problem (the staging table is then rebuilt from its rows)."""
+    import psycopg
+    from psycopg import sql
+
+    table = sql.Identifier(staging)
+    _create_staging(conn, spec, staging, dim)
     copy_started = time.monotonic()
-    statement = sql.SQL("COPY {} (id, embedding) FROM STDIN WITH (FORMAT BINARY)").format(table)
-    with conn.cursor() as cur, cur.copy(statement) as copy:
-        for chunk in binary_copy_stream(data.ids, data.vectors, spec):
-            copy.write(chunk)
+    streamed = not isinstance(source, EmbeddingsFile)
+    if isinstance(source, EmbeddingsFile):
+        rows = _copy_blocks(conn, spec, staging, [(source.ids, source.vectors)])
+    else:
+        try:
+            rows = _copy_blocks(conn, spec, staging, iter_fast_blocks(source, spec, dim))
+        except (NotFast, psycopg.errors.UniqueViolation):
+            data = read_embeddings_exact(source, spec, dim)  # raises EmbeddingsFileError naming the line
+            _create_staging(conn, spec, staging, dim)
+            rows = _copy_blocks(conn, spec, staging, [(data.ids, data.vectors)])
+            streamed = False
     copy_seconds = time.monotonic() - copy_started
     started = time.monotonic()
     memory = os.environ.get(MAINTENANCE_WORK_MEM_ENV, DEFAULT_MAINTENANCE_WORK_MEM)
@@ -270,14 +349,15 @@ def _stage(conn: Any, spec: TableSpec, staging: str, data: EmbeddingsFile, dim: 
     conn.execute(sql.SQL("ANALYZE {}").format(table))
     index_seconds = time.monotonic() - started
     log.info(
-        "staged %d rows into %s: COPY %.1f s (%.0f rows/s), HNSW index %.1f s",
-        len(data),
+        "staged %d rows into %s: %s %.1f s (%.0f rows/s), HNSW index %.1f s",
+        rows,
         staging,
+        "parse + COPY" if streamed else "COPY",
         copy_seconds,
-        len(data) / max(copy_seconds, 1e-9),
+        rows / max(copy_seconds, 1e-9),
         index_seconds,
     )
-    return {"rows": len(data), "copy_seconds": copy_seconds, "index_seconds": index_seconds}
+    return {"rows": rows, "copy_seconds": copy_seconds, "index_seconds": index_seconds, "streamed": streamed}
 
 
 #: PostgreSQL's binary COPY framing: signature, flags, header extension length; the trailer is a field count of -1.
@@ -287,12 +367,18 @@ COPY_CHUNK_ROWS = 50_000
 
 
 def binary_copy_stream(ids: list[Any], vectors: np.ndarray, spec: TableSpec) -> Iterator[bytes]:
+    """A whole binary COPY stream: header, :func:`binary_copy_rows`, trailer."""
+    yield COPY_HEADER
+    yield from binary_copy_rows(ids, vectors, spec)
+    yield COPY_TRAILER
+
+
+def binary_copy_rows(ids: list[Any], vectors: np.ndarray, spec: TableSpec) -> Iterator[bytes]:
     """The rows in PostgreSQL's binary COPY format, built by numpy in chunks (no per-row Python work): each row is
     a field count (2), the id (``int4`` or UTF-8 text) and the pgvector value (``int16 dim, int16 0,
     float4[dim]``), all big-endian. Rows of one chunk are grouped by the id's byte length (one record layout each);
     the order of rows does not matter to a table."""
     dim = int(vectors.shape[1])
-    yield COPY_HEADER
     for start in range(0, len(ids), COPY_CHUNK_ROWS):
         chunk_ids = ids[start : start + COPY_CHUNK_ROWS]
         chunk_vectors = vectors[start : start + COPY_CHUNK_ROWS]
@@ -320,7 +406,6 @@ def binary_copy_stream(ids: list[Any], vectors: np.ndarray, spec: TableSpec) -> 
             records["unused"] = 0
             records["vector"] = chunk_vectors[where]
             yield records.tobytes()
-    yield COPY_TRAILER
 
 
 def _relkind(conn: Any, name: str) -> str | None:
@@ -368,18 +453,27 @@ def load(
     """Validate both files, stage them, make the version live in one transaction, drop versions beyond
     ``keep_versions``. ``conn`` must be autocommit."""
     started = time.monotonic()
-    items, users = read_embeddings(items_csv, ITEMS, dim), read_embeddings(users_csv, USERS, dim)
-    item_rows, user_rows = len(items), len(users)
+    # the users file is small: read and validated whole before anything is touched; the items file (up to millions
+    # of rows) is parsed block by block into its staging table (a problem drops the staging, nothing live changes)
+    users = read_embeddings(users_csv, USERS, dim)
+    if not items_csv.is_file():
+        raise EmbeddingsFileError(f"{items_csv}: file not found")
     parse_seconds = time.monotonic() - started
     conn.execute("SELECT pg_advisory_lock(%s)", (LOAD_LOCK,))
     try:
         ensure_schema(conn)
         drop_orphan_staging(conn)
         tables = dict(zip((ITEM_TABLE, USER_TABLE), version_tables(model_version), strict=True))
-        timings = {
-            spec.table: _stage(conn, spec, f"{tables[spec.table]}_staging", data, dim)
-            for spec, data in ((ITEMS, items), (USERS, users))
-        }
+        try:
+            timings = {
+                spec.table: _stage(conn, spec, f"{tables[spec.table]}_staging", source, dim)
+                for spec, source in ((ITEMS, items_csv), (USERS, users))
+            }
+        except Exception:
+            if not conn.closed and not conn.broken:
+                drop_orphan_staging(conn)
+            raise
+        item_rows, user_rows = int(timings[ITEM_TABLE]["rows"]), int(timings[USER_TABLE]["rows"])
         with conn.transaction():
             for spec in (ITEMS, USERS):
                 _go_live(conn, spec, f"{tables[spec.table]}_staging", tables[spec.table])
