@@ -45,7 +45,8 @@ def test_a_suite_run_alone_replaces_its_own_results_and_keeps_the_others(tmp_pat
     assert suites["vectors"]["quick"] is True
     assert [e["value"] for e in suites["vectors"]["entries"]] == [9.0]
     table = md_path.read_text()
-    assert "## dag_parse (full run)" in table and "## vectors (quick run)" in table
+    assert "## dag_parse (full run)" in table
+    assert "## vectors (quick run)" in table
     assert "| load | 4 s |" not in table
 
 

@@ -16,6 +16,7 @@ from recsys.vectordb.loader import (
     USERS,
     EmbeddingsFileError,
     binary_copy_stream,
+    iter_fast_blocks,
     read_embeddings,
     read_embeddings_exact,
     read_embeddings_fast,
@@ -128,3 +129,29 @@ def test_the_binary_copy_stream_carries_every_row_exactly(spec, monkeypatch):
     assert set(rows) == set(ids)
     for identifier, vector in zip(ids, vectors, strict=True):
         np.testing.assert_array_equal(rows[identifier], vector)
+
+
+@pytest.mark.parametrize("newline_at_end", [True, False])
+def test_blocks_split_only_between_lines_and_give_what_the_exact_reader_gives(tmp_path, monkeypatch, newline_at_end):
+    monkeypatch.setattr("recsys.vectordb.loader.FAST_BLOCK_BYTES", 1000)  # a line is ~600 bytes: many blocks
+    rng = np.random.default_rng(5)
+    ids = [f"S{i}" for i in range(50)]
+    body = embeddings_csv(ids, rng.normal(size=(50, DIM)).astype(np.float32))
+    path = tmp_path / "items.csv"
+    path.write_bytes(body if newline_at_end else body.rstrip(b"\n"))
+    blocks = list(iter_fast_blocks(path, ITEMS))
+    assert len(blocks) > 10
+    fast, exact = read_embeddings_fast(path, ITEMS), read_embeddings_exact(path, ITEMS)
+    assert fast is not None
+    assert fast.ids == exact.ids == ids
+    np.testing.assert_array_equal(fast.vectors, exact.vectors)
+
+
+def test_an_id_repeated_in_another_block_is_left_to_the_exact_reader(tmp_path, monkeypatch):
+    monkeypatch.setattr("recsys.vectordb.loader.FAST_BLOCK_BYTES", 1000)
+    vectors = np.zeros((30, DIM), dtype=np.float32)
+    path = tmp_path / "items.csv"
+    path.write_bytes(embeddings_csv([f"S{i}" for i in range(29)] + ["S0"], vectors))
+    assert read_embeddings_fast(path, ITEMS) is None
+    with pytest.raises(EmbeddingsFileError, match="line 31: duplicate id 'S0'"):
+        read_embeddings(path, ITEMS)

@@ -26,15 +26,17 @@ LOAD_TARGET = 1 / 1.5
 
 
 def _write_csv(path: Path, ids: list[Any], vectors: np.ndarray) -> None:
-    with open(path, "w") as out:
-        out.write("id,embedding\n")
-        for start in range(0, len(ids), 50_000):
-            chunk = vectors[start : start + 50_000]
-            text = np.char.mod("%.6g", chunk)
-            out.writelines(
-                f'{identifier},"[{",".join(row)}]"\n'
-                for identifier, row in zip(ids[start : start + 50_000], text, strict=True)
-            )
+    """The CSV exactly as the model publishes it (:func:`recsys.model.artifacts.embeddings_csv`: float32 values at
+    round-trip precision), written in chunks."""
+    from recsys.model.artifacts import embeddings_csv
+
+    chunk = 100_000
+    with open(path, "wb") as out:
+        for start in range(0, len(ids), chunk):
+            body = embeddings_csv(ids[start : start + chunk], vectors[start : start + chunk])
+            out.write(body if start == 0 else body[body.index(b"\n") + 1 :])
+            if len(ids) > chunk:
+                say(f"  {min(start + chunk, len(ids)):,} of {len(ids):,} rows written")
 
 
 def tower_embeddings(n: int, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -175,25 +175,29 @@ def _parse_fast_block(body: bytes, spec: TableSpec, dim: int) -> tuple[list[Any]
 
     import pandas as pd
 
-    if b"\r" in body:
-        raise NotFast
-    rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-    # every line exactly: <id without quotes or brackets>,"[<numbers>]" and nothing after it. With one `,"[` and
-    # one `]"` closing each line and two quotes per line in all, no other quote exists; with one `[` and one `]`
-    # per line, no other bracket. Anything else (blank lines too) goes to the exact reader.
-    closed = body.count(b']"\n') + (1 if body.endswith(b']"') else 0)
-    if b"\n\n" in body or body.startswith(b"\n") or body.count(b',"[') != rows or closed != rows:
-        raise NotFast
-    if body.count(b'"') != 2 * rows or body.count(b"[") != rows or body.count(b"]") != rows:
-        raise NotFast
-    # the totals could still balance across lines (two lists on one line, none on the next): one `[` per line
     raw = np.frombuffer(body, dtype=np.uint8)
-    line_of_list = np.searchsorted(np.flatnonzero(raw == ord("\n")), np.flatnonzero(raw == ord("[")))
-    if not np.array_equal(line_of_list, np.arange(rows)):
+    newlines = np.flatnonzero(raw == ord("\n"))
+    complete = len(newlines) > 0 and newlines[-1] == len(raw) - 1
+    ends = newlines if complete else np.append(newlines, len(raw))  # else: the file's last line, no newline
+    rows = len(ends)
+    # every line exactly: <id without quotes or brackets>,"[<numbers>]" and nothing after it: two quotes per line,
+    # the second right before the line's end, the first after a comma and before a `[`, the second after a `]`,
+    # and one `[` and one `]` per line in all (so none in the id). Anything else (a carriage return, a blank line,
+    # quoting) goes to the exact reader.
+    quotes = np.flatnonzero(raw == ord('"'))
+    if len(quotes) != 2 * rows or b"\r" in body:
+        raise NotFast
+    opening, closing = quotes[0::2], quotes[1::2]
+    line_starts = np.concatenate(([0], ends[:-1] + 1))
+    if not np.array_equal(closing, ends - 1) or (opening <= line_starts).any():
+        raise NotFast
+    if (raw[opening - 1] != ord(",")).any() or (raw[opening + 1] != ord("[")).any():
+        raise NotFast
+    if (raw[closing - 1] != ord("]")).any() or body.count(b"[") != rows or body.count(b"]") != rows:
         raise NotFast
     try:
         frame = pd.read_csv(
-            io.BytesIO(body.replace(b'"[', b"").replace(b']"', b"")),
+            io.BytesIO(body.translate(None, b'"[]')),  # with the structure above: exactly `id,v1,...,vn` per line
             header=None,
             names=list(range(dim + 1)),
             dtype={0: str},
