@@ -13,8 +13,8 @@ safely at any time, even while the streaming pipeline reads them.
 | `wait_for_embeddings` | `S3KeySensor` for both CSVs of that version (`versions/<v>/embeddings/*.csv`), up to `RECSYS_ARTIFACT_WAIT_SECONDS` (1800) |
 | `report_missing_embeddings` | only when the wait failed: fails the run naming the missing file(s); nothing live was touched |
 | `validate_embeddings` | header `id,embedding`, unique non-empty ids, 32 finite floats per row; errors name file and line; nothing live touched |
-| `load_embeddings` | as `recsys_loader`: binary COPY into staging tables, HNSW index (`vector_ip_ops`), ANALYZE, swap both tables in one transaction, record the version |
-| `verify_vector_db` | as `recsys_reader` (what the Lambdas use): row counts equal the CSVs, HNSW indexes present, version recorded; publishes the `vector_db_embeddings` Asset |
+| `load_embeddings` | as `recsys_loader`: binary COPY into staging tables, the items' search index (IVFFlat over keys that make inner-product search a nearest-neighbour search), ANALYZE, swap both tables in one transaction, record the version |
+| `verify_vector_db` | as `recsys_reader` (what the Lambdas use): row counts equal the CSVs, the search index present, version recorded; publishes the `vector_db_embeddings` Asset |
 
 Runs when the `ml_artifacts` Asset updates (after `recommender_model`) and by hand. The `vector_db` connection is
 the master user's and serves `ensure_database_roles` only; in AWS give it the extra

@@ -10,7 +10,7 @@ import pytest
 
 from recsys.model.artifacts import embeddings_csv
 from recsys.vectordb import search
-from recsys.vectordb.loader import LOAD_LOCK, EmbeddingsFileError, current_state, load
+from recsys.vectordb.loader import LOAD_LOCK, EmbeddingsFileError, current_state, load, loaded_versions
 
 pytestmark = pytest.mark.integration
 DIM = 32
@@ -49,8 +49,9 @@ def test_load_then_search_equals_brute_force(conn, tmp_path):
     state = current_state(conn)
     assert state["model_version"] == "v-one"
     assert (state["items"], state["users"]) == (200, 50)
-    assert any("hnsw" in d and "vector_ip_ops" in d for n, d in state["indexes"].items() if n.startswith("item_emb"))
-    assert any("hnsw" in d for n, d in state["indexes"].items() if n.startswith("user_emb"))
+    assert any(
+        "ivfflat" in d and "_key(embedding)" in d for n, d in state["indexes"].items() if n.startswith("item_emb")
+    )
 
     for u in range(5):
         got = search.items_from_user(conn, customer_number=user_ids[u], k=10)
@@ -179,3 +180,63 @@ def test_readers_never_see_an_error_an_empty_table_or_a_mix_during_reloads(stack
     assert errors == []
     assert len(seen) >= 50
     assert set(seen) <= set(answers)
+
+
+def _plan(conn, query, params) -> str:
+    return "\n".join(row[0] for row in conn.execute("EXPLAIN " + query.as_string(conn), params).fetchall())
+
+
+def test_search_keys_rank_by_inner_product_through_the_index_on_view_and_version_table(conn, tmp_path):
+    """Vectors of very different lengths (where inner product and distance disagree most): the IVFFlat index over
+    the search keys, scanning every list, returns exactly the brute-force inner-product ranking."""
+    items_csv, users_csv, item_ids, item_vecs, _user_ids, user_vecs = write(tmp_path, 7, items=3000, users=20)
+    rng = np.random.default_rng(8)
+    item_vecs = item_vecs * rng.uniform(0.1, 3.0, size=(3000, 1)).astype(np.float32)
+    items_csv.write_bytes(embeddings_csv(item_ids, item_vecs))
+    result = load(conn, items_csv, users_csv, "v-keys")
+    assert result["timings"]["item_emb"]["lists"] == 3
+    version_table = search.version_tables("v-keys")[0]
+    conn.execute("SET enable_seqscan = off")  # the index must be usable for these exact expressions
+    try:
+        for table in ("item_emb", version_table):
+            from psycopg import sql
+
+            query = sql.SQL("SELECT i.id FROM {} i ORDER BY {} <-> %s LIMIT 10").format(
+                sql.Identifier(table), search.search_key(table, "i")
+            )
+            assert f"{version_table}_ivf" in _plan(conn, query, (search.query_key(user_vecs[0]),))
+            for u in range(5):
+                got = search.items_from_user(conn, embedding=user_vecs[u], k=10, items_table=table)
+                expected_ids, expected_scores = brute_force(item_ids, item_vecs, user_vecs[u], 10)
+                assert [g[0] for g in got] == expected_ids
+                np.testing.assert_allclose([g[1] for g in got], expected_scores, rtol=1e-4)
+            similar = search.items_from_item(conn, item_ids[0], k=5, items_table=table)
+            expected_ids, _ = brute_force(item_ids, item_vecs, item_vecs[0], 5, exclude=item_ids[0])
+            assert [g[0] for g in similar] == expected_ids
+    finally:
+        conn.execute("RESET enable_seqscan")
+
+
+def test_a_version_loaded_before_search_keys_gets_them_at_the_next_load(conn, tmp_path):
+    from psycopg import sql
+
+    items_csv, users_csv, item_ids, item_vecs, _user_ids, user_vecs = write(tmp_path, 9)
+    load(conn, items_csv, users_csv, "v-legacy")
+    legacy = search.version_tables("v-legacy")[0]
+    # as an older loader left it: no key function, an HNSW index over raw inner products
+    conn.execute(sql.SQL("DROP FUNCTION {} CASCADE").format(sql.Identifier(f"{legacy}_key")))
+    conn.execute(
+        sql.SQL("CREATE INDEX {} ON {} USING hnsw (embedding vector_ip_ops)").format(
+            sql.Identifier(f"{legacy}_hnsw"), sql.Identifier(legacy)
+        )
+    )
+    with pytest.raises(search.ModelVersionUnavailable, match=r"no search key.*run vector_db_embeddings"):
+        search.items_from_user(conn, embedding=user_vecs[0], k=5, items_table=legacy)
+    items2, users2, *_ = write(tmp_path, 10)
+    load(conn, items2, users2, "v-after")
+    assert "v-legacy" in [v["model_version"] for v in loaded_versions(conn)]
+    got = search.items_from_user(conn, embedding=user_vecs[0], k=5, items_table=legacy)
+    assert [g[0] for g in got] == brute_force(item_ids, item_vecs, user_vecs[0], 5)[0]
+    indexes = [r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (legacy,))]
+    assert f"{legacy}_ivf" in indexes
+    assert f"{legacy}_hnsw" not in indexes

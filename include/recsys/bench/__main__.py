@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suites", nargs="*", default=list(SUITES), choices=SUITES, help="what to run (all)")
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes in all")
     parser.add_argument("--vectors", type=int, help="item embeddings for the vector suite (1,000,000; quick 50,000)")
-    parser.add_argument("--queries", type=int, help="top-10 queries per ef_search value (200; quick 100)")
+    parser.add_argument("--queries", type=int, help="top-10 queries per ivfflat.probes value (200; quick 100)")
     parser.add_argument("--ratings", type=int, help="ratings for the ETL suite (1,000,000; quick 100,000)")
     parser.add_argument("--customers", type=int, help="customers for the ETL suite (10,000; quick 1,000)")
     parser.add_argument("--out", default=str(project_root() / "bench" / "results"), help="results folder")

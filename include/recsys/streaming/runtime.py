@@ -6,7 +6,7 @@ version, re-checked every ``MODEL_REFRESH_SECONDS`` (60), or ``latest.json`` whe
 way the bundle and the item tables it queries are one version), ``VECTOR_DB_SECRET_ARN`` (the RDS-managed secret:
 user and password are read from Secrets Manager, never from the environment), ``VECTOR_DB_HOST``, ``VECTOR_DB_PORT``,
 ``VECTOR_DB_NAME``, ``VECTOR_DB_SSLMODE`` (``verify-full``) with ``VECTOR_DB_SSLROOTCERT`` (the CA bundle in the
-package, relative to ``LAMBDA_TASK_ROOT``), optional ``HNSW_EF_SEARCH``.
+package, relative to ``LAMBDA_TASK_ROOT``), optional ``VECTOR_DB_PROBES`` (IVFFlat lists a query scans).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def connection() -> Any:
     import boto3
 
     from recsys.vectordb.credentials import from_secret_string
-    from recsys.vectordb.search import DEFAULT_EF_SEARCH, connect
+    from recsys.vectordb.search import DEFAULT_PROBES, connect
 
     secret = boto3.client("secretsmanager").get_secret_value(SecretId=os.environ["VECTOR_DB_SECRET_ARN"])
     kwargs = from_secret_string(
@@ -81,8 +81,8 @@ def connection() -> Any:
         dbname=os.environ.get("VECTOR_DB_NAME"),
     )
     kwargs.update(tls_options())
-    ef = int(os.environ.get("HNSW_EF_SEARCH", DEFAULT_EF_SEARCH))
-    _state["conn"] = connect(ef_search=ef, connect_timeout=5, **kwargs)
+    probes = int(os.environ.get("VECTOR_DB_PROBES", DEFAULT_PROBES))
+    _state["conn"] = connect(probes=probes, connect_timeout=5, **kwargs)
     _state["connections"] = _state.get("connections", 0) + 1
     log.info("connected to the vector DB at %s (connection #%d)", kwargs["host"], _state["connections"])
     return _state["conn"]

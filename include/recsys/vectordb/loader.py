@@ -7,17 +7,18 @@ the file, the line and what is wrong.
 Versioned tables: each model version's embeddings live in their own tables, ``item_emb_<version key>`` and
 ``user_emb_<version key>`` (:func:`recsys.vectordb.search.version_tables`), never changed once loaded. The lab's
 names ``item_emb`` and ``user_emb`` are views on the live version's tables (plain views: the planner inlines them and
-the HNSW index serves ``ORDER BY embedding <#> q LIMIT k`` through them). So a reader that knows its model version
+the index serves ``ORDER BY search_key <-> q' LIMIT k`` through them). So a reader that knows its model version
 (the streaming Lambdas, whose user tower is that version's) queries that version's item vectors even while a newer
 version goes live, and a reader of ``item_emb`` sees one version per statement.
 
-Loading: staging tables filled with binary ``COPY`` (psycopg 3 + pgvector), an HNSW index with ``vector_ip_ops``
-(the model scores by inner product), ``ANALYZE``, then one transaction renames staging to the version's tables,
-points the views at them and records the version in ``embedding_versions``. Concurrent readers block for that
-instant and then see the new version: never an error, an empty table or a mix. Afterwards versions beyond the newest
-``keep_versions`` (default 3, ``VECTOR_DB_KEEP_VERSIONS``) are dropped: a Lambda still pinned to a dropped version
-fails its invocations with that reason (Firehose retries, then routes the records to ``errors/``) instead of
-mixing versions; the streaming DAG moves the Lambdas right after each load.
+Loading: staging tables filled with binary ``COPY`` (psycopg 3 + pgvector; the items file parsed block by block
+while the previous block is copied), the items' search index (:func:`create_search_index`: IVFFlat over keys that
+turn inner-product search into nearest-neighbour search), ``ANALYZE``, then one transaction renames staging to
+the version's tables, points the views at them and records the version in ``embedding_versions``. Concurrent
+readers block for that instant and then see the new version: never an error, an empty table or a mix. Afterwards
+versions beyond the newest ``keep_versions`` (default 3, ``VECTOR_DB_KEEP_VERSIONS``) are dropped: a Lambda still
+pinned to a dropped version fails its invocations with that reason (Firehose retries, then routes the records to
+``errors/``) instead of mixing versions; the streaming DAG moves the Lambdas right after each load.
 
 One load at a time: a load holds a session advisory lock (:data:`LOAD_LOCK`; a second load waits for it), so with
 it held any ``*_staging`` table is an orphan of a load that was killed (client or server) and is dropped first. A
@@ -47,10 +48,10 @@ log = logging.getLogger(__name__)
 LOAD_LOCK = 7_346_250_001
 
 VERSIONS_TABLE = "embedding_versions"
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
-#: Memory for the index build (``maintenance_work_mem``). pgvector builds HNSW fast only while the graph fits in it
-#: (1M x 32-d needs about 0.5 GB); size it to the server (a db.t3.micro has 1 GB in all).
+#: Rows per IVFFlat list (pgvector's guidance: rows / 1000 lists up to 1M rows, sqrt(rows) beyond).
+ROWS_PER_LIST = 1000
+#: Memory for the index build (``maintenance_work_mem``; IVFFlat's k-means samples rows into it); size it to the
+#: server (a db.t3.micro has 1 GB in all).
 MAINTENANCE_WORK_MEM_ENV = "VECTOR_DB_MAINTENANCE_WORK_MEM"
 KEEP_VERSIONS_ENV = "VECTOR_DB_KEEP_VERSIONS"
 DEFAULT_KEEP_VERSIONS = 3
@@ -302,22 +303,27 @@ def _create_staging(conn: Any, spec: TableSpec, staging: str, dim: int) -> None:
     )
 
 
-def _copy_blocks(conn: Any, spec: TableSpec, staging: str, blocks: Any) -> int:
-    """Binary COPY of ``(ids, vectors)`` blocks into the staging table; the rows written. A queued writer sends
+def _copy_blocks(conn: Any, spec: TableSpec, staging: str, blocks: Any) -> tuple[int, float]:
+    """Binary COPY of ``(ids, vectors)`` blocks into the staging table; (rows written, largest L2 norm). A queued
+    writer sends
     block k from its own thread while this one parses block k+1 (the server ingests on its own core)."""
     from psycopg import sql
     from psycopg.copy import QueuedLibpqWriter
 
     statement = sql.SQL("COPY {} (id, embedding) FROM STDIN WITH (FORMAT BINARY)").format(sql.Identifier(staging))
-    rows = 0
+    rows, max_norm = 0, 0.0
     with conn.cursor() as cur, cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
         copy.write(COPY_HEADER)
         for ids, vectors in blocks:
             for chunk in binary_copy_rows(ids, vectors, spec):
                 copy.write(chunk)
             rows += len(ids)
+            if len(ids):
+                max_norm = max(
+                    max_norm, float(np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64)).max())
+                )
         copy.write(COPY_TRAILER)
-    return rows
+    return rows, max_norm
 
 
 def _stage(conn: Any, spec: TableSpec, staging: str, source: Path | EmbeddingsFile, dim: int) -> dict[str, float]:
@@ -332,28 +338,26 @@ def _stage(conn: Any, spec: TableSpec, staging: str, source: Path | EmbeddingsFi
     copy_started = time.monotonic()
     streamed = not isinstance(source, EmbeddingsFile)
     if isinstance(source, EmbeddingsFile):
-        rows = _copy_blocks(conn, spec, staging, [(source.ids, source.vectors)])
+        rows, max_norm = _copy_blocks(conn, spec, staging, [(source.ids, source.vectors)])
     else:
         try:
-            rows = _copy_blocks(conn, spec, staging, iter_fast_blocks(source, spec, dim))
+            rows, max_norm = _copy_blocks(conn, spec, staging, iter_fast_blocks(source, spec, dim))
         except (NotFast, psycopg.errors.UniqueViolation):
             data = read_embeddings_exact(source, spec, dim)  # raises EmbeddingsFileError naming the line
             _create_staging(conn, spec, staging, dim)
-            rows = _copy_blocks(conn, spec, staging, [(data.ids, data.vectors)])
+            rows, max_norm = _copy_blocks(conn, spec, staging, [(data.ids, data.vectors)])
             streamed = False
     copy_seconds = time.monotonic() - copy_started
     started = time.monotonic()
-    memory = os.environ.get(MAINTENANCE_WORK_MEM_ENV, DEFAULT_MAINTENANCE_WORK_MEM)
-    conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (memory,))
-    conn.execute(
-        sql.SQL(
-            "CREATE INDEX {} ON {} USING hnsw (embedding vector_ip_ops) WITH (m = {}, ef_construction = {})"
-        ).format(sql.Identifier(f"{staging}_hnsw"), table, sql.Literal(HNSW_M), sql.Literal(HNSW_EF_CONSTRUCTION))
-    )
+    lists = 0
+    if spec is ITEMS:  # user vectors are looked up by id only
+        memory = os.environ.get(MAINTENANCE_WORK_MEM_ENV, DEFAULT_MAINTENANCE_WORK_MEM)
+        conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (memory,))
+        lists = create_search_index(conn, staging, rows, max_norm, dim)
     conn.execute(sql.SQL("ANALYZE {}").format(table))
     index_seconds = time.monotonic() - started
     log.info(
-        "staged %d rows into %s: %s %.1f s (%.0f rows/s), HNSW index %.1f s",
+        "staged %d rows into %s: %s %.1f s (%.0f rows/s), index %.1f s",
         rows,
         staging,
         "parse + COPY" if streamed else "COPY",
@@ -361,7 +365,52 @@ def _stage(conn: Any, spec: TableSpec, staging: str, source: Path | EmbeddingsFi
         rows / max(copy_seconds, 1e-9),
         index_seconds,
     )
-    return {"rows": rows, "copy_seconds": copy_seconds, "index_seconds": index_seconds, "streamed": streamed}
+    return {
+        "rows": rows,
+        "copy_seconds": copy_seconds,
+        "index_seconds": index_seconds,
+        "streamed": streamed,
+        "max_norm": max_norm,
+        "lists": lists,
+    }
+
+
+def ivfflat_lists(rows: int) -> int:
+    return max(1, rows // ROWS_PER_LIST) if rows <= 1_000_000 else int(math.sqrt(rows))
+
+
+def create_search_index(conn: Any, table: str, rows: int, max_norm: float, dim: int = EMBEDDING_DIM) -> int:
+    """The item table's search key function and its IVFFlat index; the number of lists.
+
+    The model scores by inner product, and graph or cluster indexes over raw inner products lose neighbours (on
+    the item tower's vectors HNSW with ``vector_ip_ops`` found 0.67 of the true top 10 at 1M; `make bench`). So
+    each vector ``x`` is searched by its key ``[x, sqrt(M^2 - |x|^2)]`` (``M``: the version's largest norm): every
+    key has length ``M``, and a query ``[q, 0]`` is nearest (L2) to exactly the keys whose items score highest
+    (``|x' - q'|^2 = M^2 + |q|^2 - 2<x, q>``). ``<table>_key(embedding)`` computes it (an immutable SQL function
+    with this version's ``M``); the index is IVFFlat over the keys (``vector_l2_ops``; k-means lists suit tables
+    that never change after loading)."""
+    from psycopg import sql
+
+    bound = max_norm * (1 + 1e-6) + 1e-12  # above every norm despite float32 rounding (sqrt of >= 0 anyway)
+    conn.execute(
+        sql.SQL(
+            "CREATE OR REPLACE FUNCTION {}(v vector) RETURNS vector LANGUAGE sql IMMUTABLE PARALLEL SAFE "
+            "RETURN v || ARRAY[sqrt(greatest({} - vector_norm(v) ^ 2, 0))]::vector"
+        ).format(sql.Identifier(f"{table}_key"), sql.Literal(repr(bound * bound)))
+    )
+    lists = ivfflat_lists(rows)
+    conn.execute(
+        sql.SQL(
+            "CREATE INDEX {} ON {} USING ivfflat (({}(embedding)::vector({})) vector_l2_ops) WITH (lists = {})"
+        ).format(
+            sql.Identifier(f"{table}_ivf"),
+            sql.Identifier(table),
+            sql.Identifier(f"{table}_key"),
+            sql.Literal(int(dim) + 1),
+            sql.Literal(lists),
+        )
+    )
+    return lists
 
 
 #: PostgreSQL's binary COPY framing: signature, flags, header extension length; the trailer is a field count of -1.
@@ -438,12 +487,22 @@ def _go_live(conn: Any, spec: TableSpec, staging: str, versioned: str) -> None:
             target, sql.Identifier(f"{staging}_pkey"), sql.Identifier(f"{versioned}_pkey")
         )
     )
+    if spec is not ITEMS:
+        conn.execute(sql.SQL("CREATE VIEW {} AS SELECT id, embedding FROM {}").format(live, target))
+        return
+    key = sql.Identifier(f"{versioned}_key")
+    conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}(vector)").format(key))
+    conn.execute(sql.SQL("ALTER FUNCTION {}(vector) RENAME TO {}").format(sql.Identifier(f"{staging}_key"), key))
     conn.execute(
         sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-            sql.Identifier(f"{staging}_hnsw"), sql.Identifier(f"{versioned}_hnsw")
+            sql.Identifier(f"{staging}_ivf"), sql.Identifier(f"{versioned}_ivf")
         )
     )
-    conn.execute(sql.SQL("CREATE VIEW {} AS SELECT id, embedding FROM {}").format(live, target))
+    conn.execute(
+        sql.SQL("CREATE VIEW {} AS SELECT id, embedding, {}(embedding)::vector({}) AS search_key FROM {}").format(
+            live, key, sql.Literal(EMBEDDING_DIM + 1), target
+        )
+    )
 
 
 def load(
@@ -489,6 +548,7 @@ def load(
                 (model_version, item_rows, user_rows, seconds, tables[ITEM_TABLE], tables[USER_TABLE]),
             )
         dropped = prune(conn, keep_versions)
+        ensure_search_keys(conn)
     finally:
         if not conn.closed:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOAD_LOCK,))
@@ -527,6 +587,12 @@ def drop_orphan_staging(conn: Any) -> list[str]:
     ]
     for name in names:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
+    for (function,) in conn.execute(
+        "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = current_schema() AND p.proname LIKE %s",
+        ("%\\_staging\\_key",),
+    ).fetchall():
+        conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}(vector)").format(sql.Identifier(function)))
     if names:
         log.info("dropped %d staging table(s) a killed load left: %s", len(names), ", ".join(names))
     return names
@@ -542,6 +608,9 @@ def prune(conn: Any, keep_versions: int | None = None) -> list[str]:
         for name in (version["item_table"], version["user_table"]):
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
         conn.execute(
+            sql.SQL("DROP FUNCTION IF EXISTS {}(vector)").format(sql.Identifier(f"{version['item_table']}_key"))
+        )
+        conn.execute(
             f"UPDATE {VERSIONS_TABLE} SET dropped_at = now() WHERE model_version = %s AND dropped_at IS NULL",
             (version["model_version"],),
         )
@@ -549,6 +618,32 @@ def prune(conn: Any, keep_versions: int | None = None) -> list[str]:
     if dropped:
         log.info("dropped the tables of model versions %s (keeping the newest %d)", dropped, keep)
     return dropped
+
+
+def ensure_search_keys(conn: Any) -> list[str]:
+    """Give the kept versions loaded before search keys existed their key function and index (their HNSW index
+    over raw inner products goes); returns the item tables it migrated."""
+    from psycopg import sql
+
+    migrated = []
+    for version in loaded_versions(conn):
+        table = version["item_table"]
+        exists = conn.execute(
+            "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = current_schema() AND p.proname = %s",
+            (f"{table}_key",),
+        ).fetchone()
+        if exists or _relkind(conn, table) != "r":
+            continue
+        rows, max_norm = conn.execute(
+            sql.SQL("SELECT count(*), coalesce(max(vector_norm(embedding)), 0) FROM {}").format(sql.Identifier(table))
+        ).fetchone()
+        create_search_index(conn, table, int(rows), float(max_norm))
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(f"{table}_hnsw")))
+        migrated.append(table)
+    if migrated:
+        log.info("added search keys to the tables of earlier versions: %s", ", ".join(migrated))
+    return migrated
 
 
 def current_state(conn: Any) -> dict[str, Any]:

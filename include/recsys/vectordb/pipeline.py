@@ -89,9 +89,10 @@ def verify(connection_kwargs: dict[str, Any], expected: dict[str, Any], model_ve
         problems.append(f"loaded version is {state['model_version']}, expected {model_version}")
     if (state["items"], state["users"]) != (expected["items"], expected["users"]):
         problems.append(f"tables hold {state['items']} items / {state['users']} users, CSVs {expected}")
-    for table in ("item_emb", "user_emb"):
-        if not any(table in name and "hnsw" in d for name, d in state["indexes"].items()):
-            problems.append(f"no HNSW index on {table}")
+    if not any(
+        "item_emb" in name and "ivfflat" in d and "_key(embedding)" in d for name, d in state["indexes"].items()
+    ):
+        problems.append("no search index (IVFFlat over the search keys) on item_emb")
     if problems:
         raise RuntimeError("vector DB verification failed: " + "; ".join(problems))
     log.info("vector DB holds model %s: %s", model_version, state)
