@@ -122,7 +122,7 @@ def bench_vectors(stack: Stack, n: int, queries: int, seed: int = 0) -> dict[str
             search.items_from_user(conn, embedding=q, k=10)
             exact_ms.append((time.perf_counter() - started) * 1000)
     report["exact_p99_ms"] = round(float(np.percentile(exact_ms, 99)), 2)
-    for ef in (10, 20, 40):
+    for ef in (10, 15, 30):
         with search.connect(probes=ef, **connect) as conn:
             latencies, recalls = [], []
             for q, threshold in zip(query_vectors, tenth, strict=True):
