@@ -55,3 +55,16 @@ def test_results_from_an_older_layout_are_replaced_not_fatal(tmp_path):
     load = Entry("load", value=4.0, unit="s", reference_name="floor", reference=8.0, target=0.667)
     json_path, _ = write_results({"vectors": [load]}, tmp_path, quick=False)
     assert list(json.loads(json_path.read_text())["suites"]) == ["vectors"]
+
+
+def test_the_command_line_runs_every_suite_by_default_and_refuses_unknown_ones(capsys):
+    import pytest
+
+    from recsys.bench.__main__ import SUITES, parse_args
+
+    assert parse_args([]).suites == list(SUITES)
+    assert parse_args(["--quick"]).suites == list(SUITES)
+    assert parse_args(["etl", "vectors"]).suites == ["etl", "vectors"]
+    with pytest.raises(SystemExit):
+        parse_args(["etl", "nonsense"])
+    assert "invalid choice: 'nonsense'" in capsys.readouterr().err
