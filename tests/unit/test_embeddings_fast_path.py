@@ -155,3 +155,13 @@ def test_an_id_repeated_in_another_block_is_left_to_the_exact_reader(tmp_path, m
     assert read_embeddings_fast(path, ITEMS) is None
     with pytest.raises(EmbeddingsFileError, match="line 31: duplicate id 'S0'"):
         read_embeddings(path, ITEMS)
+
+
+@pytest.mark.parametrize("identifier", ["2147483648", "-2147483649", "99999999999999999999999"])
+def test_a_user_id_outside_the_id_column_is_named_with_its_line(tmp_path, identifier):
+    path = tmp_path / "users.csv"
+    vector = ",".join(["0.5"] * DIM)
+    path.write_text(f'id,embedding\n7,"[{vector}]"\n{identifier},"[{vector}]"\n')
+    assert read_embeddings_fast(path, USERS) is None
+    with pytest.raises(EmbeddingsFileError, match=rf"line 3: id '{identifier}' is outside the id column's range"):
+        read_embeddings(path, USERS)

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 LOAD_LOCK = 7_346_250_001
 
 VERSIONS_TABLE = "embedding_versions"
+#: The user id column is ``int`` (the source's customerNumber).
+INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
 #: Rows per IVFFlat list (pgvector's guidance: rows / 1000 lists up to 1M rows, sqrt(rows) beyond).
 ROWS_PER_LIST = 1000
 #: Memory for the index build (``maintenance_work_mem``; IVFFlat's k-means samples rows into it); size it to the
@@ -153,21 +155,21 @@ def iter_fast_blocks(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM) -> I
     with open(path, "rb") as handle:
         if handle.readline() != b"id,embedding\n":
             raise NotFast
-        rest, rows = b"", 0
+        rest, blocks = b"", 0
         while True:
             block = handle.read(FAST_BLOCK_BYTES)
             data = rest + block
             if not block:
                 if data:
-                    rows += 1
+                    blocks += 1
                     yield _parse_fast_block(data, spec, dim)
                 break
             cut = data.rfind(b"\n")
             rest = data[cut + 1 :]
             if cut >= 0:
-                rows += 1
+                blocks += 1
                 yield _parse_fast_block(data[: cut + 1], spec, dim)
-        if not rows:
+        if not blocks:
             raise NotFast
 
 
@@ -218,8 +220,10 @@ def _parse_fast_block(body: bytes, spec: TableSpec, dim: int) -> tuple[list[Any]
     if spec.python_id is int:
         if not text.str.fullmatch(r"[+-]?[0-9]+").all():
             raise NotFast
+        if text.str.len().max() > 12:  # beyond int64's reach or the id column's range: the exact reader says so
+            raise NotFast
         numbers = text.astype(np.int64)
-        if numbers.duplicated().any():  # "7" and "+7"
+        if numbers.duplicated().any() or numbers.min() < INT4_MIN or numbers.max() > INT4_MAX:  # "7" and "+7"
             raise NotFast
         return numbers.tolist(), vectors
     return text.tolist(), vectors
@@ -249,6 +253,11 @@ def read_embeddings_exact(path: Path, spec: TableSpec, dim: int = EMBEDDING_DIM)
                 identifier = spec.python_id(raw_id)
             except ValueError:
                 raise EmbeddingsFileError(f"{path}, line {reader.line_num}: id {raw_id!r} is not an integer") from None
+            if spec.python_id is int and not INT4_MIN <= identifier <= INT4_MAX:
+                raise EmbeddingsFileError(
+                    f"{path}, line {reader.line_num}: id {raw_id!r} is outside the id column's range "
+                    f"({INT4_MIN}..{INT4_MAX})"
+                )
             if identifier in seen:
                 raise EmbeddingsFileError(f"{path}, line {reader.line_num}: duplicate id {raw_id!r}")
             seen.add(identifier)
@@ -305,8 +314,8 @@ def _create_staging(conn: Any, spec: TableSpec, staging: str, dim: int) -> None:
 
 def _copy_blocks(conn: Any, spec: TableSpec, staging: str, blocks: Any) -> tuple[int, float]:
     """Binary COPY of ``(ids, vectors)`` blocks into the staging table; (rows written, largest L2 norm). A queued
-    writer sends
-    block k from its own thread while this one parses block k+1 (the server ingests on its own core)."""
+    writer sends block k from its own thread while this one parses block k+1 (the server ingests on its own
+    core)."""
     from psycopg import sql
     from psycopg.copy import QueuedLibpqWriter
 
