@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from recsys.config import EMBEDDING_DIM
-from recsys.vectordb.search import ITEM_TABLE, USER_TABLE, version_tables
+from recsys.vectordb.search import ITEM_TABLE, USER_TABLE, key_expression, version_tables
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,7 @@ def _stage(conn: Any, spec: TableSpec, staging: str, source: Path | EmbeddingsFi
     if spec is ITEMS:  # user vectors are looked up by id only
         memory = os.environ.get(MAINTENANCE_WORK_MEM_ENV, DEFAULT_MAINTENANCE_WORK_MEM)
         conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (memory,))
-        lists = create_search_index(conn, staging, rows, max_norm, dim)
+        lists = create_search_index(conn, staging, rows, max_norm)
     conn.execute(sql.SQL("ANALYZE {}").format(table))
     index_seconds = time.monotonic() - started
     log.info(
@@ -388,7 +388,7 @@ def ivfflat_lists(rows: int) -> int:
     return max(1, rows // ROWS_PER_LIST) if rows <= 1_000_000 else int(math.sqrt(rows))
 
 
-def create_search_index(conn: Any, table: str, rows: int, max_norm: float, dim: int = EMBEDDING_DIM) -> int:
+def create_search_index(conn: Any, table: str, rows: int, max_norm: float) -> int:
     """The item table's search key function and its IVFFlat index; the number of lists.
 
     The model scores by inner product, and graph or cluster indexes over raw inner products lose neighbours (on
@@ -409,13 +409,10 @@ def create_search_index(conn: Any, table: str, rows: int, max_norm: float, dim: 
     )
     lists = ivfflat_lists(rows)
     conn.execute(
-        sql.SQL(
-            "CREATE INDEX {} ON {} USING ivfflat (({}(embedding)::vector({})) vector_l2_ops) WITH (lists = {})"
-        ).format(
+        sql.SQL("CREATE INDEX {} ON {} USING ivfflat (({}) vector_l2_ops) WITH (lists = {})").format(
             sql.Identifier(f"{table}_ivf"),
             sql.Identifier(table),
-            sql.Identifier(f"{table}_key"),
-            sql.Literal(int(dim) + 1),
+            key_expression(table, sql.Identifier("embedding")),
             sql.Literal(lists),
         )
     )
@@ -479,6 +476,15 @@ def _relkind(conn: Any, name: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _function_names(conn: Any) -> set[str]:
+    """Names of the functions in the current schema (the search key functions among them)."""
+    rows = conn.execute(
+        "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = current_schema()"
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
 def _go_live(conn: Any, spec: TableSpec, staging: str, versioned: str) -> None:
     """Inside the swap transaction: the staged table becomes the version's table, the lab's view points at it."""
     from psycopg import sql
@@ -508,8 +514,8 @@ def _go_live(conn: Any, spec: TableSpec, staging: str, versioned: str) -> None:
         )
     )
     conn.execute(
-        sql.SQL("CREATE VIEW {} AS SELECT id, embedding, {}(embedding)::vector({}) AS search_key FROM {}").format(
-            live, key, sql.Literal(EMBEDDING_DIM + 1), target
+        sql.SQL("CREATE VIEW {} AS SELECT id, embedding, {} AS search_key FROM {}").format(
+            live, key_expression(versioned, sql.Identifier("embedding")), target
         )
     )
 
@@ -596,11 +602,7 @@ def drop_orphan_staging(conn: Any) -> list[str]:
     ]
     for name in names:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
-    for (function,) in conn.execute(
-        "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE n.nspname = current_schema() AND p.proname LIKE %s",
-        ("%\\_staging\\_key",),
-    ).fetchall():
+    for function in sorted(f for f in _function_names(conn) if f.endswith("_staging_key")):
         conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {}(vector)").format(sql.Identifier(function)))
     if names:
         log.info("dropped %d staging table(s) a killed load left: %s", len(names), ", ".join(names))
@@ -635,14 +637,10 @@ def ensure_search_keys(conn: Any) -> list[str]:
     from psycopg import sql
 
     migrated = []
+    functions = _function_names(conn)
     for version in loaded_versions(conn):
         table = version["item_table"]
-        exists = conn.execute(
-            "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = current_schema() AND p.proname = %s",
-            (f"{table}_key",),
-        ).fetchone()
-        if exists or _relkind(conn, table) != "r":
+        if f"{table}_key" in functions or _relkind(conn, table) != "r":
             continue
         rows, max_norm = conn.execute(
             sql.SQL("SELECT count(*), coalesce(max(vector_norm(embedding)), 0) FROM {}").format(sql.Identifier(table))

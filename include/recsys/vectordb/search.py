@@ -95,8 +95,16 @@ def search_key(items_table: str, alias: str) -> Any:
 
     if items_table == ITEM_TABLE:
         return sql.SQL("{}.search_key").format(sql.Identifier(alias))
-    return sql.SQL("{}({}.embedding)::vector({})").format(
-        sql.Identifier(f"{items_table}_key"), sql.Identifier(alias), sql.Literal(EMBEDDING_DIM + 1)
+    return key_expression(items_table, sql.SQL("{}.embedding").format(sql.Identifier(alias)))
+
+
+def key_expression(items_table: str, column: Any) -> Any:
+    """``<items_table>_key(<column>)::vector(dim + 1)``: the expression the item index is built on, the view's
+    ``search_key`` and every query's key (the planner uses the index only for this very expression)."""
+    from psycopg import sql
+
+    return sql.SQL("{}({})::vector({})").format(
+        sql.Identifier(f"{items_table}_key"), column, sql.Literal(EMBEDDING_DIM + 1)
     )
 
 
