@@ -161,3 +161,39 @@ def test_status_cli_prints_a_table(stack, monkeypatch):
     assert out.returncode == 0, out.stderr
     assert "mariadb" in out.stdout
     assert "healthy" in out.stdout
+
+
+def test_endpoint_access_log_names_the_operation_and_a_clients_retry(in_process_aws, caplog):
+    """`POST /` alone cannot tell a KMS call from a Kinesis one when reading the endpoint's log after a failure."""
+    import logging
+
+    server, client = in_process_aws
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    kms = client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/log-check", TargetKeyId=key)
+    with pytest.raises(kms.exceptions.AlreadyExistsException):
+        kms.create_alias(AliasName="alias/log-check", TargetKeyId=key)
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert any("TrentService.CreateKey" in line and '" 200 ' in line for line in lines), lines
+    assert any("TrentService.CreateAlias" in line and '" 400 ' in line for line in lines), lines
+    assert not any("retry" in line for line in lines), lines
+
+    # an SDK's second attempt at a call (after a lost or failed answer) is marked
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310
+        f"{server.endpoint_url}/",
+        data=b"{}",
+        method="POST",
+        headers={
+            "X-Amz-Target": "TrentService.ListAliases",
+            "Content-Type": "application/x-amz-json-1.1",
+            "amz-sdk-request": "attempt=2; max=25",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/kms/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+        },
+    )
+    urllib.request.urlopen(request).read()  # noqa: S310
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert any("TrentService.ListAliases (retry attempt=2)" in line for line in lines), lines

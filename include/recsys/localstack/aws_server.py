@@ -138,17 +138,36 @@ def load_extensions(state_dir: Path, names: list[str] | None = None) -> list[Ext
     return loaded
 
 
+def request_handler() -> type:
+    """moto's request handler whose access log also names the operation (``X-Amz-Target``: ``POST /`` alone does not
+    tell a KMS call from a Kinesis one) and a client's retry (``amz-sdk-request: attempt=N``, N > 1)."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class LoggingRequestHandler(MotoRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            extra = ""
+            target = self.headers.get("X-Amz-Target")
+            if target:
+                extra += f" {target}"
+            attempt = (self.headers.get("amz-sdk-request") or "").split(";")[0].strip()
+            if attempt.startswith("attempt=") and attempt != "attempt=1":
+                extra += f" (retry {attempt})"
+            self.log("info", '"%s" %s %s%s', self.requestline, code, size, extra)
+
+    return LoggingRequestHandler
+
+
 class LocalAwsServer:
     """moto + extensions on host:port, usable in-process (tests) or as the stack's supervised process."""
 
     def __init__(self, host: str, port: int, state_dir: Path, extensions: list[str] | None = None) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         self.state_dir = state_dir
         self.extensions = load_extensions(state_dir, extensions)
         self._app = InterceptingApp(DomainDispatcherApplication(create_backend_app), self.extensions)
-        self._handler = MotoRequestHandler
-        self._server = make_server(host, port, self._app, threaded=True, request_handler=MotoRequestHandler)
+        self._handler = request_handler()
+        self._server = make_server(host, port, self._app, threaded=True, request_handler=self._handler)
         self._thread: threading.Thread | None = None
 
     @property

@@ -10,7 +10,9 @@ delivered without any DAG run. The ``live`` aliases start at ``$LATEST`` (the la
 deploy publishes a version again. After ``terraform/vector_db`` the role secrets are new and empty, so the roles get
 new passwords into them (:func:`recsys.vectordb.roles.ensure_roles`, what the vector DB DAG runs first).
 
-A root that fails to re-apply is reported with the DAG to run and does not stop ``make up``.
+A resource an apply created but could not record (the endpoint's answer was lost and the provider's retry found it
+existing) is imported and the root applied once more. A root that still fails to re-apply is reported with
+Terraform's error and the DAG to run, and does not stop ``make up``.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
         progress(f"re-applying terraform/{pipeline} on the restarted endpoint (moto keeps only S3 and Kinesis)")
         started = time.monotonic()
         try:
-            outputs = terraform.provision(pipeline, apply=True, variables=variables)
+            outputs = _apply(terraform, pipeline, variables, progress)
         except Exception as exc:  # reported, and `make up` goes on: the DAG re-applies it too
             first_line = _first_line(exc)
             outcome[pipeline] = first_line
@@ -81,9 +83,34 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
     return outcome
 
 
+def _apply(terraform: Any, pipeline: str, variables: dict[str, Any], progress: Callable[[str], None]) -> Any:
+    """Apply the root; a resource the apply created but could not record (its answer was lost, so the apply's own
+    retry found it existing) is imported and the apply runs once more. Safe here only: the restarted endpoint held
+    none of these resources before this apply."""
+    from recsys.provisioning.terraform import existing_outside_state
+
+    try:
+        return terraform.provision(pipeline, apply=True, variables=variables)
+    except Exception as exc:
+        found = existing_outside_state(str(exc))
+        if not found:
+            raise
+    listed = ", ".join(f"{address} ({ident})" for address, ident in found)
+    progress(f"terraform/{pipeline}: {listed} exist(s) on the endpoint but not in the state: importing, then applying")
+    terraform.import_existing(pipeline, found, variables)
+    return terraform.provision(pipeline, apply=True, variables=variables)
+
+
 def _first_line(exc: BaseException) -> str:
+    """The line that says what went wrong: Terraform's first ``Error:`` diagnostic, else the message's first line."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    for line in text.splitlines():
+        stripped = line.strip().lstrip("│").strip()
+        if stripped.startswith("Error:"):
+            return stripped
+    return text.splitlines()[0]
 
 
 def restore_role_secrets(stack: Stack, outputs: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -104,6 +105,26 @@ def plan_changes(plan: dict[str, Any]) -> list[str]:
         if change["actions"] != ["no-op"]
     ]
     return changes
+
+
+#: "Error: creating <what> (<id>): ... AlreadyExists...": a create the service refused because the object exists.
+_CREATE_CONFLICT = re.compile(
+    r"Error: creating [^\n]*?\((?P<id>[^()\s]+)\):[^\n]*(?:AlreadyExists|EntityAlreadyExists|ResourceInUse)"
+)
+_DIAGNOSTIC_ADDRESS = re.compile(r"\bwith (?P<address>[A-Za-z0-9_.\[\]\"-]+),")
+
+
+def existing_outside_state(diagnostics: str) -> list[tuple[str, str]]:
+    """(address, id) of each resource an apply could not create because it already exists on the service but not in
+    the root's state: made outside Terraform, or by an apply whose answer never arrived. The id is the one the
+    error names, which is the import id of most resources that have a name (aliases, roles, jobs, functions)."""
+    found = []
+    for block in re.split(r"(?=Error: )", diagnostics):
+        conflict = _CREATE_CONFLICT.match(block)
+        where = _DIAGNOSTIC_ADDRESS.search(block)
+        if conflict and where and (where.group("address"), conflict.group("id")) not in found:
+            found.append((where.group("address"), conflict.group("id")))
+    return found
 
 
 OWNER_FILE = ".recsys-owner"
@@ -193,7 +214,14 @@ class TerraformProvisioner:
             log.info("%s", result.stdout[-20000:])
         if result.returncode != 0:
             # stderr carries diagnostics, which Terraform never fills with sensitive values.
-            raise ProvisioningError(f"terraform {args[0]} failed for {workdir.name}:\n{result.stderr[-5000:]}")
+            message = f"terraform {args[0]} failed for {workdir.name}:\n{result.stderr[-5000:]}"
+            for address, ident in existing_outside_state(result.stderr):
+                message += (
+                    f"\n{address} ({ident}) exists but is not in terraform/{workdir.name}'s state (made outside "
+                    f"Terraform, or by an apply whose answer was lost): import it (`terraform import {address} "
+                    f"{ident}` in that root, with its backend) or delete it, then run again."
+                )
+            raise ProvisioningError(message)
         return result.stdout
 
     def mirror(self) -> Path | None:
@@ -248,13 +276,18 @@ class TerraformProvisioner:
         args += self.target.backend_args(pipeline)
         self._run(workdir, *args)
 
-    def plan(self, workdir: Path, pipeline: str, variables: dict[str, Any] | None) -> dict[str, Any]:
-        """Write the variables, plan into the private plan file, return the plan as JSON (never logged)."""
+    def _write_variables(self, workdir: Path, pipeline: str, variables: dict[str, Any] | None) -> list[str]:
+        """The target's variables and the caller's into the private copy; returns the ``-var-file`` arguments."""
         values = {**self.target.variables(pipeline), **(variables or {})}
         (workdir / "deployment.auto.tfvars.json").write_text(json.dumps(values))
-        plan_args = ["plan", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "-out=tfplan"]
-        plan_args += [f"-var-file={path}" for path in self.target.var_files()]
-        self._run(workdir, *plan_args)
+        return [f"-var-file={path}" for path in self.target.var_files()]
+
+    def plan(self, workdir: Path, pipeline: str, variables: dict[str, Any] | None) -> dict[str, Any]:
+        """Write the variables, plan into the private plan file, return the plan as JSON (never logged)."""
+        var_args = self._write_variables(workdir, pipeline, variables)
+        self._run(
+            workdir, "plan", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "-out=tfplan", *var_args
+        )
         return json.loads(self._run(workdir, "show", "-json", "tfplan", log_output=False))
 
     def pending_changes(self, pipeline: str, variables: dict[str, Any] | None = None) -> list[str]:
@@ -264,6 +297,29 @@ class TerraformProvisioner:
             self.init(workdir, pipeline)
             plan = self.plan(workdir, pipeline, variables)
         return plan_changes(plan)
+
+    def import_existing(
+        self, pipeline: str, resources: list[tuple[str, str]], variables: dict[str, Any] | None = None
+    ) -> list[str]:
+        """``terraform import`` each (address, id) into the root's state; returns the addresses imported."""
+        self.preflight(pipeline)
+        imported = []
+        with self.workspace(pipeline) as workdir:
+            self.init(workdir, pipeline)
+            var_args = self._write_variables(workdir, pipeline, variables)
+            for address, ident in resources:
+                self._run(
+                    workdir,
+                    "import",
+                    "-input=false",
+                    "-no-color",
+                    f"-lock-timeout={LOCK_TIMEOUT}",
+                    *var_args,
+                    address,
+                    ident,
+                )
+                imported.append(address)
+        return imported
 
     # --- the interface ----------------------------------------------------------------------------------------------
     def provision(
