@@ -101,11 +101,3 @@ def test_an_alias_outside_the_state_is_named_with_its_import_and_the_restore_ado
     assert provisioner.pending_changes("etl", {"with_alias": True}) == []
     aliases = [a for a in kms.list_aliases()["Aliases"] if a["AliasName"] == ALIAS]
     assert [a["TargetKeyId"] for a in aliases] == [key]
-
-
-def test_the_restore_reports_terraforms_error_line_not_the_command():
-    error = ProvisioningError(
-        "terraform apply failed for etl:\n\n│ Error: creating KMS Alias (alias/x): operation error KMS: CreateAlias\n"
-    )
-    assert restore._first_line(error) == "Error: creating KMS Alias (alias/x): operation error KMS: CreateAlias"
-    assert restore._first_line(ProvisioningError("no Terraform root at /x")) == "no Terraform root at /x"

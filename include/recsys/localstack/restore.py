@@ -57,6 +57,8 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
         remembered = terraform.target.applied_variables_path(pipeline)
         if remembered.exists():
             variables = json.loads(remembered.read_text())
+        if pipeline == "streaming_inference" and variables.get("model_version"):
+            variables = {**variables, "model_version": _still_loaded(stack, variables["model_version"], progress)}
         progress(f"re-applying terraform/{pipeline} on the restarted endpoint (moto keeps only S3 and Kinesis)")
         started = time.monotonic()
         try:
@@ -81,6 +83,36 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
                     f"could not give the vector DB roles their passwords ({first_line}); run {OWNER_DAGS[pipeline]}"
                 )
     return outcome
+
+
+def serving_after_restore(remembered: str, loaded: list[str]) -> str:
+    """The model version to re-deploy the Lambdas with: the remembered one while the vector DB holds its tables,
+    else the live (newest loaded) one, as the streaming DAG deploys by default; with nothing loaded, the remembered
+    one (the DAGs say what to run)."""
+    if remembered in loaded or not loaded:
+        return remembered
+    return loaded[0]
+
+
+def _still_loaded(stack: Stack, remembered: str, progress: Callable[[str], None]) -> str:
+    """A version pruned since the last deploy would send every batch to ``errors/``: serve the live one instead."""
+    import psycopg
+
+    from recsys.vectordb.loader import loaded_versions
+
+    try:
+        with psycopg.connect(**stack.vectordb().conninfo()) as conn:
+            loaded = [v["model_version"] for v in loaded_versions(conn)]
+    except Exception as exc:  # the vector DB's own restart reports its problem; re-apply as remembered
+        progress(f"could not list the vector DB's model versions ({_first_line(exc)}); keeping {remembered}")
+        return remembered
+    chosen = serving_after_restore(remembered, loaded)
+    if chosen != remembered:
+        progress(
+            f"model version {remembered} (last deployed) is no longer in the vector DB: the Lambdas get the live "
+            f"version {chosen}, as streaming_recommendations deploys by default"
+        )
+    return chosen
 
 
 def _apply(terraform: Any, pipeline: str, variables: dict[str, Any], progress: Callable[[str], None]) -> Any:
