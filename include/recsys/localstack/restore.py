@@ -129,7 +129,7 @@ def _apply(terraform: Any, pipeline: str, variables: dict[str, Any], progress: C
             raise
     listed = ", ".join(f"{address} ({ident})" for address, ident in found)
     progress(f"terraform/{pipeline}: {listed} exist(s) on the endpoint but not in the state: importing, then applying")
-    terraform.import_existing(pipeline, found, variables)
+    terraform.target.adopt(pipeline, found)
     return terraform.provision(pipeline, apply=True, variables=variables)
 
 

@@ -120,6 +120,7 @@ class LocalTarget:
         self.env = env
         self.settings = local_stack_settings(env)
         self.names = platform_names(env)
+        self.adopted: dict[str, dict[str, str]] = {}  # pipeline -> address -> import id, see adopt()
 
     def _client(self, service: str) -> Any:
         from recsys.localstack.stack import Stack
@@ -178,12 +179,16 @@ provider "aws" {{
 }}
 """
         files = {"local_override.tf": provider}
-        imports = self.bucket_imports(pipeline)
+        imports = {**self.bucket_imports(pipeline), **self.adopted.get(pipeline, {})}
         if imports:
             files["local_imports.tf"] = "\n".join(
                 f'import {{\n  to = {address}\n  id = "{bucket}"\n}}\n' for address, bucket in imports.items()
             )
         return files
+
+    def adopt(self, pipeline: str, resources: list[tuple[str, str]]) -> None:
+        """Import these (address, id) at the root's next plan, as the kept buckets are (``local_imports.tf``)."""
+        self.adopted.setdefault(pipeline, {}).update(dict(resources))
 
     def bucket_imports(self, pipeline: str) -> dict[str, str]:
         """Buckets of this root that the local S3 kept but the local state does not hold: address -> name."""

@@ -276,18 +276,13 @@ class TerraformProvisioner:
         args += self.target.backend_args(pipeline)
         self._run(workdir, *args)
 
-    def _write_variables(self, workdir: Path, pipeline: str, variables: dict[str, Any] | None) -> list[str]:
-        """The target's variables and the caller's into the private copy; returns the ``-var-file`` arguments."""
-        values = {**self.target.variables(pipeline), **(variables or {})}
-        (workdir / "deployment.auto.tfvars.json").write_text(json.dumps(values))
-        return [f"-var-file={path}" for path in self.target.var_files()]
-
     def plan(self, workdir: Path, pipeline: str, variables: dict[str, Any] | None) -> dict[str, Any]:
         """Write the variables, plan into the private plan file, return the plan as JSON (never logged)."""
-        var_args = self._write_variables(workdir, pipeline, variables)
-        self._run(
-            workdir, "plan", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "-out=tfplan", *var_args
-        )
+        values = {**self.target.variables(pipeline), **(variables or {})}
+        (workdir / "deployment.auto.tfvars.json").write_text(json.dumps(values))
+        plan_args = ["plan", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "-out=tfplan"]
+        plan_args += [f"-var-file={path}" for path in self.target.var_files()]
+        self._run(workdir, *plan_args)
         return json.loads(self._run(workdir, "show", "-json", "tfplan", log_output=False))
 
     def pending_changes(self, pipeline: str, variables: dict[str, Any] | None = None) -> list[str]:
@@ -297,29 +292,6 @@ class TerraformProvisioner:
             self.init(workdir, pipeline)
             plan = self.plan(workdir, pipeline, variables)
         return plan_changes(plan)
-
-    def import_existing(
-        self, pipeline: str, resources: list[tuple[str, str]], variables: dict[str, Any] | None = None
-    ) -> list[str]:
-        """``terraform import`` each (address, id) into the root's state; returns the addresses imported."""
-        self.preflight(pipeline)
-        imported = []
-        with self.workspace(pipeline) as workdir:
-            self.init(workdir, pipeline)
-            var_args = self._write_variables(workdir, pipeline, variables)
-            for address, ident in resources:
-                self._run(
-                    workdir,
-                    "import",
-                    "-input=false",
-                    "-no-color",
-                    f"-lock-timeout={LOCK_TIMEOUT}",
-                    *var_args,
-                    address,
-                    ident,
-                )
-                imported.append(address)
-        return imported
 
     # --- the interface ----------------------------------------------------------------------------------------------
     def provision(
