@@ -45,7 +45,7 @@ test: setup ## ruff and the whole test suite (starts the local stack services it
 	@$(PY) -m pytest
 
 reliability: setup ## fault, restart and load scenarios on the test stack (real kills); prints the table, .local/reliability/
-	@RELIABILITY_LOAD_EVENTS=$${RELIABILITY_LOAD_EVENTS:-50000} $(PY) -m pytest -m reliability
+	@RELIABILITY_LOAD_EVENTS=$${RELIABILITY_LOAD_EVENTS:-50000} DURABILITY_FAULTS=$${DURABILITY_FAULTS:-40} $(PY) -m pytest -m reliability
 
 lint: setup ## ruff only
 	@$(VENV)/bin/ruff check .

@@ -10,78 +10,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from endpoint_process import Endpoint
 from test_local_lambda_and_firehose import create_fn, s3_destination
-
-from recsys.config import project_root
-from recsys.localstack.s3_persistence import local_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 ROLE = "arn:aws:iam::123456789012:role/fh"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Endpoint:
-    """``python -m recsys.localstack.aws_server`` as a child process on a fixed port and state directory."""
-
-    def __init__(self, state_dir: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.state_dir = state_dir
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "FIREHOSE_POLL_SECONDS": "0.2",
-            "FIREHOSE_BUFFER_SECONDS": "0.5",
-            "FIREHOSE_RETRY_BACKOFF_SECONDS": "0.1",
-            "PYTHONPATH": str(project_root() / "include"),
-        }
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "recsys.localstack.aws_server", "--port", str(self.port), "--state-dir", "."],
-                cwd=self.state_dir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                self.client("s3").list_buckets()
-                return
-            except Exception:
-                assert self.process.poll() is None, self.log_path.read_text()[-3000:]
-                time.sleep(0.1)
-        raise AssertionError("the endpoint did not answer within 60 s")
-
-    def stop(self, sig: int) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        self.process.wait(timeout=90)
-
-    def client(self, service: str):
-        # one attempt: a put retried by botocore after a kill could land twice and blur what was acknowledged
-        return local_client(service, self.url, retries=1)
+#: Stops and kills of the endpoint under the producer: `make reliability` runs tens (DURABILITY_FAULTS), `make test` 4.
+FAULTS = int(os.environ.get("DURABILITY_FAULTS", "4"))
+FAULT_CYCLE = (signal.SIGKILL, signal.SIGTERM)
 
 
 def provision(endpoint: Endpoint) -> None:
@@ -147,7 +88,7 @@ def test_acknowledged_events_are_delivered_exactly_once_across_stops_and_kills(t
 
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()
-    faults = [signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGKILL]
+    faults = [FAULT_CYCLE[n % len(FAULT_CYCLE)] for n in range(FAULTS)]
     for fault in faults:
         time.sleep(2.5)
         endpoint.stop(fault)
@@ -178,7 +119,8 @@ def test_acknowledged_events_are_delivered_exactly_once_across_stops_and_kills(t
     unacked_delivered = len(counts.keys() & {f"E{n:07d}" for n in unknown})
     reliability(
         "6. local AWS endpoint stopped and killed mid-stream",
-        f"{len(faults)} faults: SIGKILL x3, SIGTERM x1, under a Kinesis producer",
+        f"{len(faults)} faults: SIGKILL x{faults.count(signal.SIGKILL)}, SIGTERM x{faults.count(signal.SIGTERM)}, "
+        "under a Kinesis producer",
         f"acked {len(acked)}, missing {len(missing)}, duplicated {len(duplicated)}; "
         f"{unacked_delivered} of {len(unknown)} unacknowledged delivered",
         "missing 0, duplicated 0",

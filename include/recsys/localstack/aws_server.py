@@ -13,6 +13,13 @@ application in front of moto:
 
 Every extension sees each request; the first one that returns a response wins, otherwise moto answers. Extensions
 are listed in :data:`EXTENSIONS` (``module:Class``) so each pipeline adds its own without touching the server.
+
+moto's models are plain dicts that are not safe for concurrent use (its own code says so), while the server runs a
+thread per request. Unserialized, concurrent calls raced: ``dictionary changed size during iteration`` answered 500
+in the middle of a create that had already been applied, the client's SDK retried, and the retry met
+``AlreadyExists`` (a Terraform apply then failed with a resource outside its state); two ``PutRecord`` calls could
+take the same Kinesis sequence number. So every call into moto holds :data:`MOTO_LOCK` (extensions that read moto's
+backends directly take it too); an extension's own slow work (running a Glue script, invoking a Lambda) does not.
 Run it with ``python -m recsys.localstack.aws_server --help``.
 """
 
@@ -35,6 +42,9 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 log = logging.getLogger("recsys.localstack.aws")
+
+#: Held for every call into moto and every direct use of its backends (re-entrant: a patched model may call moto).
+MOTO_LOCK = threading.RLock()
 
 #: The executors loaded into the endpoint, as ``module:Class``; each takes ``(state_dir: Path)``.
 EXTENSIONS: list[str] = [
@@ -111,22 +121,59 @@ class InterceptingApp:
     def __init__(self, moto_app: Callable[..., Any], extensions: list[Extension]) -> None:
         self.moto_app = moto_app
         self.extensions = extensions
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def call_moto(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes]]:
+        """moto's whole answer (status, headers, body), computed under :data:`MOTO_LOCK`: the body is read before the
+        lock is released, since moto may build it lazily from its models."""
+        answer: dict[str, Any] = {}
+        body: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+            answer["status"], answer["headers"] = status, headers
+            return body.append
+
+        with MOTO_LOCK:
+            chunks = self.moto_app(environ, start_response)
+            try:
+                body.extend(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        return answer["status"], answer["headers"], body
 
     def forward(self, call: AwsCall) -> Response:
-        return Response.from_app(self.moto_app, call.fresh_environ())
+        status, headers, body = self.call_moto(call.fresh_environ())
+        return Response(body, status=status, headers=headers)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is being handled; False when some still are after ``timeout`` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        body = Request(environ).get_data(cache=False)
-        call = AwsCall(environ=environ, body=body)
-        for extension in self.extensions:
-            try:
-                response = extension.intercept(call, self.forward)
-            except Exception:  # an executor bug must surface to the client as a 500, not kill the server
-                log.exception("extension %s failed on %s %s", type(extension).__name__, call.target, call.path)
-                response = json_response({"__type": "InternalFailure", "message": "local executor failed"}, 500)
-            if response is not None:
-                return response(environ, start_response)
-        return self.moto_app(call.fresh_environ(), start_response)
+        with self._idle:
+            self._in_flight += 1
+        try:
+            body = Request(environ).get_data(cache=False)
+            call = AwsCall(environ=environ, body=body)
+            for extension in self.extensions:
+                try:
+                    response = extension.intercept(call, self.forward)
+                except Exception:  # an executor bug must surface to the client as a 500, not kill the server
+                    log.exception("extension %s failed on %s %s", type(extension).__name__, call.target, call.path)
+                    response = json_response({"__type": "InternalFailure", "message": "local executor failed"}, 500)
+                if response is not None:
+                    return response(environ, start_response)
+            status, headers, body = self.call_moto(call.fresh_environ())
+            start_response(status, headers)
+            return body
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
 
 
 def load_extensions(state_dir: Path, names: list[str] | None = None) -> list[Extension]:
@@ -197,11 +244,17 @@ class LocalAwsServer:
             extension.start(self.endpoint_url)
 
     def stop(self) -> None:
-        for extension in reversed(self.extensions):
-            extension.stop()
+        """Stop answering, let the requests already taken finish (each is journaled before its answer), then stop the
+        extensions. Stopping the journals while the port still answered lost acknowledged writes: a ``PutRecords``
+        taken after the Kinesis journal closed was applied and acknowledged, then gone after the restart."""
         self._server.shutdown()
+        self._server.server_close()  # new connections are refused at once instead of waiting in the backlog
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if not self._app.wait_idle(timeout=60):
+            log.warning("stopping with requests still in flight after 60 s")
+        for extension in reversed(self.extensions):
+            extension.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

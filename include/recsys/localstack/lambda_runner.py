@@ -37,7 +37,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from recsys.localstack.aws_server import AwsCall, Forward
+from recsys.localstack.aws_server import MOTO_LOCK, AwsCall, Forward
 from recsys.localstack.s3_persistence import local_client
 
 log = logging.getLogger("recsys.localstack.lambda")
@@ -113,7 +113,8 @@ class LambdaRunner:
         from recsys.config import LOCAL_ACCOUNT_ID
 
         region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-        return lambda_backends[LOCAL_ACCOUNT_ID][region].get_function(name, qualifier or None)
+        with MOTO_LOCK:
+            return lambda_backends[LOCAL_ACCOUNT_ID][region].get_function(name, qualifier or None)
 
     def _code_dir(self, name: str, code: bytes) -> Path:
         """The unzipped package, once per code hash: each unzip goes to its own temporary folder and is renamed into

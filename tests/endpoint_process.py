@@ -1,0 +1,70 @@
+"""The local AWS endpoint as its own process (``python -m recsys.localstack.aws_server``), as the stack runs it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from recsys.config import project_root
+from recsys.localstack.s3_persistence import local_client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Endpoint:
+    """``python -m recsys.localstack.aws_server`` as a child process on a fixed port and state directory."""
+
+    def __init__(self, state_dir: Path, log_path: Path) -> None:
+        self.port = free_port()
+        self.state_dir = state_dir
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "FIREHOSE_POLL_SECONDS": "0.2",
+            "FIREHOSE_BUFFER_SECONDS": "0.5",
+            "FIREHOSE_RETRY_BACKOFF_SECONDS": "0.1",
+            "PYTHONPATH": str(project_root() / "include"),
+        }
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "recsys.localstack.aws_server", "--port", str(self.port), "--state-dir", "."],
+                cwd=self.state_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                self.client("s3").list_buckets()
+                return
+            except Exception:
+                assert self.process.poll() is None, self.log_path.read_text()[-3000:]
+                time.sleep(0.1)
+        raise AssertionError("the endpoint did not answer within 60 s")
+
+    def stop(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(timeout=90)
+
+    def client(self, service: str, retries: int = 1):
+        # one attempt by default: a put retried by botocore after a kill could land twice and blur what was
+        # acknowledged
+        return local_client(service, self.url, retries=retries)
