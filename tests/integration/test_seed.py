@@ -164,7 +164,7 @@ def test_a_broken_dump_names_the_line_and_statement_and_leaves_the_source_intact
     )
     with pytest.raises(
         StackError,
-        match=r"(?s)broken\.sql: not loaded, the source is unchanged: .*at line 5.*"
+        match=r"(?s)broken\.sql: not loaded; the source is unchanged \(checked: 9 tables.*at line 5.*"
         r"line 5 of .*broken\.sql: INSERT INTO ok_table VALUES \(1\),,\(2\);",
     ):
         load_sql_dump(cfg, dump)
@@ -173,3 +173,63 @@ def test_a_broken_dump_names_the_line_and_statement_and_leaves_the_source_intact
         cur.execute("SHOW TABLES LIKE 'ok_table'")
         assert cur.fetchone() is None
     assert not {d for d in databases(cfg) if d.startswith(f"{cfg.database}__")}
+
+
+def source_dump(cfg) -> str:
+    """The live source, every table's rows and definition, as text: equal text, equal source."""
+    return subprocess.run(
+        ["mariadb-dump", *mariadb.client_args(cfg), "--skip-dump-date", "--order-by-primary", cfg.database],
+        capture_output=True,
+        text=True,
+        env=mariadb.client_env(),
+        check=True,
+    ).stdout
+
+
+def test_a_use_of_the_source_after_a_statement_on_the_same_line_loads_into_the_scratch_database(stack, tmp_path):
+    """Two files joined with `cat`, the first without a final newline: `...;USE classicmodels;` on one line, then
+    the second file's drops and creates. They must land in the scratch database, not in the live source."""
+    cfg = stack.mariadb()
+    original = seed(cfg, SeedSpec(customers=40, products=30, ratings=500, seed=3))
+    dump = tmp_path / "joined.sql"
+    public_shaped_dump(cfg, dump, with_ratings=True)
+    second = dump.read_text().split("USE `classicmodels`;\n", 1)[1]  # the drops, creates and inserts
+    first = "/* first file */\nSET NAMES utf8mb4;"  # as published: no newline at its end
+    dump.write_text(first + f"USE {cfg.database};\n" + second)
+    assert f"SET NAMES utf8mb4;USE {cfg.database};" in dump.read_text()
+    seed(cfg, SeedSpec())
+    loaded = load_sql_dump(cfg, dump)
+    assert {t: loaded[t] for t in ("customers", "products", "ratings")} == {
+        t: original[t] for t in ("customers", "products", "ratings")
+    }
+    seed(cfg, SeedSpec())
+
+
+@pytest.mark.parametrize(
+    ("name", "statements", "bad_line"),
+    [
+        ("qualified-drop", "DROP TABLE IF EXISTS `{db}`.`ratings`;", 4),
+        (
+            "qualified-insert",
+            "INSERT INTO {db}.ratings (customerNumber, productCode, productRating) VALUES (1,'x',5);",
+            4,
+        ),
+        ("client-use", "\\u {db}\nDROP TABLE IF EXISTS ratings;", 4),
+        ("rename-into-source", "CREATE TABLE IF NOT EXISTS x (id int);\nRENAME TABLE x TO `{db}`.`x`;", 5),
+    ],
+)
+def test_what_the_import_cannot_redirect_fails_with_its_line_and_leaves_the_source_byte_for_byte(
+    stack, tmp_path, name, statements, bad_line
+):
+    cfg = stack.mariadb()
+    seed(cfg, SeedSpec())
+    before = source_dump(cfg)
+    dump = tmp_path / f"{name}.sql"
+    lines = ["CREATE DATABASE IF NOT EXISTS classicmodels;", "USE classicmodels;", "CREATE TABLE ok_table (id int);"]
+    dump.write_text("\n".join(lines) + "\n" + statements.format(db=cfg.database) + "\n")
+    unchanged = r"not loaded; the source is unchanged \(checked: 9 tables"
+    with pytest.raises(StackError, match=rf"(?s){unchanged}.*at line {bad_line}.*line {bad_line} of "):
+        load_sql_dump(cfg, dump)
+    assert source_dump(cfg) == before
+    assert not {d for d in databases(cfg) if d.startswith(f"{cfg.database}__")}
+    assert "recsys_import" not in mariadb.root_sql(cfg, "SELECT user FROM mysql.user")

@@ -169,7 +169,8 @@ def root_sql(cfg: MariaDBConfig, sql: str) -> str:
     return result.stdout
 
 
-def _quote(value: str) -> str:
+def sql_string(value: str) -> str:
+    """A MariaDB string literal of ``value``."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -179,11 +180,11 @@ def bootstrap(cfg: MariaDBConfig) -> None:
     root_sql(
         cfg,
         f"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4;\n"
-        f"CREATE USER IF NOT EXISTS '{ADMIN_USER}'@'%' IDENTIFIED BY {_quote(cfg.admin_password)};\n"
-        f"ALTER USER '{ADMIN_USER}'@'%' IDENTIFIED BY {_quote(cfg.admin_password)};\n"
+        f"CREATE USER IF NOT EXISTS '{ADMIN_USER}'@'%' IDENTIFIED BY {sql_string(cfg.admin_password)};\n"
+        f"ALTER USER '{ADMIN_USER}'@'%' IDENTIFIED BY {sql_string(cfg.admin_password)};\n"
         f"GRANT ALL PRIVILEGES ON {db}.* TO '{ADMIN_USER}'@'%';\n"
-        f"CREATE USER IF NOT EXISTS '{cfg.etl_user}'@'%' IDENTIFIED BY {_quote(cfg.etl_password)};\n"
-        f"ALTER USER '{cfg.etl_user}'@'%' IDENTIFIED BY {_quote(cfg.etl_password)};\n"
+        f"CREATE USER IF NOT EXISTS '{cfg.etl_user}'@'%' IDENTIFIED BY {sql_string(cfg.etl_password)};\n"
+        f"ALTER USER '{cfg.etl_user}'@'%' IDENTIFIED BY {sql_string(cfg.etl_password)};\n"
         f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{cfg.etl_user}'@'%';\n"
         f"GRANT SELECT, SHOW VIEW ON {db}.* TO '{cfg.etl_user}'@'%';\n"
         "FLUSH PRIVILEGES;\n",

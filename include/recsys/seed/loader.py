@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recsys.localstack.mariadb import ADMIN_USER, MariaDBConfig, client_args, client_env, connect, root_sql
+from recsys.localstack.mariadb import ADMIN_USER, MariaDBConfig, client_env, connect, root_sql, sql_string
 from recsys.localstack.process import StackError
 from recsys.seed.generator import SeedSpec, derive_ratings, generate
 from recsys.seed.schema import COLUMNS, DDL, TABLES
@@ -112,23 +115,98 @@ def seed_if_empty(cfg: MariaDBConfig, progress: Progress = _quiet) -> None:
     seed(cfg, SeedSpec(), progress)
 
 
-DATABASE_STATEMENT = re.compile(r"^\s*(CREATE|DROP)\s+(DATABASE|SCHEMA)\b", re.IGNORECASE)
-USE_STATEMENT = re.compile(r"^\s*USE\s+[`\w]+`?\s*;\s*$", re.IGNORECASE)
+#: A statement the import redirects, where a statement starts: ``USE x`` (into the scratch database) and
+#: ``CREATE``/``DROP DATABASE`` (ignored: the scratch database is made and dropped by the import itself).
+USE_STATEMENT = re.compile(r"USE\s+(`[^`]+`|\w+)\s*;", re.IGNORECASE)
+DATABASE_STATEMENT = re.compile(r"(CREATE|DROP)\s+(DATABASE|SCHEMA)\b[^;]*;", re.IGNORECASE)
+_DELIMITER_COMMAND = re.compile(r"^\s*DELIMITER\s+(\S+)", re.IGNORECASE)
+
+
+class _StatementScanner:
+    """Finds where statements start in a dump read line by line, as the ``mariadb`` client splits them: outside
+    quotes (``'``, ``"``, backticks) and comments (``/* */``, ``-- ``, ``#``), after the delimiter (``;`` unless a
+    ``DELIMITER`` command changed it)."""
+
+    def __init__(self) -> None:
+        self.quote = ""  # the open quote character, "/*" inside a block comment, "" outside both
+        self.delimiter = ";"
+        self.at_start = True  # only whitespace and comments since the last delimiter
+
+    def rewrite(self, line: str, database: str) -> tuple[str, int]:
+        """``line`` with every ``USE x;`` that starts a statement aimed at ``database`` and every ``CREATE``/``DROP
+        DATABASE`` statement made a comment; returns it with the number of statements changed."""
+        if not self.quote:
+            command = _DELIMITER_COMMAND.match(line)
+            if command and self.at_start:
+                self.delimiter = command.group(1)
+                return line, 0
+        out: list[str] = []
+        changed, i, n = 0, 0, len(line)
+        while i < n:
+            char = line[i]
+            if self.quote == "/*":
+                end = line.find("*/", i)
+                if end < 0:
+                    out.append(line[i:])
+                    break
+                out.append(line[i : end + 2])
+                i, self.quote = end + 2, ""
+                continue
+            if self.quote:
+                out.append(char)
+                if char == "\\" and self.quote != "`" and i + 1 < n:
+                    out.append(line[i + 1])
+                    i += 2
+                    continue
+                if char == self.quote:
+                    self.quote = ""
+                i += 1
+                continue
+            if char.isspace():
+                out.append(char)
+                i += 1
+                continue
+            if line.startswith("/*", i) and not line.startswith("/*!", i):
+                self.quote = "/*"
+                continue
+            if line.startswith("-- ", i) or line.startswith("--\n", i) or line[i:].rstrip() == "--" or char == "#":
+                out.append(line[i:])
+                break
+            if self.at_start and self.delimiter == ";":
+                found = USE_STATEMENT.match(line, i) or DATABASE_STATEMENT.match(line, i)
+                if found:
+                    statement = found.group(0)
+                    if found.re is USE_STATEMENT:
+                        out.append(f"USE `{database}`;")
+                    else:
+                        out.append("/* recsys: ignored: " + statement.replace("/*", "/ *").replace("*/", "* /") + " */")
+                    changed += 1
+                    i = found.end()
+                    continue
+            if line.startswith(self.delimiter, i):
+                out.append(self.delimiter)
+                i += len(self.delimiter)
+                self.at_start = True
+                continue
+            self.at_start = False
+            if char in "'\"`":
+                self.quote = char
+            out.append(char)
+            i += 1
+        return "".join(out), changed
 
 
 def rewrite_dump(dump: Path, database: str, out: Path) -> int:
-    """Copy ``dump`` into ``out`` aimed at ``database``: its own ``CREATE``/``DROP DATABASE`` lines become comments
-    and ``USE x;`` becomes ``USE `database`;``. Line numbers stay the same (errors point into the original file).
-    Returns how many lines were changed."""
+    """Copy ``dump`` into ``out`` aimed at ``database``: wherever a statement starts, ``USE x;`` becomes ``USE
+    `database`;`` and a ``CREATE``/``DROP DATABASE`` statement a comment (``...;USE classicmodels;`` on one line too,
+    as joined files produce it). Line numbers stay the same (errors point into the original file). Returns how many
+    statements were changed. Anything else that names another database is refused by the import user's grants."""
+    scanner = _StatementScanner()
     changed = 0
     with open(dump, "rb") as source, open(out, "wb") as target:
         for raw in source:
-            line = raw.decode("utf-8", errors="surrogateescape")
-            ending = "\n" if line.endswith("\n") else ""
-            if DATABASE_STATEMENT.match(line):
-                line, changed = f"-- recsys: ignored: {line.rstrip()}{ending}", changed + 1
-            elif USE_STATEMENT.match(line):
-                line, changed = f"USE `{database}`;{ending}", changed + 1
+            line, count = scanner.rewrite(raw.decode("utf-8", errors="surrogateescape"), database)
+            changed += count
             target.write(line.encode("utf-8", errors="surrogateescape"))
     return changed
 
@@ -149,47 +227,100 @@ def _dump_error(dump: Path, stderr: str) -> str:
     return message
 
 
+#: The user a dump runs as: every privilege on the scratch database and none anywhere else, so a statement that
+#: names the live database (``classicmodels.ratings``, the client's ``\\u``) is refused, never run against it.
+IMPORT_USER = "recsys_import"
+
+
+@contextmanager
+def _import_login(cfg: MariaDBConfig, scratch: str) -> Iterator[list[str]]:
+    """The ``mariadb`` client's arguments for a one-off user whose grants cover only ``scratch``; dropped after."""
+    password = secrets.token_urlsafe(24)
+    account = f"'{IMPORT_USER}'@'localhost'"
+    root_sql(
+        cfg,
+        f"DROP USER IF EXISTS {account};\nCREATE USER {account} IDENTIFIED BY {sql_string(password)};\n"
+        f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO {account};",
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="recsys-import-login-") as tmp:
+            options = Path(tmp) / "client.cnf"  # the password stays off the command line (ps) and out of logs
+            options.touch(mode=0o600)
+            options.write_text(f"[client]\nuser={IMPORT_USER}\npassword={password}\n")
+            yield [f"--defaults-extra-file={options}", "--protocol=socket", f"--socket={cfg.socket}"]
+    finally:
+        root_sql(cfg, f"DROP USER IF EXISTS {account};")
+
+
+def fingerprint(cfg: MariaDBConfig, database: str) -> dict[str, tuple[str, str, str]]:
+    """Each table of ``database``: its row count, ``CHECKSUM TABLE ... EXTENDED`` and definition's digest."""
+    result: dict[str, tuple[str, str, str]] = {}
+    for table in _tables(cfg, database):
+        name = f"`{database}`.`{table}`"
+        count = root_sql(cfg, f"SELECT COUNT(*) FROM {name}").strip()
+        checksum = root_sql(cfg, f"CHECKSUM TABLE {name} EXTENDED").split()[-1]
+        definition = root_sql(cfg, f"SHOW CREATE TABLE {name}")
+        result[table] = (count, checksum, hashlib.sha256(definition.encode()).hexdigest()[:16])
+    return result
+
+
+def _source_after_failure(cfg: MariaDBConfig, before: dict[str, tuple[str, str, str]]) -> str:
+    """What a failed import did to the source, checked: "the source is unchanged" only when every table's count,
+    checksum and definition are as before."""
+    after = fingerprint(cfg, cfg.database)
+    if after == before:
+        return f"the source is unchanged (checked: {len(before)} tables, their rows, checksums and definitions)"
+    changes = [f"{t} added" for t in sorted(set(after) - set(before))]
+    changes += [f"{t} removed" for t in sorted(set(before) - set(after))]
+    changes += [
+        f"{t} rows {before[t][0]} -> {after[t][0]}" if before[t][0] != after[t][0] else f"{t} contents changed"
+        for t in sorted(set(before) & set(after))
+        if before[t] != after[t]
+    ]
+    return "THE SOURCE CHANGED while the dump loaded (another writer?): " + ", ".join(changes)
+
+
 def load_sql_dump(cfg: MariaDBConfig, dump: Path, seed_value: int = 42, progress: Progress = _quiet) -> dict[str, int]:
     """Replace the source with a classicmodels SQL dump, as published (its own ``CREATE DATABASE``/``USE``, drops in
     any order), all or nothing.
 
-    The dump is loaded into a scratch database first; the lab's ``ratings`` table is derived from orders when the
-    dump has none. Only a complete load replaces the source: one ``RENAME TABLE`` moves the old tables out and the new
-    ones in (atomic; the ETL user's database-level grant covers them). A dump that fails leaves the source as it was
-    and the error names the statement's line.
+    The dump runs in a scratch database as a user whose grants cover only that database: ``USE``/``CREATE``/``DROP
+    DATABASE`` statements are redirected (:func:`rewrite_dump`), anything else that names another database fails with
+    its line. The lab's ``ratings`` table is derived from orders when the dump has none. Only a complete load replaces
+    the source: one ``RENAME TABLE`` moves the old tables out and the new ones in (atomic; the ETL user's
+    database-level grant covers them). After a failure the source is compared with its state before the load.
     """
     if not dump.is_file():
         raise StackError(f"{dump}: no such file")
     scratch, previous = f"{cfg.database}__import", f"{cfg.database}__previous"
+    before = fingerprint(cfg, cfg.database)
     root_sql(
         cfg,
         f"DROP DATABASE IF EXISTS `{scratch}`; CREATE DATABASE `{scratch}` CHARACTER SET utf8mb4;\n"
-        f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO '{ADMIN_USER}'@'%';",
+        f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO '{ADMIN_USER}'@'%';",  # for deriving ratings, after the load
     )
     try:
-        with tempfile.TemporaryDirectory(prefix="recsys-dump-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="recsys-dump-") as tmp, _import_login(cfg, scratch) as login:
             aimed = Path(tmp) / dump.name
-            rewrite_dump(dump, scratch, aimed)
-            progress(f"loading {dump} into a scratch database ({scratch})")
+            redirected = rewrite_dump(dump, scratch, aimed)
+            progress(f"loading {dump} into a scratch database ({scratch}; {redirected} statement(s) redirected)")
             with open(aimed, "rb") as handle:
                 result = subprocess.run(
-                    ["mariadb", *client_args(cfg), scratch],
+                    ["mariadb", *login, scratch],
                     env=client_env(),
                     stdin=handle,
                     capture_output=True,
                     check=False,
                 )
         if result.returncode != 0:
-            raise StackError(
-                f"{dump}: not loaded, the source is unchanged: "
-                + _dump_error(dump, result.stderr.decode(errors="replace"))
-            )
+            error = _dump_error(dump, result.stderr.decode(errors="replace"))
+            raise StackError(f"{dump}: not loaded; {_source_after_failure(cfg, before)}: {error}")
         staged = replace(cfg, database=scratch)
         missing = [t for t in ("customers", "products", "orders", "orderdetails") if not has_table(staged, t)]
         if missing:
             raise StackError(
-                f"{dump}: the dump has no {', '.join(missing)} table(s); is it a classicmodels dump? "
-                "The source is unchanged."
+                f"{dump}: the dump has no {', '.join(missing)} table(s); is it a classicmodels dump? Not loaded; "
+                + _source_after_failure(cfg, before)
             )
         if not has_table(staged, "ratings"):
             derived = derive_ratings_in_db(staged, seed_value)
