@@ -71,10 +71,10 @@ from recsys.dag_defaults import DEFAULT_ARGS
 def batch_training_data() -> None:
     @task
     def provision_etl_infrastructure(**context) -> dict:
-        from recsys.provisioning import provisioner
+        from recsys.provisioning import provision_in_task
 
         params = context["params"]
-        return provisioner().provision(
+        return provision_in_task(
             "etl", apply=bool(params["provision_infrastructure"]), allow_destroy=bool(params["allow_destroy"])
         )
 

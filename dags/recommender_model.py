@@ -49,9 +49,9 @@ from recsys.dag_defaults import DEFAULT_ARGS
 def recommender_model() -> None:
     @task
     def read_etl_outputs() -> dict:
-        from recsys.provisioning import provisioner
+        from recsys.provisioning import provision_in_task
 
-        return provisioner().provision("etl", apply=False)
+        return provision_in_task("etl", apply=False)
 
     @task
     def train_model(infra: dict, **context) -> dict:

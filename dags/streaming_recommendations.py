@@ -86,9 +86,9 @@ def _delivered_after_put(files: list, **context) -> bool:
 def streaming_recommendations() -> None:
     @task
     def read_etl_outputs() -> dict:
-        from recsys.provisioning import provisioner
+        from recsys.provisioning import provision_in_task
 
-        return provisioner().provision("etl", apply=False)
+        return provision_in_task("etl", apply=False)
 
     @task
     def build_and_upload_packages(etl: dict, **context) -> dict:
@@ -109,7 +109,7 @@ def streaming_recommendations() -> None:
 
     @task
     def provision_streaming_infrastructure(packages: dict, model_version: str, **context) -> dict:
-        from recsys.provisioning import provisioner
+        from recsys.provisioning import provision_in_task
 
         params = context["params"]
         apply = bool(params["provision_infrastructure"]) and not params["rollback_to_versions"]
@@ -122,7 +122,7 @@ def streaming_recommendations() -> None:
             if apply
             else {}
         )
-        return provisioner().provision(
+        return provision_in_task(
             "streaming_inference", apply=apply, variables=variables, allow_destroy=bool(params["allow_destroy"])
         )
 

@@ -67,10 +67,10 @@ ARTIFACT_WAIT_SECONDS = int(os.environ.get("RECSYS_ARTIFACT_WAIT_SECONDS", "1800
 def vector_db_embeddings() -> None:
     @task
     def provision_vector_db(**context) -> dict:
-        from recsys.provisioning import provisioner
+        from recsys.provisioning import provision_in_task
 
         params = context["params"]
-        return provisioner().provision(
+        return provision_in_task(
             "vector_db", apply=bool(params["provision_infrastructure"]), allow_destroy=bool(params["allow_destroy"])
         )
 
@@ -87,9 +87,9 @@ def vector_db_embeddings() -> None:
 
     @task
     def read_etl_outputs() -> dict:
-        from recsys.provisioning import provisioner
+        from recsys.provisioning import provision_in_task
 
-        return provisioner().provision("etl", apply=False)
+        return provision_in_task("etl", apply=False)
 
     @task
     def resolve_model_version(infra: dict, **context) -> dict:

@@ -7,7 +7,7 @@ import re
 from recsys.config import project_root
 from recsys.provisioning import OWNER_DAGS, PIPELINES
 
-CALL = re.compile(r'provision\(\s*"(?P<root>\w+)"(?P<args>[^)]*)\)', re.S)
+CALL = re.compile(r'provision_in_task\(\s*"(?P<root>\w+)"(?P<args>[^)]*)\)', re.S)
 
 
 def test_each_root_has_exactly_one_applying_dag():

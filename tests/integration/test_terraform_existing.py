@@ -1,8 +1,8 @@
 """A resource that exists on the endpoint but not in a root's state, with the real `terraform` and AWS provider.
 
 This is what an apply leaves behind when the endpoint's answer to a create is lost (the provider retries, and the
-retry finds the object): the apply fails with AlreadyExists. The error says what to import; the local restore
-(`make up` after an endpoint restart) imports it and applies again.
+retry finds the object): the apply fails with AlreadyExists. The error says what to import and fails the task at once
+(AWS); on the local target the provisioner imports it and applies again (a DAG task, `make up`'s restore).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from recsys.localstack import restore
-from recsys.provisioning import OUTPUTS, ProvisioningError
+from recsys.provisioning import OUTPUTS, PermanentProvisioningError
 from recsys.provisioning.targets import LocalTarget
 from recsys.provisioning.terraform import TerraformProvisioner, existing_outside_state
 
@@ -81,23 +80,25 @@ def provisioner(in_process_aws, tmp_path: Path) -> TerraformProvisioner:
     return TerraformProvisioner(env, target=EndpointTarget(env))
 
 
-def test_an_alias_outside_the_state_is_named_with_its_import_and_the_restore_adopts_it(provisioner, in_process_aws):
+def test_an_alias_outside_the_state_is_named_with_its_import_and_the_local_target_adopts_it(
+    provisioner, in_process_aws, caplog
+):
     _, client = in_process_aws
     provisioner.provision("etl", variables={"with_alias": False})
     kms = client("kms")
     key = kms.list_keys()["Keys"][0]["KeyId"]
     kms.create_alias(AliasName=ALIAS, TargetKeyId=key)  # what a lost CreateAlias answer leaves behind
 
-    with pytest.raises(ProvisioningError) as refused:
-        provisioner.provision("etl", variables={"with_alias": True})
+    with pytest.raises(PermanentProvisioningError) as refused:  # as in AWS: named, never imported by itself
+        provisioner.provision("etl", variables={"with_alias": True}, adopt_existing=False)
     message = str(refused.value)
     assert "AlreadyExists" in message
     assert existing_outside_state(message) == [("aws_kms_alias.this[0]", ALIAS)]
     assert f"terraform import aws_kms_alias.this[0] {ALIAS}" in message
 
-    messages: list[str] = []
-    restore._apply(provisioner, "etl", {"with_alias": True}, messages.append)
-    assert any("importing" in m and ALIAS in m for m in messages), messages
+    with caplog.at_level("WARNING", logger="recsys.provisioning.terraform"):
+        provisioner.provision("etl", variables={"with_alias": True})  # the local target's default: adopt it
+    assert any("importing" in r.getMessage() and ALIAS in r.getMessage() for r in caplog.records), caplog.text
     assert provisioner.pending_changes("etl", {"with_alias": True}) == []
     aliases = [a for a in kms.list_aliases()["Aliases"] if a["AliasName"] == ALIAS]
     assert [a["TargetKeyId"] for a in aliases] == [key]

@@ -62,7 +62,7 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
         progress(f"re-applying terraform/{pipeline} on the restarted endpoint (moto keeps only S3 and Kinesis)")
         started = time.monotonic()
         try:
-            outputs = _apply(terraform, pipeline, variables, progress)
+            outputs = terraform.provision(pipeline, apply=True, variables=variables)  # adopts what it finds
         except Exception as exc:  # reported, and `make up` goes on: the DAG re-applies it too
             first_line = _first_line(exc)
             outcome[pipeline] = first_line
@@ -113,24 +113,6 @@ def _still_loaded(stack: Stack, remembered: str, progress: Callable[[str], None]
             f"version {chosen}, as streaming_recommendations deploys by default"
         )
     return chosen
-
-
-def _apply(terraform: Any, pipeline: str, variables: dict[str, Any], progress: Callable[[str], None]) -> Any:
-    """Apply the root; a resource the apply created but could not record (its answer was lost, so the apply's own
-    retry found it existing) is imported and the apply runs once more. Safe here only: the restarted endpoint held
-    none of these resources before this apply."""
-    from recsys.provisioning.terraform import existing_outside_state
-
-    try:
-        return terraform.provision(pipeline, apply=True, variables=variables)
-    except Exception as exc:
-        found = existing_outside_state(str(exc))
-        if not found:
-            raise
-    listed = ", ".join(f"{address} ({ident})" for address, ident in found)
-    progress(f"terraform/{pipeline}: {listed} exist(s) on the endpoint but not in the state: importing, then applying")
-    terraform.target.adopt(pipeline, found)
-    return terraform.provision(pipeline, apply=True, variables=variables)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -60,6 +60,27 @@ class ProvisioningError(RuntimeError):
     """Provisioning cannot proceed (missing binary, backend or setting); the message says what to do."""
 
 
+class PermanentProvisioningError(ProvisioningError):
+    """A failure that trying the same run again cannot fix (a resource outside the state, a refused destroy, a
+    configuration or request the provider rejects): a DAG task fails at once instead of using up its retries."""
+
+    def __init__(self, message: str, existing: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        #: (address, id) of resources that exist on the service but not in the root's state
+        self.existing = existing or []
+
+
+def provision_in_task(pipeline: str, **kwargs: Any) -> dict[str, Any]:
+    """``provisioner().provision(pipeline, ...)`` for a DAG task: a :class:`PermanentProvisioningError` fails the task
+    at once (``AirflowFailException``); anything else may be transient and uses the task's retries."""
+    try:
+        return provisioner().provision(pipeline, **kwargs)  # type: ignore[no-any-return]
+    except PermanentProvisioningError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(exc)) from exc
+
+
 def provisioner(env: dict[str, str] | None = None) -> Any:
     """The Terraform provisioner for ``RECSYS_TARGET`` (``local`` or ``aws``; default ``local``)."""
     from recsys.provisioning.terraform import TerraformProvisioner

@@ -35,7 +35,7 @@ ROOT_BUCKETS: dict[str, dict[str, str]] = {
     },
 }
 
-#: The delivery stream's buffer interval on the local stack (seconds).
+#: The delivery stream's buffer interval on the local stack (seconds; the root's default, for AWS, is 60).
 LOCAL_BUFFER_SECONDS = 5
 
 #: Services the roots call; each gets the local endpoint in the provider override.
@@ -295,4 +295,6 @@ provider "aws" {{
                 # The emulator has no Performance Insights: the one setting the local apply turns off.
                 "vector_db_performance_insights": False,
             }
+        if pipeline == "streaming_inference":  # seconds, not AWS's minute: nothing locally waits out a buffer
+            return {**common, "buffering_interval_seconds": LOCAL_BUFFER_SECONDS}
         return common

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import project_root
-from recsys.provisioning import OWNER_DAGS, PIPELINES, ProvisioningError, check_outputs
+from recsys.provisioning import OWNER_DAGS, PIPELINES, PermanentProvisioningError, ProvisioningError, check_outputs
 from recsys.provisioning.targets import Target, target_for
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ STATEFUL_TYPES = frozenset(
 LOCK_TIMEOUT = "5m"
 
 
-class DestructivePlanError(ProvisioningError):
+class DestructivePlanError(PermanentProvisioningError):
     """The plan would delete or replace stateful resources and the caller did not allow it."""
 
 
@@ -125,6 +125,26 @@ def existing_outside_state(diagnostics: str) -> list[tuple[str, str]]:
         if conflict and where and (where.group("address"), conflict.group("id")) not in found:
             found.append((where.group("address"), conflict.group("id")))
     return found
+
+
+#: Diagnostics a second try of the same run would meet again: the configuration, the request or the permissions.
+_PERMANENT = re.compile(
+    r"Error: (Invalid value for variable|Unsupported argument|Missing required argument|Reference to undeclared|"
+    r"Invalid reference|Unsupported attribute|Incorrect attribute value type|Invalid function argument)|"
+    r"ValidationException|ValidationError|InvalidParameterValue|InvalidParameterCombination|"
+    r"MalformedPolicyDocument|AccessDenied|UnauthorizedOperation|not authorized to perform"
+)
+#: Diagnostics that say the service or the network had a moment: worth the task's retries, whatever else is said.
+_TRANSIENT = re.compile(
+    r"Throttl|RequestLimitExceeded|TooManyRequests|SlowDown|ServiceUnavailable|InternalFailure|InternalError|"
+    r"timeout|timed out|connection reset|connection refused|EOF|Error acquiring the state lock",
+    re.IGNORECASE,
+)
+
+
+def is_permanent(diagnostics: str) -> bool:
+    """True when a failed command's diagnostics name something a retry cannot fix and nothing transient."""
+    return bool(_PERMANENT.search(diagnostics)) and not _TRANSIENT.search(diagnostics)
 
 
 OWNER_FILE = ".recsys-owner"
@@ -215,12 +235,15 @@ class TerraformProvisioner:
         if result.returncode != 0:
             # stderr carries diagnostics, which Terraform never fills with sensitive values.
             message = f"terraform {args[0]} failed for {workdir.name}:\n{result.stderr[-5000:]}"
-            for address, ident in existing_outside_state(result.stderr):
+            existing = existing_outside_state(result.stderr)
+            for address, ident in existing:
                 message += (
                     f"\n{address} ({ident}) exists but is not in terraform/{workdir.name}'s state (made outside "
                     f"Terraform, or by an apply whose answer was lost): import it (`terraform import {address} "
                     f"{ident}` in that root, with its backend) or delete it, then run again."
                 )
+            if existing or is_permanent(result.stderr):
+                raise PermanentProvisioningError(message, existing)
             raise ProvisioningError(message)
         return result.stdout
 
@@ -300,12 +323,30 @@ class TerraformProvisioner:
         apply: bool = True,
         variables: dict[str, Any] | None = None,
         allow_destroy: bool = False,
+        adopt_existing: bool | None = None,
     ) -> dict[str, Any]:
         """Apply the pipeline's root (``apply=False``: only read its outputs) and return its declared outputs.
 
         A plan that deletes or replaces a stateful resource (:data:`STATEFUL_TYPES`) is refused with the addresses
-        unless ``allow_destroy``.
+        unless ``allow_destroy``. A resource the apply finds existing but not in the state is imported and the root
+        applied once more when ``adopt_existing`` (default: on the local target only, where nothing but the root's
+        own applies creates resources; in AWS the error names the import command and a person decides).
         """
+        adopt = self.target.name == "local" if adopt_existing is None else adopt_existing
+        try:
+            return self._provision(pipeline, apply, variables, allow_destroy)
+        except PermanentProvisioningError as exc:
+            if not (apply and adopt and exc.existing):
+                raise
+            found = exc.existing
+        listed = ", ".join(f"{address} ({ident})" for address, ident in found)
+        log.warning("terraform/%s: %s exist(s) but not in the state: importing, then applying again", pipeline, listed)
+        self.target.adopt(pipeline, found)  # type: ignore[attr-defined]
+        return self._provision(pipeline, apply, variables, allow_destroy)
+
+    def _provision(
+        self, pipeline: str, apply: bool, variables: dict[str, Any] | None, allow_destroy: bool
+    ) -> dict[str, Any]:
         self.preflight(pipeline)
         with self.workspace(pipeline) as workdir:
             self.init(workdir, pipeline)
@@ -329,7 +370,7 @@ class TerraformProvisioner:
             raw = json.loads(self._run(workdir, "output", "-json", "-no-color", log_output=False) or "{}")
         outputs = {name: item["value"] for name, item in raw.items() if not item.get("sensitive")}
         if not outputs and not apply:
-            raise ProvisioningError(
+            raise PermanentProvisioningError(
                 f"terraform/{pipeline} has no outputs: it was never applied for this target. Run the "
                 f"{OWNER_DAGS[pipeline]} DAG (it applies that root) first."
             )
