@@ -64,7 +64,8 @@ class Endpoint:
         self.process.send_signal(sig)
         self.process.wait(timeout=90)
 
-    def client(self, service: str, retries: int = 1):
+    def client(self, service: str, attempts: int = 1):
         # one attempt by default: a put retried by botocore after a kill could land twice and blur what was
-        # acknowledged
-        return local_client(service, self.url, retries=retries)
+        # acknowledged (and the readiness probe above loops itself: a botocore retry of its refused connection
+        # would read as a lost answer in the access log)
+        return local_client(service, self.url, attempts=attempts)

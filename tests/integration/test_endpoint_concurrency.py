@@ -96,7 +96,7 @@ def _burn(stop) -> None:  # stop: a multiprocessing.Event
 
 def _client_load(endpoint: Endpoint, worker: int, deadline: float, errors: list[str], sequences: list[str]) -> None:
     """Creates next to lists of the same models, as the provider's reads after each create do."""
-    kms, glue, kinesis = (endpoint.client(s, retries=3) for s in ("kms", "glue", "kinesis"))
+    kms, glue, kinesis = (endpoint.client(s, attempts=4) for s in ("kms", "glue", "kinesis"))
     number = 0
     while time.monotonic() < deadline:
         name = f"w{worker}-{number}"

@@ -122,6 +122,7 @@ class InterceptingApp:
         self.moto_app = moto_app
         self.extensions = extensions
         self._in_flight = 0
+        self._closing = False
         self._idle = threading.Condition()
 
     def call_moto(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes]]:
@@ -148,32 +149,40 @@ class InterceptingApp:
         status, headers, body = self.call_moto(call.fresh_environ())
         return Response(body, status=status, headers=headers)
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until no request is being handled; False when some still are after ``timeout`` seconds."""
+    def enter(self) -> bool:
+        """Count a request the server took, until its answer is written (:meth:`leave`); False once closing."""
         with self._idle:
+            if self._closing:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def close_and_wait(self, timeout: float) -> bool:
+        """Refuse requests from now on and wait until every answer already taken is written to its socket; False
+        when some still are not after ``timeout`` seconds."""
+        with self._idle:
+            self._closing = True
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        with self._idle:
-            self._in_flight += 1
-        try:
-            body = Request(environ).get_data(cache=False)
-            call = AwsCall(environ=environ, body=body)
-            for extension in self.extensions:
-                try:
-                    response = extension.intercept(call, self.forward)
-                except Exception:  # an executor bug must surface to the client as a 500, not kill the server
-                    log.exception("extension %s failed on %s %s", type(extension).__name__, call.target, call.path)
-                    response = json_response({"__type": "InternalFailure", "message": "local executor failed"}, 500)
-                if response is not None:
-                    return response(environ, start_response)
-            status, headers, body = self.call_moto(call.fresh_environ())
-            start_response(status, headers)
-            return body
-        finally:
-            with self._idle:
-                self._in_flight -= 1
-                self._idle.notify_all()
+        body = Request(environ).get_data(cache=False)
+        call = AwsCall(environ=environ, body=body)
+        for extension in self.extensions:
+            try:
+                response = extension.intercept(call, self.forward)
+            except Exception:  # an executor bug must surface to the client as a 500, not kill the server
+                log.exception("extension %s failed on %s %s", type(extension).__name__, call.target, call.path)
+                response = json_response({"__type": "InternalFailure", "message": "local executor failed"}, 500)
+            if response is not None:
+                return response(environ, start_response)
+        status, headers, body = self.call_moto(call.fresh_environ())
+        start_response(status, headers)
+        return body
 
 
 def load_extensions(state_dir: Path, names: list[str] | None = None) -> list[Extension]:
@@ -191,6 +200,20 @@ def request_handler() -> type:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
     class LoggingRequestHandler(MotoRequestHandler):
+        def run_wsgi(self) -> None:
+            # counted until the answer is on the socket: the app returning is not enough, since werkzeug writes
+            # the body after it. A stop that waited only for the app cut an acknowledged PutRecords after its
+            # headers (the client read a 200 with an empty body)
+            app = self.server.app
+            if not app.enter():
+                self.close_connection = True
+                self.send_error(503, "the endpoint is stopping")
+                return
+            try:
+                super().run_wsgi()
+            finally:
+                app.leave()
+
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             extra = ""
             target = self.headers.get("X-Amz-Target")
@@ -251,7 +274,7 @@ class LocalAwsServer:
         self._server.server_close()  # new connections are refused at once instead of waiting in the backlog
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if not self._app.wait_idle(timeout=60):
+        if not self._app.close_and_wait(timeout=60):
             log.warning("stopping with requests still in flight after 60 s")
         for extension in reversed(self.extensions):
             extension.stop()
@@ -280,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     server.start()
     log.info("local AWS endpoint on %s with %d executor(s)", server.endpoint_url, len(server.extensions))
-    stopped.wait()
+    # not a bare wait(): the kernel may deliver SIGTERM to any of the server's threads, and then the main thread,
+    # blocked on a lock, never runs the handler (seen: a stop ignored for 90 s); a timed wait re-checks twice a second
+    while not stopped.wait(timeout=0.5):
+        pass
     server.stop()
     log.info("stopped")
     return 0

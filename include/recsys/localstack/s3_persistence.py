@@ -37,15 +37,16 @@ log = logging.getLogger("recsys.localstack.s3")
 DEFAULT_ACCOUNT = "123456789012"
 
 
-def local_client(service: str, endpoint_url: str, region: str = "us-east-1", retries: int = 2):
-    """A boto3 client for the local endpoint with moto's throwaway credentials (``retries``: attempts in all)."""
+def local_client(service: str, endpoint_url: str, region: str = "us-east-1", attempts: int = 3):
+    """A boto3 client for the local endpoint with moto's throwaway credentials; ``attempts`` counts the first one
+    (botocore's ``max_attempts`` counts retries only: ``max_attempts=1`` is two attempts)."""
     return boto3.client(
         service,
         endpoint_url=endpoint_url,
         region_name=region,
         aws_access_key_id="test",
         aws_secret_access_key="test",  # noqa: S106 - moto accepts any key; not a secret
-        config=Config(retries={"max_attempts": retries}),
+        config=Config(retries={"total_max_attempts": attempts}),
     )
 
 

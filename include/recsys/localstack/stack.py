@@ -285,7 +285,7 @@ def aws_healthy(endpoint_url: str) -> tuple[bool, str]:
         region_name="us-east-1",
         aws_access_key_id=LOCAL_AWS_KEY,
         aws_secret_access_key=LOCAL_AWS_KEY,
-        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
+        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1}),  # a probe: one attempt
     )
     try:
         buckets = s3.list_buckets().get("Buckets", [])
