@@ -51,6 +51,7 @@ EXTENSIONS: list[str] = [
     "recsys.localstack.fidelity:MotoFidelity",
     "recsys.localstack.s3_persistence:S3Persistence",
     "recsys.localstack.kinesis_persistence:KinesisPersistence",
+    "recsys.localstack.moto_snapshot:MotoSnapshot",  # after S3's restore: it configures the buckets the mirror made
     "recsys.localstack.glue_runner:GlueRunner",
     "recsys.localstack.lambda_runner:LambdaRunner",
     "recsys.localstack.firehose_runner:FirehoseRunner",
@@ -277,7 +278,10 @@ class LocalAwsServer:
         if not self._app.close_and_wait(timeout=60):
             log.warning("stopping with requests still in flight after 60 s")
         for extension in reversed(self.extensions):
-            extension.stop()
+            try:
+                extension.stop()
+            except Exception:  # one extension's failure must not keep the others from saving theirs
+                log.exception("extension %s failed to stop", type(extension).__name__)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,8 @@ The endpoint keeps S3 objects and Kinesis records across a stop or a kill (writt
 moto keeps nothing else, so a restarted endpoint has no Glue job, Lambda function, Firehose delivery stream, IAM
 role, secret or key. ``make up`` puts them back by applying each root that a DAG applied before, with the variables
 that DAG gave it (remembered next to the local state, nothing secret: package keys, model version), in dependency
-order. Terraform sees the missing resources and creates them; the persisted bucket and stream are left as they are.
+order (``etl`` and ``vector_db`` at once: neither reads the other). Terraform sees the missing resources and creates
+them; the persisted bucket and stream are left as they are.
 The Firehose runner then resumes each stream from its saved checkpoint, so events put before the restart are
 delivered without any DAG run. The ``live`` aliases start at ``$LATEST`` (the last deployed package); the next
 deploy publishes a version again. After ``terraform/vector_db`` the role secrets are new and empty, so the roles get
@@ -18,6 +19,7 @@ Terraform's error and the DAG to run, and does not stop ``make up``.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -42,46 +44,79 @@ def applied_roots(target: Any) -> list[str]:
     return roots
 
 
-def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dict[str, str]:
-    """Re-apply every applied root against the (restarted) endpoint; returns root -> "restored" or the error."""
-    from recsys.localstack.stack import _base_env
-    from recsys.provisioning import OWNER_DAGS, provisioner
+#: Roots that read nothing of each other, re-applied at once (the vector DB's is mostly the provider's RDS wait).
+INDEPENDENT = ("etl", "vector_db")
 
-    terraform = provisioner({**_base_env(), **stack.environment()})
-    roots = applied_roots(terraform.target)
+
+def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dict[str, str]:
+    """Re-apply every applied root against the (restarted) endpoint; returns root -> "restored" or the error.
+    ``etl`` and ``vector_db`` are applied concurrently, ``streaming_inference`` after both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from recsys.localstack.moto_snapshot import restored
+    from recsys.localstack.stack import AWS_SERVICE, _base_env
+    from recsys.provisioning import provisioner
+
+    env = {**_base_env(), **stack.environment()}
+    roots = applied_roots(provisioner(env).target)
+    record = stack.state.load().get(AWS_SERVICE)
+    snapshot = restored(stack.home / "aws", record.pid) if record is not None else None
     if not roots:
         return {}
+    if snapshot is not None and not snapshot.get("left_out"):
+        progress(
+            f"the endpoint restored every resource from its snapshot of {snapshot['taken']} (make down): "
+            f"{', '.join(f'terraform/{root}' for root in roots)} stand as applied, nothing to re-apply"
+        )
+        return dict.fromkeys(roots, "kept")
+    lock = threading.Lock()
+
+    def report(message: str) -> None:  # one whole line at a time from the two threads
+        with lock:
+            progress(message)
+
     outcome: dict[str, str] = {}
+    first = [pipeline for pipeline in roots if pipeline in INDEPENDENT]
+    with ThreadPoolExecutor(max_workers=len(first) or 1, thread_name_prefix="restore") as pool:
+        for result in pool.map(lambda pipeline: _restore_root(stack, env, pipeline, report), first):
+            outcome.update(result)
     for pipeline in roots:
-        variables: dict[str, Any] = {}
-        remembered = terraform.target.applied_variables_path(pipeline)
-        if remembered.exists():
-            variables = json.loads(remembered.read_text())
-        if pipeline == "streaming_inference" and variables.get("model_version"):
-            variables = {**variables, "model_version": _still_loaded(stack, variables["model_version"], progress)}
-        progress(f"re-applying terraform/{pipeline} on the restarted endpoint (moto keeps only S3 and Kinesis)")
-        started = time.monotonic()
+        if pipeline not in INDEPENDENT:
+            outcome.update(_restore_root(stack, env, pipeline, report))
+    return outcome
+
+
+def _restore_root(stack: Stack, env: dict[str, str], pipeline: str, progress: Callable[[str], None]) -> dict[str, str]:
+    from recsys.provisioning import OWNER_DAGS, provisioner
+
+    terraform = provisioner(env)  # one per thread: a provisioner keeps per-run state
+    outcome: dict[str, str] = {}
+    variables: dict[str, Any] = {}
+    remembered = terraform.target.applied_variables_path(pipeline)
+    if remembered.exists():
+        variables = json.loads(remembered.read_text())
+    if pipeline == "streaming_inference" and variables.get("model_version"):
+        variables = {**variables, "model_version": _still_loaded(stack, variables["model_version"], progress)}
+    progress(f"re-applying terraform/{pipeline} on the restarted endpoint")
+    started = time.monotonic()
+    try:
+        outputs = terraform.provision(pipeline, apply=True, variables=variables)  # adopts what it finds
+    except Exception as exc:  # reported, and `make up` goes on: the DAG re-applies it too
+        first_line = _first_line(exc)
+        progress(
+            f"could not re-apply terraform/{pipeline} ({first_line}); run the {OWNER_DAGS[pipeline]} DAG, "
+            "which applies it"
+        )
+        return {pipeline: first_line}
+    outcome[pipeline] = "restored"
+    progress(f"terraform/{pipeline} restored in {time.monotonic() - started:.0f} s")
+    if pipeline == "vector_db":
         try:
-            outputs = terraform.provision(pipeline, apply=True, variables=variables)  # adopts what it finds
-        except Exception as exc:  # reported, and `make up` goes on: the DAG re-applies it too
+            restore_role_secrets(stack, outputs)
+        except Exception as exc:  # the Lambdas cannot log in until the vector DB DAG runs
             first_line = _first_line(exc)
-            outcome[pipeline] = first_line
-            progress(
-                f"could not re-apply terraform/{pipeline} ({first_line}); run the {OWNER_DAGS[pipeline]} DAG, "
-                "which applies it"
-            )
-            continue
-        outcome[pipeline] = "restored"
-        progress(f"terraform/{pipeline} restored in {time.monotonic() - started:.0f} s")
-        if pipeline == "vector_db":
-            try:
-                restore_role_secrets(stack, outputs)
-            except Exception as exc:  # the Lambdas cannot log in until the vector DB DAG runs
-                first_line = _first_line(exc)
-                outcome["vector_db_roles"] = first_line
-                progress(
-                    f"could not give the vector DB roles their passwords ({first_line}); run {OWNER_DAGS[pipeline]}"
-                )
+            outcome["vector_db_roles"] = first_line
+            progress(f"could not give the vector DB roles their passwords ({first_line}); run {OWNER_DAGS[pipeline]}")
     return outcome
 
 

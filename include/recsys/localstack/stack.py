@@ -193,7 +193,8 @@ class Stack:
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def up(self, progress: Callable[[str], None], migrate_airflow: bool = True, restore: bool = True) -> None:
         """Start what is not running. When the AWS endpoint (re)started and DAGs had applied Terraform roots on this
-        stack, re-apply them (``restore``; :mod:`recsys.localstack.restore`): moto keeps only S3 and Kinesis."""
+        stack, re-apply them (``restore``; :mod:`recsys.localstack.restore`) unless the endpoint loaded everything from
+        the snapshot its last graceful stop took (:mod:`recsys.localstack.moto_snapshot`)."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / ".gitignore").write_text("*\n")
         started: dict[str, bool] = {}

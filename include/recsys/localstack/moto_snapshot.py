@@ -1,0 +1,299 @@
+"""Keep every resource the local AWS endpoint was given across a graceful restart (``make down``, then ``make up``).
+
+moto holds its models in memory. S3 objects and Kinesis records are written through as they change
+(:mod:`recsys.localstack.s3_persistence`, :mod:`recsys.localstack.kinesis_persistence`) and survive a kill; the rest
+(IAM roles, KMS keys, Glue jobs, secrets, the RDS instance, Lambda functions, Firehose streams, security groups,
+log groups, each bucket's configuration: lifecycle, policy, encryption, versioning, tags; each Kinesis stream's
+encryption and tags) used to be gone after any restart, so ``make up`` re-applied all three Terraform roots (minutes:
+the provider waits on some creates). Now a graceful stop pickles moto's backends once no request is in flight, and
+the next start loads them before the port answers; ``make up`` then has nothing to re-apply.
+
+The snapshot is consumed when loaded (deleted): after a later SIGKILL the endpoint starts with S3 and Kinesis only and
+``make up`` re-applies the roots, as before, rather than resurrecting resources from an older snapshot. A snapshot
+taken by another moto version is not loaded (the restore re-applies); a service moto's objects cannot be pickled for
+is left out and named in the log (``make up`` then re-applies). It is written with mode 0600: it holds what the
+endpoint holds, secret values included, like ``.local/aws`` as a whole.
+
+    <state_dir>/moto/snapshot.pickle  {"moto": version, "taken": iso time, "backends": {"module:name": BackendDict},
+                                       "buckets": {(account, bucket): {attribute: value}}, "tags": {...},
+                                       "streams": {(account, region, stream): {attribute: value}}, "left_out": [...]}
+    <state_dir>/moto/restored.json    {"pid", "taken", "left_out"}: written when a start loaded a snapshot
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import threading
+import time
+import weakref
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+from recsys.localstack.aws_server import MOTO_LOCK, AwsCall, Forward
+
+log = logging.getLogger("recsys.localstack.snapshot")
+
+#: Services persisted by their own write-through journals (a snapshot would restore an older copy over them).
+WRITTEN_THROUGH = frozenset({"s3", "kinesis"})
+#: A bucket's objects stay with the S3 mirror; everything else about it is configuration.
+BUCKET_CONTENT = frozenset({"keys", "multiparts"})
+
+
+def _load_private_key(pem: bytes) -> Any:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    return load_pem_private_key(pem, password=None)
+
+
+def _weak_values(items: dict[Any, Any]) -> weakref.WeakValueDictionary:
+    return weakref.WeakValueDictionary(items)
+
+
+def _defaultdict(factory: type, items: dict[Any, Any]) -> Any:
+    from collections import defaultdict
+
+    return defaultdict(factory, items)
+
+
+def _new_lock(reentrant: bool) -> Any:
+    return threading.RLock() if reentrant else threading.Lock()
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles what moto's models hold that pickle cannot: KMS/RDS private keys (as PEM), the Lambda backend's
+    ``WeakValueDictionary`` (as its items) and ``defaultdict(lambda: {})``, and locks (as new locks)."""
+
+    LOCK = type(threading.Lock())
+    RLOCK = type(threading.RLock())
+
+    def reducer_override(self, obj: Any) -> Any:
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+        if isinstance(obj, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+            pem = obj.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+            return _load_private_key, (pem,)
+        if isinstance(obj, weakref.WeakValueDictionary):
+            return _weak_values, (dict(obj.items()),)
+        if isinstance(obj, defaultdict) and getattr(obj.default_factory, "__name__", "") == "<lambda>":
+            empty = obj.default_factory()  # moto's `defaultdict(lambda: {})`: the same as defaultdict(dict)
+            if type(empty) in (dict, list, set) and not empty:
+                return _defaultdict, (type(empty), dict(obj))
+        if isinstance(obj, self.LOCK):
+            return _new_lock, (False,)
+        if isinstance(obj, self.RLOCK):
+            return _new_lock, (True,)
+        return NotImplemented
+
+
+def _dumps(value: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+def loaded_backends() -> dict[str, Any]:
+    """``"<module>:<attribute>"`` -> moto's ``BackendDict`` for every service this process has used (its models
+    module is imported), except :data:`WRITTEN_THROUGH`, with at least one account in it."""
+    import sys
+
+    from moto.core.base_backend import BackendDict
+
+    found: dict[str, Any] = {}
+    seen: set[int] = set()
+    for module_name, module in list(sys.modules.items()):
+        if not (module_name.startswith("moto.") and module_name.endswith(".models")) or module is None:
+            continue
+        if module_name.split(".")[1] in WRITTEN_THROUGH:
+            continue
+        for attribute, value in list(vars(module).items()):
+            # defined here, not imported from another service's models
+            if not isinstance(value, BackendDict) or id(value) in seen:
+                continue
+            if getattr(getattr(value, "backend", None), "__module__", module_name) != module_name:
+                continue
+            seen.add(id(value))
+            if len(value):
+                found[f"{module_name}:{attribute}"] = value
+    return found
+
+
+def _live_backend(key: str) -> Any:
+    import importlib
+
+    module_name, _, attribute = key.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def bucket_configuration() -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], dict[str, str]]]:
+    """(account, bucket) -> the bucket's attributes but its objects; and -> its tags."""
+    from moto.s3.models import s3_backends
+
+    config: dict[tuple[str, str], dict[str, Any]] = {}
+    tags: dict[tuple[str, str], dict[str, str]] = {}
+    for account, regions in s3_backends.items():
+        backend = regions.get("aws")
+        if backend is None:
+            continue
+        for name, bucket in backend.buckets.items():
+            config[(account, name)] = {k: v for k, v in vars(bucket).items() if k not in BUCKET_CONTENT}
+            tags[(account, name)] = backend.tagger.get_tag_dict_for_resource(bucket.arn)
+    return config, tags
+
+
+#: What the Kinesis journal restores itself; the rest of a stream (encryption, tags, metrics, consumers) is config.
+STREAM_CONTENT = frozenset(
+    {"stream_name", "creation_datetime", "region", "account_id", "arn", "shards", "shard_count", "status"}
+)
+
+
+def stream_configuration() -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(account, region, stream) -> the stream's attributes but its records and identity."""
+    from moto.kinesis.models import kinesis_backends
+
+    config: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for account, regions in kinesis_backends.items():
+        for region, backend in regions.items():
+            for name, stream in backend.streams.items():
+                config[(account, region, name)] = {k: v for k, v in vars(stream).items() if k not in STREAM_CONTENT}
+    return config
+
+
+class MotoSnapshot:
+    """Extension: saves moto's backends at a graceful stop, loads them at the next start; answers no call."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "moto" / "snapshot.pickle"
+        #: Written when a snapshot was loaded: {"pid", "taken", "left_out"}; `make up` reads it (:func:`restored`).
+        self.marker = state_dir / "moto" / "restored.json"
+
+    def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
+        return None
+
+    def restore(self, endpoint_url: str) -> None:
+        """Runs after the S3 mirror and the Kinesis journal restored theirs (the buckets exist to configure)."""
+        self.marker.unlink(missing_ok=True)
+        if not self.path.exists():
+            return
+        started = time.monotonic()
+        try:
+            snapshot = pickle.loads(self.path.read_bytes())  # noqa: S301 - written by this endpoint, mode 0600
+            self._apply(snapshot)
+        except Exception:  # an unreadable or foreign snapshot: `make up` re-applies the roots instead
+            log.exception("could not load %s; starting without it (make up re-applies the Terraform roots)", self.path)
+            return
+        finally:
+            self.path.unlink(missing_ok=True)  # consumed: a later kill must not bring this state back
+        self.marker.write_text(
+            json.dumps({"pid": os.getpid(), "taken": snapshot["taken"], "left_out": snapshot.get("left_out", [])})
+        )
+        log.info(
+            "restored %d service(s) and %d bucket configuration(s) from the snapshot taken %s in %.1f s",
+            len(snapshot["backends"]),
+            len(snapshot["buckets"]),
+            snapshot["taken"],
+            time.monotonic() - started,
+        )
+
+    @staticmethod
+    def _apply(snapshot: dict[str, Any]) -> None:
+        import moto
+        from moto.s3.models import s3_backends
+
+        if snapshot.get("moto") != moto.__version__:
+            raise ValueError(f"taken with moto {snapshot.get('moto')}, this is {moto.__version__}")
+        with MOTO_LOCK:
+            for key, saved in snapshot["backends"].items():
+                live = _live_backend(key)
+                live.clear()
+                live.update(saved)
+            for (account, name), attributes in snapshot["buckets"].items():
+                backend = s3_backends[account]["aws"]
+                bucket = backend.buckets.get(name)
+                if bucket is None:  # deleted since (the mirror is newer than the snapshot)
+                    continue
+                for attribute, value in attributes.items():
+                    setattr(bucket, attribute, value)
+                tags = snapshot["tags"].get((account, name))
+                if tags:
+                    backend.tagger.tag_resource(bucket.arn, [{"Key": k, "Value": v} for k, v in tags.items()])
+            if snapshot.get("streams"):
+                from moto.kinesis.models import kinesis_backends
+
+                for (account, region, name), attributes in snapshot["streams"].items():
+                    stream = kinesis_backends[account][region].streams.get(name)
+                    for attribute, value in attributes.items() if stream is not None else ():
+                        setattr(stream, attribute, value)
+
+    def start(self, endpoint_url: str) -> None:
+        return None
+
+    def stop(self) -> None:
+        """Called once the endpoint answers nothing more and every request in flight is done."""
+        import moto
+
+        started = time.monotonic()
+        with MOTO_LOCK:
+            backends = loaded_backends()
+            buckets, tags = bucket_configuration()
+            streams = stream_configuration()
+            payload = {
+                "moto": moto.__version__,
+                "taken": datetime.now(UTC).isoformat(timespec="seconds"),
+                "backends": backends,
+                "buckets": buckets,
+                "tags": tags,
+                "streams": streams,
+            }
+            try:
+                data = _dumps(payload)
+            except Exception as whole:  # find the service that cannot be pickled, keep the others
+                kept = {}
+                for service, backend in backends.items():
+                    try:
+                        _dumps(backend)
+                        kept[service] = backend
+                    except Exception as exc:
+                        log.warning("snapshot leaves out %s (%s: %s)", service, type(exc).__name__, exc)
+                payload["backends"] = kept
+                payload["left_out"] = sorted(set(backends) - set(kept))
+                try:
+                    data = _dumps(payload)
+                except Exception:
+                    log.warning("no snapshot taken (%s): make up will re-apply the Terraform roots", whole)
+                    return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, self.path)
+        log.info(
+            "saved %d service(s) and %d bucket configuration(s) to %s (%.1f MB) in %.1f s",
+            len(payload["backends"]),
+            len(buckets),
+            self.path,
+            len(data) / 1e6,
+            time.monotonic() - started,
+        )
+
+
+def restored(state_dir: Path, pid: int) -> dict[str, Any] | None:
+    """What the endpoint process ``pid`` loaded from a snapshot at its start ({"taken", "left_out"}), or None when
+    it loaded none (first start, after a kill, a foreign snapshot). Read once: the marker is removed."""
+    marker = state_dir / "moto" / "restored.json"
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    marker.unlink(missing_ok=True)
+    return info if info.get("pid") == pid else None

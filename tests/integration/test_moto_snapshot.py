@@ -1,0 +1,139 @@
+"""A graceful stop of the local AWS endpoint keeps every resource it was given; a kill keeps S3 objects and Kinesis
+records only (recsys.localstack.moto_snapshot). The endpoint runs as its own process, as in the stack."""
+
+from __future__ import annotations
+
+import json
+import signal
+import stat
+
+import pytest
+from endpoint_process import Endpoint
+from test_local_lambda_and_firehose import create_fn
+
+pytestmark = pytest.mark.integration
+
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:role/glue"},
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::cfg/*",
+        }
+    ],
+}
+
+
+def give(endpoint: Endpoint) -> None:
+    """One of each kind of resource the Terraform roots create, configured as they configure them."""
+    c = endpoint.client
+    key = c("kms").create_key(Description="snapshot")["KeyMetadata"]["KeyId"]
+    c("kms").create_alias(AliasName="alias/snapshot", TargetKeyId=key)
+    c("iam").create_role(RoleName="glue", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
+    c("iam").put_role_policy(
+        RoleName="glue",
+        PolicyName="inline",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
+    c("glue").create_database(DatabaseInput={"Name": "lake"})
+    c("glue").create_job(Name="etl", Role="glue", Command={"Name": "glueetl", "ScriptLocation": "s3://cfg/job.py"})
+    c("secretsmanager").create_secret(Name="source", SecretString='{"username": "u", "password": "p"}')
+    create_fn(c, 10)
+    version = c("lambda").publish_version(FunctionName="fn")["Version"]
+    c("lambda").create_alias(FunctionName="fn", Name="live", FunctionVersion=version)
+    s3 = c("s3")
+    s3.create_bucket(Bucket="cfg")
+    s3.put_bucket_versioning(Bucket="cfg", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(
+        Bucket="cfg",
+        LifecycleConfiguration={
+            "Rules": [
+                {"ID": "old", "Status": "Enabled", "Filter": {}, "NoncurrentVersionExpiration": {"NoncurrentDays": 30}}
+            ]
+        },
+    )
+    s3.put_bucket_policy(Bucket="cfg", Policy=json.dumps(POLICY))
+    s3.put_bucket_tagging(Bucket="cfg", Tagging={"TagSet": [{"Key": "project", "Value": "recsys"}]})
+    s3.put_object(Bucket="cfg", Key="job.py", Body=b"print('etl')")
+    kinesis = c("kinesis")
+    kinesis.create_stream(StreamName="activity", ShardCount=1)
+    kinesis.start_stream_encryption(StreamName="activity", EncryptionType="KMS", KeyId=key)
+    kinesis.add_tags_to_stream(StreamName="activity", Tags={"project": "recsys"})
+    kinesis.put_record(StreamName="activity", Data=b"event", PartitionKey="k")
+
+
+class Missing(str):
+    """A resource read back as an error code (the resource is gone)."""
+
+
+def seen(endpoint: Endpoint) -> dict[str, object]:
+    """What a Terraform refresh reads back, minus per-request noise; a missing resource reads as its error code."""
+    c = endpoint.client
+
+    def read(call, *path):
+        try:
+            value = call()
+            for step in path:
+                value = value[step]
+        except KeyError as exc:  # e.g. no versioning status: never configured
+            return Missing(f"no {exc}")
+        except Exception as exc:  # botocore's ClientError: the resource is gone
+            return Missing(getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__))
+        return value
+
+    s3 = c("s3")
+    stream = read(lambda: c("kinesis").describe_stream_summary(StreamName="activity"), "StreamDescriptionSummary")
+    return {
+        "alias": read(lambda: [a for a in c("kms").list_aliases()["Aliases"] if a["AliasName"] == "alias/snapshot"]),
+        "role": read(lambda: c("iam").get_role_policy(RoleName="glue", PolicyName="inline"), "PolicyDocument"),
+        "database": read(lambda: c("glue").get_database(Name="lake"), "Database", "Name"),
+        "job": read(lambda: c("glue").get_job(JobName="etl"), "Job", "Command"),
+        "secret": read(lambda: c("secretsmanager").get_secret_value(SecretId="source"), "SecretString"),
+        "alias_live": read(lambda: c("lambda").get_alias(FunctionName="fn", Name="live"), "FunctionVersion"),
+        "code": read(lambda: c("lambda").get_function(FunctionName="fn"), "Configuration", "CodeSha256"),
+        "versioning": read(lambda: s3.get_bucket_versioning(Bucket="cfg"), "Status"),
+        "lifecycle": read(lambda: s3.get_bucket_lifecycle_configuration(Bucket="cfg"), "Rules"),
+        "policy": read(lambda: json.loads(s3.get_bucket_policy(Bucket="cfg")["Policy"])),
+        "tags": read(lambda: s3.get_bucket_tagging(Bucket="cfg"), "TagSet"),
+        "object": read(lambda: s3.get_object(Bucket="cfg", Key="job.py")["Body"].read()),
+        "stream": stream
+        if isinstance(stream, str)
+        else {k: stream.get(k) for k in ("StreamARN", "EncryptionType", "KeyId")},
+        "stream_tags": read(lambda: c("kinesis").list_tags_for_stream(StreamName="activity"), "Tags"),
+    }
+
+
+def test_a_graceful_stop_keeps_every_resource_and_a_kill_keeps_only_objects_and_records(tmp_path):
+    endpoint = Endpoint(tmp_path / "state", tmp_path / "endpoint.log")
+    snapshot = tmp_path / "state" / "moto" / "snapshot.pickle"
+    marker = tmp_path / "state" / "moto" / "restored.json"
+    endpoint.start()
+    try:
+        give(endpoint)
+        before = seen(endpoint)
+        assert not [name for name, value in before.items() if isinstance(value, Missing)], before
+
+        endpoint.stop(signal.SIGTERM)
+        assert stat.S_IMODE(snapshot.stat().st_mode) == 0o600  # it holds the secret's value
+        endpoint.start()
+        assert not snapshot.exists(), "a loaded snapshot must be consumed: a later kill must not bring it back"
+        assert json.loads(marker.read_text())["pid"] == endpoint.process.pid
+        assert seen(endpoint) == before
+        answer = endpoint.client("lambda").invoke(FunctionName="fn", Qualifier="live", Payload=b'{"n": 1}')
+        assert "FunctionError" not in answer, answer["Payload"].read()
+
+        endpoint.stop(signal.SIGKILL)
+        endpoint.start()
+        assert not marker.exists()
+        after_kill = seen(endpoint)
+        assert after_kill["object"] == before["object"]  # written through
+        assert not isinstance(after_kill["stream"], Missing)  # the journal
+        for gone in ("database", "job", "secret", "alias_live", "code", "lifecycle"):
+            assert isinstance(after_kill[gone], Missing), f"{gone} survived a kill: {after_kill[gone]}"
+        assert after_kill["alias"] == []
+    finally:
+        endpoint.stop(signal.SIGTERM)

@@ -1,0 +1,61 @@
+"""The snapshot pickles what moto's models hold; `make up` reads its marker once (recsys.localstack.moto_snapshot)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import threading
+import weakref
+from collections import defaultdict
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from recsys.localstack.moto_snapshot import _dumps, restored
+
+
+class Holder:
+    pass
+
+
+def test_what_plain_pickle_refuses_round_trips():
+    function = Holder()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    curve = ec.generate_private_key(ec.SECP256R1())
+    aliases = defaultdict(lambda: {})  # as moto's LambdaStorage has it
+    aliases["fn"]["live"] = "1"
+    value = {
+        "key": key,
+        "curve": curve,
+        "arns": weakref.WeakValueDictionary({"arn:fn": function}),
+        "function": function,
+        "aliases": aliases,
+        "lock": threading.Lock(),
+        "rlock": threading.RLock(),
+    }
+    for name in ("key", "arns", "aliases", "lock"):
+        try:
+            pickle.dumps(value[name])
+        except Exception:  # noqa: S110 - the point: plain pickle cannot
+            pass
+        else:
+            raise AssertionError(f"plain pickle handles {name}: the reducer is not what makes it work")
+
+    back = pickle.loads(_dumps(value))  # noqa: S301 - our own bytes
+    assert back["key"].private_numbers() == key.private_numbers()
+    assert back["curve"].private_numbers() == curve.private_numbers()
+    assert back["arns"]["arn:fn"] is back["function"]  # the same object, still weakly held
+    assert back["aliases"]["fn"] == {"live": "1"}
+    assert back["aliases"]["new"] == {}
+    assert back["lock"].acquire(blocking=False)
+    assert back["rlock"].acquire(blocking=False)
+
+
+def test_the_marker_is_read_once_and_only_by_the_endpoint_that_wrote_it(tmp_path):
+    marker = tmp_path / "moto" / "restored.json"
+    marker.parent.mkdir()
+    marker.write_text(json.dumps({"pid": 41, "taken": "2026-12-06T03:00:00+00:00", "left_out": []}))
+    assert restored(tmp_path, 42) is None  # another endpoint's start: stale
+    assert not marker.exists()
+    marker.write_text(json.dumps({"pid": 42, "taken": "t", "left_out": ["moto.x.models:x_backends"]}))
+    assert restored(tmp_path, 42) == {"pid": 42, "taken": "t", "left_out": ["moto.x.models:x_backends"]}
+    assert restored(tmp_path, 42) is None
