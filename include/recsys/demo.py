@@ -204,10 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     if "vector_db_embeddings" in [dag_id for dag_id, _ in runs[1:]]:  # something runs before it: overlap the apply
         early = EarlyApply(stack)
         early.start()
-    for dag_id, conf in runs:
-        if dag_id == "vector_db_embeddings" and early is not None:
+    try:
+        for dag_id, conf in runs:
+            if dag_id == "vector_db_embeddings" and early is not None:
+                early.join()
+                early = None
+            run_dag(stack, dag_id, conf)
+    finally:
+        if early is not None:  # an earlier DAG failed: let the apply finish (it holds the root's state lock)
             early.join()
-        run_dag(stack, dag_id, conf)
     if not args.only or "streaming_recommendations" in args.only:
         stream_traffic(stack)
     summary(stack)

@@ -9,13 +9,15 @@ from typing import Any
 import boto3
 import pytest
 
-from recsys.localstack.aws_server import LocalAwsServer
+from recsys.localstack.aws_server import EXTENSIONS, LocalAwsServer
 
 
 @pytest.fixture
 def in_process_aws(tmp_path) -> Iterator[tuple[LocalAwsServer, Callable[[str], Any]]]:
     """The local endpoint (moto + executors) on a free port, reset to an empty account; yields (server, client)."""
-    server = LocalAwsServer("127.0.0.1", 0, tmp_path / "state")
+    # no snapshot at stop: moto's state is this process's, reset for every test (recsys.localstack.moto_snapshot)
+    extensions = [spec for spec in EXTENSIONS if not spec.endswith(":MotoSnapshot")]
+    server = LocalAwsServer("127.0.0.1", 0, tmp_path / "state", extensions)
     server.start()
     # moto's state lives in this process: start every test from an empty account
     urllib.request.urlopen(urllib.request.Request(f"{server.endpoint_url}/moto-api/reset", method="POST"))  # noqa: S310

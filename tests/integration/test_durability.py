@@ -223,7 +223,7 @@ def test_kinesis_records_survive_a_kill_with_their_sequence_numbers(tmp_path):
 def test_a_sigterm_taken_by_any_thread_stops_the_endpoint(tmp_path):
     """The kernel hands a process's SIGTERM to any thread that does not block it; Python runs the handler only in the
     main thread, so a main thread blocked in a bare ``Event.wait()`` never stopped (seen once: a stop ignored for
-    90 s). Deliver the signal to every other thread in turn, as ``tgkill`` does, and expect a clean stop."""
+    90 s). Deliver the signal to a thread other than the main one (``tgkill``) and expect a clean stop."""
     import ctypes
     import platform
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import stat
+import time
 
 import pytest
 from endpoint_process import Endpoint
@@ -59,6 +60,8 @@ def give(endpoint: Endpoint) -> None:
     s3.put_bucket_policy(Bucket="cfg", Policy=json.dumps(POLICY))
     s3.put_bucket_tagging(Bucket="cfg", Tagging={"TagSet": [{"Key": "project", "Value": "recsys"}]})
     s3.put_object(Bucket="cfg", Key="job.py", Body=b"print('etl')")
+    s3.put_object(Bucket="cfg", Key="slow.py", Body=b"import time\ntime.sleep(120)\n")
+    c("glue").create_job(Name="slow", Role="glue", Command={"Name": "glueetl", "ScriptLocation": "s3://cfg/slow.py"})
     kinesis = c("kinesis")
     kinesis.create_stream(StreamName="activity", ShardCount=1)
     kinesis.start_stream_encryption(StreamName="activity", EncryptionType="KMS", KeyId=key)
@@ -117,12 +120,25 @@ def test_a_graceful_stop_keeps_every_resource_and_a_kill_keeps_only_objects_and_
         before = seen(endpoint)
         assert not [name for name, value in before.items() if isinstance(value, Missing)], before
 
+        glue = endpoint.client("glue")
+        interrupted = glue.start_job_run(JobName="slow")["JobRunId"]
+        deadline = time.monotonic() + 60
+        while glue.get_job_run(JobName="slow", RunId=interrupted)["JobRun"]["JobRunState"] != "RUNNING":
+            assert time.monotonic() < deadline, "the slow run never started"
+            time.sleep(0.5)
+
         endpoint.stop(signal.SIGTERM)
         assert stat.S_IMODE(snapshot.stat().st_mode) == 0o600  # it holds the secret's value
         endpoint.start()
         assert not snapshot.exists(), "a loaded snapshot must be consumed: a later kill must not bring it back"
-        assert json.loads(marker.read_text())["pid"] == endpoint.process.pid
+        loaded = json.loads(marker.read_text())
+        assert loaded["pid"] == endpoint.process.pid
+        assert loaded["left_out"] == []
         assert seen(endpoint) == before
+        # moto alone would call the interrupted run SUCCEEDED; the runner kept what happened to it
+        run = endpoint.client("glue").get_job_run(JobName="slow", RunId=interrupted)["JobRun"]
+        assert run["JobRunState"] == "FAILED"
+        assert "stopped during the run" in run["ErrorMessage"]
         answer = endpoint.client("lambda").invoke(FunctionName="fn", Qualifier="live", Payload=b'{"n": 1}')
         assert "FunctionError" not in answer, answer["Payload"].read()
 

@@ -77,17 +77,46 @@ class GlueRunner:
         self.minute_seconds = float(os.environ.get("GLUE_TIMEOUT_UNIT_SECONDS", 60))
 
     # --- Extension protocol ---------------------------------------------------------------------------------------
+    @property
+    def saved_runs(self) -> Path:
+        return self.workdir / "runs.json"
+
     def restore(self, endpoint_url: str) -> None:
-        return None
+        """The runs a graceful stop saved (moto's job runs come back with the snapshot, and moto alone would call
+        each of them SUCCEEDED); read once, like the snapshot, so a later kill does not bring them back."""
+        try:
+            saved = json.loads(self.saved_runs.read_text())
+        except (OSError, ValueError):
+            return
+        self.saved_runs.unlink(missing_ok=True)
+        with self.lock:
+            for entry in saved:
+                self.runs[entry["run_id"]] = LocalRun(**entry)
 
     def start(self, endpoint_url: str) -> None:
         self.endpoint_url = endpoint_url
 
     def stop(self) -> None:
+        """Stop the drivers still running; their runs end FAILED (as an interrupted run does in Glue) and every run's
+        outcome is saved for the next start."""
         with self.lock:
             active = [r for r in self.runs.values() if r.process is not None and r.process.poll() is None]
         for run in active:
             run.process.terminate()  # type: ignore[union-attr]
+        now = time.time()
+        for run in active:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                run.process.wait(timeout=10)  # type: ignore[union-attr]
+            if run.state in ACTIVE_STATES:
+                run.state, run.finished = "FAILED", now
+                run.error = "the local AWS endpoint stopped during the run (make down); start the job again"
+        with self.lock:
+            saved = [{k: v for k, v in vars(run).items() if k != "process"} for run in self.runs.values()]
+        if saved:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            tmp = self.saved_runs.with_suffix(".tmp")
+            tmp.write_text(json.dumps(saved))
+            os.replace(tmp, self.saved_runs)
 
     def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
         if call.target == "AWSGlue.StartJobRun":

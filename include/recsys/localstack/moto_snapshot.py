@@ -73,13 +73,17 @@ class _Pickler(pickle.Pickler):
     LOCK = type(threading.Lock())
     RLOCK = type(threading.RLock())
 
-    def reducer_override(self, obj: Any) -> Any:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
         from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-        if isinstance(obj, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
-            pem = obj.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-            return _load_private_key, (pem,)
+        self.key_types = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
+        self.pem = (Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, self.key_types):
+            return _load_private_key, (obj.private_bytes(*self.pem),)
         if isinstance(obj, weakref.WeakValueDictionary):
             return _weak_values, (dict(obj.items()),)
         if isinstance(obj, defaultdict) and getattr(obj.default_factory, "__name__", "") == "<lambda>":
@@ -186,6 +190,9 @@ class MotoSnapshot:
             return
         started = time.monotonic()
         try:
+            info = self.path.stat()
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                raise PermissionError(f"{self.path} is not this user's own file with mode 0600: not unpickling it")
             snapshot = pickle.loads(self.path.read_bytes())  # noqa: S301 - written by this endpoint, mode 0600
             self._apply(snapshot)
         except Exception:  # an unreadable or foreign snapshot: `make up` re-applies the roots instead

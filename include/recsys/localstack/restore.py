@@ -1,15 +1,16 @@
-"""Re-apply the Terraform roots after the local AWS endpoint restarted.
+"""Re-apply the Terraform roots after the local AWS endpoint restarted without its snapshot.
 
-The endpoint keeps S3 objects and Kinesis records across a stop or a kill (written through to its state folder);
-moto keeps nothing else, so a restarted endpoint has no Glue job, Lambda function, Firehose delivery stream, IAM
-role, secret or key. ``make up`` puts them back by applying each root that a DAG applied before, with the variables
-that DAG gave it (remembered next to the local state, nothing secret: package keys, model version), in dependency
-order (``etl`` and ``vector_db`` at once: neither reads the other). Terraform sees the missing resources and creates
-them; the persisted bucket and stream are left as they are.
-The Firehose runner then resumes each stream from its saved checkpoint, so events put before the restart are
-delivered without any DAG run. The ``live`` aliases start at ``$LATEST`` (the last deployed package); the next
-deploy publishes a version again. After ``terraform/vector_db`` the role secrets are new and empty, so the roles get
-new passwords into them (:func:`recsys.vectordb.roles.ensure_roles`, what the vector DB DAG runs first).
+After a graceful stop the endpoint reloads every resource from the snapshot it took
+(:mod:`recsys.localstack.moto_snapshot`) and there is nothing to do. After a kill it keeps only S3 objects and Kinesis
+records (written through to its state folder): no Glue job, Lambda function, Firehose delivery stream, IAM role,
+secret or key. ``make up`` puts them back by applying each root that a DAG applied before, with the variables that
+DAG gave it (remembered next to the local state, nothing secret: package keys, model version), in dependency order
+(``etl`` and ``vector_db`` at once: neither reads the other). Terraform sees the missing resources and creates them;
+the persisted bucket and stream are left as they are. The Firehose runner then resumes each stream from its saved
+checkpoint, so events put before the restart are delivered without any DAG run. The ``live`` aliases start at
+``$LATEST`` (the last deployed package); the next deploy publishes a version again. After ``terraform/vector_db`` the
+role secrets are new and empty, so the roles get new passwords into them (:func:`recsys.vectordb.roles.ensure_roles`,
+what the vector DB DAG runs first).
 
 A resource an apply created but could not record (the endpoint's answer was lost and the provider's retry found it
 existing) is imported and the root applied once more. A root that still fails to re-apply is reported with

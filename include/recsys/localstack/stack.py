@@ -226,8 +226,13 @@ class Stack:
             was_running = record.is_running()
             if name == vectordb.SERVICE and was_running:
                 vectordb.stop(self.vectordb())  # a clean shutdown first; stop_process below makes sure
-            stopped = stop_process(record, timeout=60) or was_running
-            progress(f"{name}: {'stopped' if stopped else 'was not running'} (pid {record.pid})")
+            # the endpoint drains requests (up to 60 s) and stops its runners before it saves its snapshot
+            stopped = stop_process(record, timeout=150 if name == AWS_SERVICE else 60) or was_running
+            detail = ""
+            if name == AWS_SERVICE and was_running:
+                kept = (self.home / "aws" / "moto" / "snapshot.pickle").exists()
+                detail = "; its resources saved" if kept else "; no snapshot saved (see .local/logs/aws.log)"
+            progress(f"{name}: {'stopped' if stopped else 'was not running'} (pid {record.pid}){detail}")
             self.state.forget(name)
 
     def status(self) -> list[tuple[str, str, str, str]]:
@@ -286,7 +291,7 @@ def aws_healthy(endpoint_url: str) -> tuple[bool, str]:
         region_name="us-east-1",
         aws_access_key_id=LOCAL_AWS_KEY,
         aws_secret_access_key=LOCAL_AWS_KEY,
-        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1}),  # a probe: one attempt
+        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 2}),
     )
     try:
         buckets = s3.list_buckets().get("Buckets", [])
