@@ -9,7 +9,7 @@ include .env
 export
 endif
 
-.PHONY: help setup up airflow down status clean seed demo test reliability lint format bench lock
+.PHONY: help setup up airflow down status clean seed demo test check reliability lint format bench lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -43,6 +43,11 @@ test: setup ## ruff and the whole test suite (starts the local stack services it
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(PY) -m pytest
+
+check: setup ## the inner loop, no stack: ruff, unit, DAG integrity and static Terraform tests (make test runs them too)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(PY) -m pytest -m "not integration and not e2e and not reliability" tests/unit tests/dags tests/terraform
 
 reliability: setup ## fault, restart and load scenarios on the test stack (real kills); prints the table, .local/reliability/
 	@RELIABILITY_LOAD_EVENTS=$${RELIABILITY_LOAD_EVENTS:-50000} DURABILITY_FAULTS=$${DURABILITY_FAULTS:-40} $(PY) -m pytest -m reliability
