@@ -172,13 +172,21 @@ def stream_configuration() -> dict[tuple[str, str, str], dict[str, Any]]:
     return config
 
 
+def snapshot_file(state_dir: Path) -> Path:
+    return state_dir / "moto" / "snapshot.pickle"
+
+
+def marker_file(state_dir: Path) -> Path:
+    return state_dir / "moto" / "restored.json"
+
+
 class MotoSnapshot:
     """Extension: saves moto's backends at a graceful stop, loads them at the next start; answers no call."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / "moto" / "snapshot.pickle"
+        self.path = snapshot_file(state_dir)
         #: Written when a snapshot was loaded: {"pid", "taken", "left_out"}; `make up` reads it (:func:`restored`).
-        self.marker = state_dir / "moto" / "restored.json"
+        self.marker = marker_file(state_dir)
 
     def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
         return None
@@ -297,7 +305,7 @@ class MotoSnapshot:
 def restored(state_dir: Path, pid: int) -> dict[str, Any] | None:
     """What the endpoint process ``pid`` loaded from a snapshot at its start ({"taken", "left_out"}), or None when
     it loaded none (first start, after a kill, a foreign snapshot). Read once: the marker is removed."""
-    marker = state_dir / "moto" / "restored.json"
+    marker = marker_file(state_dir)
     try:
         info = json.loads(marker.read_text())
     except (OSError, ValueError):

@@ -230,7 +230,9 @@ class Stack:
             stopped = stop_process(record, timeout=150 if name == AWS_SERVICE else 60) or was_running
             detail = ""
             if name == AWS_SERVICE and was_running:
-                kept = (self.home / "aws" / "moto" / "snapshot.pickle").exists()
+                from recsys.localstack.moto_snapshot import snapshot_file
+
+                kept = snapshot_file(self.home / "aws").exists()
                 detail = "; its resources saved" if kept else "; no snapshot saved (see .local/logs/aws.log)"
             progress(f"{name}: {'stopped' if stopped else 'was not running'} (pid {record.pid}){detail}")
             self.state.forget(name)
