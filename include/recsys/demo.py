@@ -138,42 +138,74 @@ def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
         raise SystemExit(f"[demo] only {len(delivered) + len(failed)} of {count} events arrived in {timeout:.0f} s")
 
 
+#: What ``make demo`` applies in the background while the DAGs before a root's own DAG run, by that DAG: the root and
+#: either None (all of it: it depends on no other root) or the addresses to create early (Terraform's ``-target``:
+#: the root's slowest resources, which need nothing the DAGs before it produce). Each is mostly the provider's own
+#: waits, on AWS as here: the RDS instance (a minute before the first poll, then three "available" answers 10 s
+#: apart), the bucket's lifecycle configuration (55 s of consistent reads), the Kinesis stream (~30 s). The DAG still
+#: runs its own apply, which finds these done and creates the rest.
+EARLY_APPLIES: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "vector_db_embeddings": ("vector_db", None),
+    "streaming_recommendations": (
+        "streaming_inference",
+        ("module.streaming_inference.module.recommendations", "module.streaming_inference.aws_kinesis_stream.activity"),
+    ),
+}
+#: The streaming root requires its Lambdas' package keys, which only its DAG builds; the part applied early reads
+#: neither.
+_UNREAD_PACKAGE_KEYS = {
+    "transformation_package_key": "lambda/built-by-the-dag.zip",
+    "model_inference_package_key": "lambda/built-by-the-dag.zip",
+}
+
+
+#: Niceness of the background applies: their Terraform and provider processes yield both cores to the DAG in front
+#: (the applies mostly wait on the provider; their plans are the CPU they take).
+BACKGROUND_NICENESS = 10
+
+
 class EarlyApply:
-    """``terraform/vector_db`` applied in the background while the DAGs before its own run: the root depends on no
-    other, and its first apply is mostly the provider's RDS wait (a minute before the first poll, then three
-    "available" answers 10 s apart, on AWS as here). The ``vector_db_embeddings`` DAG still runs its
-    ``provision_vector_db`` task: it plans, finds nothing to change and goes on. A failure here is only reported: the
-    DAG's own apply (with its retries) is the one that counts."""
+    """One entry of :data:`EARLY_APPLIES`, applied in a background thread at :data:`BACKGROUND_NICENESS`. A failure
+    here is only reported: the DAG's own apply (with its retries) is the one that counts."""
 
-    PIPELINE = "vector_db"
-
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, pipeline: str, addresses: tuple[str, ...] | None) -> None:
         import threading
 
-        self.log = stack.home / "logs" / f"demo-terraform-{self.PIPELINE}.log"
+        self.pipeline = pipeline
+        self.addresses = addresses
+        self.what = f"terraform/{pipeline}" + (" (its slowest resources)" if addresses else "")
+        self.log = stack.home / "logs" / f"demo-terraform-{pipeline}.log"
         self.env = {**os.environ, **stack.environment()}
         self.error: str | None = None
         self.seconds = 0.0
-        self._thread = threading.Thread(target=self._apply, name="early-apply", daemon=True)
+        self._thread = threading.Thread(target=self._apply, name=f"early-apply-{pipeline}", daemon=True)
 
     def start(self) -> None:
-        say(f"applying terraform/{self.PIPELINE} in the background while the DAGs before it run (log: {self.log})")
+        say(f"applying {self.what} in the background while the DAGs before it run (log: {self.log})")
         self._thread.start()
 
     def _apply(self) -> None:
+        import contextlib
         import logging
+        import threading
 
         from recsys.provisioning import provisioner
 
         self.log.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(self.log, mode="w")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(lambda record: record.threadName == self._thread.name)  # not the other early applies
         logger = logging.getLogger("recsys.provisioning")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         started = time.monotonic()
+        with contextlib.suppress(OSError):  # Linux: this thread only, and the processes it starts inherit it
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
         try:
-            provisioner(self.env).provision(self.PIPELINE)
+            if self.addresses:
+                provisioner(self.env).apply_part(self.pipeline, self.addresses, _UNREAD_PACKAGE_KEYS)
+            else:
+                provisioner(self.env).provision(self.pipeline)
         except Exception as exc:  # the DAG applies it again and fails there with its own retries and message
             self.error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         finally:
@@ -183,12 +215,12 @@ class EarlyApply:
 
     def join(self) -> None:
         if self._thread.is_alive():
-            say(f"waiting for the background apply of terraform/{self.PIPELINE}")
+            say(f"waiting for the background apply of {self.what}")
         self._thread.join()
         if self.error:
-            say(f"the background apply of terraform/{self.PIPELINE} failed ({self.error}); the DAG applies it again")
+            say(f"the background apply of {self.what} failed ({self.error}); the DAG applies it again")
         else:
-            say(f"terraform/{self.PIPELINE} ready in {self.seconds:.0f} s (planned and applied in the background)")
+            say(f"{self.what} ready in {self.seconds:.0f} s (applied in the background)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,19 +232,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stack = Stack(local_stack_settings())
     runs = [(dag_id, conf) for dag_id, conf in DEMO_RUNS if not args.only or dag_id in args.only]
-    early = None
-    if "vector_db_embeddings" in [dag_id for dag_id, _ in runs[1:]]:  # something runs before it: overlap the apply
-        early = EarlyApply(stack)
-        early.start()
+    early: dict[str, EarlyApply] = {}
+    for dag_id, _ in runs[1:]:  # a DAG runs before it: overlap its root's slow part with that DAG
+        if dag_id in EARLY_APPLIES:
+            early[dag_id] = EarlyApply(stack, *EARLY_APPLIES[dag_id])
+            early[dag_id].start()
     try:
         for dag_id, conf in runs:
-            if dag_id == "vector_db_embeddings" and early is not None:
-                early.join()
-                early = None
+            if dag_id in early:
+                early.pop(dag_id).join()
             run_dag(stack, dag_id, conf)
     finally:
-        if early is not None:  # an earlier DAG failed: let the apply finish (it holds the root's state lock)
-            early.join()
+        for apply in early.values():  # an earlier DAG failed: let the applies finish (they hold the roots' locks)
+            apply.join()
     if not args.only or "streaming_recommendations" in args.only:
         stream_traffic(stack)
     summary(stack)

@@ -13,8 +13,9 @@ import hcl2
 import pytest
 
 from recsys.config import GLUE_VERSION, NAME_TEMPLATES, project_root
+from recsys.demo import EARLY_APPLIES
 from recsys.etl.glue_job import TRAINING_SCHEMA
-from recsys.provisioning import OUTPUTS, PIPELINES
+from recsys.provisioning import OUTPUTS, OWNER_DAGS, PIPELINES
 from recsys.provisioning.targets import AwsTarget
 from recsys.provisioning.terraform import TerraformProvisioner
 from recsys.streaming.packaging import FUNCTIONS
@@ -82,6 +83,30 @@ def test_module_calls_match_the_modules(folder):
         outputs = set(blocks(module, "output"))
         used = set(re.findall(rf"\bmodule\.{name}\.([A-Za-z_][A-Za-z0-9_]*)", text))
         assert used - outputs == set(), f"{folder.name}: module {name} has no such outputs"
+
+
+def resolves(folder: Path, address: str) -> bool:
+    """Whether a resource or module address (``module.a.module.b``, ``module.a.type.name``) names a block."""
+    parts = address.split(".")
+    parsed = load_dir(folder)
+    if parts[0] == "module":
+        call = blocks(parsed, "module").get(parts[1])
+        if call is None:
+            return False
+        return len(parts) == 2 or resolves((folder / unq(call["source"])).resolve(), ".".join(parts[2:]))
+    resources = {
+        (unq(kind), unq(name)) for block in parsed.get("resource", []) for kind, body in block.items() for name in body
+    }
+    return len(parts) == 2 and (parts[0], parts[1]) in resources
+
+
+@pytest.mark.parametrize("dag_id", sorted(EARLY_APPLIES))
+def test_the_demos_early_applies_name_resources_of_the_root_that_dag_applies(dag_id):
+    pipeline, addresses = EARLY_APPLIES[dag_id]
+    assert OWNER_DAGS[pipeline] == dag_id
+    for address in addresses or ():
+        assert resolves(TF / pipeline, address), f"{address} is no block of terraform/{pipeline}"
+    assert not resolves(TF / pipeline, "module.streaming_inference.aws_kinesis_stream.nope")
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)

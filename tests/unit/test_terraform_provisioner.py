@@ -209,3 +209,39 @@ def test_the_plugin_mirror_is_found_or_named(tmp_path):
     assert find_plugin_mirror({"TF_PLUGIN_MIRROR": str(mirror)}) == mirror
     with pytest.raises(ProvisioningError, match=r"no registry\.terraform\.io"):
         find_plugin_mirror({"TF_PLUGIN_MIRROR": str(tmp_path)})
+
+
+def test_apply_part_creates_only_the_addresses_and_leaves_the_rest_to_the_whole_apply(fixture_tree, caplog):
+    provisioner, tmp = fixture_tree
+    (tmp / "terraform" / "etl" / "parts.tf").write_text(
+        'resource "terraform_data" "slow" {\n  input = "made early"\n}\n\n'
+        'resource "terraform_data" "rest" {\n  input = terraform_data.slow.output\n}\n'
+    )
+    caplog.set_level(logging.INFO)
+
+    changes = provisioner.apply_part("etl", ["terraform_data.rest"], {"db_password": SECRET})
+
+    # what the address depends on comes with it; nothing else, and no outputs
+    assert changes == ["terraform_data.rest (create)", "terraform_data.slow (create)"]
+    assert "-target=terraform_data.rest" in caplog.text
+    pending = provisioner.pending_changes("etl")
+    assert [change for change in pending if not change.startswith("output.")] == ["terraform_data.database (create)"]
+    assert {change for change in pending if change.startswith("output.")} == {
+        f"output.{name} (create)" for name in (*OUTPUTS["etl"], "db_password")
+    }
+    assert provisioner.apply_part("etl", ["terraform_data.slow"]) == []  # done already: nothing applied
+    # the whole apply after it creates only the rest
+    caplog.clear()
+    provisioner.provision("etl")
+    assert "Resources: 1 added, 0 changed, 0 destroyed" in caplog.text
+    assert SECRET not in caplog.text
+
+
+def test_apply_part_refuses_to_destroy_a_stateful_resource_and_needs_an_address(fixture_tree):
+    provisioner, _ = fixture_tree
+    provisioner.provision("etl")
+    with pytest.raises(DestructivePlanError, match=r"terraform_data\.database \(replace\)"):
+        provisioner.apply_part("etl", ["terraform_data.database"], {"generation": "2"})
+    assert provisioner.pending_changes("etl") == []
+    with pytest.raises(ProvisioningError, match="at least one address"):
+        provisioner.apply_part("etl", [])

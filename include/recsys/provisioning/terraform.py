@@ -1,8 +1,9 @@
 """Run a pipeline's Terraform root in automation, for AWS and for the local stack alike.
 
-``terraform/<pipeline>/`` is a separate root per pipeline (its own state), so a DAG never needs ``-target``. Each
-call works in a private copy of the whole ``terraform/`` tree (its own ``TF_DATA_DIR`` and plan file), so two tasks
-on one worker never share ``.terraform/`` or a plan:
+``terraform/<pipeline>/`` is a separate root per pipeline (its own state), so a DAG never needs ``-target`` (only
+``make demo`` uses it, through :meth:`TerraformProvisioner.apply_part`, to create a root's slowest resources early).
+Each call works in a private copy of the whole ``terraform/`` tree (its own ``TF_DATA_DIR`` and plan file), so two
+tasks on one worker never share ``.terraform/`` or a plan:
 
     terraform init  -input=false -lockfile=readonly [-plugin-dir=<mirror>] <target's backend>
     terraform plan  -input=false -lock-timeout=5m -out=<private plan>     (target's variables)
@@ -26,7 +27,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -299,12 +300,16 @@ class TerraformProvisioner:
         args += self.target.backend_args(pipeline)
         self._run(workdir, *args)
 
-    def plan(self, workdir: Path, pipeline: str, variables: dict[str, Any] | None) -> dict[str, Any]:
-        """Write the variables, plan into the private plan file, return the plan as JSON (never logged)."""
+    def plan(
+        self, workdir: Path, pipeline: str, variables: dict[str, Any] | None, addresses: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Write the variables, plan into the private plan file, return the plan as JSON (never logged).
+        ``addresses``: plan only these and what they depend on (``-target``)."""
         values = {**self.target.variables(pipeline), **(variables or {})}
         (workdir / "deployment.auto.tfvars.json").write_text(json.dumps(values))
         plan_args = ["plan", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "-out=tfplan"]
         plan_args += [f"-var-file={path}" for path in self.target.var_files()]
+        plan_args += [f"-target={address}" for address in addresses]
         self._run(workdir, *plan_args)
         return json.loads(self._run(workdir, "show", "-json", "tfplan", log_output=False))
 
@@ -315,6 +320,27 @@ class TerraformProvisioner:
             self.init(workdir, pipeline)
             plan = self.plan(workdir, pipeline, variables)
         return plan_changes(plan)
+
+    def apply_part(self, pipeline: str, addresses: Sequence[str], variables: dict[str, Any] | None = None) -> list[str]:
+        """Apply only ``addresses`` of the root and what they depend on (Terraform's ``-target``); return the changes
+        applied. For creating a root's slowest resources ahead of the run that applies the whole root (``make demo``
+        while the DAGs before that root's own run); never for a DAG. A plan that destroys or replaces a stateful
+        resource is refused, and nothing is remembered for restores: only a whole apply counts as applied."""
+        self.preflight(pipeline)
+        if not addresses:
+            raise ProvisioningError(f"apply_part(terraform/{pipeline}) needs at least one address")
+        with self.workspace(pipeline) as workdir:
+            self.init(workdir, pipeline)
+            plan = self.plan(workdir, pipeline, variables, addresses)
+            destroys = destructive_changes(plan, self.stateful_types)
+            if destroys:
+                raise DestructivePlanError(
+                    f"refusing to apply part of terraform/{pipeline}: the plan would destroy {', '.join(destroys)}"
+                )
+            changes = plan_changes(plan)
+            if changes:
+                self._run(workdir, "apply", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "tfplan")
+        return changes
 
     # --- the interface ----------------------------------------------------------------------------------------------
     def provision(
