@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,49 @@ def run_dag(stack):
         return result.returncode == 0 and bool(finished) and "state=success" in finished[-1], output
 
     return run
+
+
+@pytest.fixture(scope="session")
+def task_states(stack):
+    """``states(dag_id, output)``: {task_id: state} of the run whose output ``run_dag`` returned, as Airflow's
+    metadata database holds them (a task id in the output says only that the task exists)."""
+
+    def states(dag_id: str, output: str) -> dict[str, str]:
+        finished = [line for line in output.splitlines() if "DagRun Finished:" in line]
+        assert finished, f"no finished run of {dag_id} in the output"
+        run_id = re.search(r"\brun_id=([^,\s]+)", finished[-1])
+        assert run_id, finished[-1]
+        airflow = str(Path(sys.executable).parent / "airflow")
+        result = subprocess.run(
+            [airflow, "tasks", "states-for-dag-run", dag_id, run_id[1], "--output", "json"],
+            env={**os.environ, **stack.environment()},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        rows = json.loads(result.stdout[result.stdout.index("[") :])
+        return {row["task_id"]: row["state"] for row in rows}
+
+    return states
+
+
+@pytest.fixture(scope="session")
+def deployed_platform(stack, run_dag, task_states) -> dict[str, object]:
+    """The whole chain, once per session, from a freshly seeded source: batch -> model -> vector DB -> streaming
+    deploy. Returns when it started and the streaming DAG's output and task states, for the tests that read what it
+    deployed."""
+    from datetime import UTC, datetime
+
+    from recsys.seed.generator import SeedSpec
+    from recsys.seed.loader import seed
+
+    started = datetime.now(UTC)
+    seed(stack.mariadb(), SeedSpec())
+    for dag_id in CHAIN:
+        ok, output = run_dag(dag_id)
+        assert ok, f"{dag_id}:\n{output[-5000:]}"
+    return {"started": started, "output": output, "states": task_states(CHAIN[-1], output)}
 
 
 #: The nightly chain, in the order its Assets start it.

@@ -38,9 +38,11 @@ def make_job(s3, glue_hook, source: str, max_concurrent: int = 1) -> str:
 
 
 SUCCESS_SCRIPT = """
-import sys, boto3
+import sys, time, boto3
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 print("driver says", args["--greeting"], "to", args["--target"])
+time.sleep(2)
+print("driver done", flush=True)
 boto3.client("s3").put_object(Bucket="glue-runner-tests", Key="out/" + args["--JOB_NAME"], Body=args["--target"])
 """
 
@@ -48,13 +50,19 @@ boto3.client("s3").put_object(Bucket="glue-runner-tests", Key="out/" + args["--J
 def test_a_run_executes_the_script_with_merged_arguments(aws):
     s3, glue = aws
     name = make_job(s3, glue, SUCCESS_SCRIPT)
+    started = time.monotonic()
     run_id = glue.conn.start_job_run(JobName=name, Arguments={"--target": "run"})["JobRunId"]
     assert glue.job_completion(name, run_id)["JobRunState"] == "SUCCEEDED"
+    elapsed = time.monotonic() - started
     assert s3.read_key(f"out/{name}", "glue-runner-tests") == "run"  # run argument overrides the default
     run = glue.conn.get_job_run(JobName=name, RunId=run_id)["JobRun"]
-    assert run["ExecutionTime"] >= 0
+    assert 2 <= run["ExecutionTime"] <= elapsed  # the script sleeps 2 s; the run took no longer than the wait
+    assert run["CompletedOn"] >= run["StartedOn"]
+    # the whole output is in CloudWatch once the run reads SUCCEEDED, its last line included
     events = glue.logs_hook.get_conn().get_log_events(logGroupName="/aws-glue/jobs/output", logStreamName=run_id)
-    assert any("driver says hello to run" in e["message"] for e in events["events"])
+    messages = [e["message"] for e in events["events"]]
+    assert "driver says hello to run" in messages
+    assert messages[-1] == "driver done"
 
 
 def test_a_failing_script_fails_the_run_with_its_error(aws):

@@ -31,9 +31,17 @@ def test_up_again_changes_nothing(stack):
 
 
 def test_etl_user_can_read_but_never_write(stack):
-    with mariadb.connect(stack.mariadb()) as conn, conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()")
-        assert cur.fetchone()[0] >= 0
+    cfg = stack.mariadb()
+    tables = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1"
+    with mariadb.connect(cfg, admin=True) as conn, conn.cursor() as cur:
+        cur.execute(tables)
+        all_tables = cur.fetchall()
+    with mariadb.connect(cfg) as conn, conn.cursor() as cur:
+        cur.execute("SHOW GRANTS")  # the lines also carry the password hash: only what precedes " TO " is compared
+        granted = [row[0].split(" TO ")[0] for row in cur.fetchall()]
+        assert granted == ["GRANT USAGE ON *.*", f"GRANT SELECT, SHOW VIEW ON `{cfg.database}`.*"]
+        cur.execute(tables)
+        assert cur.fetchall() == all_tables  # reads every table of the database
         with pytest.raises(pymysql.err.OperationalError, match="command denied"):
             cur.execute("CREATE TABLE should_not_exist (id int)")
 
@@ -47,7 +55,7 @@ def test_mariadb_accepts_tcp_clients_only_over_tls_with_a_certificate_they_can_v
     # the same credentials without TLS: MariaDB 10.11 answers require_secure_transport with "Access denied"
     with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
         pymysql.connect(**plain, database=cfg.database)
-    with pytest.raises(pymysql.err.OperationalError):  # another CA: the certificate does not verify
+    with pytest.raises(pymysql.err.OperationalError, match="CERTIFICATE_VERIFY_FAILED"):  # another CA
         pymysql.connect(**plain, ssl_ca="/etc/ssl/certs/ca-certificates.crt", ssl_verify_cert=True)
 
 

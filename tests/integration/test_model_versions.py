@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -94,23 +95,25 @@ def test_retraining_and_reloading_while_events_flow_never_mixes_two_models(stack
     stop = threading.Event()
 
     def lambda_(name: str) -> None:
-        with connect() as conn:
-            number = 0
-            while not stop.is_set():
-                batch = [event(products, number + i) for i in range(20)]
-                number += 20
-                records = [
-                    {"recordId": e["session_id"], "data": base64.b64encode(json.dumps(e).encode()).decode()}
-                    for e in batch
-                ]
-                try:
-                    out = transform(records, conn, bundles[serving[name]])
-                except BaseException as exc:
-                    errors.append(exc)
-                    continue
-                for result in out:
-                    assert result["result"] == "Ok", result
-                    lines.append(json.loads(base64.b64decode(result["data"])))
+        # Everything the thread meets lands in `errors`, which the test asserts: an exception or an assert in a
+        # thread would only end the thread with a warning, and the test would pass on what the others did.
+        try:
+            with connect() as conn:
+                number = 0
+                while not stop.is_set():
+                    batch = [event(products, number + i) for i in range(20)]
+                    number += 20
+                    records = [
+                        {"recordId": e["session_id"], "data": base64.b64encode(json.dumps(e).encode()).decode()}
+                        for e in batch
+                    ]
+                    for result in transform(records, conn, bundles[serving[name]]):
+                        if result["result"] != "Ok":
+                            raise AssertionError(f"{name}: record {result['recordId']} answered {result}")
+                        lines.append(json.loads(base64.b64decode(result["data"])))
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
 
     threads = [threading.Thread(target=lambda_, args=(name,)) for name in serving]
     for thread in threads:
@@ -123,13 +126,15 @@ def test_retraining_and_reloading_while_events_flow_never_mixes_two_models(stack
             with connect() as conn:
                 load(conn, *publish(models[version], version, tmp_path), version)
             serving["follower"] = version  # the redeploy of one Lambda; the other never moves
-            count = len(lines)
-            while len(lines) < count + 200 and not errors:
+            count, deadline = len(lines), time.monotonic() + 300
+            while len(lines) < count + 200 and not stop.is_set():
+                assert time.monotonic() < deadline, f"{len(lines) - count} lines in 300 s after {version} went live"
                 stop.wait(0.05)
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
+    assert not [thread.name for thread in threads if thread.is_alive()], "a serving thread did not stop"
     assert errors == []
     seen = {line["model_version"] for line in lines}
     assert seen == {"v-old", "v-new", "v-newer"}, seen

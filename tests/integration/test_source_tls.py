@@ -65,5 +65,7 @@ def test_the_read_verifies_the_sources_certificate_against_the_given_ca(source, 
     assert ratings.count() > 0
 
     context.args = args(secret_arn, "/etc/ssl/certs/ca-certificates.crt")  # trusts the public CAs, not the stack's
-    with pytest.raises(Exception, match=r"PKIX path building failed"):  # the JDBC schema lookup already fails
+    from py4j.protocol import Py4JJavaError  # Spark raises the driver's SQLException as it is
+
+    with pytest.raises(Py4JJavaError, match=r"PKIX path building failed"):  # the JDBC schema lookup already fails
         read_source(context, context.args)[0].count()

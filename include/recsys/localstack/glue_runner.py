@@ -248,25 +248,30 @@ class GlueRunner:
                         elif timed_out:
                             run.process.kill()
             if timed_out:
-                run.state = "TIMEOUT"
-                run.error = f"Job run timed out after {run.timeout_minutes} minute(s) (the run's Timeout)"
+                state = "TIMEOUT"
+                error = f"Job run timed out after {run.timeout_minutes} minute(s) (the run's Timeout)"
             elif run.state == "STOPPING":
-                run.state, run.error = "STOPPED", ""
+                state, error = "STOPPED", ""
             elif code == 0:
-                run.state = "SUCCEEDED"
+                state, error = "SUCCEEDED", ""
             else:
-                run.state, run.error = "FAILED", _error_message(driver_log, code)
+                state, error = "FAILED", _error_message(driver_log, code)
         except Exception as exc:  # the run fails, with the reason, like Glue would report it
             log.exception("glue run %s could not start", run.run_id)
-            run.state, run.error = "FAILED", f"{type(exc).__name__}: {exc}"
-        finally:
-            run.finished = time.time()
-            self._ship_logs(run, driver_log, final=True)
-            log.info("glue run %s finished: %s %s", run.run_id, run.state, run.error)
+            state, error = "FAILED", f"{type(exc).__name__}: {exc}"
+        # The output's last lines go to CloudWatch before the run reads finished: the provider's verbose poll that
+        # sees the end prints the whole output (the job's summary is its last line).
+        self._ship_logs(run, driver_log, ending=(state, error))
+        run.finished = time.time()
+        run.state, run.error = state, error
+        log.info("glue run %s finished: %s %s", run.run_id, run.state, run.error)
 
-    def _ship_logs(self, run: LocalRun, driver_log: Path, final: bool = False) -> None:
+    def _ship_logs(self, run: LocalRun, driver_log: Path, ending: tuple[str, str] | None = None) -> None:
         """Put the driver output written since the last shipment into CloudWatch Logs, where the provider's verbose
-        mode reads it; complete lines only while the run goes on, everything (and the error) at the end."""
+        mode reads it; complete lines only while the run goes on, everything (and the error) at the ``ending``
+        (the run's final state and error)."""
+        final = ending is not None
+        state, error = ending or (run.state, run.error)
         try:
             with open(driver_log, "rb") as handle:
                 handle.seek(run.log_offset)
@@ -289,16 +294,16 @@ class GlueRunner:
             now = int(time.time() * 1000)
             events = [{"timestamp": now, "message": line or " "} for line in lines]
             if final and run.log_offset == 0:
-                events = [{"timestamp": now, "message": f"run {run.run_id}: {run.state}"}]
+                events = [{"timestamp": now, "message": f"run {run.run_id}: {state}"}]
             for start in range(0, len(events), 5000):
                 logs.put_log_events(
                     logGroupName=f"{LOG_GROUP}/output", logStreamName=run.run_id, logEvents=events[start : start + 5000]
                 )
-            if final and run.error:
+            if final and error:
                 logs.put_log_events(
                     logGroupName=f"{LOG_GROUP}/error",
                     logStreamName=run.run_id,
-                    logEvents=[{"timestamp": now, "message": run.error}],
+                    logEvents=[{"timestamp": now, "message": error}],
                 )
         except Exception:  # shipping logs must not fail the run; driver.log keeps every line
             log.exception("could not ship glue run %s's output to CloudWatch Logs", run.run_id)
