@@ -149,19 +149,29 @@ def test_relations_an_older_deployment_left_to_the_master_move_to_the_loader(san
         register_vector(master)
         load(master, *write_version(tmp_path, 2), "v-before-roles")  # as the master did before roles existed
     done = ensure(sandbox)
-    assert {"embedding_versions", "item_emb", "user_emb", *search.version_tables("v-before-roles")} <= set(
-        done["owners_moved"]
-    )
+    before_items, before_users = search.version_tables("v-before-roles")
+    assert {"embedding_versions", "item_emb", "user_emb", before_items, before_users} <= set(done["owners_moved"])
+    assert f"{before_items}_key(vector)" in done["owners_moved"]  # the version's key function goes with its tables
     with login(sandbox, "reader") as conn:
         assert search.live_version(conn) == "v-before-roles"
     with login(sandbox, "loader") as conn:
         from pgvector.psycopg import register_vector
 
         register_vector(conn)
-        load(conn, *write_version(tmp_path, 3), "v-after-roles")  # replaces the master's views, prunes as owner
+        # replaces the master's views and, keeping one version, drops the master's version as the owner it now is
+        assert load(conn, *write_version(tmp_path, 3), "v-after-roles", keep_versions=1)["dropped_versions"] == [
+            "v-before-roles"
+        ]
     with login(sandbox, "reader") as conn:
         assert search.live_version(conn) == "v-after-roles"
         assert conn.execute("SELECT count(*) FROM item_emb").fetchone()[0] == 60
+        left = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relname IN (%s, %s)", (before_items, before_users)
+        ).fetchone()[0]
+        assert left == 0
+        assert (
+            conn.execute("SELECT count(*) FROM pg_proc WHERE proname = %s", (f"{before_items}_key",)).fetchone()[0] == 0
+        )
 
 
 def test_a_secret_that_does_not_name_the_role_gets_a_new_password(sandbox):

@@ -31,6 +31,8 @@ ROLES = {"loader": LOADER_ROLE, "reader": READER_ROLE}
 #: The loader's relations in schema ``public`` (SQL LIKE patterns): they move to the loader when an older
 #: deployment's master user owns them.
 LOADER_RELATIONS = ("embedding\\_versions", "item\\_emb%", "user\\_emb%")
+#: The search-key functions of the item tables (``<item table>_key(vector)``), which the loader drops with them.
+LOADER_FUNCTIONS = "item\\_emb%\\_key"
 
 
 def read_secret(client: Any, secret_arn: str) -> dict[str, str] | None:
@@ -71,7 +73,7 @@ def _set_role(conn: Any, role: str, password: str, reader: bool) -> str:
 
 
 def _grant(conn: Any, database: str, roles: dict[str, str]) -> list[str]:
-    """Privileges of both roles; returns the loader relations whose owner moved to the loader."""
+    """Privileges of both roles; returns the loader relations and key functions whose owner moved to the loader."""
     from psycopg import sql
 
     loader, reader, db = sql.Identifier(roles["loader"]), sql.Identifier(roles["reader"]), sql.Identifier(database)
@@ -92,6 +94,14 @@ def _grant(conn: Any, database: str, roles: dict[str, str]) -> list[str]:
         noun = "VIEW" if kind == "v" else "TABLE"
         conn.execute(sql.SQL(f"ALTER {noun} {{}} OWNER TO {{}}").format(sql.Identifier(name), loader))
         moved.append(name)
+    # A version's key function goes with its tables: the loader drops both when it prunes the version.
+    for (signature,) in conn.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> %s AND p.proname LIKE %s ORDER BY 1",
+        (roles["loader"], LOADER_FUNCTIONS),
+    ).fetchall():  # regprocedure's text is PostgreSQL's own quoting of the name and argument types
+        conn.execute(sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(signature), loader))
+        moved.append(signature)
     # What the loader creates from now on is readable by the reader; what it created before, too.
     conn.execute(
         sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT ON TABLES TO {}").format(
