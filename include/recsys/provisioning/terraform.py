@@ -331,15 +331,32 @@ class TerraformProvisioner:
             raise ProvisioningError(f"apply_part(terraform/{pipeline}) needs at least one address")
         with self.workspace(pipeline) as workdir:
             self.init(workdir, pipeline)
-            plan = self.plan(workdir, pipeline, variables, addresses)
-            destroys = destructive_changes(plan, self.stateful_types)
-            if destroys:
-                raise DestructivePlanError(
-                    f"refusing to apply part of terraform/{pipeline}: the plan would destroy {', '.join(destroys)}"
-                )
-            changes = plan_changes(plan)
-            if changes:
-                self._run(workdir, "apply", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "tfplan")
+            return self._plan_and_apply(workdir, pipeline, variables, allow_destroy=False, addresses=addresses)
+
+    def _plan_and_apply(
+        self,
+        workdir: Path,
+        pipeline: str,
+        variables: dict[str, Any] | None,
+        allow_destroy: bool,
+        addresses: Sequence[str] = (),
+    ) -> list[str]:
+        """Plan, refuse a plan that destroys a stateful resource unless ``allow_destroy``, apply what changes;
+        returns the changes applied."""
+        plan = self.plan(workdir, pipeline, variables, addresses)
+        destroys = destructive_changes(plan, self.stateful_types)
+        if destroys and not allow_destroy:
+            raise DestructivePlanError(
+                f"refusing to apply terraform/{pipeline}: the plan would destroy stateful resources: "
+                f"{', '.join(destroys)}. Review the plan; to go ahead, trigger with allow_destroy=true."
+            )
+        if destroys:
+            log.warning("allow_destroy is set: applying a plan that destroys %s", ", ".join(destroys))
+        changes = plan_changes(plan)
+        if changes:
+            self._run(workdir, "apply", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "tfplan")
+        else:
+            log.info("terraform/%s: the infrastructure matches the configuration; nothing to apply", pipeline)
         return changes
 
     # --- the interface ----------------------------------------------------------------------------------------------
@@ -377,19 +394,7 @@ class TerraformProvisioner:
         with self.workspace(pipeline) as workdir:
             self.init(workdir, pipeline)
             if apply:
-                plan = self.plan(workdir, pipeline, variables)
-                destroys = destructive_changes(plan, self.stateful_types)
-                if destroys and not allow_destroy:
-                    raise DestructivePlanError(
-                        f"refusing to apply terraform/{pipeline}: the plan would destroy stateful resources: "
-                        f"{', '.join(destroys)}. Review the plan; to go ahead, trigger with allow_destroy=true."
-                    )
-                if destroys:
-                    log.warning("allow_destroy is set: applying a plan that destroys %s", ", ".join(destroys))
-                if plan_changes(plan):
-                    self._run(workdir, "apply", "-input=false", "-no-color", f"-lock-timeout={LOCK_TIMEOUT}", "tfplan")
-                else:
-                    log.info("terraform/%s: the infrastructure matches the configuration; nothing to apply", pipeline)
+                self._plan_and_apply(workdir, pipeline, variables, allow_destroy)
                 remember = getattr(self.target, "applied", None)
                 if remember is not None:  # the local target keeps them for re-applying after an endpoint restart
                     remember(pipeline, variables or {})
