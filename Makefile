@@ -3,6 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) -m recsys.localstack
+DURATIONS ?= 25
 # Load .env (optional, git-ignored) so ports and names can be changed without editing anything.
 ifneq (,$(wildcard .env))
 include .env
@@ -39,10 +40,10 @@ seed: up ## regenerate the source data (ARGS="--customers 100000 --products 2000
 demo: up ## run the whole platform end to end on the local stack
 	@$(PY) -m recsys.demo
 
-test: setup ## ruff and the whole test suite (starts the local stack services it needs)
+test: setup ## ruff and the whole test suite (starts the local stack services it needs); prints the 25 slowest tests (DURATIONS=N)
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(PY) -m pytest
+	@$(PY) -m pytest --durations=$(DURATIONS)
 
 check: setup ## the inner loop, no stack: ruff, unit, DAG integrity and static Terraform tests (make test runs them too)
 	@$(VENV)/bin/ruff check .
