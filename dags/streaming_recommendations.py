@@ -195,7 +195,10 @@ def streaming_recommendations() -> None:
         aws_conn_id=AWS_CONN_ID,
         poke_interval=5,
         timeout=300,
-        mode="reschedule",
+        # poke, not reschedule: a reschedule-mode sensor with a short interval races the executor's late "success"
+        # for its previous poke, and the scheduler fails the try as killed externally (apache/airflow#71172; seen
+        # here under `make airflow`: a retry and its 60 s delay in an undisturbed deploy). The wait is a minute.
+        mode="poke",
     )
 
     @task

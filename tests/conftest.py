@@ -20,6 +20,8 @@ TEST_STACK_ENV = {
     "AWS_PORT": os.environ.get("TEST_AWS_PORT", "15055"),
     "AIRFLOW_PORT": os.environ.get("TEST_AIRFLOW_PORT", "18080"),
 }
+#: Seconds per minute of a Glue job's ``Timeout`` on the test stack (GLUE_TIMEOUT_UNIT_SECONDS; 60 elsewhere).
+TEST_GLUE_MINUTE_SECONDS = "20"
 
 
 def test_stack_settings():
@@ -30,6 +32,8 @@ def test_stack_settings():
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     """The test stack, started for the session when it is not running (and stopped again afterwards)."""
+    # the endpoint reads it when it starts: a job's Timeout minute lasts 20 s on the test stack (scenario 2b)
+    os.environ.setdefault("GLUE_TIMEOUT_UNIT_SECONDS", TEST_GLUE_MINUTE_SECONDS)
     stack = Stack(test_stack_settings())
     started_here = [s for s in (mariadb.SERVICE, vectordb.SERVICE, AWS_SERVICE) if stack.state.running(s) is None]
     stack.up(lambda message: print(f"[test stack] {message}"), migrate_airflow=False)

@@ -12,6 +12,7 @@ killed server, a failing Spark job, a driver stopped at its timeout)."""
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import signal
 import sqlite3
@@ -212,6 +213,7 @@ def test_a_glue_run_past_its_timeout_is_stopped_and_fails_the_task(stack, run_da
     tfvars.write_text("glue_timeout_minutes = 1\n")
     monkeypatch.setenv("LOCAL_TF_VAR_FILE", str(tfvars))  # the DAG's apply sets the job's Timeout to 1 minute
     monkeypatch.setenv("RECSYS_TASK_RETRIES", "0")  # 2a covers the retries; one timed-out try is enough here
+    minute = float(os.environ.get("GLUE_TIMEOUT_UNIT_SECONDS", "60"))  # what the endpoint started with
     started = datetime.now(UTC)
     t0 = time.monotonic()
     with source_faults.slow_ratings(stack, 0.05):  # the bounds query alone would take ~2 minutes
@@ -223,7 +225,8 @@ def test_a_glue_run_past_its_timeout_is_stopped_and_fails_the_task(stack, run_da
     monkeypatch.delenv("LOCAL_TF_VAR_FILE")
     reliability(
         "2b. Glue job timeout",
-        "job Timeout 1 minute (applied by the DAG from LOCAL_TF_VAR_FILE), source slowed to 50 ms per row",
+        f"job Timeout 1 minute (applied by the DAG from LOCAL_TF_VAR_FILE; a minute is {minute:g} s on the test "
+        "stack), source slowed to 50 ms per row",
         f"run failed: {not ok} after {elapsed:.0f} s; Glue runs {[r['JobRunState'] for r in runs]}; message "
         f"{(runs[0].get('ErrorMessage', '') if runs else '')[:70]!r} in the task log: "
         f"{bool(runs) and runs[0].get('ErrorMessage', '')[:40] in output}; live manifest run {before['run_id']} -> "
@@ -234,5 +237,6 @@ def test_a_glue_run_past_its_timeout_is_stopped_and_fails_the_task(stack, run_da
     assert not ok
     assert [r["JobRunState"] for r in runs] == ["TIMEOUT"], runs
     assert "timed out" in runs[0]["ErrorMessage"]
+    assert runs[0]["ExecutionTime"] >= int(minute) - 1, runs  # stopped at its Timeout, not before
     assert runs[0]["ErrorMessage"][:40] in output, output[-4000:]
     assert after["run_id"] == before["run_id"]

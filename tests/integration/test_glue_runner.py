@@ -146,10 +146,12 @@ def test_simultaneous_starts_never_exceed_max_concurrent_runs(local_glue):
     client, job = local_glue
     name = job("import time; time.sleep(2)\n", ExecutionProperty={"MaxConcurrentRuns": 1})
 
+    glue = client("glue")  # one client for the eight threads: a client is thread-safe, creating clients is not
+
     def start(_):
         try:
-            return client("glue").start_job_run(JobName=name)["JobRunId"]
-        except client("glue").exceptions.ConcurrentRunsExceededException:
+            return glue.start_job_run(JobName=name)["JobRunId"]
+        except glue.exceptions.ConcurrentRunsExceededException:
             return None
 
     with ThreadPoolExecutor(8) as pool:
