@@ -5,17 +5,52 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+#: Modules whose DAG runs apply no root of ``recsys.demo.EARLY_APPLIES`` (the ETL root and reads only): while they
+#: run, those roots' first applies (mostly the provider's waits) go on in the background, as in `make demo`.
+OVERLAPPED = {"test_batch_reliability", "test_batch_training_data_dag", "test_recommender_model_dag"}
+
 
 @pytest.fixture(scope="session")
-def run_dag(stack):
-    """Run a whole DAG with `airflow dags test` against the test stack; return (succeeded, output)."""
+def early_applies(stack) -> Iterator[Callable[[], None]]:
+    """Start the background applies of ``make demo`` (``recsys.demo.EARLY_APPLIES``) once per session; yields
+    ``join()``, which waits for them (a failure there is only reported: the DAG applies the root again)."""
+    from recsys.demo import EARLY_APPLIES, EarlyApply
+
+    applies = [EarlyApply(stack, *entry) for entry in EARLY_APPLIES.values()]
+    for apply in applies:
+        apply.start()
+
+    def join() -> None:
+        while applies:
+            applies.pop().join()
+
+    yield join
+    join()
+
+
+@pytest.fixture(autouse=True)
+def _roots_ready(request):
+    """Every e2e test outside :data:`OVERLAPPED` starts after the background applies ended (they hold the roots)."""
+    if request.node.module.__name__.rpartition(".")[2] not in OVERLAPPED:
+        request.getfixturevalue("early_applies")()
+
+
+@pytest.fixture(scope="session")
+def run_dag(stack, early_applies):
+    """Run a whole DAG with `airflow dags test` against the test stack; return (succeeded, output). The first use
+    starts the background applies; a DAG that applies one of their roots waits for them."""
+    from recsys.demo import EARLY_APPLIES
+
     stack.migrate_airflow(lambda _m: None)
 
     def run(dag_id: str, conf: dict | None = None, timeout: int = 900) -> tuple[bool, str]:
+        if dag_id in EARLY_APPLIES:
+            early_applies()
         env = {**os.environ, **stack.environment(), "RECSYS_RETRY_DELAY_SECONDS": "1"}
         result = subprocess.run(
             [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "--conf", json.dumps(conf or {})],

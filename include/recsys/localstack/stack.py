@@ -97,7 +97,7 @@ class Stack:
 
         home = self.settings.airflow_home
         marker = home / f".migrated-{version('apache-airflow')}"
-        if marker.exists():
+        if marker.exists() and (home / "airflow.db").exists():  # a deleted database is migrated again
             return
         home.mkdir(parents=True, exist_ok=True)
         progress("migrating the Airflow metadata database (first run only, ~30 s)")
