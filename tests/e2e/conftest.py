@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
+import time
+import urllib.error
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -48,9 +50,16 @@ def run_dag(stack, early_applies):
 
     stack.migrate_airflow(lambda _m: None)
 
-    def run(dag_id: str, conf: dict | None = None, timeout: int = 900) -> tuple[bool, str]:
+    def run(dag_id: str, conf: dict | None = None, timeout: int = 900, provision: bool = True) -> tuple[bool, str]:
+        """``provision=False``: the run's subject is the Glue job, not Terraform; the ETL root is applied as the
+        DAG applies it (here, when the job is missing: a fresh test stack) and the run skips its own apply (conf
+        ``provision_infrastructure: false``, ~15 s of Terraform plan)."""
         if dag_id in EARLY_APPLIES:
             early_applies()
+        if not provision:
+            assert dag_id == "batch_training_data", dag_id
+            etl_applied(stack)
+            conf = {**(conf or {}), "provision_infrastructure": False}
         env = {**os.environ, **stack.environment(), "RECSYS_RETRY_DELAY_SECONDS": "1"}
         result = subprocess.run(
             [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "--conf", json.dumps(conf or {})],
@@ -68,47 +77,167 @@ def run_dag(stack, early_applies):
     return run
 
 
+def etl_applied(stack) -> None:
+    """The ETL root applied with the DAG's variables (nothing to do when its Glue job exists)."""
+    glue = stack.client("glue")
+    try:
+        glue.get_job(JobName=stack.settings.names.glue_job)
+    except glue.exceptions.EntityNotFoundException:
+        from recsys.provisioning import provisioner
+
+        provisioner({**os.environ, **stack.environment()}).provision("etl", apply=True)
+
+
+class SharedAirflow:
+    """`make airflow`'s four components on the test stack, started once and shared by every test that needs a real
+    scheduler (a test that stops them, as ``make down`` does, leaves the next user to start them again). Tasks retry
+    after 1 s and the vector DB DAG waits 20 s for a model version's files."""
+
+    ENV: ClassVar[dict[str, str]] = {"RECSYS_RETRY_DELAY_SECONDS": "1", "RECSYS_ARTIFACT_WAIT_SECONDS": "20"}
+
+    def __init__(self, stack) -> None:
+        self.stack = stack
+        self.log: list[str] = []  # what start and stop reported
+        self._api = None
+
+    def api(self):
+        """The REST API of the running components (started here when they are not running), every DAG listed."""
+        from airflow_api import AirflowApi
+
+        from recsys.localstack import airflow_services
+
+        if len(airflow_services.running(self.stack)) < len(airflow_services.COMPONENTS):
+            saved = {key: os.environ.get(key) for key in self.ENV}
+            os.environ.update(self.ENV)  # the components' environment is the test process's
+            try:
+                airflow_services.start(self.stack, self.log.append, timeout=300)
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+            self._api = None
+        if self._api is None:
+            self._api = AirflowApi(self.stack)
+            self._api.wait_for_dags((*CHAIN, "platform_health"))
+        return self._api
+
+    def stop(self) -> None:
+        from recsys.localstack import airflow_services
+
+        airflow_services.stop(self.stack, self.log.append)
+        self._api = None
+
+
 @pytest.fixture(scope="session")
-def task_states(stack):
-    """``states(dag_id, output)``: {task_id: state} of the run whose output ``run_dag`` returned, as Airflow's
-    metadata database holds them (a task id in the output says only that the task exists)."""
-
-    def states(dag_id: str, output: str) -> dict[str, str]:
-        finished = [line for line in output.splitlines() if "DagRun Finished:" in line]
-        assert finished, f"no finished run of {dag_id} in the output"
-        run_id = re.search(r"\brun_id=([^,\s]+)", finished[-1])
-        assert run_id, finished[-1]
-        airflow = str(Path(sys.executable).parent / "airflow")
-        result = subprocess.run(
-            [airflow, "tasks", "states-for-dag-run", dag_id, run_id[1], "--output", "json"],
-            env={**os.environ, **stack.environment()},
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=300,
-        )
-        rows = json.loads(result.stdout[result.stdout.index("[") :])
-        return {row["task_id"]: row["state"] for row in rows}
-
-    return states
+def airflow(stack, early_applies) -> Iterator[SharedAirflow]:
+    early_applies()
+    shared = SharedAirflow(stack)
+    yield shared
+    shared.stop()
 
 
 @pytest.fixture(scope="session")
-def deployed_platform(stack, run_dag, task_states) -> dict[str, object]:
-    """The whole chain, once per session, from a freshly seeded source: batch -> model -> vector DB -> streaming
-    deploy. Returns when it started and the streaming DAG's output and task states, for the tests that read what it
-    deployed."""
+def deployed_platform(stack, airflow) -> dict[str, object]:
+    """The nightly chain, once per session, under the real scheduler, from a freshly seeded source: one
+    ``batch_training_data`` run triggered through the REST API, and the Assets start the rest. Returns what the
+    tests read: when it started, each link's run and finish time, the task states, retried tasks, and the batch
+    runs the scheduler ran meanwhile."""
     from datetime import UTC, datetime
 
     from recsys.seed.generator import SeedSpec
     from recsys.seed.loader import seed
 
-    started = datetime.now(UTC)
     seed(stack.mariadb(), SeedSpec())
-    for dag_id in CHAIN:
-        ok, output = run_dag(dag_id)
-        assert ok, f"{dag_id}:\n{output[-5000:]}"
-    return {"started": started, "output": output, "states": task_states(CHAIN[-1], output)}
+    api = airflow.api()
+    paused = {d["dag_id"]: d["is_paused"] for d in api.call("GET", "/api/v2/dags?limit=100")["dags"]}
+    import_errors = api.call("GET", "/api/v2/importErrors")["total_entries"]
+    for dag_id in (*CHAIN, "platform_health"):
+        api.end_unfinished_runs(dag_id)
+    started_at, started = datetime.now(UTC), time.monotonic()
+    # the run takes the logical date of the interval unpausing would create a catch-up run for: the scheduler
+    # then skips that run ("run already exists") instead of running the chain twice, the catch-up first
+    due = api.call("GET", "/api/v2/dags/batch_training_data")
+    logical_date = None
+    if due.get("next_dagrun_run_after") and datetime.fromisoformat(due["next_dagrun_run_after"]) <= started_at:
+        logical_date = due["next_dagrun_logical_date"]
+    try:
+        run = api.call("POST", "/api/v2/dags/batch_training_data/dagRuns", {"logical_date": logical_date, "conf": {}})
+    except urllib.error.HTTPError as exc:  # 409: a run of that date exists (an earlier session's), no catch-up
+        if exc.code != 409 or logical_date is None:
+            raise
+        run = api.call("POST", "/api/v2/dags/batch_training_data/dagRuns", {"logical_date": None, "conf": {}})
+    try:
+        for dag_id in CHAIN:
+            api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        succeeded: dict[str, float] = {}
+        accepted: dict[str, str] = {}  # the run of each link; the next must be triggered by its Asset event
+        manifest_urls: list[str] = []
+        deadline = time.monotonic() + 40 * 60
+        while time.monotonic() < deadline and len(succeeded) < len(CHAIN):
+            for index, dag_id in enumerate(CHAIN):
+                runs = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=50&order_by=-run_after")["dag_runs"]
+                for dag_run in runs:
+                    if dag_id == "batch_training_data" and dag_run["dag_run_id"] != run["dag_run_id"]:
+                        api.drop_catch_up_run(dag_id, dag_run)  # the 02:00 run unpausing creates: not this chain's
+                        continue
+                    if datetime.fromisoformat(dag_run["run_after"]) < started_at:
+                        continue
+                    if dag_run["state"] == "failed":
+                        path = f"/api/v2/dags/{dag_id}/dagRuns/{dag_run['dag_run_id']}/taskInstances"
+                        tis = api.call("GET", path)["task_instances"]
+                        failed = [t["task_id"] for t in tis if t["state"] == "failed"]
+                        pytest.fail(f"{dag_id} run {dag_run['dag_run_id']} failed at {failed}; logs in AIRFLOW_HOME")
+                    if dag_run["state"] != "success" or dag_id in succeeded:
+                        continue
+                    upstream = CHAIN[index - 1] if index else None
+                    if upstream:  # started by the Asset event of the upstream run, not by an older event or a clock
+                        if upstream not in accepted or dag_run["run_type"] != "asset_triggered":
+                            continue
+                        path = f"/api/v2/dags/{dag_id}/dagRuns/{dag_run['dag_run_id']}/upstreamAssetEvents"
+                        events = api.call("GET", path)["asset_events"]
+                        ours = [e for e in events if e.get("source_run_id") == accepted[upstream]]
+                        if not ours:
+                            continue
+                        if upstream == "batch_training_data":  # the event carries the run's manifest
+                            manifest_urls.append(str(ours[0]["extra"].get("manifest_url", "")))
+                    succeeded[dag_id] = time.monotonic() - started
+                    accepted[dag_id] = dag_run["dag_run_id"]
+            time.sleep(3)
+        assert set(succeeded) == set(CHAIN), f"after {time.monotonic() - started:.0f} s only {succeeded}"
+        states: dict[str, dict[str, str]] = {}
+        retried: list[str] = []
+        for dag_id, run_id in accepted.items():
+            tis = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+            states[dag_id] = {t["task_id"]: t["state"] for t in tis}
+            retried += [f"{dag_id}.{t['task_id']} (try {t['try_number']})" for t in tis if t["try_number"] > 1]
+        batch_runs = [
+            r["dag_run_id"]
+            for r in api.call("GET", "/api/v2/dags/batch_training_data/dagRuns?limit=50")["dag_runs"]
+            if r["state"] in ("queued", "running")
+            or (r.get("start_date") and datetime.fromisoformat(r["start_date"]) >= started_at)
+        ]
+    finally:  # leave the test stack's DAGs paused, as a fresh install has them
+        for dag_id in CHAIN:
+            api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
+    print(
+        "nightly chain under the scheduler: "
+        + ", ".join(f"{d} done at {s:.0f} s" for d, s in succeeded.items())
+        + f"; wall time {max(succeeded.values()):.0f} s"
+    )
+    return {
+        "started": started_at,
+        "run_id": run["dag_run_id"],
+        "succeeded": succeeded,
+        "accepted": accepted,
+        "manifest_urls": manifest_urls,
+        "states": states,
+        "retried": retried,
+        "batch_runs": batch_runs,
+        "paused_before": paused,
+        "import_errors": import_errors,
+    }
 
 
 #: The nightly chain, in the order its Assets start it.

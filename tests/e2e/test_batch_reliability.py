@@ -80,7 +80,7 @@ def failure_lines(output: str, *needles: str) -> list[str]:
     return [line.strip()[-200:] for line in output.splitlines() if any(n in line for n in needles)]
 
 
-def test_source_down_at_etl_start_fails_the_job_and_publishes_nothing(stack, run_dag, reliability):
+def test_source_down_at_etl_start_fails_the_job_and_publishes_nothing(stack, run_dag, monkeypatch, reliability):
     s3 = stack.client("s3")
     target = f"s3://{stack.settings.names.datalake_bucket}/{TRAINING_DATA_PREFIX}"
     bucket = stack.settings.names.datalake_bucket
@@ -90,8 +90,9 @@ def test_source_down_at_etl_start_fails_the_job_and_publishes_nothing(stack, run
     record = stack.state.running(mariadb.SERVICE)
     assert record is not None
     stop_process(record)
+    monkeypatch.setenv("RECSYS_TASK_RETRIES", "0")  # 2a covers the retries; each would fail the same way
     try:
-        ok, output = run_dag("batch_training_data", timeout=900)
+        ok, output = run_dag("batch_training_data", timeout=900, provision=False)
     finally:
         stack.up(lambda _m: None, migrate_airflow=False)
 
@@ -109,7 +110,7 @@ def test_source_down_at_etl_start_fails_the_job_and_publishes_nothing(stack, run
     )
     reliability(
         "1. MySQL source down at ETL start",
-        "MariaDB stopped before batch_training_data runs",
+        "MariaDB stopped before batch_training_data runs (no retries: 2a covers them)",
         f"run failed: {not ok}; reason in the log: {bool(reason)}; live manifest run "
         f"{before['run_id']} -> {after['run_id']}; {readable} of {len(before['files'])} previous files readable; "
         f"Asset events {events_before} -> {asset_events(stack)}",
@@ -123,10 +124,13 @@ def test_source_down_at_etl_start_fails_the_job_and_publishes_nothing(stack, run
     assert asset_events(stack) == events_before
 
 
-def test_source_killed_during_the_jdbc_read_fails_the_job_and_publishes_nothing(stack, run_dag, reliability):
+def test_source_killed_during_the_jdbc_read_fails_the_job_and_publishes_nothing(
+    stack, run_dag, monkeypatch, reliability
+):
     s3, bucket = stack.client("s3"), stack.settings.names.datalake_bucket
     target = f"s3://{bucket}/{TRAINING_DATA_PREFIX}"
     before, keys_before = live_dataset(stack, run_dag), dataset_keys(stack)
+    monkeypatch.setenv("RECSYS_TASK_RETRIES", "0")  # 2a covers the retries; each would find the source down
     events_before = asset_events(stack)
     result: dict = {}
 
@@ -136,7 +140,9 @@ def test_source_killed_during_the_jdbc_read_fails_the_job_and_publishes_nothing(
     # 2 ms per row: the bounds query takes ~5 s and each partition read ~1 s, room for the kill to land inside
     with source_faults.slow_ratings(stack, 0.002):
         runner = threading.Thread(
-            target=lambda: result.update(zip(("ok", "output"), run_dag("batch_training_data"), strict=True))
+            target=lambda: result.update(
+                zip(("ok", "output"), run_dag("batch_training_data", provision=False), strict=True)
+            )
         )
         runner.start()
         try:
@@ -156,7 +162,8 @@ def test_source_killed_during_the_jdbc_read_fails_the_job_and_publishes_nothing(
     readable = sum(1 for key in before["files"] if s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0)
     reliability(
         "1b. MySQL source killed during the JDBC read",
-        "SIGKILL of MariaDB while the job's partitioned reads of ratings run (source slowed to 2 ms per row)",
+        "SIGKILL of MariaDB while the job's partitioned reads of ratings run (source slowed to 2 ms per row; no "
+        "retries: 2a covers them)",
         f"killed during: {(killed_during or 'nothing')[:90]!r}; run failed: {not ok}; reason in the log: "
         f"{bool(reasons)}; live manifest run {before['run_id']} -> {after['run_id']}; new objects in the dataset: "
         f"{len(new_keys)}; {readable} of {len(before['files'])} previous files readable; Asset events "
@@ -182,7 +189,7 @@ def test_a_failing_glue_script_fails_the_task_with_glues_message_and_retries_one
     started = datetime.now(UTC)
     # the source drifted: productRating is gone, so the script's transform cannot resolve it
     with source_faults.ratings_view(stack, f"SELECT customerNumber, productCode FROM {source_faults.BASE}"):
-        ok, output = run_dag("batch_training_data")
+        ok, output = run_dag("batch_training_data", provision=False)
     runs = glue_runs_since(stack, started)
     messages = [r.get("ErrorMessage", "") for r in runs]
     in_log = [m for m in set(messages) if m and m[:80] in output]
@@ -223,6 +230,9 @@ def test_a_glue_run_past_its_timeout_is_stopped_and_fails_the_task(stack, run_da
     job = stack.client("glue").get_job(JobName=stack.settings.names.glue_job)["Job"]
     after = read_manifest(s3, target)
     monkeypatch.delenv("LOCAL_TF_VAR_FILE")
+    from recsys.provisioning import provisioner  # the job's own Timeout again, for the runs that skip their apply
+
+    provisioner({**os.environ, **stack.environment()}).provision("etl", apply=True)
     reliability(
         "2b. Glue job timeout",
         f"job Timeout 1 minute (applied by the DAG from LOCAL_TF_VAR_FILE; a minute is {minute:g} s on the test "

@@ -70,7 +70,7 @@ def test_dag_writes_the_contract_and_a_rerun_leaves_the_same_result(stack, run_d
     assert "Glue Job Run /aws-glue/jobs/output Logs" in output
     assert '{"run_id": ' + json.dumps(manifest["run_id"]) + ', "job_name": ' in output
 
-    ok, output = run_dag("batch_training_data")
+    ok, output = run_dag("batch_training_data", provision=False)
     assert ok, output[-5000:]
     keys_again, manifest_again, table_again = download_dataset(stack, tmp_path / "second")
     assert table_again.num_rows == rows
@@ -104,7 +104,7 @@ def test_ratings_inserted_while_the_job_runs_are_reported_as_drift_not_a_failure
     writer = threading.Thread(target=keep_inserting)
     writer.start()
     try:
-        ok, output = run_dag("batch_training_data")
+        ok, output = run_dag("batch_training_data", provision=False)
     finally:
         done.set()
         writer.join()
@@ -124,7 +124,7 @@ def test_a_corrupted_source_fails_the_quality_check_with_counts(stack, run_dag):
         "UPDATE ratings SET productRating = 9 WHERE MOD(customerNumber, 7) = 0;"
         "INSERT INTO ratings VALUES (1, 'NO_SUCH', 3), (2, 'NO_SUCH', 4);",
     )
-    ok, output = run_dag("batch_training_data")
+    ok, output = run_dag("batch_training_data", provision=False)
     assert not ok
     assert "source looks corrupted" in output
     assert "rating_out_of_range" in output

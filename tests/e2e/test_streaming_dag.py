@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 def test_deploy_dag_then_generated_events_all_arrive(stack, deployed_platform, monkeypatch):
     started = deployed_platform["started"]
-    states = deployed_platform["states"]
+    states = deployed_platform["states"]["streaming_recommendations"]
     # the deploy ran its checks (a skipped smoke test also ends in a successful run)
     for task in ("check_transformation_lambda", "verify_transformation_response", "verify_smoke_delivery"):
         assert states[task] == "success", states

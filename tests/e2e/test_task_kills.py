@@ -21,7 +21,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -31,7 +31,6 @@ from airflow_api import AirflowApi
 
 from recsys.config import TRAINING_DATA_PREFIX
 from recsys.etl.glue_job import read_manifest
-from recsys.localstack import airflow_services
 from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, model_version, read_pointer
 from recsys.provisioning.terraform import OWNER_FILE, remove_abandoned_copies
 from recsys.vectordb import search
@@ -44,26 +43,13 @@ LAMBDA_CACHE = Path("/tmp/recsys-lambda-cache")  # noqa: S108 - packaging's defa
 
 
 @pytest.fixture(scope="module")
-def airflow(stack, run_chain) -> Iterator[AirflowApi]:
-    """The platform in its undisturbed state (every DAG run once), then Airflow's components, retries after 1 s."""
-    lam = stack.client("lambda")
-    try:
-        lam.get_function(FunctionName=stack.settings.names.transformation_lambda)
-        read_pointer(stack.client("s3"), stack.settings.names.ml_artifacts_bucket)
-    except Exception:  # a fresh test stack (or an endpoint restarted since): the whole chain once, undisturbed
-        run_chain(DAGS)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RECSYS_RETRY_DELAY_SECONDS", "1")
-        airflow_services.start(stack, lambda _m: None, timeout=300)
-        try:
-            api = AirflowApi(stack)
-            api.wait_for_dags((*DAGS, "platform_health"))
-            for dag_id in (*DAGS, "platform_health"):
-                api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
-                api.end_unfinished_runs(dag_id)
-            yield api
-        finally:
-            airflow_services.stop(stack, lambda _m: None)
+def airflow_api(stack, airflow, deployed_platform) -> AirflowApi:
+    """The platform in its undisturbed state (the session's chain), then the shared Airflow, every DAG paused."""
+    api = airflow.api()
+    for dag_id in (*DAGS, "platform_health"):
+        api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
+        api.end_unfinished_runs(dag_id)
+    return api
 
 
 class Killed:
@@ -200,8 +186,8 @@ def describe(killed: Killed) -> str:
     )
 
 
-def test_platform_health_killed_mid_check_ends_green(stack, airflow, reliability):
-    _run_id, killed = run_with_kill(airflow, "platform_health", "check_aws", after_seconds(0.5))
+def test_platform_health_killed_mid_check_ends_green(stack, airflow_api, reliability):
+    _run_id, killed = run_with_kill(airflow_api, "platform_health", "check_aws", after_seconds(0.5))
     reliability(
         "7. task SIGKILLed: platform_health",
         "SIGKILL of check_aws at least 0.5 s into the task",
@@ -211,7 +197,7 @@ def test_platform_health_killed_mid_check_ends_green(stack, airflow, reliability
     assert_retried_to_success(killed)
 
 
-def test_recommender_training_killed_mid_training_stages_the_same_version(stack, airflow, reliability):
+def test_recommender_training_killed_mid_training_stages_the_same_version(stack, airflow_api, reliability):
     s3, bucket = stack.client("s3"), stack.settings.names.ml_artifacts_bucket
     keys = (ITEM_EMBEDDINGS, USER_EMBEDDINGS, "model/inference_bundle.npz")
     live_data = read_manifest(s3, f"s3://{stack.settings.names.datalake_bucket}/{TRAINING_DATA_PREFIX}")["run_id"]
@@ -224,7 +210,7 @@ def test_recommender_training_killed_mid_training_stages_the_same_version(stack,
     # undisturbed run now
     undisturbed_version = read_pointer(s3, bucket)["model_version"]
     if not undisturbed_version.endswith(data_and_seed):
-        _run_id, undisturbed_run = run_with_kill(airflow, "recommender_model", "train_model", lambda _p: None)
+        _run_id, undisturbed_run = run_with_kill(airflow_api, "recommender_model", "train_model", lambda _p: None)
         assert undisturbed_run.state == "success"
         undisturbed_version = read_pointer(s3, bucket)["model_version"]
     undisturbed = fingerprint(undisturbed_version)
@@ -241,7 +227,7 @@ def test_recommender_training_killed_mid_training_stages_the_same_version(stack,
         return None
 
     since = time.time()  # this run's log is the one written from now on
-    _killed_run, killed = run_with_kill(airflow, "recommender_model", "train_model", closely(mid_training))
+    _killed_run, killed = run_with_kill(airflow_api, "recommender_model", "train_model", closely(mid_training))
     version = read_pointer(s3, bucket)["model_version"]
     after = fingerprint(version)
     same = after == undisturbed
@@ -258,7 +244,7 @@ def test_recommender_training_killed_mid_training_stages_the_same_version(stack,
     assert same, (undisturbed, after)
 
 
-def test_vector_db_load_killed_while_connected_ends_complete(stack, airflow, reliability):
+def test_vector_db_load_killed_while_connected_ends_complete(stack, airflow_api, reliability):
     cfg, s3 = stack.vectordb(), stack.client("s3")
     bucket = stack.settings.names.ml_artifacts_bucket
     with search.connect(**cfg.conninfo()) as conn:
@@ -275,7 +261,7 @@ def test_vector_db_load_killed_while_connected_ends_complete(stack, airflow, rel
             return "while connected to the vector DB"
         return None
 
-    _run_id, killed = run_with_kill(airflow, "vector_db_embeddings", "load_embeddings", closely(connected))
+    _run_id, killed = run_with_kill(airflow_api, "vector_db_embeddings", "load_embeddings", closely(connected))
     with search.connect(**cfg.conninfo()) as conn:
         after = current_state(conn)
         staging = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE right(tablename, 8) = '_staging'")]
@@ -293,7 +279,7 @@ def test_vector_db_load_killed_while_connected_ends_complete(stack, airflow, rel
     assert not staging
 
 
-def test_lambda_build_killed_mid_pip_install_deploys_the_same_code(stack, airflow, reliability):
+def test_lambda_build_killed_mid_pip_install_deploys_the_same_code(stack, airflow_api, reliability):
     lam, names = stack.client("lambda"), stack.settings.names
     functions = (names.transformation_lambda, names.model_inference_lambda)
 
@@ -304,7 +290,10 @@ def test_lambda_build_killed_mid_pip_install_deploys_the_same_code(stack, airflo
     for deps in LAMBDA_CACHE.glob("deps-*"):  # a cold cache, so the build runs pip
         shutil.rmtree(deps, ignore_errors=True)
     _run_id, killed = run_with_kill(
-        airflow, "streaming_recommendations", "build_and_upload_packages", closely(descendant_named("pip", "install"))
+        airflow_api,
+        "streaming_recommendations",
+        "build_and_upload_packages",
+        closely(descendant_named("pip", "install")),
     )
     after = code()
     half_installed = [p.name for p in LAMBDA_CACHE.glob("deps-*") if not (p / ".complete").exists()]
@@ -320,7 +309,7 @@ def test_lambda_build_killed_mid_pip_install_deploys_the_same_code(stack, airflo
     assert not [p for p in half_installed if ".installing-" not in p]
 
 
-def test_batch_killed_in_terraform_and_glue_task_cleared_runs_one_glue_run(stack, airflow, reliability):
+def test_batch_killed_in_terraform_and_glue_task_cleared_runs_one_glue_run(stack, airflow_api, reliability):
     s3 = stack.client("s3")
     target = f"s3://{stack.settings.names.datalake_bucket}/{TRAINING_DATA_PREFIX}"
     before = read_manifest(s3, target)
@@ -330,27 +319,27 @@ def test_batch_killed_in_terraform_and_glue_task_cleared_runs_one_glue_run(stack
     def clear_glue_task_while_its_run_is_active(run_id: str) -> None:
         if cleared:
             return
-        ti = airflow.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/run_glue_job")
+        ti = airflow_api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/run_glue_job")
         if ti["state"] != "deferred":
             return
         active = [r for r in glue_runs_of(stack, run_id) if r["JobRunState"] == "RUNNING"]
         if active:
             body = {"dry_run": False, "dag_run_id": run_id, "task_ids": ["run_glue_job"], "only_failed": False}
-            airflow.call("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", body)
+            airflow_api.call("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", body)
             cleared["run"] = active[0]["Id"]
 
     with source_faults.slow_ratings(stack, 0.005):  # the Glue run lasts ~20 s more: time to clear its task
         run_id, killed = run_with_kill(
-            airflow,
+            airflow_api,
             dag_id,
             "provision_etl_infrastructure",
             closely(descendant_named("terraform", "plan", "apply")),
             during=clear_glue_task_while_its_run_is_active,
         )
     runs = glue_runs_of(stack, run_id)
-    glue_ti = airflow.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/run_glue_job")
+    glue_ti = airflow_api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/run_glue_job")
     reattached = "Found Glue job_run_id by task UUID" in task_log(
-        airflow, dag_id, run_id, "run_glue_job", glue_ti["try_number"]
+        airflow_api, dag_id, run_id, "run_glue_job", glue_ti["try_number"]
     )
     after = read_manifest(s3, target)
     fields = ("output_rows", "customers", "partition_count", "excluded")

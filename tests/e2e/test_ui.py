@@ -11,7 +11,6 @@ import urllib.request
 from datetime import UTC, datetime
 
 import pytest
-from airflow_api import AirflowApi
 
 from recsys.config import project_root
 from recsys.localstack import airflow_services
@@ -35,30 +34,27 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def airflow(stack):
+def ui(stack, airflow):
+    """The shared Airflow's UI, Debian's chromium, and where screenshots go."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("Debian's chromium is not installed: run make setup")
-    airflow_services.start(stack, lambda _m: None, timeout=300)
-    api = AirflowApi(stack)
+    api = airflow.api()
     artifacts = project_root() / ".local" / "test-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     yield {"api": api, "url": airflow_services.base_url(stack), "chromium": chromium, "artifacts": artifacts}
-    try:
-        api.call("PATCH", "/api/v2/dags/batch_training_data", {"is_paused": True})
-    finally:
-        airflow_services.stop(stack, lambda _m: None)
+    api.call("PATCH", "/api/v2/dags/batch_training_data", {"is_paused": True})
 
 
 @pytest.fixture
-def page(airflow, stack):
+def page(ui, stack):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=airflow["chromium"], headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=ui["chromium"], headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
-        page.goto(airflow["url"], wait_until="networkidle")
+        page.goto(ui["url"], wait_until="networkidle")
         # the UI asks for a login first: its script redirects once the first API call is refused (under load that
         # can come after the network was quiet for a moment)
         page.wait_for_url(lambda url: "/auth/login" in url, timeout=60_000)
@@ -73,19 +69,19 @@ def page(airflow, stack):
         browser.close()
 
 
-def test_the_five_dags_are_listed_without_import_errors(airflow, page):
-    page.goto(airflow["url"] + "/dags", wait_until="networkidle")
+def test_the_five_dags_are_listed_without_import_errors(ui, page):
+    page.goto(ui["url"] + "/dags", wait_until="networkidle")
     page.get_by_text("5 Dags").wait_for()
     for dag_id in DAGS:
         page.get_by_role("link", name=dag_id, exact=True).first.wait_for()
     text = page.locator("body").inner_text()
     assert "Import Error" not in text
-    assert airflow["api"].call("GET", "/api/v2/importErrors")["total_entries"] == 0
-    page.screenshot(path=str(airflow["artifacts"] / "dags.png"), full_page=True)
+    assert ui["api"].call("GET", "/api/v2/importErrors")["total_entries"] == 0
+    page.screenshot(path=str(ui["artifacts"] / "dags.png"), full_page=True)
 
 
-def test_trigger_form_refuses_an_invalid_param_and_a_bucketed_run_succeeds(airflow, page):
-    api = airflow["api"]
+def test_trigger_form_refuses_an_invalid_param_and_a_bucketed_run_succeeds(ui, page):
+    api = ui["api"]
     # the server refuses what the form would not let through
     with pytest.raises(urllib.error.HTTPError) as refused:
         api.call(
@@ -94,7 +90,7 @@ def test_trigger_form_refuses_an_invalid_param_and_a_bucketed_run_succeeds(airfl
     assert refused.value.code == 400
     assert "jdbc_partitions" in refused.value.read().decode()
 
-    page.goto(airflow["url"] + "/dags/batch_training_data", wait_until="networkidle")
+    page.goto(ui["url"] + "/dags/batch_training_data", wait_until="networkidle")
     page.get_by_role("button", name=re.compile("^Trigger")).first.click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Run Parameters").wait_for()
@@ -108,7 +104,7 @@ def test_trigger_form_refuses_an_invalid_param_and_a_bucketed_run_succeeds(airfl
     jdbc.press("Tab")
     page.wait_for_timeout(500)
     assert jdbc.input_value() == "64"
-    page.screenshot(path=str(airflow["artifacts"] / "trigger-form-invalid.png"), full_page=True)
+    page.screenshot(path=str(ui["artifacts"] / "trigger-form-invalid.png"), full_page=True)
     jdbc.fill("2")
     jdbc.press("Tab")
     clicked = datetime.now(UTC)
@@ -130,6 +126,6 @@ def test_trigger_form_refuses_an_invalid_param_and_a_bucketed_run_succeeds(airfl
     assert run["conf"]["jdbc_partitions"] == 2
     assert run["state"] == "success", run
 
-    page.goto(f"{airflow['url']}/dags/batch_training_data/runs/{run['dag_run_id']}", wait_until="networkidle")
+    page.goto(f"{ui['url']}/dags/batch_training_data/runs/{run['dag_run_id']}", wait_until="networkidle")
     page.get_by_text(re.compile("success", re.I)).first.wait_for()
-    page.screenshot(path=str(airflow["artifacts"] / "run-succeeded.png"), full_page=True)
+    page.screenshot(path=str(ui["artifacts"] / "run-succeeded.png"), full_page=True)

@@ -13,7 +13,6 @@ import uuid
 import pytest
 from airflow_api import AirflowApi
 
-from recsys.localstack import airflow_services
 from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, read_pointer
 from recsys.vectordb import search
 from recsys.vectordb.loader import current_state
@@ -47,7 +46,7 @@ def task_log(api: AirflowApi, run_id: str, task_id: str) -> tuple[str, str]:
     return ti["state"], json.dumps(content)
 
 
-def test_a_half_published_version_fails_by_name_and_leaves_the_live_tables(stack, run_chain, monkeypatch, reliability):
+def test_a_half_published_version_fails_by_name_and_leaves_the_live_tables(stack, run_chain, airflow, reliability):
     s3 = stack.client("s3")
     bucket = stack.settings.names.ml_artifacts_bucket
     try:
@@ -60,12 +59,8 @@ def test_a_half_published_version_fails_by_name_and_leaves_the_live_tables(stack
     copy_source = {"Bucket": bucket, "Key": f"versions/{published}/{ITEM_EMBEDDINGS}"}
     s3.copy_object(Bucket=bucket, Key=f"versions/{half}/{ITEM_EMBEDDINGS}", CopySource=copy_source)
 
-    monkeypatch.setenv("RECSYS_ARTIFACT_WAIT_SECONDS", "20")
-    monkeypatch.setenv("RECSYS_RETRY_DELAY_SECONDS", "1")
-    airflow_services.start(stack, lambda _m: None, timeout=300)
+    api = airflow.api()  # its vector DB DAG waits 20 s for a version's files (SharedAirflow.ENV)
     try:
-        api = AirflowApi(stack)
-        api.wait_for_dags([DAG])
         api.end_unfinished_runs(DAG)
         api.call("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": False})
         run_ids = [
@@ -79,9 +74,8 @@ def test_a_half_published_version_fails_by_name_and_leaves_the_live_tables(stack
         runs = wait_for_runs(api, run_ids, 900)
         reports = {r: task_log(api, r, "report_missing_embeddings") for r in run_ids}
         loads = {r: task_log(api, r, "load_embeddings")[0] for r in run_ids}
-        api.call("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": True})
     finally:
-        airflow_services.stop(stack, lambda _m: None)
+        api.call("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": True})
     after = live_state(stack)
 
     half_log, absent_log = reports[run_ids[0]][1], reports[run_ids[1]][1]
