@@ -30,7 +30,8 @@ from recsys.localstack.process import stop_process
 from recsys.seed.generator import SeedSpec
 from recsys.seed.loader import seed
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability]
+# the budget of each test here: a fresh stack's first ETL apply and run, then one batch run (~60 s) or 2a's three tries
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(900)]
 
 
 def asset_events(stack) -> int:

@@ -14,7 +14,8 @@ from recsys.localstack import mariadb
 from recsys.seed.generator import SeedSpec
 from recsys.seed.loader import seed
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+# the budget of each test here: two batch runs at most (~45 s each)
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def s3_client(stack):

@@ -7,7 +7,8 @@ import pytest
 from recsys.seed.generator import SeedSpec
 from recsys.seed.loader import seed
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+# the budget of each test here: one run (~10 s)
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def test_platform_health_dag_run_succeeds(stack, run_dag):

@@ -13,7 +13,8 @@ from recsys.model.artifacts import LAYOUT, POINTER_KEY
 from recsys.seed.generator import SeedSpec
 from recsys.seed.loader import seed
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+# the budget of each test here: a batch and a model run (~65 s)
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def test_model_dag_publishes_the_layout_with_one_embedding_per_id(stack, run_dag):

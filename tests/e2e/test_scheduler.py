@@ -11,7 +11,8 @@ import pytest
 
 from recsys.localstack import airflow_services
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+# the budget of each test here: the session's chain under the scheduler (~170 s; its own deadline 15 min)
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 CHAIN = ("batch_training_data", "recommender_model", "vector_db_embeddings", "streaming_recommendations")
 ALL_DAGS = {*CHAIN, "platform_health"}

@@ -12,7 +12,8 @@ import pytest
 
 from recsys.vectordb.roles import LOADER_ROLE, READER_ROLE
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+# the budget of each test here: may start the session's chain (deployed_platform)
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 
 def test_deploy_dag_then_generated_events_all_arrive(stack, deployed_platform, monkeypatch):

@@ -31,7 +31,8 @@ from recsys.seed.generator import SeedSpec
 from recsys.seed.loader import seed
 from recsys.streaming.outputs import Deliveries, scan
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability]
+# the budget of each test here: may run the chain (~300 s on a fresh stack); 6c ~190 s (the burst: its own)
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(1500)]
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,7 @@ def test_an_unreachable_vector_db_fails_invocations_to_the_error_prefix_then_rec
     assert not still_failing
 
 
+@pytest.mark.timeout(600 + int(os.environ.get("RELIABILITY_LOAD_EVENTS", 3000)) // 50)  # ~450 events/s
 def test_a_burst_of_events_is_delivered_without_loss(stack, streaming, reliability):
     from recsys.streaming.generator import put_events
 

@@ -36,7 +36,8 @@ from recsys.provisioning.terraform import OWNER_FILE, remove_abandoned_copies
 from recsys.vectordb import search
 from recsys.vectordb.loader import current_state
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability]
+# the budget of each test here: may start the session's chain; one run with a kill and its retry (~140 s)
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(1500)]
 
 DAGS = ("batch_training_data", "recommender_model", "vector_db_embeddings", "streaming_recommendations")
 LAMBDA_CACHE = Path("/tmp/recsys-lambda-cache")  # noqa: S108 - packaging's default cache (tempfile.gettempdir())
@@ -71,7 +72,7 @@ def run_with_kill(
     ready: Callable[[psutil.Process], str | None],
     conf: dict | None = None,
     during: Callable[[str], None] | None = None,
-    timeout: float = 1500,
+    timeout: float = 900,
 ) -> tuple[str, Killed]:
     """Trigger ``dag_id``; when ``task_id`` runs and ``ready(its process)`` names what it is doing, SIGKILL the
     process; wait for the run to end. ``during(run_id)`` is called on every poll."""

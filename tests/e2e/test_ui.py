@@ -15,7 +15,8 @@ import pytest
 from recsys.config import project_root
 from recsys.localstack import airflow_services
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+# the budget of each test here: Airflow's start and one bucketed batch run (~60 s)
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
 
 DAGS = (
     "batch_training_data",

@@ -17,7 +17,8 @@ from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, read_pointe
 from recsys.vectordb import search
 from recsys.vectordb.loader import current_state
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability]
+# the budget of each test here: may run three DAGs first; two runs that wait 20 s (~110 s, its own limit 900 s)
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(1500)]
 
 DAG = "vector_db_embeddings"
 

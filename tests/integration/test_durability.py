@@ -59,6 +59,7 @@ def delivered_lines(endpoint: Endpoint) -> list[str]:
     return lines
 
 
+@pytest.mark.timeout(120 + 30 * FAULTS)  # ~10 s per fault measured
 def test_acknowledged_events_are_delivered_exactly_once_across_stops_and_kills(tmp_path, reliability):
     endpoint = Endpoint(tmp_path / "state", tmp_path / "endpoint.log")
     endpoint.start()
