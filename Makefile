@@ -50,8 +50,8 @@ check: setup ## the inner loop, no stack: ruff, unit, DAG integrity and static T
 	@$(VENV)/bin/ruff format --check .
 	@$(PY) -m pytest -m "not integration and not e2e and not reliability" tests/unit tests/dags tests/terraform
 
-reliability: setup ## fault, restart and load scenarios on the test stack (real kills); prints the table, .local/reliability/
-	@RELIABILITY_LOAD_EVENTS=$${RELIABILITY_LOAD_EVENTS:-50000} DURABILITY_FAULTS=$${DURABILITY_FAULTS:-40} $(PY) -m pytest -m reliability
+reliability: setup ## fault, restart and load scenarios on the test stack (real kills); prints the table, .local/reliability/, and the README's table after a passing run
+	@RELIABILITY_README=1 RELIABILITY_LOAD_EVENTS=$${RELIABILITY_LOAD_EVENTS:-50000} DURABILITY_FAULTS=$${DURABILITY_FAULTS:-40} $(PY) -m pytest -m reliability
 
 lint: setup ## ruff only
 	@$(VENV)/bin/ruff check .

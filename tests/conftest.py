@@ -88,3 +88,26 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     (out / "latest.json").write_text(json.dumps(rows, indent=2))
     (out / "latest.md").write_text("\n".join(table) + "\n")
     terminalreporter.write_line(f"written to {out}/latest.md and latest.json")
+    if os.environ.get("RELIABILITY_README") == "1":  # make reliability
+        _write_readme_table(terminalreporter, table, rows, exitstatus)
+
+
+def _write_readme_table(terminalreporter, table: list[str], rows: list[dict[str, str]], exitstatus: int) -> None:
+    """The README keeps the figures of one whole passing run, with the date, the machine and the load."""
+    from datetime import UTC, datetime
+
+    from reliability_table import readme_with_table
+
+    if exitstatus != 0 or any(r["result"] != "pass" for r in rows):
+        terminalreporter.write_line("README's reliability table left as it was: this run did not pass whole")
+        return
+    readme = project_root() / "README.md"
+    cores, memory = os.cpu_count(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    heading = (
+        f"Figures of one `make reliability` run, {datetime.now(UTC):%Y-%m-%d}, on this machine ({cores} cores, "
+        f"{memory:.0f} GiB), {os.environ.get('RELIABILITY_LOAD_EVENTS', '3000')} events in scenario 8, "
+        f"{os.environ.get('DURABILITY_FAULTS', '4')} faults in scenario 6 ({len(rows)} rows):"
+    )
+    text = readme_with_table(readme.read_text(), heading, table)
+    readme.write_text(text)
+    terminalreporter.write_line(f"README's reliability table rewritten from this run ({len(rows)} rows)")
