@@ -130,12 +130,24 @@ class SharedAirflow:
         self._api = None
 
 
+#: The session's SharedAirflow once a test asked for it.
+_SHARED: list[SharedAirflow] = []
+
+
 @pytest.fixture(scope="session")
 def airflow(stack, early_applies) -> Iterator[SharedAirflow]:
     early_applies()
-    shared = SharedAirflow(stack)
-    yield shared
-    shared.stop()
+    _SHARED.append(SharedAirflow(stack))
+    yield _SHARED[0]
+    _SHARED.pop().stop()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    """The shared Airflow stops after the last e2e test: the tests after them expect the stack without Airflow (and
+    its idle scheduler's CPU)."""
+    if _SHARED and (nextitem is None or Path(nextitem.path).parent != Path(item.path).parent):
+        _SHARED[0].stop()
 
 
 @pytest.fixture(scope="session")
