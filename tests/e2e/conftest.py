@@ -107,16 +107,10 @@ class SharedAirflow:
         from recsys.localstack import airflow_services
 
         if len(airflow_services.running(self.stack)) < len(airflow_services.COMPONENTS):
-            saved = {key: os.environ.get(key) for key in self.ENV}
-            os.environ.update(self.ENV)  # the components' environment is the test process's
-            try:
+            with pytest.MonkeyPatch.context() as patch:  # the components' environment is the test process's
+                for key, value in self.ENV.items():
+                    patch.setenv(key, value)
                 airflow_services.start(self.stack, self.log.append, timeout=300)
-            finally:
-                for key, value in saved.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
             self._api = None
         if self._api is None:
             self._api = AirflowApi(self.stack)
