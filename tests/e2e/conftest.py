@@ -91,9 +91,14 @@ def etl_applied(stack) -> None:
 class SharedAirflow:
     """`make airflow`'s four components on the test stack, started once and shared by every test that needs a real
     scheduler (a test that stops them, as ``make down`` does, leaves the next user to start them again). Tasks retry
-    after 1 s and the vector DB DAG waits 20 s for a model version's files."""
+    after 1 s and the vector DB DAG waits ``ARTIFACT_WAIT`` seconds for a model version's files (two pokes: in the
+    chain the Asset event comes after the files, so only the half-published scenario waits it out)."""
 
-    ENV: ClassVar[dict[str, str]] = {"RECSYS_RETRY_DELAY_SECONDS": "1", "RECSYS_ARTIFACT_WAIT_SECONDS": "20"}
+    ARTIFACT_WAIT: ClassVar[int] = 6
+    ENV: ClassVar[dict[str, str]] = {
+        "RECSYS_RETRY_DELAY_SECONDS": "1",
+        "RECSYS_ARTIFACT_WAIT_SECONDS": str(ARTIFACT_WAIT),
+    }
 
     def __init__(self, stack) -> None:
         self.stack = stack

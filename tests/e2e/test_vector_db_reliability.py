@@ -17,7 +17,7 @@ from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, read_pointe
 from recsys.vectordb import search
 from recsys.vectordb.loader import current_state
 
-# the budget of each test here: may run three DAGs first; two runs that wait 20 s (~110 s, its own limit 900 s)
+# the budget of each test here: may run three DAGs first; two runs that wait SharedAirflow.ARTIFACT_WAIT (~60 s)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(1500)]
 
 DAG = "vector_db_embeddings"
@@ -60,7 +60,7 @@ def test_a_half_published_version_fails_by_name_and_leaves_the_live_tables(stack
     copy_source = {"Bucket": bucket, "Key": f"versions/{published}/{ITEM_EMBEDDINGS}"}
     s3.copy_object(Bucket=bucket, Key=f"versions/{half}/{ITEM_EMBEDDINGS}", CopySource=copy_source)
 
-    api = airflow.api()  # its vector DB DAG waits 20 s for a version's files (SharedAirflow.ENV)
+    api = airflow.api()  # its vector DB DAG waits SharedAirflow.ARTIFACT_WAIT s for a version's files
     try:
         api.end_unfinished_runs(DAG)
         api.call("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": False})
@@ -84,7 +84,8 @@ def test_a_half_published_version_fails_by_name_and_leaves_the_live_tables(stack
     named_absent = all(f"s3://{bucket}/versions/{absent}/{f}" in absent_log for f in (ITEM_EMBEDDINGS, USER_EMBEDDINGS))
     reliability(
         "3. ml-artifacts half-published / missing",
-        "a version with only item_embeddings.csv, and a version with no files (20 s wait, real scheduler)",
+        f"a version with only item_embeddings.csv, and a version with no files ({airflow.ARTIFACT_WAIT} s wait, real "
+        "scheduler)",
         f"runs {runs[run_ids[0]]['state']}/{runs[run_ids[1]]['state']}; missing files named: {named_half}/"
         f"{named_absent}; load_embeddings {loads[run_ids[0]]}/{loads[run_ids[1]]}; live version "
         f"{before['model_version']} -> {after['model_version']}, items {before['items']} -> {after['items']}",
