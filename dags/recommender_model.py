@@ -63,7 +63,7 @@ def recommender_model() -> None:
         manifest_url = triggering_manifest_url(context["triggering_asset_events"].get(TRAINING_DATA, []))
         return train_and_stage(
             S3Hook(aws_conn_id=AWS_CONN_ID),
-            infra["ml_artifacts_bucket"],
+            infra,
             int(params["epochs"]),
             int(params["seed"]),
             manifest_url,

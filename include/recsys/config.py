@@ -79,11 +79,17 @@ class PlatformNames:
     """Physical resource names derived from the project prefix, the AWS account and the region."""
 
     prefix: str = DEFAULT_PREFIX
-    account: str = LOCAL_ACCOUNT_ID
+    #: None on AWS when nobody said which account: the names that hold it (the buckets) are refused, not guessed.
+    account: str | None = LOCAL_ACCOUNT_ID
     region: str = DEFAULT_REGION
 
     def name(self, kind: str) -> str:
-        return render_name(kind, self.prefix, self.account)
+        if self.account is None and "{account}" in NAME_TEMPLATES[kind]:
+            raise ValueError(
+                f"the {kind} name holds the AWS account id and none is known (RECSYS_TARGET=aws): set AWS_ACCOUNT_ID "
+                "or pass the caller's account (STS GetCallerIdentity), or read the name from the root's outputs"
+            )
+        return render_name(kind, self.prefix, self.account or "")
 
     @property
     def datalake_bucket(self) -> str:
@@ -145,12 +151,17 @@ class PlatformNames:
         return {kind.upper(): self.name(kind) for kind in NAME_TEMPLATES}
 
 
-def platform_names(env: dict[str, str] | None = None) -> PlatformNames:
-    """Names for the current deployment: ``RECSYS_PREFIX``, ``AWS_ACCOUNT_ID`` and ``AWS_DEFAULT_REGION``."""
+def platform_names(env: dict[str, str] | None = None, account: str | None = None) -> PlatformNames:
+    """Names for the current deployment: ``RECSYS_PREFIX``, the account (``account``, e.g. what STS says, else
+    ``AWS_ACCOUNT_ID``) and ``AWS_DEFAULT_REGION``. The local stack's account is the default only on the local target:
+    on AWS (``RECSYS_TARGET=aws``) a name holding the account is refused without one (:meth:`PlatformNames.name`)."""
     env = dict(os.environ) if env is None else env
+    account = account or env.get("AWS_ACCOUNT_ID") or None
+    if account is None and env.get("RECSYS_TARGET", "local") != "aws":
+        account = LOCAL_ACCOUNT_ID
     return PlatformNames(
         prefix=env.get("RECSYS_PREFIX", DEFAULT_PREFIX),
-        account=env.get("AWS_ACCOUNT_ID", LOCAL_ACCOUNT_ID),
+        account=account,
         region=env.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
     )
 

@@ -1,6 +1,6 @@
 import pytest
 
-from recsys.config import NAME_TEMPLATES, TRAINING_COLUMNS, local_stack_settings, platform_names
+from recsys.config import LOCAL_ACCOUNT_ID, NAME_TEMPLATES, TRAINING_COLUMNS, local_stack_settings, platform_names
 
 
 def test_lab_names_follow_the_prefix():
@@ -35,3 +35,14 @@ def test_ports_come_from_the_environment():
 def test_a_bad_port_names_the_variable():
     with pytest.raises(ValueError, match="MYSQL_PORT"):
         local_stack_settings({"MYSQL_PORT": "three"})
+
+
+def test_names_on_aws_take_the_callers_account_and_never_default_to_the_local_one():
+    on_aws = {"RECSYS_TARGET": "aws", "RECSYS_PREFIX": "de-c1w4"}
+    unknown = platform_names(on_aws)
+    with pytest.raises(ValueError, match="the datalake_bucket name holds the AWS account id and none is known"):
+        unknown.datalake_bucket  # noqa: B018 - the property raises
+    assert unknown.kinesis_stream == "de-c1w4-kinesis-data-stream"  # a name without the account is still known
+    assert platform_names(on_aws, account="111122223333").datalake_bucket == "de-c1w4-111122223333-datalake"
+    assert platform_names({**on_aws, "AWS_ACCOUNT_ID": "444455556666"}).account == "444455556666"
+    assert platform_names({}).account == LOCAL_ACCOUNT_ID  # the local stack (moto's account)

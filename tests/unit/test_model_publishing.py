@@ -50,3 +50,31 @@ def test_a_failed_upload_leaves_the_current_version_whole(s3):
     assert pointer["model_version"] == "v1"
     assert {read(s3, pointer["prefix"] + key).split(":")[0] for key in LAYOUT} == {"v1"}
     assert json.loads(read(s3, POINTER_KEY))["prefix"] == "versions/v1/"
+
+
+class _Hook:
+    """The two calls ``load_training_frame`` makes on an Airflow ``S3Hook``, over a boto3 client."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def check_for_key(self, key: str, bucket_name: str) -> bool:
+        try:
+            self.client.head_object(Bucket=bucket_name, Key=key)
+        except self.client.exceptions.ClientError:
+            return False
+        return True
+
+    def read_key(self, key: str, bucket_name: str) -> str:
+        return self.client.get_object(Bucket=bucket_name, Key=key)["Body"].read().decode()
+
+
+def test_a_manual_training_run_reads_the_live_manifest_of_the_etl_roots_bucket_not_a_default_name(s3):
+    from recsys.model.pipeline import load_training_frame
+
+    lake = "de-c1w4-111122223333-datalake"  # an AWS account's bucket: no default account may stand in for it
+    s3.create_bucket(Bucket=lake)
+    with pytest.raises(FileNotFoundError, match=rf"^s3://{lake}/ratings-ml-training/_manifest\.json not found"):
+        load_training_frame(_Hook(s3), datalake_bucket=lake)
+    with pytest.raises(ValueError, match="datalake_bucket output"):
+        load_training_frame(_Hook(s3))

@@ -57,7 +57,7 @@ def check_aws(conn_id: str = AWS_CONN_ID) -> dict[str, Any]:
 
     account = StsHook(aws_conn_id=conn_id).get_account_number()
     existing = {b["Name"] for b in S3Hook(aws_conn_id=conn_id).get_conn().list_buckets().get("Buckets", [])}
-    names = platform_names()
+    names = platform_names(account=account)  # the caller's account, never a default one
     result = {"account": account, "buckets": {b: b in existing for b in names.buckets()}}
     log.info("AWS via %s: %s", conn_id, result)
     return result

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from recsys.config import TRAINING_DATA_PREFIX, platform_names
+from recsys.config import TRAINING_DATA_PREFIX
 from recsys.etl.glue_job import MANIFEST_NAME
 from recsys.etl.training_data import download_dataset, read_training_data
 from recsys.model.artifacts import artifact_files, model_version, stage
@@ -24,16 +24,25 @@ def triggering_manifest_url(events: Any) -> str | None:
     return max(carrying, key=lambda e: e.timestamp).extra["manifest_url"] if carrying else None
 
 
-def load_training_frame(s3_hook: Any, manifest_url: str | None = None) -> tuple[Any, dict[str, Any]]:
+def live_manifest_url(datalake_bucket: str) -> str:
+    """The training dataset's live ``_manifest.json`` in the datalake bucket (the etl root's ``datalake_bucket``
+    output: on AWS the name holds the account id, which no default may stand in for)."""
+    return f"s3://{datalake_bucket}/{TRAINING_DATA_PREFIX}{MANIFEST_NAME}"
+
+
+def load_training_frame(
+    s3_hook: Any, manifest_url: str | None = None, datalake_bucket: str | None = None
+) -> tuple[Any, dict[str, Any]]:
     """The training dataset a manifest lists, as a pandas DataFrame in contract column order.
 
     ``manifest_url``: a run's own manifest (what the triggering Asset event carries); without it the dataset's live
-    ``_manifest.json`` (a manual run).
+    ``_manifest.json`` in ``datalake_bucket`` (a manual run).
     """
-    if manifest_url:
-        bucket, _, key = manifest_url.removeprefix("s3://").partition("/")
-    else:
-        bucket, key = platform_names().datalake_bucket, f"{TRAINING_DATA_PREFIX}{MANIFEST_NAME}"
+    if not manifest_url:
+        if not datalake_bucket:
+            raise ValueError("no manifest URL and no datalake bucket: pass the etl root's datalake_bucket output")
+        manifest_url = live_manifest_url(datalake_bucket)
+    bucket, _, key = manifest_url.removeprefix("s3://").partition("/")
     if not s3_hook.check_for_key(key, bucket_name=bucket):
         raise FileNotFoundError(f"s3://{bucket}/{key} not found: run batch_training_data first")
     manifest = json.loads(s3_hook.read_key(key=key, bucket_name=bucket))
@@ -44,8 +53,16 @@ def load_training_frame(s3_hook: Any, manifest_url: str | None = None) -> tuple[
 
 
 def train_and_stage(
-    s3_hook: Any, artifacts_bucket: str, epochs: int, seed: int, manifest_url: str | None = None
+    s3_hook: Any,
+    infra: dict[str, Any],
+    epochs: int,
+    seed: int,
+    manifest_url: str | None = None,
 ) -> dict[str, Any]:
+    """Train on the triggering run's dataset (else the live one) and stage the version in ``infra``'s
+    ``ml_artifacts_bucket`` (``infra``: the etl root's outputs)."""
+    artifacts_bucket = infra["ml_artifacts_bucket"]
+    manifest_url = manifest_url or live_manifest_url(infra["datalake_bucket"])
     frame, manifest = load_training_frame(s3_hook, manifest_url)
     log.info("training on %d rows from data run %s", len(frame), manifest.get("run_id"))
     result = train(frame, TrainConfig(epochs=epochs, seed=seed))
@@ -59,6 +76,5 @@ def train_and_stage(
         "prefix": prefix,
         "metrics": metrics,
         "data_run_id": manifest.get("run_id"),
-        "data_manifest": manifest_url
-        or f"s3://{platform_names().datalake_bucket}/{TRAINING_DATA_PREFIX}{MANIFEST_NAME}",
+        "data_manifest": manifest_url,
     }
