@@ -6,7 +6,7 @@ Checks, through the same Airflow connections the pipelines use, that the platfor
 | task | connection | passes when |
 |---|---|---|
 | `check_mysql_source` | `mysql_source` | the classicmodels source answers and has `customers`, `products`, `ratings` |
-| `check_vector_db` | `vector_db` | PostgreSQL answers and offers the `vector` extension |
+| `check_vector_db` | `vector_db` (its host, else `terraform/vector_db`'s outputs) | PostgreSQL answers and offers the `vector` extension; before that root's first apply it reports `checked: false` (nothing to check yet) |
 | `check_aws` | `aws_default` | STS and S3 answer (locally: the moto endpoint of the local stack) |
 
 Run it by hand after configuring a new deployment, or after `make up`: a failure names the connection and what is

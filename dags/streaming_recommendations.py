@@ -10,6 +10,7 @@ recommendations -> S3 `<prefix>-<account>-recommendations/YYYY/MM/DD/HH/`; plus 
 |---|---|
 | `read_etl_outputs` | outputs of `terraform/etl` (applied by `batch_training_data`): the scripts and ml-artifacts buckets |
 | `build_and_upload_packages` | builds both zips from `include/` (python3.11, x86_64, content-hashed), uploads new ones to the scripts bucket |
+| `read_vector_db_outputs` | outputs of `terraform/vector_db` (applied by `vector_db_embeddings`): the database's endpoint and master secret |
 | `resolve_model_version` | the `model_version` Param, else the vector DB's live version; fails if the vector DB does not hold that version's tables |
 | `provision_streaming_infrastructure` | applies `terraform/streaming_inference` (this DAG is its only applier) with the package keys and model version: Terraform owns every function's code location and configuration (`$LATEST`) |
 | `promote_lambda_versions` | publishes `$LATEST` of each function as a version (checked to be this run's package) and moves its `live` alias, which Firehose and the Function URL invoke; or moves `live` back (`rollback_to_versions`) |
@@ -101,11 +102,17 @@ def streaming_recommendations() -> None:
         return build_and_upload(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), etl["scripts_bucket"])
 
     @task
-    def resolve_model_version(**context) -> str:
+    def read_vector_db_outputs() -> dict:
+        from recsys.provisioning import provision_in_task
+
+        return provision_in_task("vector_db", apply=False)
+
+    @task
+    def resolve_model_version(vector_db: dict, **context) -> str:
         from recsys.streaming.pipeline import serving_version
         from recsys.vectordb.credentials import from_airflow
 
-        return serving_version(from_airflow(), str(context["params"]["model_version"]))
+        return serving_version(from_airflow(outputs=vector_db), str(context["params"]["model_version"]))
 
     @task
     def provision_streaming_infrastructure(packages: dict, model_version: str, **context) -> dict:
@@ -212,7 +219,7 @@ def streaming_recommendations() -> None:
 
     etl = read_etl_outputs()
     packages = build_and_upload_packages(etl)
-    model_version = resolve_model_version()
+    model_version = resolve_model_version(read_vector_db_outputs())
     streaming = provision_streaming_infrastructure(packages, model_version)
     deployed = promote_lambda_versions(streaming, packages)
     enabled = smoke_test_enabled()

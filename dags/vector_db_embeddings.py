@@ -83,7 +83,9 @@ def vector_db_embeddings() -> None:
 
         arns = {"loader": infra["vector_db_loader_secret_arn"], "reader": infra["vector_db_reader_secret_arn"]}
         client = SecretsManagerHook(aws_conn_id=AWS_CONN_ID).get_conn()
-        return ensure_roles(from_airflow(), client, arns, rotate=bool(context["params"]["rotate_role_passwords"]))
+        return ensure_roles(
+            from_airflow(outputs=infra), client, arns, rotate=bool(context["params"]["rotate_role_passwords"])
+        )
 
     @task
     def read_etl_outputs() -> dict:
@@ -115,7 +117,7 @@ def vector_db_embeddings() -> None:
         from recsys.vectordb.credentials import from_airflow
         from recsys.vectordb.pipeline import load_version
 
-        loader = from_airflow(secret_arn=infra["vector_db_loader_secret_arn"])
+        loader = from_airflow(secret_arn=infra["vector_db_loader_secret_arn"], outputs=infra)
         return load_version(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target, loader)
 
     @task(outlets=[VECTOR_DB_EMBEDDINGS])
@@ -123,7 +125,7 @@ def vector_db_embeddings() -> None:
         from recsys.vectordb.credentials import from_airflow
         from recsys.vectordb.pipeline import verify
 
-        reader = from_airflow(secret_arn=infra["vector_db_reader_secret_arn"])
+        reader = from_airflow(secret_arn=infra["vector_db_reader_secret_arn"], outputs=infra)
         return verify(reader, counts, target["model_version"])
 
     infra = provision_vector_db()

@@ -37,16 +37,37 @@ def check_mysql_source(conn_id: str = MYSQL_CONN_ID) -> dict[str, Any]:
 
 
 def check_vector_db(conn_id: str = VECTOR_DB_CONN_ID) -> dict[str, Any]:
-    """PostgreSQL answers and offers the pgvector extension (installed or installable)."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    """PostgreSQL answers and offers the pgvector extension (installed or installable).
 
-    hook = PostgresHook(postgres_conn_id=conn_id)
-    version = hook.get_first("SHOW server_version")[0]
-    row = hook.get_first("SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'vector'")
+    The endpoint is the connection's host when it has one; else ``terraform/vector_db``'s outputs (in AWS the
+    connection holds only the TLS settings, and the master user comes from the RDS-managed secret). Before that root's
+    first apply there is no database to check yet: the result says so (``checked`` false) instead of failing."""
+    import psycopg
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    from recsys.provisioning import NotAppliedError, provisioner
+    from recsys.vectordb.credentials import from_airflow
+
+    outputs = None
+    if not BaseHook.get_connection(conn_id).host:
+        try:
+            outputs = provisioner().provision("vector_db", apply=False)
+        except NotAppliedError as exc:
+            log.warning("vector DB not checked: %s", exc)
+            return {"checked": False, "reason": str(exc)}
+    where = f"connection {conn_id!r}" if outputs is None else f"terraform/vector_db's endpoint (TLS from {conn_id!r})"
+    try:
+        with psycopg.connect(**from_airflow(conn_id, outputs=outputs), connect_timeout=10) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            row = conn.execute(
+                "SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'vector'"
+            ).fetchone()
+    except psycopg.OperationalError as exc:
+        raise PlatformCheckError(f"{where}: PostgreSQL does not answer ({str(exc).strip().splitlines()[0]})") from exc
     if row is None:
-        raise PlatformCheckError(f"connection {conn_id!r}: PostgreSQL {version} does not offer the pgvector extension")
-    result = {"postgres": version, "pgvector_available": row[0], "pgvector_installed": row[1]}
-    log.info("vector DB via %s: %s", conn_id, result)
+        raise PlatformCheckError(f"{where}: PostgreSQL {version} does not offer the pgvector extension")
+    result = {"checked": True, "postgres": version, "pgvector_available": row[0], "pgvector_installed": row[1]}
+    log.info("vector DB via %s: %s", where, result)
     return result
 
 

@@ -70,6 +70,10 @@ class PermanentProvisioningError(ProvisioningError):
         self.existing = existing or []
 
 
+class NotAppliedError(PermanentProvisioningError):
+    """A root whose outputs were asked for has never been applied for this target (its owner DAG applies it)."""
+
+
 def provision_in_task(pipeline: str, **kwargs: Any) -> dict[str, Any]:
     """``provisioner().provision(pipeline, ...)`` for a DAG task: a :class:`PermanentProvisioningError` fails the task
     at once (``AirflowFailException``); anything else may be transient and uses the task's retries."""

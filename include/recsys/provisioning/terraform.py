@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import project_root
-from recsys.provisioning import OWNER_DAGS, PIPELINES, PermanentProvisioningError, ProvisioningError, check_outputs
+from recsys.provisioning import (
+    OWNER_DAGS,
+    PIPELINES,
+    NotAppliedError,
+    PermanentProvisioningError,
+    ProvisioningError,
+    check_outputs,
+)
 from recsys.provisioning.targets import Target, target_for
 
 log = logging.getLogger(__name__)
@@ -401,7 +408,7 @@ class TerraformProvisioner:
             raw = json.loads(self._run(workdir, "output", "-json", "-no-color", log_output=False) or "{}")
         outputs = {name: item["value"] for name, item in raw.items() if not item.get("sensitive")}
         if not outputs and not apply:
-            raise PermanentProvisioningError(
+            raise NotAppliedError(
                 f"terraform/{pipeline} has no outputs: it was never applied for this target. Run the "
                 f"{OWNER_DAGS[pipeline]} DAG (it applies that root) first."
             )
