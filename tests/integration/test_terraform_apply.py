@@ -65,6 +65,18 @@ def test_every_root_applies_locally_and_plans_no_changes_after(provisioner, stac
     job = glue.get_job(JobName=names.glue_job)["Job"]
     assert job["GlueVersion"] == "5.1"
     assert job["DefaultArguments"]["--TempDir"].startswith(f"s3://{names.datalake_bucket}/")
+    # the source's endpoint reaches the job as arguments: its secret holds what an RDS-managed one does, no more
+    settings = stack.settings
+    arguments = job["DefaultArguments"]
+    endpoint = {key: arguments.get(key) for key in ("--source_host", "--source_port", "--source_database")}
+    assert endpoint == {
+        "--source_host": settings.host,
+        "--source_port": str(settings.mysql_port),
+        "--source_database": settings.mysql_database,
+    }
+    secret_id = job["DefaultArguments"]["--source_secret_id"]
+    source_secret = json.loads(stack.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+    assert set(source_secret) == {"username", "password"}
     assert job["Connections"]["Connections"] == [f"{names.glue_job}-source"]
     table = glue.get_table(DatabaseName=names.glue_database, Name="ratings_ml_training")["Table"]
     assert table["Parameters"]["projection.enabled"] == "true"

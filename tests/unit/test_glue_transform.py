@@ -76,3 +76,17 @@ def test_invalid_rows_are_excluded_and_counted_by_reason(spark):
     assert valid.count() == 1
     assert excluded == {"null_key": 3, "rating_out_of_range": 2, "unknown_customer": 1, "unknown_product": 1}
     assert input_rows == len(rows)
+
+
+def test_the_source_endpoint_comes_from_the_jobs_arguments_and_an_rds_managed_secret_is_enough():
+    from recsys.etl.glue_job import source_endpoint
+
+    managed = {"username": "etl", "password": "pw"}  # what RDS keeps in a managed master secret
+    args = {"source_secret_id": "arn:s", "source_host": "db.rds", "source_port": "3306", "source_database": "cm"}
+    assert source_endpoint(args, managed) == ("db.rds", 3306, "cm")
+    # the job's arguments win over a self-managed secret's endpoint (the Glue connection and rules are for them)
+    assert source_endpoint(args, {**managed, "host": "other", "port": 3310, "dbname": "x"}) == ("db.rds", 3306, "cm")
+    # a job defined before the arguments existed: the secret's endpoint, MySQL's port and the lab's database
+    assert source_endpoint({"source_secret_id": "arn:s"}, {**managed, "host": "old"}) == ("old", 3306, "classicmodels")
+    with pytest.raises(ValueError, match=r"no source host: .* arn:s holds no host .*source_db_host"):
+        source_endpoint({"source_secret_id": "arn:s", "source_host": ""}, managed)

@@ -117,6 +117,7 @@ def glue_script(stack: Stack, secret_arn: str, target: str, layout: str, buckets
         sys.executable, str(project_root() / "include" / "recsys" / "etl" / "glue_job.py"), "--JOB_NAME", "bench-etl",
         "--source_secret_id", secret_arn, "--target_path", target, "--partition_layout", layout,
         "--buckets", str(buckets), "--source_ssl_ca", str(files(s.home).ca),
+        "--source_host", s.host, "--source_port", str(s.mysql_port), "--source_database", s.mysql_database,
     ]  # fmt: skip
     env = {
         "PATH": os.environ.get("PATH", ""),

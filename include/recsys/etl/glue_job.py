@@ -4,12 +4,15 @@ One script for AWS Glue 5.1 (Spark 3.5.6, Python 3.11; where ``awsglue`` exists)
 local stack (``python glue_job.py --JOB_NAME ... --key value ...``). Only the context adapter differs:
 
 * **read**: the source is MySQL over JDBC (``jdbc:mysql://`` URL: a ``jdbc:mariadb://`` URL makes Spark pick its
-  generic dialect and break), credentials from the Secrets Manager secret ``--source_secret_id`` (``host``, ``port``,
-  ``username``, ``password``, ``dbname``, as RDS stores them). The ratings table is read in parallel, split on
-  ``customerNumber`` into ``--jdbc_partitions`` ranges. Always over TLS (the Glue connection's ``JDBC_ENFORCE_SSL``
-  applied to the script's own reads, :meth:`Context.jdbc_ssl_options`): in Glue, MySQL Connector/J with
-  ``sslMode=REQUIRED`` (``VERIFY_CA`` with ``--source_ssl_ca``: a trust store Glue can read); locally MariaDB
-  Connector/J with ``useSsl`` and the server certificate verified against ``--source_ssl_ca`` (the stack's CA).
+  generic dialect and break) to ``--source_host``, ``--source_port``, ``--source_database`` (Terraform's
+  ``source_db_host/port/name``), user and password from the Secrets Manager secret ``--source_secret_id``
+  (``username``, ``password``: an RDS-managed master secret holds no more; a secret's ``host``/``port``/``dbname`` are
+  used only by a job defined without those arguments, :func:`source_endpoint`). The ratings table is read in parallel,
+  split on ``customerNumber`` into ``--jdbc_partitions`` ranges. Always over TLS (the Glue connection's
+  ``JDBC_ENFORCE_SSL`` applied to the script's own reads, :meth:`Context.jdbc_ssl_options`): in Glue, MySQL
+  Connector/J with ``sslMode=REQUIRED`` (``VERIFY_CA`` with ``--source_ssl_ca``: a trust store Glue can read); locally
+  MariaDB Connector/J with ``useSsl`` and the server certificate verified against ``--source_ssl_ca`` (the stack's
+  CA).
 * **transform** (:func:`transform_sql`, the same text everywhere): ratings joined to customers and products; rows
   with a NULL key, a rating outside 1..5, or a customer/product that does not exist are excluded and counted by
   reason.
@@ -122,6 +125,9 @@ DEFAULT_ARGS = {
     "run_id": "",
     "manifest_path": "",
     "source_ssl_ca": "",
+    "source_host": "",
+    "source_port": "",
+    "source_database": "",
 }
 
 
@@ -220,9 +226,29 @@ class Context:
             self.job.commit()
 
 
+def source_endpoint(args: dict[str, str], secret: dict[str, Any]) -> tuple[str, int, str]:
+    """(host, port, database) of the source: the job's ``--source_*`` arguments, else the secret's ``host``,
+    ``port``, ``dbname`` (a job defined before those arguments existed); the port defaults to 3306, the database to
+    ``classicmodels``."""
+    host = args.get("source_host") or secret.get("host")
+    if not host:
+        raise ValueError(
+            f"no source host: the job has no --source_host argument and the secret {args.get('source_secret_id')} "
+            "holds no host (an RDS-managed secret holds only username and password): apply terraform/etl, which "
+            "passes source_db_host"
+        )
+    port = args.get("source_port") or secret.get("port") or 3306
+    database = args.get("source_database") or secret.get("dbname") or "classicmodels"
+    return str(host), int(port), str(database)
+
+
 def read_source(ctx: Context, args: dict[str, str]) -> tuple[Any, Any, Any]:
     secret = json.loads(ctx.secrets.get_secret_value(SecretId=args["source_secret_id"])["SecretString"])
-    url = f"jdbc:mysql://{secret['host']}:{secret.get('port', 3306)}/{secret.get('dbname', 'classicmodels')}"
+    missing = [key for key in ("username", "password") if not secret.get(key)]
+    if missing:
+        raise ValueError(f"the source secret {args['source_secret_id']} holds no {' or '.join(missing)}")
+    host, port, database = source_endpoint(args, secret)
+    url = f"jdbc:mysql://{host}:{port}/{database}"
     options = {
         "url": url,
         "user": secret["username"],

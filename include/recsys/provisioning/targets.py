@@ -243,20 +243,12 @@ provider "aws" {{
         )
 
     def source_secret(self) -> str:
-        """The source credentials as RDS keeps them, created or refreshed from the stack's MariaDB."""
+        """The source credentials in the shape of an RDS-managed secret (user and password only: the job gets the
+        endpoint from Terraform's ``source_db_*`` variables), created or refreshed from the stack's MariaDB."""
         from recsys.localstack.stack import Stack
 
         mysql = Stack(self.settings).mariadb()
-        body = json.dumps(
-            {
-                "engine": "mysql",
-                "host": mysql.host,
-                "port": mysql.port,
-                "username": mysql.etl_user,
-                "password": mysql.etl_password,
-                "dbname": mysql.database,
-            }
-        )
+        body = json.dumps({"username": mysql.etl_user, "password": mysql.etl_password})
         client = self._client("secretsmanager")
         name = self.names.source_db_secret
         try:

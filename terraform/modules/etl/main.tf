@@ -269,6 +269,9 @@ resource "aws_glue_job" "this" {
   default_arguments = merge({
     "--job-language"                     = "python"
     "--source_secret_id"                 = var.source_db_secret_arn
+    "--source_host"                      = var.source_db_host
+    "--source_port"                      = tostring(var.source_db_port)
+    "--source_database"                  = var.source_db_name
     "--target_path"                      = "s3://${module.datalake.name}/${var.training_data_prefix}"
     "--jdbc_partitions"                  = tostring(var.jdbc_partitions)
     "--enable-continuous-cloudwatch-log" = "true"
