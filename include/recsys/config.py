@@ -229,5 +229,5 @@ def local_stack_settings(env: dict[str, str] | None = None) -> LocalStackSetting
                 raise ValueError(f"{variable}={value!r} is not a port number") from None
         else:
             kwargs[field] = value
-    kwargs["names"] = platform_names(env)
+    kwargs["names"] = platform_names({**env, "RECSYS_TARGET": "local"})  # the stack is moto's account, always
     return LocalStackSettings(**kwargs)  # type: ignore[arg-type]

@@ -78,14 +78,18 @@ def run_dag(stack, early_applies):
 
 
 def etl_applied(stack) -> None:
-    """The ETL root applied with the DAG's variables (nothing to do when its Glue job exists)."""
+    """The ETL root applied with the DAG's variables (nothing to do when its Glue job exists with the source's
+    endpoint among its arguments: a job applied before those existed is applied again)."""
     glue = stack.client("glue")
     try:
-        glue.get_job(JobName=stack.settings.names.glue_job)
+        job = glue.get_job(JobName=stack.settings.names.glue_job)["Job"]
+        if "--source_host" in job.get("DefaultArguments", {}):
+            return
     except glue.exceptions.EntityNotFoundException:
-        from recsys.provisioning import provisioner
+        pass
+    from recsys.provisioning import provisioner
 
-        provisioner({**os.environ, **stack.environment()}).provision("etl", apply=True)
+    provisioner({**os.environ, **stack.environment()}).provision("etl", apply=True)
 
 
 class SharedAirflow:

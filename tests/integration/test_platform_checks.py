@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from recsys.checks.platform import PlatformCheckError, check_aws, check_mysql_source, check_vector_db
@@ -37,12 +39,14 @@ def test_missing_ratings_table_names_the_connection(connections):
     seed(connections.mariadb(), SeedSpec(customers=40, products=30, ratings=300))
 
 
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 def test_the_vector_db_check_without_a_host_reads_the_roots_outputs_or_says_it_is_not_applied_yet(
     connections, monkeypatch, tmp_path
 ):
     """The AWS setup: the connection holds only the TLS settings (the README's table); the endpoint and the master
     secret are terraform/vector_db's outputs, which exist only after vector_db_embeddings' first apply."""
     import json
+    import os
 
     from recsys.localstack.restore import applied_roots
     from recsys.provisioning import provisioner
@@ -59,7 +63,7 @@ def test_the_vector_db_check_without_a_host_reads_the_roots_outputs_or_says_it_i
     assert "vector_db_embeddings" in not_yet["reason"]
 
     monkeypatch.setenv("LOCAL_STACK_HOME", str(connections.settings.home))
-    terraform = provisioner()
+    terraform = provisioner({**os.environ, **connections.environment()})  # the test stack's ports, not .env's
     if "vector_db" not in applied_roots(terraform.target):  # a fresh test stack: its DAG's first apply
         terraform.provision("vector_db", apply=True)
     checked = check_vector_db()

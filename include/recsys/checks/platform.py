@@ -14,6 +14,10 @@ log = logging.getLogger(__name__)
 REQUIRED_SOURCE_TABLES = ("customers", "products", "ratings")
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class PlatformCheckError(RuntimeError):
     """An endpoint is unreachable or not as the pipelines need it; the message says which and why."""
 
@@ -63,7 +67,7 @@ def check_vector_db(conn_id: str = VECTOR_DB_CONN_ID) -> dict[str, Any]:
                 "SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'vector'"
             ).fetchone()
     except psycopg.OperationalError as exc:
-        raise PlatformCheckError(f"{where}: PostgreSQL does not answer ({str(exc).strip().splitlines()[0]})") from exc
+        raise PlatformCheckError(f"{where}: PostgreSQL does not answer ({_first_line(exc)})") from exc
     if row is None:
         raise PlatformCheckError(f"{where}: PostgreSQL {version} does not offer the pgvector extension")
     result = {"checked": True, "postgres": version, "pgvector_available": row[0], "pgvector_installed": row[1]}
