@@ -21,8 +21,12 @@ USER airflow
 COPY requirements.txt /opt/recsys/
 RUN pip install --no-cache-dir -r /opt/recsys/requirements.txt
 COPY include /opt/airflow/include
+# The Lambda dependencies' wheels (hash-checked), fetched while the image builds: workers in private subnets then
+# build the Lambda zips from these files alone (RECSYS_LAMBDA_WHEELHOUSE), without a route to the package index.
+RUN PYTHONPATH=/opt/airflow/include python -m recsys.streaming.packaging --wheelhouse /opt/airflow/lambda-wheelhouse
 ENV PYTHONPATH=/opt/airflow/include \
-    TERRAFORM_DIR=/opt/airflow/terraform
+    TERRAFORM_DIR=/opt/airflow/terraform \
+    RECSYS_LAMBDA_WHEELHOUSE=/opt/airflow/lambda-wheelhouse
 
 FROM runtime AS localstack
 USER root

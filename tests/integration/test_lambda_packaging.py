@@ -50,3 +50,24 @@ def test_a_pin_without_a_hash_is_refused(tmp_path):
     lock = tampered_lock(tmp_path, (pgvector, pgvector.split()[0]))
     with pytest.raises(PackagingError, match="needs --hash"):
         locked_versions(lock)
+
+
+def test_a_worker_without_the_package_index_builds_from_the_wheelhouse_alone(tmp_path, monkeypatch):
+    from recsys.streaming.packaging import WHEELHOUSE_ENV, main
+
+    wheelhouse = tmp_path / "wheelhouse"
+    assert main(["--wheelhouse", str(wheelhouse)]) == 0  # where the index is reachable (the image's build)
+    assert len(list(wheelhouse.glob("*.whl"))) == len(locked_versions())
+    # the worker: every index unreachable, only the wheelhouse
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv(WHEELHOUSE_ENV, str(wheelhouse))
+    deps = dependencies_dir(tmp_path / "cache")
+    assert (deps / "pgvector").is_dir()
+    assert (deps / "numpy").is_dir()
+    # a wheel missing from the wheelhouse is named, not fetched from an index
+    next(wheelhouse.glob("pgvector-*.whl")).unlink()
+    missing = r"(?s)from the wheelhouse .*No matching distribution found for pgvector=="
+    with pytest.raises(PackagingError, match=missing):
+        dependencies_dir(tmp_path / "cache-2")

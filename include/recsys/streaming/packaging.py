@@ -11,6 +11,11 @@ Each zip also carries the CA bundle the functions verify the vector DB's certifi
 functions' ``VECTOR_DB_SSLROOTCERT``; ``sslmode=verify-full``): the file ``VECTOR_DB_CA_BUNDLE`` names (the local
 stack's CA), else Amazon RDS's bundle for the region, downloaded from :data:`RDS_CA_BUNDLE_URL` at build time (the
 Airflow worker's network; cached for a week) and checked to hold PEM certificates.
+
+Workers without a route to the internet (private subnets, no NAT) build from files only: ``RECSYS_LAMBDA_WHEELHOUSE``
+names a folder of the lock's wheels (:func:`download_wheelhouse`, ``python -m recsys.streaming.packaging
+--wheelhouse DIR``, run where the package index is reachable: the runtime image's build does it) and pip then reads no
+index; ``VECTOR_DB_CA_BUNDLE`` names the RDS bundle on the workers instead of the download.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ PLATFORM = "manylinux2014_x86_64"
 MAX_ZIPPED = 50 * 1024 * 1024
 MAX_UNZIPPED = 250 * 1024 * 1024
 REQUIREMENTS = Path(__file__).with_name("lambda-requirements.txt")
+WHEELHOUSE_ENV = "RECSYS_LAMBDA_WHEELHOUSE"
 CA_BUNDLE_ENV = "VECTOR_DB_CA_BUNDLE"
 CA_BUNDLE_URL_ENV = "RDS_CA_BUNDLE_URL"
 RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/{region}/{region}-bundle.pem"
@@ -145,8 +151,42 @@ def make_machine_independent(deps: Path) -> None:
             record.write_text("".join(kept))
 
 
+#: pip's options selecting the Lambda platform's wheels (``install`` and ``download`` alike).
+PLATFORM_OPTIONS = (
+    "--require-hashes",
+    "--platform",
+    PLATFORM,
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.11",
+    "--only-binary=:all:",
+    "--no-deps",
+)
+
+
+def _wheel_source(env: dict[str, str] | None = None) -> list[str]:
+    """pip's index options: none (pip's configured index), or only the wheelhouse ``RECSYS_LAMBDA_WHEELHOUSE`` names."""
+    env = dict(os.environ) if env is None else env
+    wheelhouse = env.get(WHEELHOUSE_ENV, "")
+    if not wheelhouse:
+        return []
+    if not Path(wheelhouse).is_dir():
+        raise PackagingError(f"{WHEELHOUSE_ENV}={wheelhouse} is not a folder (fill one with --wheelhouse)")
+    return ["--no-index", "--find-links", str(Path(wheelhouse).resolve())]
+
+
 def _install(pins: list[str], requirements: Path, target: Path) -> None:
-    log.info("installing %s for %s/%s into %s", ", ".join(p.split()[0] for p in pins), RUNTIME, PLATFORM, target)
+    source = _wheel_source()
+    where = f"the wheelhouse {source[-1]}" if source else "the package index"
+    log.info(
+        "installing %s for %s/%s from %s into %s",
+        ", ".join(p.split()[0] for p in pins),
+        RUNTIME,
+        PLATFORM,
+        where,
+        target,
+    )
     result = subprocess.run(
         [
             sys.executable,
@@ -155,17 +195,10 @@ def _install(pins: list[str], requirements: Path, target: Path) -> None:
             "install",
             "--quiet",
             "--no-compile",
-            "--require-hashes",
+            *source,
             "--target",
             str(target),
-            "--platform",
-            PLATFORM,
-            "--implementation",
-            "cp",
-            "--python-version",
-            "3.11",
-            "--only-binary=:all:",
-            "--no-deps",
+            *PLATFORM_OPTIONS,
             "-r",
             str(requirements),
         ],
@@ -174,7 +207,23 @@ def _install(pins: list[str], requirements: Path, target: Path) -> None:
         check=False,
     )
     if result.returncode != 0:
-        raise PackagingError(f"pip could not install the Lambda dependencies:\n{result.stderr[-3000:]}")
+        raise PackagingError(f"pip could not install the Lambda dependencies from {where}:\n{result.stderr[-3000:]}")
+
+
+def download_wheelhouse(dest: Path, requirements: Path = REQUIREMENTS) -> list[str]:
+    """Download the lock's wheels for the Lambda platform into ``dest`` (hashes checked); returns their file names.
+    Point ``RECSYS_LAMBDA_WHEELHOUSE`` at it on workers that cannot reach the package index."""
+    dest.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(dest), *PLATFORM_OPTIONS,
+         "-r", str(requirements)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise PackagingError(f"pip could not download the Lambda dependencies:\n{result.stderr[-3000:]}")
+    return sorted(p.name for p in dest.glob("*.whl"))
 
 
 def _add_tree(archive: zipfile.ZipFile, root: Path, prefix: str = "") -> int:
@@ -264,3 +313,26 @@ def build(function: str, out_dir: Path, cache: Path | None = None, ca_file: Path
         )
     log.info("%s: %s, %.1f MB zipped, %.1f MB unzipped", function, path.name, size / 1e6, unzipped / 1e6)
     return Package(function, str(path), digest, size, unzipped, f"lambda/{path.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m recsys.streaming.packaging",
+        description="Download the Lambda dependencies' wheels (the hash-pinned lock, Lambda's platform) into a "
+        f"folder, for workers without the package index: set {WHEELHOUSE_ENV} to it there.",
+    )
+    parser.add_argument("--wheelhouse", type=Path, required=True, metavar="DIR", help="folder to download into")
+    args = parser.parse_args(argv)
+    try:
+        names = download_wheelhouse(args.wheelhouse)
+    except PackagingError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{len(names)} wheels in {args.wheelhouse}: {', '.join(names)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
