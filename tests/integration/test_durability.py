@@ -27,8 +27,9 @@ FAULT_CYCLE = (signal.SIGKILL, signal.SIGTERM)
 
 
 def provision(endpoint: Endpoint) -> None:
-    """What the streaming DAG's provisioning re-creates after a kill (the function and the delivery stream are kept
-    only by a graceful stop's snapshot); the bucket and the Kinesis stream are restored by the endpoint itself."""
+    """What the streaming DAG's provisioning re-creates when it is missing: after a kill, what the endpoint's last
+    checkpoint did not hold (a kill within a second of the create); the bucket and the Kinesis stream are restored by
+    the endpoint's journals, and everything by a graceful stop's snapshot."""
     s3, kinesis = endpoint.client("s3"), endpoint.client("kinesis")
     if "out" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
         s3.create_bucket(Bucket="out")
@@ -36,8 +37,12 @@ def provision(endpoint: Endpoint) -> None:
         kinesis.create_stream(StreamName="activity", ShardCount=2)
     arn = kinesis.describe_stream_summary(StreamName="activity")["StreamDescriptionSummary"]["StreamARN"]
     if "delivery" in endpoint.client("firehose").list_delivery_streams()["DeliveryStreamNames"]:
-        return  # a SIGTERM: the snapshot brought everything back
-    create_fn(endpoint.client, 30)
+        return
+    functions = {f["FunctionName"] for f in endpoint.client("lambda").list_functions()["Functions"]}
+    if "fn" not in functions:
+        if "fn-role" in {r["RoleName"] for r in endpoint.client("iam").list_roles()["Roles"]}:
+            endpoint.client("iam").delete_role(RoleName="fn-role")  # create_fn creates it again
+        create_fn(endpoint.client, 30)
     endpoint.client("firehose").create_delivery_stream(
         DeliveryStreamName="delivery",
         DeliveryStreamType="KinesisStreamAsSource",

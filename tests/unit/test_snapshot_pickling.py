@@ -59,3 +59,47 @@ def test_the_marker_is_read_once_and_only_by_the_endpoint_that_wrote_it(tmp_path
     marker.write_text(json.dumps({"pid": 42, "taken": "t", "left_out": ["moto.x.models:x_backends"]}))
     assert restored(tmp_path, 42) == {"pid": 42, "taken": "t", "left_out": ["moto.x.models:x_backends"]}
     assert restored(tmp_path, 42) is None
+
+
+def call(method: str, path: str = "/", target: str = "", body: bytes = b"", query: str = ""):
+    from recsys.localstack.aws_server import AwsCall
+
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query}
+    if target:
+        environ["HTTP_X_AMZ_TARGET"] = target
+    return AwsCall(environ=environ, body=body)
+
+
+def test_checkpoints_follow_control_plane_changes_not_reads_or_data():
+    from recsys.localstack.moto_snapshot import mutates
+
+    changes = [
+        call("POST", target="AWSGlue.CreateJob", body=b"{}"),
+        call("POST", target="secretsmanager.PutSecretValue", body=b"{}"),
+        call("POST", target="Firehose_20150804.CreateDeliveryStream", body=b"{}"),
+        call("POST", body=b"Action=CreateRole&Version=2010-05-08&RoleName=r"),  # IAM, query protocol
+        call("POST", body=b"Version=2014-10-31&Action=CreateDBInstance"),  # RDS
+        call("POST", "/2015-03-31/functions"),  # Lambda CreateFunction
+        call("PUT", "/2015-03-31/functions/fn/aliases/live"),
+        call("PUT", "/bucket"),  # CreateBucket
+        call("PUT", "/bucket", query="lifecycle"),
+        call("DELETE", "/bucket", query="policy"),
+    ]
+    unchanged = [
+        call("POST", target="AWSGlue.GetJobRun", body=b"{}"),
+        call("POST", target="Kinesis_20131202.PutRecords", body=b"{}"),  # the journal keeps records
+        call("POST", target="Firehose_20150804.PutRecordBatch", body=b"{}"),
+        call("POST", target="Logs_20140328.PutLogEvents", body=b"{}"),
+        call("POST", target="AWSGlue.StartJobRun", body=b"{}"),  # runs belong to the Glue runner
+        call("POST", body=b"Action=GetCallerIdentity&Version=2011-06-15"),
+        call("POST", body=b"Action=DescribeDBInstances&Version=2014-10-31"),
+        call("POST", "/2015-03-31/functions/fn/invocations"),
+        call("GET", "/2015-03-31/functions/fn"),
+        call("PUT", "/bucket/key.parquet"),  # objects: the S3 mirror keeps them
+        call("DELETE", "/bucket/a/b"),
+        call("POST", "/bucket", query="delete"),  # DeleteObjects
+        call("GET", "/bucket", query="lifecycle"),
+        call("PUT", "/bucket/key", body=b"x&Action=CreateRole"),  # an object's body is not a query
+    ]
+    assert [c.environ for c in changes if not mutates(c)] == []
+    assert [c.environ for c in unchanged if mutates(c)] == []

@@ -111,6 +111,9 @@ class Extension(Protocol):
         """Stop workers and persist what must survive a restart."""
         ...
 
+    # Optional: ``after(call)`` runs once the call has been answered (by an extension or moto): an extension that
+    # defines it learns of every completed call (the snapshot's checkpoints follow changes this way).
+
 
 def json_response(payload: dict[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, content_type="application/x-amz-json-1.1")
@@ -173,17 +176,30 @@ class InterceptingApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         body = Request(environ).get_data(cache=False)
         call = AwsCall(environ=environ, body=body)
+        try:
+            for extension in self.extensions:
+                try:
+                    response = extension.intercept(call, self.forward)
+                except Exception:  # an executor bug must surface to the client as a 500, not kill the server
+                    log.exception("extension %s failed on %s %s", type(extension).__name__, call.target, call.path)
+                    response = json_response({"__type": "InternalFailure", "message": "local executor failed"}, 500)
+                if response is not None:
+                    return response(environ, start_response)
+            status, headers, answer = self.call_moto(call.fresh_environ())
+            start_response(status, headers)
+            return answer
+        finally:
+            self._after(call)
+
+    def _after(self, call: AwsCall) -> None:
         for extension in self.extensions:
+            after = getattr(extension, "after", None)
+            if after is None:
+                continue
             try:
-                response = extension.intercept(call, self.forward)
-            except Exception:  # an executor bug must surface to the client as a 500, not kill the server
-                log.exception("extension %s failed on %s %s", type(extension).__name__, call.target, call.path)
-                response = json_response({"__type": "InternalFailure", "message": "local executor failed"}, 500)
-            if response is not None:
-                return response(environ, start_response)
-        status, headers, body = self.call_moto(call.fresh_environ())
-        start_response(status, headers)
-        return body
+                after(call)
+            except Exception:  # bookkeeping: its failure must not fail a call already answered
+                log.exception("extension %s failed after %s %s", type(extension).__name__, call.target, call.path)
 
 
 def load_extensions(state_dir: Path, names: list[str] | None = None) -> list[Extension]:

@@ -1,23 +1,32 @@
-"""Keep every resource the local AWS endpoint was given across a graceful restart (``make down``, then ``make up``).
+"""Keep every resource the local AWS endpoint was given across a restart: graceful (``make down``) or not (a kill).
 
 moto holds its models in memory. S3 objects and Kinesis records are written through as they change
-(:mod:`recsys.localstack.s3_persistence`, :mod:`recsys.localstack.kinesis_persistence`) and survive a kill; the rest
-(IAM roles, KMS keys, Glue jobs, secrets, the RDS instance, Lambda functions, Firehose streams, security groups,
-log groups, each bucket's configuration: lifecycle, policy, encryption, versioning, tags; each Kinesis stream's
-encryption and tags) used to be gone after any restart, so ``make up`` re-applied all three Terraform roots (minutes:
-the provider waits on some creates). Now a graceful stop pickles moto's backends once no request is in flight, and
-the next start loads them before the port answers; ``make up`` then has nothing to re-apply.
+(:mod:`recsys.localstack.s3_persistence`, :mod:`recsys.localstack.kinesis_persistence`); the rest (IAM roles, KMS keys,
+Glue jobs, secrets, the RDS instance, Lambda functions, Firehose streams, security groups, log groups, each bucket's
+configuration: lifecycle, policy, encryption, versioning, tags; each Kinesis stream's encryption and tags) is pickled
+from moto's backends into one snapshot, which the next start loads before the port answers:
 
-The snapshot is consumed when loaded (deleted): after a later SIGKILL the endpoint starts with S3 and Kinesis only and
-``make up`` re-applies the roots, as before, rather than resurrecting resources from an older snapshot. A snapshot
-taken by another moto version is not loaded (the restore re-applies); a service moto's objects cannot be pickled for
-is left out and named in the log (``make up`` then re-applies). It is written with mode 0600: it holds what the
-endpoint holds, secret values included, like ``.local/aws`` as a whole.
+* a **checkpoint** once a change to them has been answered and no other came for :data:`QUIET_SECONDS` (a Terraform
+  apply's burst is one checkpoint), at the latest :data:`MAX_DELAY_SECONDS` after the first unsaved change. Data-plane
+  calls (object and record writes, log events, invocations, job runs) take none. A checkpoint holds no Glue job runs:
+  the Glue runner owns what happened to a run, and after a kill moto alone would call a run it never finished
+  SUCCEEDED;
+* a **final** snapshot at a graceful stop, once no request is in flight, job runs included (the runner saves their
+  outcomes beside it).
+
+After a graceful stop ``make up`` has nothing to re-apply. After a kill the endpoint comes back with its last
+checkpoint, which may miss the last second of changes: ``make up`` re-applies each applied root, which plans no change
+when nothing was missed (:mod:`recsys.localstack.restore`). Before checkpoints, a kill kept S3 and Kinesis only and
+that re-apply re-created everything (minutes: the provider's waits on lifecycle configurations and the RDS instance).
+A snapshot taken by another moto version is not loaded (the restore re-applies); a service moto's objects cannot be
+pickled for is left out and named in the log (``make up`` then re-applies). It is written with mode 0600: it holds
+what the endpoint holds, secret values included, like ``.local/aws`` as a whole.
 
     <state_dir>/moto/snapshot.pickle  {"moto": version, "taken": iso time, "backends": {"module:name": BackendDict},
                                        "buckets": {(account, bucket): {attribute: value}}, "tags": {...},
                                        "streams": {(account, region, stream): {attribute: value}}, "left_out": [...]}
-    <state_dir>/moto/restored.json    {"pid", "taken", "left_out"}: written when a start loaded a snapshot
+    <state_dir>/moto/snapshot.final   present while the snapshot is a graceful stop's (removed when loaded)
+    <state_dir>/moto/restored.json    {"pid", "taken", "left_out", "final"}: written when a start loaded a snapshot
 """
 
 from __future__ import annotations
@@ -44,6 +53,27 @@ log = logging.getLogger("recsys.localstack.snapshot")
 WRITTEN_THROUGH = frozenset({"s3", "kinesis"})
 #: A bucket's objects stay with the S3 mirror; everything else about it is configuration.
 BUCKET_CONTENT = frozenset({"keys", "multiparts"})
+#: A checkpoint waits for this many seconds without a change...
+QUIET_SECONDS = 1.0
+#: ...but no longer than this after the first change it has not saved.
+MAX_DELAY_SECONDS = 15.0
+#: Operations that read (by their name's start), and the data-plane writes that take no checkpoint.
+READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Head", "Search", "Lookup", "Query", "Scan", "Simulate")
+DATA_PLANE = frozenset(
+    {
+        "PutRecord",
+        "PutRecords",
+        "PutRecordBatch",
+        "PutLogEvents",
+        "CreateLogStream",
+        "StartJobRun",
+        "BatchStopJobRun",
+        "Invoke",
+        "InvokeAsync",
+        "AssumeRole",
+        "AssumeRoleWithWebIdentity",
+    }
+)
 
 
 def _load_private_key(pem: bytes) -> Any:
@@ -73,15 +103,21 @@ class _Pickler(pickle.Pickler):
     LOCK = type(threading.Lock())
     RLOCK = type(threading.RLock())
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, without_job_runs: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+        from moto.glue.models import FakeJob
+
+        #: a checkpoint's Glue jobs are pickled without their runs (the live ones keep theirs)
+        self.job_type = FakeJob if without_job_runs else None
         from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
         self.key_types = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
         self.pem = (Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
 
     def reducer_override(self, obj: Any) -> Any:
+        if self.job_type is not None and type(obj) is self.job_type:
+            return _with_state, (type(obj), {**vars(obj), "job_runs": []})
         if isinstance(obj, self.key_types):
             return _load_private_key, (obj.private_bytes(*self.pem),)
         if isinstance(obj, weakref.WeakValueDictionary):
@@ -97,12 +133,41 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-def _dumps(value: Any) -> bytes:
+def _with_state(cls: type, state: dict[str, Any]) -> Any:
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
+
+
+def _dumps(value: Any, without_job_runs: bool = False) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL, without_job_runs=without_job_runs).dump(value)
     return buffer.getvalue()
+
+
+def mutates(call: AwsCall) -> bool:
+    """Whether an answered call may have changed what a checkpoint keeps: a control-plane write (JSON and query
+    protocols by operation name; REST by method, S3 at bucket level only, Lambda's invocations excluded)."""
+    operation = call.target.rsplit(".", 1)[-1] if call.target else ""
+    form = call.body.startswith(b"Action=") or b"&Action=" in call.body[:2048]  # the query protocol (IAM, RDS, EC2)
+    if not operation and call.method == "POST" and form:
+        from urllib.parse import parse_qs
+
+        operation = (parse_qs(call.body[:2048].decode("utf-8", "replace")).get("Action") or [""])[0]
+    if operation:
+        return not operation.startswith(READ_PREFIXES) and operation not in DATA_PLANE
+    if call.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    path = call.path
+    if path[:1] == "/" and path[1:5].isdigit():  # a dated REST API (Lambda: /2015-03-31/functions/...)
+        return "/invocations" not in path and "/invoke-async" not in path
+    # S3, path style: /bucket (create, delete, ?lifecycle, ?policy, ...) is configuration; /bucket/key is an object,
+    # and POST /bucket?delete deletes objects
+    bucket, _, key = path.lstrip("/").partition("/")
+    query = str(call.environ.get("QUERY_STRING", ""))
+    return bool(bucket) and not key and not (call.method == "POST" and "delete" in query.split("&"))
 
 
 def loaded_backends() -> dict[str, Any]:
@@ -180,20 +245,43 @@ def marker_file(state_dir: Path) -> Path:
     return state_dir / "moto" / "restored.json"
 
 
+def final_file(state_dir: Path) -> Path:
+    return state_dir / "moto" / "snapshot.final"
+
+
 class MotoSnapshot:
-    """Extension: saves moto's backends at a graceful stop, loads them at the next start; answers no call."""
+    """Extension: checkpoints moto's backends after changes and at a graceful stop, loads them at the next start;
+    answers no call."""
 
     def __init__(self, state_dir: Path) -> None:
         self.path = snapshot_file(state_dir)
-        #: Written when a snapshot was loaded: {"pid", "taken", "left_out"}; `make up` reads it (:func:`restored`).
+        #: {"pid", "taken", "left_out", "final"}, written when a start loaded a snapshot (read by :func:`restored`)
         self.marker = marker_file(state_dir)
+        self.final = final_file(state_dir)
+        self._changes = threading.Condition()
+        self._first_change: float | None = None  # monotonic time of the first change no checkpoint holds yet
+        self._last_change = 0.0
+        self._stopping = False
+        self._thread: threading.Thread | None = None
 
     def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
         return None
 
+    def after(self, call: AwsCall) -> None:
+        if not mutates(call):
+            return
+        with self._changes:
+            now = time.monotonic()
+            if self._first_change is None:
+                self._first_change = now
+            self._last_change = now
+            self._changes.notify_all()
+
     def restore(self, endpoint_url: str) -> None:
         """Runs after the S3 mirror and the Kinesis journal restored theirs (the buckets exist to configure)."""
         self.marker.unlink(missing_ok=True)
+        final = self.final.exists()
+        self.final.unlink(missing_ok=True)  # from now on the snapshot is a checkpoint: later changes may be missing
         if not self.path.exists():
             return
         started = time.monotonic()
@@ -205,16 +293,26 @@ class MotoSnapshot:
             self._apply(snapshot)
         except Exception:  # an unreadable or foreign snapshot: `make up` re-applies the roots instead
             log.exception("could not load %s; starting without it (make up re-applies the Terraform roots)", self.path)
+            self.path.unlink(missing_ok=True)
             return
-        finally:
-            self.path.unlink(missing_ok=True)  # consumed: a later kill must not bring this state back
+        if final:  # its job runs are the runner's saved ones, read once: a checkpoint without them replaces it
+            with self._changes:
+                self._first_change = self._last_change = time.monotonic()
         self.marker.write_text(
-            json.dumps({"pid": os.getpid(), "taken": snapshot["taken"], "left_out": snapshot.get("left_out", [])})
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "taken": snapshot["taken"],
+                    "left_out": snapshot.get("left_out", []),
+                    "final": final,
+                }
+            )
         )
         log.info(
-            "restored %d service(s) and %d bucket configuration(s) from the snapshot taken %s in %.1f s",
+            "restored %d service(s) and %d bucket configuration(s) from the %s taken %s in %.1f s",
             len(snapshot["backends"]),
             len(snapshot["buckets"]),
+            "snapshot of the graceful stop" if final else "checkpoint",
             snapshot["taken"],
             time.monotonic() - started,
         )
@@ -250,10 +348,42 @@ class MotoSnapshot:
                         setattr(stream, attribute, value)
 
     def start(self, endpoint_url: str) -> None:
-        return None
+        self._thread = threading.Thread(target=self._checkpoints, name="moto-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _checkpoints(self) -> None:
+        """Take a checkpoint once changes paused for :data:`QUIET_SECONDS` (or :data:`MAX_DELAY_SECONDS` passed)."""
+        while True:
+            with self._changes:
+                while not self._stopping:
+                    if self._first_change is not None:
+                        now = time.monotonic()
+                        due = min(self._last_change + QUIET_SECONDS, self._first_change + MAX_DELAY_SECONDS)
+                        if now >= due:
+                            break
+                        self._changes.wait(due - now)
+                    else:
+                        self._changes.wait()
+                if self._stopping:
+                    return
+                self._first_change = None  # a change answered from now on marks the next checkpoint
+            try:
+                self._write(final=False)
+            except Exception:  # the next change tries again; a kill before it re-applies more
+                log.exception("checkpoint failed")
 
     def stop(self) -> None:
         """Called once the endpoint answers nothing more and every request in flight is done."""
+        with self._changes:
+            self._stopping = True
+            self._changes.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        if self._write(final=True):
+            self.final.touch(mode=0o600)
+
+    def _write(self, final: bool) -> bool:
+        """Pickle moto's backends (a checkpoint: without Glue job runs) and replace the snapshot file with them."""
         import moto
 
         started = time.monotonic()
@@ -270,41 +400,45 @@ class MotoSnapshot:
                 "streams": streams,
             }
             try:
-                data = _dumps(payload)
+                data = _dumps(payload, without_job_runs=not final)
             except Exception as whole:  # find the service that cannot be pickled, keep the others
                 kept = {}
                 for service, backend in backends.items():
                     try:
-                        _dumps(backend)
+                        _dumps(backend, without_job_runs=not final)
                         kept[service] = backend
                     except Exception as exc:
                         log.warning("snapshot leaves out %s (%s: %s)", service, type(exc).__name__, exc)
                 payload["backends"] = kept
                 payload["left_out"] = sorted(set(backends) - set(kept))
                 try:
-                    data = _dumps(payload)
+                    data = _dumps(payload, without_job_runs=not final)
                 except Exception:
                     log.warning("no snapshot taken (%s): make up will re-apply the Terraform roots", whole)
-                    return
+                    return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.final.unlink(missing_ok=True)  # a checkpoint, or a final snapshot until it is complete
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, self.path)
         log.info(
-            "saved %d service(s) and %d bucket configuration(s) to %s (%.1f MB) in %.1f s",
+            "%s %d service(s) and %d bucket configuration(s) to %s (%.1f MB) in %.1f s",
+            "saved" if final else "checkpoint:",
             len(payload["backends"]),
             len(buckets),
             self.path,
             len(data) / 1e6,
             time.monotonic() - started,
         )
+        return True
 
 
 def restored(state_dir: Path, pid: int) -> dict[str, Any] | None:
-    """What the endpoint process ``pid`` loaded from a snapshot at its start ({"taken", "left_out"}), or None when
-    it loaded none (first start, after a kill, a foreign snapshot). Read once: the marker is removed."""
+    """What the endpoint process ``pid`` loaded from a snapshot at its start ({"taken", "left_out", "final": a graceful
+    stop's, else a checkpoint}), or None when it loaded none (first start, a foreign snapshot). Read once: the marker is
+    removed."""
     marker = marker_file(state_dir)
     try:
         info = json.loads(marker.read_text())

@@ -1,16 +1,17 @@
-"""Re-apply the Terraform roots after the local AWS endpoint restarted without its snapshot.
+"""Re-apply the Terraform roots after the local AWS endpoint restarted from a checkpoint (it was killed) or with
+nothing (its snapshot could not be loaded).
 
 After a graceful stop the endpoint reloads every resource from the snapshot it took
-(:mod:`recsys.localstack.moto_snapshot`) and there is nothing to do. After a kill it keeps only S3 objects and Kinesis
-records (written through to its state folder): no Glue job, Lambda function, Firehose delivery stream, IAM role,
-secret or key. ``make up`` puts them back by applying each root that a DAG applied before, with the variables that
-DAG gave it (remembered next to the local state, nothing secret: package keys, model version), in dependency order
-(``etl`` and ``vector_db`` at once: neither reads the other). Terraform sees the missing resources and creates them;
-the persisted bucket and stream are left as they are. The Firehose runner then resumes each stream from its saved
-checkpoint, so events put before the restart are delivered without any DAG run. The ``live`` aliases start at
-``$LATEST`` (the last deployed package); the next deploy publishes a version again. After ``terraform/vector_db`` the
-role secrets are new and empty, so the roles get new passwords into them (:func:`recsys.vectordb.roles.ensure_roles`,
-what the vector DB DAG runs first).
+(:mod:`recsys.localstack.moto_snapshot`) and there is nothing to do. After a kill it reloads its last checkpoint,
+taken a second after the last change it answered, which may miss that last second. ``make up`` then applies each root
+that a DAG applied before, with the variables that DAG gave it (remembered next to the local state, nothing secret:
+package keys, model version), in dependency order (``etl`` and ``vector_db`` at once: neither reads the other): a
+root the checkpoint holds whole plans no change and is not applied; a missing resource is created again. Without any
+snapshot (a foreign moto version, an unreadable file) only S3 objects and Kinesis records are left and the applies
+re-create the rest (minutes: the provider waits on some creates). The Firehose runner resumes each stream from its
+saved checkpoint, so events put before the restart are delivered without any DAG run. After ``terraform/vector_db``
+the role secrets get their passwords again (:func:`recsys.vectordb.roles.ensure_roles`, what the vector DB DAG runs
+first): a no-op when they hold them.
 
 A resource an apply created but could not record (the endpoint's answer was lost and the provider's retry found it
 existing) is imported and the root applied once more. A root that still fails to re-apply is reported with
@@ -64,12 +65,17 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
     snapshot = restored(stack.home / "aws", record.pid) if record is not None else None
     if not roots:
         return {}
-    if snapshot is not None and not snapshot.get("left_out"):
+    if snapshot is not None and not snapshot.get("left_out") and snapshot.get("final", True):
         progress(
             f"the endpoint restored every resource from its snapshot of {snapshot['taken']} (make down): "
             f"{', '.join(f'terraform/{root}' for root in roots)} stand as applied, nothing to re-apply"
         )
         return dict.fromkeys(roots, "kept")
+    if snapshot is not None:
+        progress(
+            f"the endpoint was not stopped by make down; it restored its checkpoint of {snapshot['taken']}: applying "
+            "each root again for what the checkpoint missed (a root it holds whole plans no change)"
+        )
     lock = threading.Lock()
 
     def report(message: str) -> None:  # one whole line at a time from the two threads

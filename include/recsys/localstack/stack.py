@@ -193,8 +193,9 @@ class Stack:
     # --- lifecycle ----------------------------------------------------------------------------------------------
     def up(self, progress: Callable[[str], None], migrate_airflow: bool = True, restore: bool = True) -> None:
         """Start what is not running. When the AWS endpoint (re)started and DAGs had applied Terraform roots on this
-        stack, re-apply them (``restore``; :mod:`recsys.localstack.restore`) unless the endpoint loaded everything from
-        the snapshot its last graceful stop took (:mod:`recsys.localstack.moto_snapshot`)."""
+        stack, apply them again (``restore``; :mod:`recsys.localstack.restore`) unless the endpoint loaded everything
+        from the snapshot its last graceful stop took (after a kill: its last checkpoint, :mod:`recsys.localstack.
+        moto_snapshot`)."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / ".gitignore").write_text("*\n")
         started: dict[str, bool] = {}
@@ -230,9 +231,9 @@ class Stack:
             stopped = stop_process(record, timeout=150 if name == AWS_SERVICE else 60) or was_running
             detail = ""
             if name == AWS_SERVICE and was_running:
-                from recsys.localstack.moto_snapshot import snapshot_file
+                from recsys.localstack.moto_snapshot import final_file
 
-                kept = snapshot_file(self.home / "aws").exists()
+                kept = final_file(self.home / "aws").exists()
                 detail = "; its resources saved" if kept else "; no snapshot saved (see .local/logs/aws.log)"
             progress(f"{name}: {'stopped' if stopped else 'was not running'} (pid {record.pid}){detail}")
             self.state.forget(name)
