@@ -66,6 +66,7 @@ DATA_PLANE = frozenset(
         "PutRecordBatch",
         "PutLogEvents",
         "CreateLogStream",
+        "PutMetricData",
         "StartJobRun",
         "BatchStopJobRun",
         "Invoke",
