@@ -18,8 +18,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
 
+# torch's CPU build, from PyTorch's CPU index: the public index's Linux wheel pulls gigabytes of CUDA libraries
+RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 COPY requirements.txt /opt/recsys/
-RUN pip install --no-cache-dir -r /opt/recsys/requirements.txt
+# With the image's own Airflow named, as Airflow's docs ask: a requirement can then neither upgrade nor downgrade it
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/recsys/requirements.txt
 COPY include /opt/airflow/include
 # The Lambda dependencies' wheels (hash-checked), fetched while the image builds: workers in private subnets then
 # build the Lambda zips from these files alone (RECSYS_LAMBDA_WHEELHOUSE), without a route to the package index.

@@ -1,0 +1,45 @@
+"""What a deployment installs (requirements.txt) fits a managed Airflow: it pins neither Airflow nor what Airflow's
+constraints pin, and it resolves together with apache-airflow==3.3.2 against the lock the tests run on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from packaging.requirements import Requirement
+
+from recsys.config import project_root
+
+REQUIREMENTS = project_root() / "requirements.txt"
+#: Pinned on purpose: in no Airflow constraints file (no provider depends on it), and the pin is the CPU build's
+#: version the runtime image takes from PyTorch's CPU index.
+PINNED = {"torch"}
+
+
+def requirements() -> list[Requirement]:
+    lines = [line.split("#", 1)[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
+    return [Requirement(line) for line in lines if line and not line.startswith("-")]
+
+
+def test_the_deployment_requirements_pin_neither_airflow_nor_what_its_constraints_pin():
+    names = {r.name.lower() for r in requirements()}
+    assert not names & {"apache-airflow", "apache-airflow-core", "apache-airflow-task-sdk"}
+    pinned = {r.name.lower() for r in requirements() if r.specifier}
+    assert pinned == PINNED
+
+
+def test_the_deployment_requirements_resolve_with_airflow_3_3_2_against_the_lock(tmp_path):
+    """pip, offline (--no-index), in the environment `make setup` installed from requirements-lock.txt: every
+    requirement is met by the lock's versions beside Airflow 3.3.2, nothing would be installed or changed."""
+    report = tmp_path / "report.json"
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--quiet", "--report", str(report)]
+    result = subprocess.run(
+        [*command, "-r", str(REQUIREMENTS), "apache-airflow==3.3.2"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [item["metadata"]["name"] for item in json.loads(report.read_text())["install"]] == []
+    # the check can fail: a pin the lock does not hold cannot be resolved offline
+    result = subprocess.run([*command, "pandas==2.2.0", "apache-airflow==3.3.2"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "pandas==2.2.0" in result.stderr
