@@ -31,9 +31,14 @@ variable "source_db_secret_arn" {
 }
 
 variable "source_db_ssl_ca" {
-  description = "Trust store (JKS/PKCS12 URL Glue can read, e.g. s3://...) holding the source's CA: the Glue read then verifies the certificate (sslMode=VERIFY_CA). Empty: the read is encrypted (sslMode=REQUIRED) without verification."
+  description = "Path, on the machine running Terraform (the Airflow workers), of a trust store holding the source's CA: JKS (or PKCS12, .p12) for MySQL Connector/J in Glue (keytool -importcert of each certificate of the RDS bundle), a PEM file on the local stack. The root uploads it beside the Glue script and the job gets it with --extra-files; the read then verifies the certificate (sslMode=VERIFY_CA). Empty: the read is encrypted (sslMode=REQUIRED) without verification."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.source_db_ssl_ca == "" || !startswith(var.source_db_ssl_ca, "s3://")
+    error_message = "source_db_ssl_ca is a file path on the machine running Terraform (the root uploads it), not an s3:// URL: Connector/J cannot open s3:."
+  }
 }
 
 variable "source_db_security_group_id" {

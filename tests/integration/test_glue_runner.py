@@ -204,3 +204,22 @@ def test_the_driver_does_not_inherit_the_endpoints_environment(local_glue):
     names = client("s3").get_object(Bucket="scripts", Key="env.txt")["Body"].read().decode().split()
     assert "VECTOR_DB_PASSWORD" not in names
     assert {"AWS_ENDPOINT_URL", "PATH", "SPARK_LOCAL_IP"} <= set(names)
+
+
+def test_extra_files_are_in_the_scripts_working_directory_as_in_glue(local_glue):
+    client, job = local_glue
+    s3 = client("s3")
+    s3.put_object(Bucket="scripts", Key="glue/certs/ca.pem", Body=b"-----BEGIN CERTIFICATE-----\n")
+    s3.put_object(Bucket="scripts", Key="conf/settings.json", Body=b'{"k": 1}')
+    script = (
+        "import boto3, pathlib\n"
+        "here = sorted(pathlib.Path('.').iterdir())\n"
+        "found = {p.name: p.read_text() for p in here if p.suffix in ('.pem', '.json')}\n"
+        "boto3.client('s3').put_object(Bucket='scripts', Key='found.txt', Body=repr(found))\n"
+    )
+    extra = "s3://scripts/glue/certs/ca.pem, s3://scripts/conf/settings.json"
+    name = job(script, DefaultArguments={"--extra-files": extra})
+    run_id = client("glue").start_job_run(JobName=name)["JobRunId"]
+    assert wait_for_end(client("glue"), name, run_id)["JobRunState"] == "SUCCEEDED"
+    found = s3.get_object(Bucket="scripts", Key="found.txt")["Body"].read().decode()
+    assert found == repr({"ca.pem": "-----BEGIN CERTIFICATE-----\n", "settings.json": '{"k": 1}'})

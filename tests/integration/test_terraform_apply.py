@@ -74,6 +74,14 @@ def test_every_root_applies_locally_and_plans_no_changes_after(provisioner, stac
         "--source_port": str(settings.mysql_port),
         "--source_database": settings.mysql_database,
     }
+    # the source's CA reaches the job as in Glue: uploaded beside the script, --extra-files, a relative file: URL
+    from recsys.localstack import tls
+
+    ca = tls.files(settings.home).ca
+    assert arguments["--source_ssl_ca"] == f"file:{ca.name}"
+    assert arguments["--extra-files"] == f"s3://{names.scripts_bucket}/glue/certs/{ca.name}"
+    uploaded = stack.client("s3").get_object(Bucket=names.scripts_bucket, Key=f"glue/certs/{ca.name}")
+    assert uploaded["Body"].read() == ca.read_bytes()
     secret_id = job["DefaultArguments"]["--source_secret_id"]
     source_secret = json.loads(stack.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
     assert set(source_secret) == {"username", "password"}

@@ -204,14 +204,22 @@ class Context:
 
     def jdbc_ssl_options(self) -> dict[str, str]:
         """Driver properties for a TLS-only read; the server certificate verified when ``--source_ssl_ca`` names
-        the CA (a PEM file locally; a JKS/PKCS12 trust store URL in Glue)."""
+        the CA: ``file:<name>``, a file ``--extra-files`` put in the job's working directory (Terraform's
+        ``source_db_ssl_ca``; Connector/J opens it with ``java.net.URL``, which has no ``s3:`` handler), or a path.
+        In Glue a JKS/PKCS12 trust store (``.p12``/``.pfx`` read as PKCS12); locally a PEM file."""
         ca = self.args.get("source_ssl_ca", "")
         if self.in_glue:  # MySQL Connector/J 8
             if ca:
-                return {"sslMode": "VERIFY_CA", "trustCertificateKeyStoreUrl": ca}
+                url = ca if ca.startswith("file:") or "://" in ca else Path(ca).resolve().as_uri()
+                kind = "PKCS12" if ca.lower().endswith((".p12", ".pfx")) else "JKS"
+                return {
+                    "sslMode": "VERIFY_CA",
+                    "trustCertificateKeyStoreUrl": url,
+                    "trustCertificateKeyStoreType": kind,
+                }
             return {"sslMode": "REQUIRED"}
         if ca:  # MariaDB Connector/J 2.7 (Debian's): verifies the chain and the host name against this CA
-            return {"useSsl": "true", "serverSslCert": ca}
+            return {"useSsl": "true", "serverSslCert": str(Path(ca.removeprefix("file:")).resolve())}
         return {"useSsl": "true", "trustServerCertificate": "true"}
 
     def staging_dir(self, run_id: str) -> str:

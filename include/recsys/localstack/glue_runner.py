@@ -14,7 +14,9 @@ the real state (``STARTING``, ``RUNNING``, ``SUCCEEDED``, ``FAILED`` with ``Erro
   ``TIMEOUT`` (``GLUE_TIMEOUT_UNIT_SECONDS`` shortens the minute for tests);
 * the driver gets a minimal environment (``PATH``, locale, Java and Spark settings, the local endpoint), not the
   endpoint's own, which may hold other services' secrets;
-* ``UpdateJob`` (which moto lacks) replaces the job's definition.
+* ``UpdateJob`` (which moto lacks) replaces the job's definition;
+* ``--extra-files`` (comma-separated ``s3://`` URLs) are copied into the script's working directory before it
+  starts, where Glue puts them (the source's CA trust store reaches the job this way).
 """
 
 from __future__ import annotations
@@ -215,7 +217,11 @@ class GlueRunner:
         try:
             bucket, _, key = script_location.removeprefix("s3://").partition("/")
             script = folder / Path(key).name
-            local_client("s3", self.endpoint_url).download_file(bucket, key, str(script))
+            s3 = local_client("s3", self.endpoint_url)
+            s3.download_file(bucket, key, str(script))
+            for url in filter(None, (u.strip() for u in arguments.get("--extra-files", "").split(","))):
+                extra_bucket, _, extra_key = url.removeprefix("s3://").partition("/")
+                s3.download_file(extra_bucket, extra_key, str(folder / Path(extra_key).name))
             argv = [sys.executable, str(script), "--JOB_NAME", run.job_name]
             for name, value in arguments.items():
                 argv += [name if name.startswith("--") else f"--{name}", str(value)]

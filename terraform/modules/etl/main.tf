@@ -265,7 +265,9 @@ resource "aws_glue_job" "this" {
   }
 
   # The script reads the source over TLS always (JDBC_ENFORCE_SSL above, applied to its Spark reads); with
-  # --source_ssl_ca it also verifies the server's certificate against that CA.
+  # --source_ssl_ca it also verifies the server's certificate against that CA: the trust store this root uploads,
+  # which --extra-files copies into the job's working directory and the script opens as a relative file: URL
+  # (Connector/J opens the URL with java.net.URL, which has no s3: handler).
   default_arguments = merge({
     "--job-language"                     = "python"
     "--source_secret_id"                 = var.source_db_secret_arn
@@ -277,7 +279,21 @@ resource "aws_glue_job" "this" {
     "--enable-continuous-cloudwatch-log" = "true"
     "--enable-metrics"                   = "true"
     "--TempDir"                          = "s3://${module.datalake.name}/_staging/glue-temp/"
-  }, var.source_db_ssl_ca == "" ? {} : { "--source_ssl_ca" = var.source_db_ssl_ca })
+    }, var.source_db_ssl_ca == "" ? {} : {
+    "--extra-files"   = "s3://${module.scripts.name}/${aws_s3_object.source_ca[0].key}"
+    "--source_ssl_ca" = "file:${basename(var.source_db_ssl_ca)}"
+  })
+}
+
+# The source's CA trust store, from the file source_db_ssl_ca names on the machine running Terraform, next to the
+# Glue script (the job's role reads glue/*).
+resource "aws_s3_object" "source_ca" {
+  count       = var.source_db_ssl_ca == "" ? 0 : 1
+  bucket      = module.scripts.name
+  key         = "glue/certs/${basename(var.source_db_ssl_ca)}"
+  source      = var.source_db_ssl_ca
+  source_hash = filemd5(var.source_db_ssl_ca)
+  kms_key_id  = module.kms.arn
 }
 
 # The training data as an Athena/Spark table with partition projection: a new customerNumber=<N>/ folder is

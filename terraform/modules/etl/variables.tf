@@ -39,12 +39,12 @@ variable "source_db_name" {
 }
 
 variable "source_db_secret_arn" {
-  description = "Secrets Manager ARN of the source credentials (username, password, host, port, dbname)."
+  description = "Secrets Manager ARN of the source credentials (username, password)."
   type        = string
 }
 
 variable "source_db_ssl_ca" {
-  description = "CA the Glue script verifies the source's certificate against (trust store URL in Glue; empty: TLS without verification)."
+  description = "Path of the trust store holding the source's CA, uploaded beside the Glue script and shipped to the job with --extra-files (empty: TLS without verification)."
   type        = string
 }
 
