@@ -10,7 +10,7 @@ include .env
 export
 endif
 
-.PHONY: help setup up airflow down status clean seed demo test check reliability lint format bench lock
+.PHONY: help setup up airflow down status clean seed demo test check reliability lint format bench lock package
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ format: setup ## apply ruff's formatting and fixes
 
 bench: up ## each speed claim against its reference in one run (ARGS="--quick", ARGS="vectors etl"); bench/results/latest.md
 	@$(PY) -m recsys.bench $(ARGS)
+
+package: setup ## build both Lambda zips ahead of time into dist/lambda (for Airflow workers without the internet: upload them, then the prebuilt_packages Param)
+	@$(PY) -m recsys.streaming.packaging --build dist/lambda
 
 lock: ## re-resolve requirements-dev.txt into requirements-lock.txt (needs the package index)
 	@scripts/lock.sh

@@ -9,7 +9,7 @@ recommendations -> S3 `<prefix>-<account>-recommendations/YYYY/MM/DD/HH/`; plus 
 | task | what it does |
 |---|---|
 | `read_etl_outputs` | outputs of `terraform/etl` (applied by `batch_training_data`): the scripts and ml-artifacts buckets |
-| `build_and_upload_packages` | builds both zips from `include/` (python3.11, x86_64, content-hashed), uploads new ones to the scripts bucket |
+| `build_and_upload_packages` | builds both zips from `include/` (python3.11, x86_64, content-hashed), uploads new ones to the scripts bucket; with `prebuilt_packages`, checks the zips `make package` built instead |
 | `read_vector_db_outputs` | outputs of `terraform/vector_db` (applied by `vector_db_embeddings`): the database's endpoint and master secret |
 | `resolve_model_version` | the `model_version` Param, else the vector DB's live version; fails if the vector DB does not hold that version's tables |
 | `provision_streaming_infrastructure` | applies `terraform/streaming_inference` (this DAG is its only applier) with the package keys and model version: Terraform owns every function's code location and configuration (`$LATEST`) |
@@ -33,6 +33,9 @@ Runs when embeddings of a new model are loaded (`vector_db_embeddings` Asset), a
 * `allow_destroy` (false): apply even if the plan deletes or replaces a stateful resource (the stream, the bucket).
 * `rollback_to_versions` (empty): `"<transformation version>[,<model-inference version>]"` moves `live` back to
   those published versions and skips building and applying (the smoke test still runs).
+* `prebuilt_packages` (empty): `"<transformation sha256>,<model inference sha256>"` of zips built ahead of time
+  (`make package`) and uploaded to the scripts bucket's `lambda/`: their sha256 is checked and nothing is built,
+  for workers with no route to the package index or the RDS CA download.
 * `smoke_test` (true): false skips the Lambda and delivery checks. Neither writes into the production output:
   smoke objects live under `smoke-tests/` (expire after a day).
 """
@@ -82,6 +85,13 @@ def _delivered_after_put(files: list, **context) -> bool:
             description="'<transformation>[,<model inference>]' published versions to move live back to",
         ),
         "smoke_test": Param(True, type="boolean", description="put a test event and check its recommendation"),
+        "prebuilt_packages": Param(
+            "",
+            type="string",
+            pattern=r"^$|^[0-9a-f]{64},[0-9a-f]{64}$",
+            description="'<transformation sha256>,<model inference sha256>' of zips `make package` built, in the "
+            "scripts bucket's lambda/: deploy those instead of building (workers without the internet)",
+        ),
     },
 )
 def streaming_recommendations() -> None:
@@ -97,9 +107,15 @@ def streaming_recommendations() -> None:
 
         from recsys.streaming.pipeline import build_and_upload
 
-        if context["params"]["rollback_to_versions"]:
+        params = context["params"]
+        if params["rollback_to_versions"]:
             return {}
-        return build_and_upload(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), etl["scripts_bucket"])
+        client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        if params["prebuilt_packages"]:
+            from recsys.streaming.pipeline import prebuilt_packages
+
+            return prebuilt_packages(client, etl["scripts_bucket"], str(params["prebuilt_packages"]))
+        return build_and_upload(client, etl["scripts_bucket"])
 
     @task
     def read_vector_db_outputs() -> dict:

@@ -71,3 +71,37 @@ def test_a_worker_without_the_package_index_builds_from_the_wheelhouse_alone(tmp
     missing = r"(?s)from the wheelhouse .*No matching distribution found for pgvector=="
     with pytest.raises(PackagingError, match=missing):
         dependencies_dir(tmp_path / "cache-2")
+
+
+def test_packages_built_ahead_of_time_deploy_by_their_sha256_and_a_changed_zip_is_refused(tmp_path, monkeypatch):
+    import boto3
+    from moto import mock_aws
+
+    from recsys.streaming.packaging import build_all
+    from recsys.streaming.pipeline import prebuilt_packages
+
+    # the CA bundle as a build input in the repository's certs/ (here a copy): no download
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "eu-west-1-bundle.pem").write_bytes(Path("/etc/ssl/certs/ca-certificates.crt").read_bytes())
+    monkeypatch.setenv("RECSYS_CA_BUNDLE_DIR", str(certs))
+    monkeypatch.delenv("VECTOR_DB_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("RDS_CA_BUNDLE_URL", "http://127.0.0.1:9/unreachable.pem")  # a download would fail
+    built = build_all(tmp_path / "dist", "eu-west-1")  # `make package`
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="scripts")
+        for package in built:  # what the operator uploads
+            s3.upload_file(package.path, "scripts", package.key)
+        digests = ",".join(p.sha256 for p in built)
+        deployed = prebuilt_packages(s3, "scripts", digests)
+        assert {f: (d["key"], d["sha256"], d["size"]) for f, d in deployed.items()} == {
+            p.function: (p.key, p.sha256, p.size) for p in built
+        }
+        s3.put_object(Bucket="scripts", Key=built[0].key, Body=b"not the built zip")
+        with pytest.raises(RuntimeError, match=rf"has sha256 [0-9a-f]{{64}}, not {built[0].sha256}"):
+            prebuilt_packages(s3, "scripts", digests)
+        s3.upload_file(built[0].path, "scripts", built[0].key)
+        s3.delete_object(Bucket="scripts", Key=built[1].key)
+        with pytest.raises(RuntimeError, match=r"no prebuilt package .*make package"):
+            prebuilt_packages(s3, "scripts", f"{built[0].sha256},{built[1].sha256}")

@@ -47,6 +47,9 @@ CA_BUNDLE_ENV = "VECTOR_DB_CA_BUNDLE"
 CA_BUNDLE_URL_ENV = "RDS_CA_BUNDLE_URL"
 RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/{region}/{region}-bundle.pem"
 CA_ARCNAME = "certs/vector-db-ca.pem"
+#: Build inputs in the repository: a region's RDS bundle saved here (``<region>-bundle.pem``, public certificates)
+#: is packaged without any download.
+CA_BUNDLE_DIR = project_root() / "certs"
 CA_CACHE_SECONDS = 7 * 24 * 3600
 
 #: Package modules each function needs (relative to include/recsys).
@@ -263,6 +266,10 @@ def ca_bundle(cache: Path, region: str, env: dict[str, str] | None = None) -> Pa
             raise PackagingError(f"{CA_BUNDLE_ENV}={configured} does not exist")
         check_ca_bundle(path.read_bytes(), f"{CA_BUNDLE_ENV}={configured}")
         return path
+    shipped = Path(env.get("RECSYS_CA_BUNDLE_DIR") or CA_BUNDLE_DIR) / f"{region}-bundle.pem"
+    if shipped.is_file():  # committed with the repository: no download on the worker
+        check_ca_bundle(shipped.read_bytes(), str(shipped))
+        return shipped
     url = env.get(CA_BUNDLE_URL_ENV) or RDS_CA_BUNDLE_URL.format(region=region)
     target = cache / f"rds-ca-{region}.pem"
     if target.is_file() and time.time() - target.stat().st_mtime < CA_CACHE_SECONDS:
@@ -315,22 +322,40 @@ def build(function: str, out_dir: Path, cache: Path | None = None, ca_file: Path
     return Package(function, str(path), digest, size, unzipped, f"lambda/{path.name}")
 
 
+def build_all(out_dir: Path, region: str, cache: Path | None = None) -> list[Package]:
+    """Both functions' zips, with the vector DB's CA bundle (:func:`ca_bundle`), under ``out_dir``."""
+    cache = cache or out_dir / "cache"
+    ca_file = ca_bundle(cache, region)
+    return [build(function, out_dir, cache, ca_file) for function in FUNCTIONS]
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
         prog="python -m recsys.streaming.packaging",
-        description="Download the Lambda dependencies' wheels (the hash-pinned lock, Lambda's platform) into a "
-        f"folder, for workers without the package index: set {WHEELHOUSE_ENV} to it there.",
+        description="Build the Lambda packages ahead of time (--build), or download their dependencies' wheels "
+        f"(--wheelhouse), for Airflow workers without the internet: upload the zips to the scripts bucket's lambda/ "
+        f"and give their sha256s to streaming_recommendations' prebuilt_packages Param, or set {WHEELHOUSE_ENV} to "
+        "the wheel folder on the workers.",
     )
-    parser.add_argument("--wheelhouse", type=Path, required=True, metavar="DIR", help="folder to download into")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--build", type=Path, metavar="DIR", help="build both zips into DIR")
+    action.add_argument("--wheelhouse", type=Path, metavar="DIR", help="download the lock's wheels into DIR")
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), help="RDS CA region")
     args = parser.parse_args(argv)
     try:
-        names = download_wheelhouse(args.wheelhouse)
+        if args.wheelhouse:
+            names = download_wheelhouse(args.wheelhouse)
+            print(f"{len(names)} wheels in {args.wheelhouse}: {', '.join(names)}")
+            return 0
+        packages = build_all(args.build, args.region)
     except PackagingError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{len(names)} wheels in {args.wheelhouse}: {', '.join(names)}")
+    for package in packages:
+        print(f"{package.function}: {package.path} sha256 {package.sha256} -> s3://<scripts bucket>/{package.key}")
+    print("prebuilt_packages Param: " + ",".join(p.sha256 for p in packages))
     return 0
 
 

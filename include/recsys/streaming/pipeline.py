@@ -34,6 +34,44 @@ def build_and_upload(s3_client: Any, bucket: str, cache_dir: Path | None = None)
     return {p["function"]: {k: v for k, v in p.items() if k != "path"} for p in uploaded}
 
 
+def prebuilt_packages(s3_client: Any, bucket: str, sha256s: str) -> dict[str, dict[str, Any]]:
+    """The packages ``python -m recsys.streaming.packaging --build`` made ahead of time and someone uploaded to the
+    scripts bucket's ``lambda/``, named by their sha256s (``"<transformation>,<model inference>"``, the order of
+    :data:`FUNCTIONS`): each is read back and its sha256 checked, nothing is built (no package index, no download)."""
+    import hashlib
+    import io
+    import zipfile
+
+    digests = [d.strip().lower() for d in sha256s.split(",")]
+    if len(digests) != len(FUNCTIONS):
+        raise ValueError(f"prebuilt_packages wants {len(FUNCTIONS)} sha256s ({', '.join(FUNCTIONS)}), got {sha256s!r}")
+    packages: dict[str, dict[str, Any]] = {}
+    for function, digest in zip(FUNCTIONS, digests, strict=True):
+        key = f"lambda/{function}-{digest[:16]}.zip"
+        try:
+            body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3_client.exceptions.NoSuchKey:
+            raise RuntimeError(
+                f"{function}: no prebuilt package s3://{bucket}/{key}: upload what `make package` built"
+            ) from None
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != digest:
+            raise RuntimeError(f"{function}: s3://{bucket}/{key} has sha256 {actual}, not {digest}")
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+        log.info("%s: prebuilt s3://%s/%s (sha256 %s)", function, bucket, key, digest)
+        packages[function] = {
+            "function": function,
+            "sha256": digest,
+            "size": len(body),
+            "unzipped_size": unzipped,
+            "key": key,
+            "bucket": bucket,
+            "uploaded": False,
+        }
+    return packages
+
+
 def serving_version(connection_kwargs: dict[str, Any], requested: str = "") -> str:
     """The model version the Lambdas should serve: ``requested`` if the vector DB holds its tables, else the vector
     DB's live version. Never a version whose item vectors are not loaded (the Lambdas would fail every batch)."""
