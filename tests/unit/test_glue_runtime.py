@@ -63,10 +63,23 @@ def test_the_script_imports_only_what_glue_provides():
     ("in_glue", "ca", "expected"),
     [
         (True, "", {"sslMode": "REQUIRED"}),
+        (  # the trust store --extra-files put in the working directory: java.net.URL has no s3: handler
+            True,
+            "file:truststore.jks",
+            {
+                "sslMode": "VERIFY_CA",
+                "trustCertificateKeyStoreUrl": "file:truststore.jks",
+                "trustCertificateKeyStoreType": "JKS",
+            },
+        ),
         (
             True,
-            "s3://b/truststore.jks",
-            {"sslMode": "VERIFY_CA", "trustCertificateKeyStoreUrl": "s3://b/truststore.jks"},
+            "file:rds-ca.p12",
+            {
+                "sslMode": "VERIFY_CA",
+                "trustCertificateKeyStoreUrl": "file:rds-ca.p12",
+                "trustCertificateKeyStoreType": "PKCS12",
+            },
         ),
         (False, "/x/ca.pem", {"useSsl": "true", "serverSslCert": "/x/ca.pem"}),
         (False, "", {"useSsl": "true", "trustServerCertificate": "true"}),

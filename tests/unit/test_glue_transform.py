@@ -92,21 +92,11 @@ def test_the_source_endpoint_comes_from_the_jobs_arguments_and_an_rds_managed_se
         source_endpoint({"source_secret_id": "arn:s", "source_host": ""}, managed)
 
 
-def test_the_source_ca_is_opened_as_a_file_in_the_jobs_working_directory(tmp_path, monkeypatch):
+def test_a_file_url_for_the_local_driver_is_the_file_in_the_jobs_working_directory(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from recsys.etl.glue_job import Context
 
-    monkeypatch.chdir(tmp_path)  # where --extra-files put the trust store
+    monkeypatch.chdir(tmp_path)  # where --extra-files put the CA (the local Glue runner runs the script here)
     local = SimpleNamespace(in_glue=False, args={"source_ssl_ca": "file:ca.pem"})
     assert Context.jdbc_ssl_options(local) == {"useSsl": "true", "serverSslCert": str(tmp_path / "ca.pem")}
-    glue = SimpleNamespace(in_glue=True, args={"source_ssl_ca": "file:rds-ca.jks"})
-    assert Context.jdbc_ssl_options(glue) == {
-        "sslMode": "VERIFY_CA",
-        "trustCertificateKeyStoreUrl": "file:rds-ca.jks",  # java.net.URL: relative to the driver's directory
-        "trustCertificateKeyStoreType": "JKS",
-    }
-    glue.args["source_ssl_ca"] = "file:rds-ca.p12"
-    assert Context.jdbc_ssl_options(glue)["trustCertificateKeyStoreType"] == "PKCS12"
-    glue.args["source_ssl_ca"] = ""
-    assert Context.jdbc_ssl_options(glue) == {"sslMode": "REQUIRED"}
