@@ -293,6 +293,11 @@ def ca_bundle(cache: Path, region: str, env: dict[str, str] | None = None) -> Pa
     return target
 
 
+def zip_name(function: str, digest: str) -> str:
+    """A package's file name, from its sha256; its key in the scripts bucket is ``lambda/<name>``."""
+    return f"{function}-{digest[:16]}.zip"
+
+
 def build(function: str, out_dir: Path, cache: Path | None = None, ca_file: Path | None = None) -> Package:
     """Build one function's zip under ``out_dir`` (with ``ca_file`` as :data:`CA_ARCNAME`); raises
     :class:`PackagingError` over Lambda's limits."""
@@ -310,7 +315,7 @@ def build(function: str, out_dir: Path, cache: Path | None = None, ca_file: Path
         if ca_file is not None:
             unzipped += _add_file(archive, ca_file, CA_ARCNAME)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    path = out_dir / f"{function}-{digest[:16]}.zip"
+    path = out_dir / zip_name(function, digest)
     tmp.replace(path)
     size = path.stat().st_size
     if size > MAX_ZIPPED or unzipped > MAX_UNZIPPED:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from recsys.streaming.packaging import FUNCTIONS, build, ca_bundle
+from recsys.streaming.packaging import FUNCTIONS, build, ca_bundle, zip_name
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def prebuilt_packages(s3_client: Any, bucket: str, sha256s: str) -> dict[str, di
         raise ValueError(f"prebuilt_packages wants {len(FUNCTIONS)} sha256s ({', '.join(FUNCTIONS)}), got {sha256s!r}")
     packages: dict[str, dict[str, Any]] = {}
     for function, digest in zip(FUNCTIONS, digests, strict=True):
-        key = f"lambda/{function}-{digest[:16]}.zip"
+        key = f"lambda/{zip_name(function, digest)}"
         try:
             body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except s3_client.exceptions.NoSuchKey:
