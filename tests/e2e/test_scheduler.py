@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import psutil
 import pytest
@@ -55,6 +56,9 @@ def test_stopping_airflow_leaves_no_process(stack, airflow):
     assert processes, "no Airflow process was found to stop"
     assert not left, [(p.pid, p.name()) for p in left]
     assert not zombies, [(p.pid, p.name()) for p in zombies]
+    # a component that outlives SIGTERM by 30 s is killed (and reaped): still nothing left, but worth seeing in CI
+    if killed := [line for line in airflow.log if line.endswith(": killed")]:
+        warnings.warn(f"stopping Airflow killed a component: {killed}", stacklevel=1)
     assert not [
         line
         for line in airflow.log
@@ -63,6 +67,7 @@ def test_stopping_airflow_leaves_no_process(stack, airflow):
         and "healthy" not in line
         and "UI:" not in line
         and "migrating" not in line
+        and line not in killed
     ], airflow.log
 
 

@@ -137,6 +137,8 @@ def stop(stack: Stack, progress: Callable[[str], None]) -> None:
         record = records.get(service(component))
         if record is None:
             continue
-        stopped = stop_process(record, timeout=30)
-        progress(f"Airflow {component}: {'stopped' if stopped else 'was not running'} (pid {record.pid})")
+        began = time.monotonic()
+        stopped = stop_process(record, timeout=30, progress=progress)
+        took = f" in {time.monotonic() - began:.1f} s" if stopped else ""
+        progress(f"Airflow {component}: {'stopped' if stopped else 'was not running'}{took} (pid {record.pid})")
         stack.state.forget(service(component))

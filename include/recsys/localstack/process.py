@@ -146,8 +146,16 @@ def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd
     return proc.pid
 
 
-def stop_process(record: ServiceRecord, sig: int = signal.SIGTERM, timeout: float = 20.0) -> bool:
-    """Stop exactly the recorded process (and the children it spawned); True when something was stopped."""
+def stop_process(
+    record: ServiceRecord,
+    sig: int = signal.SIGTERM,
+    timeout: float = 20.0,
+    progress: Callable[[str], None] | None = None,
+) -> bool:
+    """Stop exactly the recorded process (and the children it spawned); True when something was stopped.
+
+    What does not exit within ``timeout`` of ``sig`` is killed, and reaped when it is our child (a process this
+    one started and never waits for stays a zombie until this one exits)."""
     proc = record.process()
     if proc is None:
         return False
@@ -155,7 +163,12 @@ def stop_process(record: ServiceRecord, sig: int = signal.SIGTERM, timeout: floa
     proc.send_signal(sig)
     _, alive = psutil.wait_procs([proc], timeout=timeout)
     for p in alive:
-        p.kill()
+        if progress is not None:
+            signal_name = signal.Signals(sig).name
+            progress(f"{record.name} (pid {p.pid}) did not exit within {timeout:.0f} s of {signal_name}: killed")
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)
     for child in children:
         try:
             if child.is_running():

@@ -228,7 +228,7 @@ class Stack:
             if name == vectordb.SERVICE and was_running:
                 vectordb.stop(self.vectordb())  # a clean shutdown first; stop_process below makes sure
             # the endpoint drains requests (up to 60 s) and stops its runners before it saves its snapshot
-            stopped = stop_process(record, timeout=150 if name == AWS_SERVICE else 60) or was_running
+            stopped = stop_process(record, timeout=150 if name == AWS_SERVICE else 60, progress=progress) or was_running
             detail = ""
             if name == AWS_SERVICE and was_running:
                 from recsys.localstack.moto_snapshot import final_file
