@@ -16,9 +16,11 @@ own process (moto runs in-process, so a corrected model answers every API that r
 * **Glue connections**: ``GetConnection`` answered without ``ConnectionType`` (drift on ``aws_glue_connection``).
 * **IAM**: AWS managed policies (``AWSLambdaVPCAccessExecutionRole``, ``AWSXRayDaemonWriteAccess``) exist, as in
   every account (moto loads them only when asked: ``MOTO_IAM_LOAD_MANAGED_POLICIES``).
-* **RDS**: the instance's endpoint is the embedded PostgreSQL (the stack's host; the root's ``vector_db_port``
-  variable gives the port), and the secret RDS manages for the master user (``manage_master_user_password``) holds
-  the local database's real credentials for the root's master user name, so clients that read the secret connect.
+* **RDS**: each instance has its own ``DbiResourceId`` (moto gives all the same one, and the provider reads an
+  instance by it); the instance's endpoint is the embedded PostgreSQL (the stack's host; the root's
+  ``vector_db_port`` variable gives the port), and the secret RDS manages for the master user
+  (``manage_master_user_password``) holds the local database's real credentials for the root's master user name, so
+  clients that read the secret connect.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import functools
 import json
 import logging
 import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +160,24 @@ def _patch_rds(state_dir: Path) -> None:
 
     DBInstance.address = property(address)
     MasterUserSecret._generate_secret_string = secret_string
+    DBInstance.__init__ = with_unique_resource_id(DBInstance.__init__)
+
+
+#: The characters of an RDS resource id after ``db-`` (26 of them, as AWS writes them).
+_RESOURCE_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def with_unique_resource_id(init: Callable[..., None]) -> Callable[..., None]:
+    """moto gives every DB instance the same ``DbiResourceId``; the AWS provider reads an instance by that id (a
+    ``dbi-resource-id`` filter), so with two instances in one account it finds both and fails ("couldn't find
+    resource"). AWS gives each instance its own: so does this."""
+
+    @functools.wraps(init)
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.dbi_resource_id = "db-" + "".join(secrets.choice(_RESOURCE_ID_ALPHABET) for _ in range(26))
+
+    return wrapped
 
 
 class MotoFidelity:
