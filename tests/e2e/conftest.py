@@ -35,10 +35,14 @@ def early_applies(stack) -> Iterator[Callable[[], None]]:
     join()
 
 
+#: Modules that deploy into an emulated account of their own, not the test stack.
+OWN_ACCOUNT = {"test_aws_deployment_rehearsal"}
+
+
 @pytest.fixture(autouse=True)
 def _roots_ready(request):
     """Every e2e test outside :data:`OVERLAPPED` starts after the background applies ended (they hold the roots)."""
-    if request.node.module.__name__.rpartition(".")[2] not in OVERLAPPED:
+    if request.node.module.__name__.rpartition(".")[2] not in OVERLAPPED | OWN_ACCOUNT:
         request.getfixturevalue("early_applies")()
 
 

@@ -1,0 +1,277 @@
+"""The README's "Deploying to AWS", followed as an operator would, against an emulated account.
+
+An account of its own (a second instance of the local stack: its MariaDB is the RDS MySQL source, its endpoint the
+AWS APIs, its PostgreSQL what RDS runs for the vector DB), because the deployment uses the README's names (prefix
+``de-c1w4``), which the test stack's platform already holds. In it, only what an operator's account already has (a
+VPC with subnets, the source with its secret and security group, a state bucket). Then, literally:
+
+1. ``backend.hcl`` and ``terraform.tfvars`` copied from the examples, each line the operator fills replaced;
+2. an Airflow home with nothing of the local stack: the README's settings table and connections, and no other
+   setting of the platform;
+3. the first runs in the README's order (``airflow dags test``: the Asset-started runs are started by hand).
+
+What differs from an AWS account is only where the account is: the endpoint and its test credentials for boto3
+and Terraform (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``), and :data:`EMULATOR_LINES`,
+the tfvars lines an emulated RDS cannot do without, each with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recsys.config import local_stack_settings, project_root
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(2400)]
+
+ROOT = project_root()
+README = ROOT / "README.md"
+ACCOUNT_ENV = {
+    "LOCAL_STACK_HOME": str(ROOT / ".local" / "rehearsal-account"),
+    "MYSQL_PORT": os.environ.get("REHEARSAL_MYSQL_PORT", "23307"),
+    "VECTOR_DB_PORT": os.environ.get("REHEARSAL_VECTOR_DB_PORT", "25433"),
+    "AWS_PORT": os.environ.get("REHEARSAL_AWS_PORT", "25055"),
+    "AIRFLOW_PORT": os.environ.get("REHEARSAL_AIRFLOW_PORT", "28080"),
+}
+
+
+def readme_section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def readme_settings() -> dict[str, str]:
+    """The settings table of "Deploying to AWS": each setting or connection name -> its row's value column."""
+    settings: dict[str, str] = {}
+    for line in readme_section("Deploying to AWS").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not line.strip().startswith("|") or cells[0] in {"setting", "---"}:
+            continue
+        for name in re.findall(r"`([^`]+)`", cells[0]):
+            settings[name] = " | ".join(cells[1:])
+    return settings
+
+
+def readme_first_runs() -> list[str]:
+    """The DAG ids of step 3 ("First runs, in order"), in the README's order."""
+    section = readme_section("Deploying to AWS")
+    step = section[section.index("3. First runs") :].split("\n\n")[0]
+    while re.search(r"\([^()]*\)", step):  # what a run's parenthesis mentions is not a run
+        step = re.sub(r"\([^()]*\)", "", step)
+    dags = {p.stem for p in (ROOT / "dags").glob("*.py")}
+    order: list[str] = []
+    for name in re.findall(r"`([a-z_]+)`", step):
+        if name in dags and name not in order:
+            order.append(name)
+    return order
+
+
+def filled(example: Path, values: dict[str, str]) -> str:
+    """The example file with each given assignment's value replaced (every one must be in the example)."""
+    text = example.read_text()
+    for key, value in values.items():
+        text, count = re.subn(rf"(?m)^(#\s*)?{re.escape(key)}(\s*)=.*$", rf"{key}\2= {value}", text)
+        assert count == 1, f"{example.name} has no line for {key}: the README's step 1 cannot be followed"
+    return text
+
+
+@pytest.fixture(scope="module")
+def account():
+    """The emulated account: a second local stack, new each time (an earlier run's home is deleted first), seeded,
+    with nothing applied in it. Its data stays after the test, for a look at what it left."""
+    from recsys.localstack.stack import Stack
+    from recsys.seed.loader import seed_if_empty
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "VECTOR_DB_", "AWS_", "AIRFLOW_PORT"))}
+    stack = Stack(local_stack_settings({**env, **ACCOUNT_ENV}))
+    stack.down(lambda _m: None)
+    shutil.rmtree(stack.home, ignore_errors=True)
+    stack.up(lambda message: print(f"[rehearsal account] {message}"), migrate_airflow=False, restore=False)
+    seed_if_empty(stack.mariadb())
+    yield stack
+    stack.down(lambda message: print(f"[rehearsal account] {message}"))
+
+
+def prerequisites(stack) -> dict[str, str]:
+    """What the README's prerequisites say the account has before the first step: a VPC with two private subnets,
+    the MySQL source with its user and password in a Secrets Manager secret and its security group, a state
+    bucket, the security group of the Airflow workers."""
+    ec2, s3, sm = stack.client("ec2"), stack.client("s3"), stack.client("secretsmanager")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    subnets = sorted(
+        ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"],
+        key=lambda s: s["AvailabilityZone"],
+    )[:2]
+
+    def group(name: str) -> str:
+        found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"]
+        if found:
+            return str(found[0]["GroupId"])
+        return str(ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"])
+
+    mysql = stack.mariadb()
+    body = json.dumps({"username": mysql.etl_user, "password": mysql.etl_password})
+    try:
+        secret = sm.create_secret(Name="source-db-credentials", SecretString=body)["ARN"]
+    except sm.exceptions.ResourceExistsException:
+        secret = sm.put_secret_value(SecretId="source-db-credentials", SecretString=body)["ARN"]
+    bucket = "rehearsal-terraform-state"
+    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=bucket)
+    return {
+        "vpc": vpc,
+        "subnets": json.dumps([s["SubnetId"] for s in subnets]),
+        "source_sg": group("source-db"),
+        "workers_sg": group("airflow-workers"),
+        "source_secret": secret,
+        "state_bucket": bucket,
+    }
+
+
+#: tfvars lines an emulated account needs and AWS does not, and why: the emulator's RDS is the one PostgreSQL server
+#: of the stack, on its own port, with its own superuser (the RDS-managed secret holds that user's password).
+def emulator_lines(stack) -> dict[str, str]:
+    pg = stack.vectordb()
+    return {
+        "vector_db_port": f"{pg.port}  # the emulated RDS instance is the stack's one PostgreSQL server, on this port",
+        "vector_db_master_username": f'"{pg.user}"  # ...whose master user exists already (RDS creates its own)',
+    }
+
+
+def test_the_readmes_aws_deployment_completes_in_an_empty_account(account, tmp_path):
+    stack, names = account, account.settings.names
+    have = prerequisites(stack)
+    mysql, pg = stack.mariadb(), stack.vectordb()
+
+    # 1. backend.hcl and terraform.tfvars from the examples
+    backend = tmp_path / "backend.hcl"
+    backend.write_text(filled(ROOT / "terraform" / "backend.hcl.example", {"bucket": f'"{have["state_bucket"]}"'}))
+    tfvars = tmp_path / "terraform.tfvars"
+    tfvars.write_text(
+        filled(
+            ROOT / "terraform" / "terraform.tfvars.example",
+            {
+                "vpc_id": f'"{have["vpc"]}"',
+                "private_subnet_ids": have["subnets"],
+                "source_db_host": f'"{mysql.host}"',
+                "source_db_port": str(mysql.port),
+                "source_db_secret_arn": f'"{have["source_secret"]}"',
+                "source_db_security_group_id": f'"{have["source_sg"]}"',
+                "vector_db_client_security_group_ids": f'["{have["workers_sg"]}"]',
+            },
+        )
+        + "\n# the emulated account (tests/e2e/test_aws_deployment_rehearsal.py)\n"
+        + "".join(f"{key} = {value}\n" for key, value in emulator_lines(stack).items())
+    )
+
+    # 2. Airflow: its own configuration, include/ on PYTHONPATH, and the README's settings table, nothing else
+    settings = readme_settings()
+    airflow_home = tmp_path / "airflow"
+    airflow_home.mkdir()
+    platform = {
+        "RECSYS_TARGET": "aws",
+        "RECSYS_PREFIX": names.prefix,
+        "AWS_DEFAULT_REGION": names.region,
+        "TF_BACKEND_CONFIG": str(backend),
+        "TF_VAR_FILE": str(tfvars),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws"}),
+        "AIRFLOW_CONN_MYSQL_SOURCE": json.dumps(
+            {
+                "conn_type": "mysql",
+                "host": mysql.host,
+                "port": mysql.port,
+                "login": mysql.etl_user,
+                "password": mysql.etl_password,
+                "schema": mysql.database,
+                "extra": {"ssl": {"ca": str(mysql.ca_file)}},
+            }
+        ),
+        "AIRFLOW_CONN_VECTOR_DB": json.dumps(
+            {"conn_type": "postgres", "extra": {"sslmode": "verify-full", "sslrootcert": str(pg.ca_file)}}
+        ),
+        "VECTOR_DB_CA_BUNDLE": str(pg.ca_file),
+    }
+    for key in platform:
+        name = key.removeprefix("AIRFLOW_CONN_").lower() if key.startswith("AIRFLOW_CONN_") else key
+        named = {n for n in settings if n == name or n.endswith(f" {name}") or n == f"connection {name}"}
+        assert name in settings or named, f"{key} is not in the README's settings table: {sorted(settings)}"
+    assert "ssl" in settings["mysql_source"].lower(), "the source requires TLS: the README must say how"
+    outside = ("AIRFLOW", "RECSYS_", "AWS_", "TF_", "MYSQL_", "VECTOR_DB_", "LOCAL_", "GLUE_", "TERRAFORM_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(outside) and k != "PYTHONPATH"}
+    env |= {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "PYTHONPATH": str(ROOT / "include"),
+        **platform,
+        # where the account is: the emulator's endpoint and credentials (on AWS: the workers' IAM role)
+        "AWS_ENDPOINT_URL": stack.settings.aws_endpoint_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
+    airflow = str(Path(sys.executable).parent / "airflow")
+    migrated = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, check=False)
+    assert migrated.returncode == 0, migrated.stdout[-2000:] + migrated.stderr[-3000:]
+
+    # 3. the first runs, in the README's order
+    order = readme_first_runs()
+    assert order == [
+        "platform_health",
+        "batch_training_data",
+        "recommender_model",
+        "vector_db_embeddings",
+        "streaming_recommendations",
+    ], order
+    secrets_in_play = [mysql.etl_password, pg.password, stack.mariadb().admin_password]
+    outputs: dict[str, str] = {}
+    for dag_id in order:
+        result = subprocess.run(
+            [airflow, "dags", "test", dag_id],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=1200,
+        )
+        output = outputs[dag_id] = result.stdout + result.stderr
+        (tmp_path / f"{dag_id}.log").write_text(output)
+        finished = [line for line in output.splitlines() if "DagRun Finished:" in line]
+        succeeded = result.returncode == 0 and bool(finished) and "state=success" in finished[-1]
+        assert succeeded, f"{dag_id} did not succeed (log: {tmp_path / f'{dag_id}.log'}):\n{output[-6000:]}"
+        assert not [s for s in secrets_in_play if s in output], f"a password reached {dag_id}'s output"
+    assert "vector DB not checked" in outputs["platform_health"], "before vector_db_embeddings: checked false"
+
+    # what the chain left in the account: the roots' state in the S3 backend (none locally), the training data,
+    # the embeddings in pgvector, the live Lambdas
+    s3 = stack.client("s3")
+    state = {o["Key"] for o in s3.list_objects_v2(Bucket=have["state_bucket"]).get("Contents", [])}
+    assert state == {f"{root}/terraform.tfstate" for root in ("etl", "vector_db", "streaming_inference")}, state
+    assert not list((stack.home / "terraform").rglob("*.tfstate")), "the AWS target wrote a local state"
+    from recsys.localstack import vectordb
+    from recsys.localstack.mariadb import connect as source
+
+    with vectordb.connect(pg) as conn:
+        items, users = (conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("item_emb", "user_emb"))
+    with source(mysql, admin=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM products")
+        products = cur.fetchone()[0]
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=names.datalake_bucket, Prefix="ratings-ml-training/")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    customers = {k.split("customerNumber=")[1].split("/")[0] for k in keys if k.endswith(".parquet")}
+    assert customers, keys[:10]
+    assert users == len(customers), (users, len(customers))  # one embedding per customer of the training data
+    assert items == products, (items, products)
+    lambdas = stack.client("lambda")
+    alias = lambdas.get_alias(FunctionName=names.transformation_lambda, Name="live")
+    assert alias["FunctionVersion"] != "$LATEST", alias
