@@ -40,10 +40,10 @@ seed: up ## regenerate the source data (ARGS="--customers 100000 --products 2000
 demo: up ## run the whole platform end to end on the local stack
 	@$(PY) -m recsys.demo
 
-test: setup ## ruff and the whole test suite (starts the local stack services it needs); prints the 25 slowest tests (DURATIONS=N)
+test: setup ## ruff and the whole test suite in two lanes at once, each on its own test stack (scripts/test.sh --help); prints each lane's 25 slowest tests (DURATIONS=N)
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(PY) -m pytest --durations=$(DURATIONS)
+	@DURATIONS=$(DURATIONS) scripts/test.sh
 
 check: setup ## the inner loop, no stack: ruff, unit, DAG integrity and static Terraform tests (make test runs them too)
 	@$(VENV)/bin/ruff check .

@@ -14,7 +14,7 @@ from recsys.localstack import mariadb, vectordb
 from recsys.localstack.stack import AWS_SERVICE, Stack
 
 TEST_STACK_ENV = {
-    "LOCAL_STACK_HOME": str(project_root() / ".local" / "test-stack"),
+    "LOCAL_STACK_HOME": os.environ.get("TEST_STACK_HOME", str(project_root() / ".local" / "test-stack")),
     "MYSQL_PORT": os.environ.get("TEST_MYSQL_PORT", "13307"),
     "VECTOR_DB_PORT": os.environ.get("TEST_VECTOR_DB_PORT", "15433"),
     "AWS_PORT": os.environ.get("TEST_AWS_PORT", "15055"),
