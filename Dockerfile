@@ -27,8 +27,15 @@ COPY include /opt/airflow/include
 # The Lambda dependencies' wheels (hash-checked), fetched while the image builds: workers in private subnets then
 # build the Lambda zips from these files alone (RECSYS_LAMBDA_WHEELHOUSE), without a route to the package index.
 RUN PYTHONPATH=/opt/airflow/include python -m recsys.streaming.packaging --wheelhouse /opt/airflow/lambda-wheelhouse
+# The locked AWS provider, mirrored while the image builds: `terraform init` on the workers then needs no route to
+# registry.terraform.io (TF_PLUGIN_MIRROR). Every root locks the same provider build: one root's mirror serves all.
+COPY terraform /tmp/recsys-terraform
+RUN cd /tmp/recsys-terraform/etl \
+ && terraform providers mirror -platform=linux_amd64 /opt/airflow/terraform-providers \
+ && rm -rf /tmp/recsys-terraform
 ENV PYTHONPATH=/opt/airflow/include \
     TERRAFORM_DIR=/opt/airflow/terraform \
+    TF_PLUGIN_MIRROR=/opt/airflow/terraform-providers \
     RECSYS_LAMBDA_WHEELHOUSE=/opt/airflow/lambda-wheelhouse
 
 FROM runtime AS localstack

@@ -1,51 +1,81 @@
 #!/usr/bin/env bash
-# `make test`'s pytest: the whole suite in two lanes at once, each against services of its own, so the
-# mostly-waiting work of one (Terraform's provider waits, Firehose buffers, Airflow task start-up) overlaps the other.
+# `make test`'s pytest: the whole suite in three lanes at once, each against services of its own, so the
+# mostly-waiting work of one (Terraform's provider waits, Firehose buffers, Airflow task start-up) overlaps the others.
 #
-#   lane A  tests/e2e (but the rehearsal): the test stack, .local/test-stack (ports 13307/15433/15055, Airflow 18080)
-#   lane B  tests/unit, tests/dags, tests/terraform, tests/integration: a second test stack, .local/test-stack-b
-#           (ports 13308/15434/15056, Airflow 18081); then the AWS deployment rehearsal, in its own emulated
-#           account (.local/rehearsal-account)
+#   lane A  tests/e2e but the two below: the test stack, .local/test-stack (13307/15433/15055, Airflow 18080)
+#   lane B  tests/unit, tests/dags, tests/terraform, tests/integration and tests/e2e/test_batch_reliability.py: a
+#           second test stack, .local/test-stack-b (13308/15434/15056, Airflow 18081)
+#   lane C  tests/e2e/test_aws_deployment_rehearsal.py: its own emulated account, .local/rehearsal-account
+#           (23307/25433/25055)
 #
-# Lane A prints as it runs; lane B's output is kept in .local/test-lanes/lane-b.log and printed when both ended.
-# Either lane failing fails the run. Arguments are passed to both pytest runs (e.g. -x); DURATIONS=N (default 25)
-# sets how many of the slowest tests each lane prints.
+# Lanes B and C run in the background, each with its own TMPDIR (Terraform work copies, the Lambda build cache),
+# pytest cache and reliability table under .local/test-lanes/; their output is kept in .local/test-lanes/lane-<x>.log
+# and printed when every lane has ended. Lane A prints as it runs. Any lane failing fails the run (a lane whose
+# selection is empty, pytest's exit 5, does not). Arguments go to every lane's pytest (e.g. -x, -k NAME);
+# DURATIONS=N (default 25) sets how many slow tests each lane prints.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
-PY=.venv/bin/python
+PY=$PWD/.venv/bin/python
 DURATIONS=${DURATIONS:-25}
-out=.local/test-lanes
-mkdir -p "$out"
+out=$PWD/.local/test-lanes
 rehearsal=tests/e2e/test_aws_deployment_rehearsal.py
+batch_reliability=tests/e2e/test_batch_reliability.py
 started=$(date +%s)
+rm -rf "$out"
+mkdir -p "$out"
+
+declare -A pids
+# lane NAME TEST_STACK_ENV... -- PYTEST_PATHS...: a pytest run in a session of its own (an interrupted run stops
+# it and everything it started), in the background
+lane() {
+  local name=$1
+  shift
+  local env=()
+  while [[ $1 != "--" ]]; do
+    env+=("$1")
+    shift
+  done
+  shift
+  mkdir -p "$out/tmp-$name"
+  setsid env "${env[@]}" TMPDIR="$out/tmp-$name" RELIABILITY_DIR="$out/reliability-$name" \
+    bash -c '"$@"; rc=$?; echo $(( $(date +%s) - '"$started"' )) > "'"$out"'/lane-'"$name"'.seconds"; exit $rc' \
+    lane "$PY" -m pytest -o cache_dir="$out/cache-$name" --durations="$DURATIONS" "$@" \
+    >"$out/lane-$name.log" 2>&1 &
+  pids[$name]=$!
+}
+
+lane b TEST_STACK_HOME="$PWD/.local/test-stack-b" TEST_MYSQL_PORT=13308 TEST_VECTOR_DB_PORT=15434 \
+  TEST_AWS_PORT=15056 TEST_AIRFLOW_PORT=18081 -- \
+  "$@" tests/unit tests/dags tests/terraform tests/integration "$batch_reliability"
+lane c -- "$@" "$rehearsal"
+trap 'for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done; wait' INT TERM
+echo "lanes B (unit, dags, terraform, integration, batch reliability on .local/test-stack-b) and C (the AWS" \
+  "deployment rehearsal) run in the background: $out/lane-b.log, $out/lane-c.log"
 
 (
-  export TEST_STACK_HOME="$PWD/.local/test-stack-b" TEST_MYSQL_PORT=13308 TEST_VECTOR_DB_PORT=15434 \
-    TEST_AWS_PORT=15056 TEST_AIRFLOW_PORT=18081
-  # its own cache file: the two lanes would overwrite each other's
-  $PY -m pytest -p no:cacheprovider --durations="$DURATIONS" "$@" \
-    tests/unit tests/dags tests/terraform tests/integration "$rehearsal"
-) >"$out/lane-b.log" 2>&1 &
-lane_b=$!
-echo "lane B (unit, dags, terraform, integration on .local/test-stack-b, then the AWS rehearsal) runs in the" \
-  "background: $out/lane-b.log"
-
-$PY -m pytest --durations="$DURATIONS" "$@" tests/e2e --deselect "$rehearsal"
+  unset TEST_STACK_HOME TEST_MYSQL_PORT TEST_VECTOR_DB_PORT TEST_AWS_PORT TEST_AIRFLOW_PORT
+  "$PY" -m pytest --durations="$DURATIONS" "$@" tests/e2e --ignore "$rehearsal" --ignore "$batch_reliability"
+)
 rc_a=$?
-seconds_a=$(($(date +%s) - started))
-wait "$lane_b"
-rc_b=$?
-seconds_b=$(($(date +%s) - started))
-
+summary="lane A: exit $rc_a after $(($(date +%s) - started)) s"
+status=0
+[[ $rc_a -eq 0 || $rc_a -eq 5 ]] || status=1
+for name in b c; do
+  wait "${pids[$name]}"
+  rc=$?
+  echo
+  echo "================================ lane ${name^^} ($out/lane-$name.log) ================================"
+  cat "$out/lane-$name.log"
+  summary+="; lane ${name^^}: exit $rc after $(cat "$out/lane-$name.seconds" 2>/dev/null || echo "?") s"
+  [[ $rc -eq 0 || $rc -eq 5 ]] || status=1
+done
+trap - INT TERM
 echo
-echo "================================ lane B ($out/lane-b.log) ================================"
-cat "$out/lane-b.log"
-echo
-echo "lane A (tests/e2e): exit $rc_a after ${seconds_a} s; lane B: exit $rc_b after ${seconds_b} s"
-[[ $rc_a -eq 0 && $rc_b -eq 0 ]]
+echo "$summary"
+exit $status

@@ -1,11 +1,13 @@
-"""Shared fixtures. Integration tests run against a test instance of the local stack with its own home and ports
-(.local/test-stack, ports 13307/15433/15055, Airflow 18080), so they never touch the data of a stack you run with
-`make up`."""
+"""Shared fixtures. Integration and e2e tests run against a test instance of the local stack with its own home and
+ports (.local/test-stack, ports 13307/15433/15055, Airflow 18080; ``TEST_STACK_HOME`` and ``TEST_*_PORT`` move it:
+`make test`'s second lane runs on .local/test-stack-b, see scripts/test.sh), so they never touch the data of a stack
+you run with `make up`."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -83,7 +85,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("=", "reliability")
     for line in table:
         terminalreporter.write_line(line)
-    out = project_root() / ".local" / "reliability"
+    out = Path(os.environ.get("RELIABILITY_DIR") or project_root() / ".local" / "reliability")
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(rows, indent=2))
     (out / "latest.md").write_text("\n".join(table) + "\n")

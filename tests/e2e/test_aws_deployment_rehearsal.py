@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,21 @@ ACCOUNT_ENV = {
     "AWS_PORT": os.environ.get("REHEARSAL_AWS_PORT", "25055"),
     "AIRFLOW_PORT": os.environ.get("REHEARSAL_AIRFLOW_PORT", "28080"),
 }
+
+
+def run_in_own_session(argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """Run a command in a session of its own; past ``timeout`` the whole session is killed (its terraform too,
+    which would otherwise hold the S3 state lock)."""
+    with subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            stderr += f"\n[killed after {timeout:.0f} s]"
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 def readme_section(title: str) -> str:
@@ -95,10 +111,16 @@ def account():
     stack = Stack(local_stack_settings({**env, **ACCOUNT_ENV}))
     stack.down(lambda _m: None)
     shutil.rmtree(stack.home, ignore_errors=True)
-    stack.up(lambda message: print(f"[rehearsal account] {message}"), migrate_airflow=False, restore=False)
-    seed_if_empty(stack.mariadb())
-    yield stack
-    stack.down(lambda message: print(f"[rehearsal account] {message}"))
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            # the endpoint takes this process's environment: the account's Glue minute is AWS's, whichever test
+            # stack ran before in this session (the test stack's is 20 s)
+            patch.delenv("GLUE_TIMEOUT_UNIT_SECONDS", raising=False)
+            stack.up(lambda message: print(f"[rehearsal account] {message}"), migrate_airflow=False, restore=False)
+        seed_if_empty(stack.mariadb())
+        yield stack
+    finally:
+        stack.down(lambda message: print(f"[rehearsal account] {message}"))
 
 
 def prerequisites(stack) -> dict[str, str]:
@@ -160,10 +182,13 @@ def test_the_readmes_aws_deployment_completes_in_an_empty_account(account, tmp_p
         filled(
             ROOT / "terraform" / "terraform.tfvars.example",
             {
+                "project_prefix": f'"{names.prefix}"',
+                "region": f'"{names.region}"',
                 "vpc_id": f'"{have["vpc"]}"',
                 "private_subnet_ids": have["subnets"],
                 "source_db_host": f'"{mysql.host}"',
                 "source_db_port": str(mysql.port),
+                "source_db_name": f'"{mysql.database}"',
                 "source_db_secret_arn": f'"{have["source_secret"]}"',
                 "source_db_security_group_id": f'"{have["source_sg"]}"',
                 "vector_db_client_security_group_ids": f'["{have["workers_sg"]}"]',
@@ -200,11 +225,17 @@ def test_the_readmes_aws_deployment_completes_in_an_empty_account(account, tmp_p
         ),
         "VECTOR_DB_CA_BUNDLE": str(pg.ca_file),
     }
+    from recsys.provisioning.terraform import find_plugin_mirror
+
+    if mirror := find_plugin_mirror(dict(os.environ)):  # workers without the registry (this machine): the table's row
+        platform["TF_PLUGIN_MIRROR"] = str(mirror)
     for key in platform:
         name = key.removeprefix("AIRFLOW_CONN_").lower() if key.startswith("AIRFLOW_CONN_") else key
         named = {n for n in settings if n == name or n.endswith(f" {name}") or n == f"connection {name}"}
         assert name in settings or named, f"{key} is not in the README's settings table: {sorted(settings)}"
     assert "ssl" in settings["mysql_source"].lower(), "the source requires TLS: the README must say how"
+    for field in ("host", "port", "schema", "user", "password"):  # each field the connection above sets
+        assert field in settings["mysql_source"], f"the README's mysql_source row does not say its {field}"
     outside = ("AIRFLOW", "RECSYS_", "AWS_", "TF_", "MYSQL_", "VECTOR_DB_", "LOCAL_", "GLUE_", "TERRAFORM_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(outside) and k != "PYTHONPATH"}
     env |= {
@@ -236,28 +267,23 @@ def test_the_readmes_aws_deployment_completes_in_an_empty_account(account, tmp_p
     secrets_in_play = [mysql.etl_password, pg.password, stack.mariadb().admin_password]
     outputs: dict[str, str] = {}
     for dag_id in order:
-        result = subprocess.run(
-            [airflow, "dags", "test", dag_id],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=1200,
-        )
+        result = run_in_own_session([airflow, "dags", "test", dag_id], env, timeout=1200)
         output = outputs[dag_id] = result.stdout + result.stderr
         (tmp_path / f"{dag_id}.log").write_text(output)
         finished = [line for line in output.splitlines() if "DagRun Finished:" in line]
         succeeded = result.returncode == 0 and bool(finished) and "state=success" in finished[-1]
         assert succeeded, f"{dag_id} did not succeed (log: {tmp_path / f'{dag_id}.log'}):\n{output[-6000:]}"
         assert not [s for s in secrets_in_play if s in output], f"a password reached {dag_id}'s output"
+        # every run reads or applies a root: through the S3 backend of backend.hcl, never a local one
+        assert 'Successfully configured the backend "s3"' in output, dag_id
+        assert 'backend "local"' not in output, dag_id
     assert "vector DB not checked" in outputs["platform_health"], "before vector_db_embeddings: checked false"
 
-    # what the chain left in the account: the roots' state in the S3 backend (none locally), the training data,
+    # what the chain left in the account: the roots' state in the S3 backend, the training data,
     # the embeddings in pgvector, the live Lambdas
     s3 = stack.client("s3")
     state = {o["Key"] for o in s3.list_objects_v2(Bucket=have["state_bucket"]).get("Contents", [])}
     assert state == {f"{root}/terraform.tfstate" for root in ("etl", "vector_db", "streaming_inference")}, state
-    assert not list((stack.home / "terraform").rglob("*.tfstate")), "the AWS target wrote a local state"
     from recsys.localstack import vectordb
     from recsys.localstack.mariadb import connect as source
 
@@ -273,5 +299,6 @@ def test_the_readmes_aws_deployment_completes_in_an_empty_account(account, tmp_p
     assert users == len(customers), (users, len(customers))  # one embedding per customer of the training data
     assert items == products, (items, products)
     lambdas = stack.client("lambda")
-    alias = lambdas.get_alias(FunctionName=names.transformation_lambda, Name="live")
-    assert alias["FunctionVersion"] != "$LATEST", alias
+    for function in (names.transformation_lambda, names.model_inference_lambda):
+        alias = lambdas.get_alias(FunctionName=function, Name="live")
+        assert alias["FunctionVersion"].isdigit(), alias  # a published version, not $LATEST

@@ -40,7 +40,7 @@ from recsys.vectordb.loader import current_state
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(1500)]
 
 DAGS = ("batch_training_data", "recommender_model", "vector_db_embeddings", "streaming_recommendations")
-LAMBDA_CACHE = Path("/tmp/recsys-lambda-cache")  # noqa: S108 - packaging's default cache (tempfile.gettempdir())
+LAMBDA_CACHE = Path(tempfile.gettempdir()) / "recsys-lambda-cache"  # packaging's default cache
 
 
 @pytest.fixture(scope="module")

@@ -97,3 +97,6 @@ def test_the_airflow_image_has_terraform():
     assert "ARG TERRAFORM_VERSION=" in dockerfile
     assert "sha256sum -c" in dockerfile
     assert "TERRAFORM_DIR=/opt/airflow/terraform" in dockerfile
+    # workers without a route to the registry: the locked provider is in the image, and init is told where
+    assert "terraform providers mirror -platform=linux_amd64 /opt/airflow/terraform-providers" in dockerfile
+    assert "TF_PLUGIN_MIRROR=/opt/airflow/terraform-providers" in dockerfile

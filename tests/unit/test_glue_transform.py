@@ -27,6 +27,14 @@ def spark():
     )
     yield session
     session.stop()
+    # and its JVM: a JVM's classpath is the first session's, so a later session in this process (the Glue job's, in
+    # tests/integration, with the MariaDB driver in spark.jars) must start its own
+    from pyspark import SparkContext
+
+    if SparkContext._gateway is not None:
+        SparkContext._gateway.shutdown()
+        SparkContext._gateway = None
+        SparkContext._jvm = None
     # py4j logs "Closing down clientserver connection" at interpreter exit, after pytest closed its streams
     import logging
 

@@ -25,6 +25,12 @@ def started(code: str) -> tuple[subprocess.Popen, ServiceRecord]:
     return proc, record
 
 
+def done(proc: subprocess.Popen) -> None:
+    """Close the pipe; Popen learns the process is gone (stop_process reaped it: its wait finds no child)."""
+    proc.stdout.close()
+    proc.wait(timeout=5)
+
+
 def test_a_child_that_ignores_sigterm_is_killed_reaped_and_reported():
     proc, record = started(IGNORES_SIGTERM)
     said: list[str] = []
@@ -35,6 +41,7 @@ def test_a_child_that_ignores_sigterm_is_killed_reaped_and_reported():
     assert not psutil.pid_exists(proc.pid), psutil.Process(proc.pid).status()
     assert said == [f"stubborn (pid {proc.pid}) did not exit within 1 s of SIGTERM: killed"]
     assert not record.is_running()
+    done(proc)
 
 
 def test_a_child_that_exits_on_sigterm_is_reaped_without_a_kill():
@@ -44,3 +51,15 @@ def test_a_child_that_exits_on_sigterm_is_reaped_without_a_kill():
     assert not psutil.pid_exists(proc.pid)
     assert said == []
     assert stop_process(record) is False  # nothing left to stop
+    done(proc)
+
+
+def test_a_child_that_exited_by_itself_is_reaped_by_the_stop_and_reported_as_not_running():
+    proc, record = started("print('ready', flush=True)\n")
+    deadline = time.monotonic() + 10
+    while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert psutil.Process(proc.pid).status() == psutil.STATUS_ZOMBIE  # exited, never waited for
+    assert stop_process(record) is False
+    assert not psutil.pid_exists(proc.pid)
+    done(proc)

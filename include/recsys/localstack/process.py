@@ -146,6 +146,23 @@ def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd
     return proc.pid
 
 
+def _reap_if_our_zombie(pid: int) -> None:
+    """A child of this process that exited stays a zombie until waited for: wait for it (it never blocks)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _still_running(proc: psutil.Process) -> bool:
+    """True unless it exited (a zombie has exited: only its parent's wait is missing)."""
+    try:
+        if proc.status() != psutil.STATUS_ZOMBIE:
+            return True
+    except psutil.NoSuchProcess:
+        return False
+    _reap_if_our_zombie(proc.pid)
+    return False
+
+
 def stop_process(
     record: ServiceRecord,
     sig: int = signal.SIGTERM,
@@ -154,21 +171,30 @@ def stop_process(
 ) -> bool:
     """Stop exactly the recorded process (and the children it spawned); True when something was stopped.
 
-    What does not exit within ``timeout`` of ``sig`` is killed, and reaped when it is our child (a process this
-    one started and never waits for stays a zombie until this one exits)."""
+    What does not exit within ``timeout`` of ``sig`` is killed; whatever of it is our child is reaped (a process
+    this one started and never waits for stays a zombie until this one exits), also when it had exited already."""
     proc = record.process()
     if proc is None:
+        with contextlib.suppress(psutil.NoSuchProcess):  # exited before: a zombie of ours may be left
+            exited = psutil.Process(record.pid)
+            if abs(exited.create_time() - record.create_time) <= 1.0 and exited.ppid() == os.getpid():
+                _still_running(exited)
         return False
-    children = proc.children(recursive=True)
-    proc.send_signal(sig)
+    try:
+        children = proc.children(recursive=True)
+        proc.send_signal(sig)
+    except psutil.NoSuchProcess:
+        _reap_if_our_zombie(record.pid)
+        return True
     _, alive = psutil.wait_procs([proc], timeout=timeout)
-    for p in alive:
+    for p in [p for p in alive if _still_running(p)]:
         if progress is not None:
             signal_name = signal.Signals(sig).name
             progress(f"{record.name} (pid {p.pid}) did not exit within {timeout:.0f} s of {signal_name}: killed")
         with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
     psutil.wait_procs(alive, timeout=5)
+    _reap_if_our_zombie(record.pid)
     for child in children:
         try:
             if child.is_running():
