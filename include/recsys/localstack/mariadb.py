@@ -77,6 +77,8 @@ def write_config(cfg: MariaDBConfig) -> None:
         f"port = {cfg.port}\n"
         f"bind-address = {cfg.host}\n"
         f"pid-file = {cfg.home / 'mariadb' / 'mariadbd.pid'}\n"
+        # its own temporary folder: the caller's TMPDIR may be one the server's system user cannot write
+        f"tmpdir = {_tmpdir(cfg)}\n"
         "local-infile = 1\n"
         "skip-name-resolve\n"
         "character-set-server = utf8mb4\n"
@@ -90,6 +92,12 @@ def write_config(cfg: MariaDBConfig) -> None:
         "tls_version = TLSv1.2,TLSv1.3\n"
         "require_secure_transport = ON\n"
     )
+
+
+def _tmpdir(cfg: MariaDBConfig) -> Path:
+    path = cfg.home / "mariadb" / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def initialise(cfg: MariaDBConfig) -> None:
@@ -108,7 +116,8 @@ def initialise(cfg: MariaDBConfig) -> None:
         args.append(f"--user={SYSTEM_USER}")
     else:
         args.append(f"--user={getpass.getuser()}")
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    env = {**os.environ, "TMPDIR": str(_tmpdir(cfg))}  # the server it bootstraps writes there (see write_config)
+    result = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         raise StackError(f"mariadb-install-db failed:\n{result.stdout}\n{result.stderr}")
 
