@@ -1,6 +1,8 @@
 # Images for docker-compose.yaml (and a starting point for MWAA/Astro-like images). Two targets:
-#   runtime     Airflow + this project's DAG dependencies (requirements.txt) + Terraform: no dev or test packages
-#   localstack  runtime + moto and Spark (requirements-localstack.txt): the local AWS endpoint and its executors
+#   runtime  Airflow + this project's DAG dependencies (requirements.txt) + Terraform + include/ (the production and
+#            serving packages): no dev or test packages, nothing of the local platform
+#   local    runtime + moto and Spark (requirements-local.txt) + local/ (the local platform: the AWS emulator and its
+#            executors, the local Terraform target)
 FROM apache/airflow:3.3.2-python3.11 AS runtime
 
 # Terraform: the provisioning tasks run the roots in terraform/ (the lock files pin the AWS provider build).
@@ -38,12 +40,14 @@ ENV PYTHONPATH=/opt/airflow/include \
     TF_PLUGIN_MIRROR=/opt/airflow/terraform-providers \
     RECSYS_LAMBDA_WHEELHOUSE=/opt/airflow/lambda-wheelhouse
 
-FROM runtime AS localstack
+FROM runtime AS local
 USER root
 # Java and the MariaDB JDBC driver for the Glue script's Spark
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libmariadb-java default-jre-headless \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
-COPY requirements-localstack.txt /opt/recsys/
-RUN pip install --no-cache-dir -r /opt/recsys/requirements-localstack.txt
+COPY requirements-local.txt /opt/recsys/
+RUN pip install --no-cache-dir -r /opt/recsys/requirements-local.txt
+COPY local /opt/airflow/local
+ENV PYTHONPATH=/opt/airflow/include:/opt/airflow/local

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-STACK := $(PY) -m recsys.localstack
+STACK := $(PY) -m recsys_local
 DURATIONS ?= 25
 # Load .env (optional, git-ignored) so ports and names can be changed without editing anything.
 ifneq (,$(wildcard .env))
@@ -35,10 +35,10 @@ clean: ## stop the stack and delete .local/
 	@rm -rf .local
 
 seed: up ## regenerate the source data (ARGS="--customers 100000 --products 2000 --ratings 10000000")
-	@$(PY) -m recsys.seed $(ARGS)
+	@$(PY) -m recsys_local.seed $(ARGS)
 
 demo: up ## run the whole platform end to end on the local stack
-	@$(PY) -m recsys.demo
+	@$(PY) -m recsys_local.demo
 
 test: setup ## ruff and the whole test suite in two lanes at once, each on its own test stack (scripts/test.sh --help); prints each lane's 25 slowest tests (DURATIONS=N)
 	@$(VENV)/bin/ruff check .
@@ -50,8 +50,8 @@ check: setup ## the inner loop, no stack: ruff, unit, DAG integrity and static T
 	@$(VENV)/bin/ruff format --check .
 	@$(PY) -m pytest -m "not integration and not e2e and not reliability" tests/unit tests/dags tests/terraform
 
-reliability: setup ## fault, restart and load scenarios on the test stack (real kills); prints the table, .local/reliability/, and the README's table after a passing run
-	@RELIABILITY_README=1 RELIABILITY_LOAD_EVENTS=$${RELIABILITY_LOAD_EVENTS:-50000} DURABILITY_FAULTS=$${DURABILITY_FAULTS:-40} $(PY) -m pytest -m reliability
+reliability: setup ## fault, restart and load scenarios on the test stack (real kills); prints the table, .local/reliability/, and docs/reliability.md's table after a passing run
+	@RELIABILITY_PAGE=1 RELIABILITY_LOAD_EVENTS=$${RELIABILITY_LOAD_EVENTS:-50000} DURABILITY_FAULTS=$${DURABILITY_FAULTS:-40} $(PY) -m pytest -m reliability
 
 lint: setup ## ruff only
 	@$(VENV)/bin/ruff check .
@@ -60,7 +60,7 @@ format: setup ## apply ruff's formatting and fixes
 	@$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
 bench: up ## each speed claim against its reference in one run (ARGS="--quick", ARGS="vectors etl"); bench/results/latest.md
-	@$(PY) -m recsys.bench $(ARGS)
+	@$(PY) -m recsys_local.bench $(ARGS)
 
 package: setup ## build both Lambda zips ahead of time into dist/lambda (for Airflow workers without the internet: upload them, then the prebuilt_packages Param)
 	@$(PY) -m recsys.streaming.packaging --build dist/lambda

@@ -8,7 +8,7 @@ import time
 import urllib.request
 from typing import Any
 
-from recsys.localstack import airflow_services
+from recsys_local import airflow_services
 
 
 class AirflowApi:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from recsys.config import local_stack_settings, project_root
-from recsys.localstack import mariadb, vectordb
-from recsys.localstack.stack import AWS_SERVICE, Stack
+from recsys.config import project_root
+from recsys_local import mariadb, postgres
+from recsys_local.settings import local_stack_settings
+from recsys_local.stack import AWS_SERVICE, Stack
 
 TEST_STACK_ENV = {
     "LOCAL_STACK_HOME": os.environ.get("TEST_STACK_HOME", str(project_root() / ".local" / "test-stack")),
@@ -37,7 +38,7 @@ def stack() -> Iterator[Stack]:
     # the endpoint reads it when it starts: a job's Timeout minute lasts 20 s on the test stack (scenario 2b)
     os.environ.setdefault("GLUE_TIMEOUT_UNIT_SECONDS", TEST_GLUE_MINUTE_SECONDS)
     stack = Stack(test_stack_settings())
-    started_here = [s for s in (mariadb.SERVICE, vectordb.SERVICE, AWS_SERVICE) if stack.state.running(s) is None]
+    started_here = [s for s in (mariadb.SERVICE, postgres.SERVICE, AWS_SERVICE) if stack.state.running(s) is None]
     stack.up(lambda message: print(f"[test stack] {message}"), migrate_airflow=False)
     yield stack
     if started_here:
@@ -90,26 +91,25 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     (out / "latest.json").write_text(json.dumps(rows, indent=2))
     (out / "latest.md").write_text("\n".join(table) + "\n")
     terminalreporter.write_line(f"written to {out}/latest.md and latest.json")
-    if os.environ.get("RELIABILITY_README") == "1":  # make reliability
-        _write_readme_table(terminalreporter, table, rows, exitstatus)
+    if os.environ.get("RELIABILITY_PAGE") == "1":  # make reliability
+        _write_reliability_page(terminalreporter, table, rows, exitstatus)
 
 
-def _write_readme_table(terminalreporter, table: list[str], rows: list[dict[str, str]], exitstatus: int) -> None:
-    """The README keeps the figures of one whole passing run, with the date, the machine and the load."""
+def _write_reliability_page(terminalreporter, table: list[str], rows: list[dict[str, str]], exitstatus: int) -> None:
+    """docs/reliability.md keeps the figures of one whole passing run, with the date, the machine and the load."""
     from datetime import UTC, datetime
 
-    from reliability_table import readme_with_table
+    from reliability_table import PAGE, page_with_table
 
     if exitstatus != 0 or any(r["result"] != "pass" for r in rows):
-        terminalreporter.write_line("README's reliability table left as it was: this run did not pass whole")
+        terminalreporter.write_line(f"{PAGE}'s table left as it was: this run did not pass whole")
         return
-    readme = project_root() / "README.md"
+    page = project_root() / PAGE
     cores, memory = os.cpu_count(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     heading = (
         f"Figures of one `make reliability` run, {datetime.now(UTC):%Y-%m-%d}, on this machine ({cores} cores, "
         f"{memory:.0f} GiB), {os.environ.get('RELIABILITY_LOAD_EVENTS', '3000')} events in scenario 8, "
         f"{os.environ.get('DURABILITY_FAULTS', '4')} faults in scenario 6 ({len(rows)} rows):"
     )
-    text = readme_with_table(readme.read_text(), heading, table)
-    readme.write_text(text)
-    terminalreporter.write_line(f"README's reliability table rewritten from this run ({len(rows)} rows)")
+    page.write_text(page_with_table(page.read_text(), heading, table))
+    terminalreporter.write_line(f"{PAGE}'s table rewritten from this run ({len(rows)} rows)")

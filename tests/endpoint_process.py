@@ -1,4 +1,4 @@
-"""The local AWS endpoint as its own process (``python -m recsys.localstack.aws_server``), as the stack runs it."""
+"""The local AWS endpoint as its own process (``python -m recsys_local.aws_server``), as the stack runs it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from recsys.config import project_root
-from recsys.localstack.s3_persistence import local_client
+from recsys_local import pythonpath
+from recsys_local.clients import local_client
 
 
 def free_port() -> int:
@@ -20,7 +20,7 @@ def free_port() -> int:
 
 
 class Endpoint:
-    """``python -m recsys.localstack.aws_server`` as a child process on a fixed port and state directory."""
+    """``python -m recsys_local.aws_server`` as a child process on a fixed port and state directory."""
 
     def __init__(self, state_dir: Path, log_path: Path) -> None:
         self.port = free_port()
@@ -39,11 +39,11 @@ class Endpoint:
             "FIREHOSE_POLL_SECONDS": "0.2",
             "FIREHOSE_BUFFER_SECONDS": "0.5",
             "FIREHOSE_RETRY_BACKOFF_SECONDS": "0.1",
-            "PYTHONPATH": str(project_root() / "include"),
+            "PYTHONPATH": pythonpath(),
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "recsys.localstack.aws_server", "--port", str(self.port), "--state-dir", "."],
+                [sys.executable, "-m", "recsys_local.aws_server", "--port", str(self.port), "--state-dir", "."],
                 cwd=self.state_dir,
                 stdout=log,
                 stderr=subprocess.STDOUT,

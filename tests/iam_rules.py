@@ -26,7 +26,7 @@ ALLOWED_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole": "Lambda ENIs in the VPC",
     "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess": "active tracing",
 }
-#: The only keys of the ml-artifacts bucket a Lambda reads (recsys.streaming.runtime.bundle).
+#: The only keys of the ml-artifacts bucket a Lambda reads (recsys_serving.runtime.bundle).
 LAMBDA_ARTIFACT_KEYS = (
     "/latest.json",
     "/versions/*/model/inference_bundle.npz",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from recsys.localstack import mariadb
+from recsys_local import mariadb
 
 BASE = "ratings_base"
 

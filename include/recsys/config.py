@@ -1,8 +1,9 @@
 """One source of truth for names, schemas and settings shared by the DAGs, the jobs, Terraform and the local stack.
 
-Non-secret settings come from the environment with documented defaults (see `.env.example` and the README's
-configuration table). Nothing here reads the environment at import time: call :func:`platform_names` or
-:func:`local_stack_settings` when the value is needed, so DAG parsing never depends on the environment.
+Non-secret settings come from the environment with documented defaults (see `.env.example` and
+docs/configuration.md). Nothing here reads the environment at import time: call :func:`platform_names` when the value
+is needed, so DAG parsing never depends on the environment (the local stack's settings:
+``recsys_local.settings``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+#: Dimension of the user and item embeddings the model publishes and pgvector stores: the served model's, defined
+#: with the serving code (which ships without this module).
+from recsys_serving import EMBEDDING_DIM  # noqa: F401 (production code reads it from here)
 
 #: Default project prefix: the lab's resource names start with it.
 DEFAULT_PREFIX = "de-c1w4"
@@ -58,10 +63,21 @@ TRAINING_COLUMNS: tuple[str, ...] = (
 #: local Glue executor's runtime and the script's language level all follow it (tests hold them equal).
 GLUE_VERSION = "5.1"
 GLUE_RUNTIME: dict[str, str] = {"spark": "3.5.6", "python": "3.11", "java": "17"}
-#: Dimension of the user and item embeddings the model publishes and pgvector stores.
-EMBEDDING_DIM = 32
 #: The source database.
 SOURCE_DATABASE = "classicmodels"
+#: Its tables (the classicmodels sample plus ``ratings``), parents first: what the seed creates, the platform check
+#: looks for.
+SOURCE_TABLES: tuple[str, ...] = (
+    "productlines",
+    "products",
+    "offices",
+    "employees",
+    "customers",
+    "payments",
+    "orders",
+    "orderdetails",
+    "ratings",
+)
 #: Airflow connection ids the DAGs use, locally (AIRFLOW_CONN_* from `.local/stack.env`) and in AWS.
 AWS_CONN_ID = "aws_default"
 MYSQL_CONN_ID = "mysql_source"
@@ -91,57 +107,12 @@ class PlatformNames:
             )
         return render_name(kind, self.prefix, self.account or "")
 
-    @property
-    def datalake_bucket(self) -> str:
-        return self.name("datalake_bucket")
-
-    @property
-    def ml_artifacts_bucket(self) -> str:
-        return self.name("ml_artifacts_bucket")
-
-    @property
-    def recommendations_bucket(self) -> str:
-        return self.name("recommendations_bucket")
-
-    @property
-    def scripts_bucket(self) -> str:
-        return self.name("scripts_bucket")
-
-    @property
-    def glue_job(self) -> str:
-        return self.name("glue_job")
-
-    @property
-    def glue_role(self) -> str:
-        return self.name("glue_role")
-
-    @property
-    def source_db_secret(self) -> str:
-        return self.name("source_db_secret")
-
-    @property
-    def glue_database(self) -> str:
-        return self.name("glue_database")
-
-    @property
-    def vector_db(self) -> str:
-        return self.name("vector_db")
-
-    @property
-    def kinesis_stream(self) -> str:
-        return self.name("kinesis_stream")
-
-    @property
-    def delivery_stream(self) -> str:
-        return self.name("delivery_stream")
-
-    @property
-    def transformation_lambda(self) -> str:
-        return self.name("transformation_lambda")
-
-    @property
-    def model_inference_lambda(self) -> str:
-        return self.name("model_inference_lambda")
+    def __getattr__(self, kind: str) -> str:
+        """``names.datalake_bucket`` is ``names.name("datalake_bucket")``: one attribute per :data:`NAME_TEMPLATES`
+        key, so a new name needs only its template."""
+        if kind in NAME_TEMPLATES:
+            return self.name(kind)
+        raise AttributeError(f"{type(self).__name__} has no {kind!r}; the names are {', '.join(NAME_TEMPLATES)}")
 
     def buckets(self) -> list[str]:
         return [self.datalake_bucket, self.ml_artifacts_bucket, self.recommendations_bucket, self.scripts_bucket]
@@ -149,6 +120,11 @@ class PlatformNames:
     def as_env(self) -> dict[str, str]:
         """Every name as an upper-case environment variable (``DATALAKE_BUCKET=...``)."""
         return {kind.upper(): self.name(kind) for kind in NAME_TEMPLATES}
+
+
+def aws_region(env: dict[str, str] | None = None) -> str:
+    """``AWS_DEFAULT_REGION``, else :data:`DEFAULT_REGION`."""
+    return (os.environ if env is None else env).get("AWS_DEFAULT_REGION", DEFAULT_REGION)
 
 
 def platform_names(env: dict[str, str] | None = None, account: str | None = None) -> PlatformNames:
@@ -162,72 +138,10 @@ def platform_names(env: dict[str, str] | None = None, account: str | None = None
     return PlatformNames(
         prefix=env.get("RECSYS_PREFIX", DEFAULT_PREFIX),
         account=account,
-        region=env.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
+        region=aws_region(env),
     )
 
 
 def project_root() -> Path:
     """The repository root (the folder holding ``dags/`` and ``include/``)."""
     return Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class LocalStackSettings:
-    """Ports, paths and names of the local stack; every field can be set from the environment."""
-
-    home: Path
-    mysql_port: int = 3307
-    vector_db_port: int = 5433
-    aws_port: int = 5055
-    airflow_port: int = 8080
-    host: str = "127.0.0.1"
-    mysql_user: str = "etl"
-    mysql_database: str = SOURCE_DATABASE
-    vector_db_user: str = "recsys"
-    vector_db_name: str = "postgres"
-    names: PlatformNames = PlatformNames()
-
-    @property
-    def aws_endpoint_url(self) -> str:
-        return f"http://{self.host}:{self.aws_port}"
-
-    @property
-    def env_file(self) -> Path:
-        return self.home / "stack.env"
-
-    @property
-    def airflow_home(self) -> Path:
-        return self.home / "airflow"
-
-
-#: Environment variable -> (field, parser). Documented in `.env.example`.
-LOCAL_STACK_ENV: dict[str, str] = {
-    "LOCAL_STACK_HOME": "home",
-    "MYSQL_PORT": "mysql_port",
-    "VECTOR_DB_PORT": "vector_db_port",
-    "AWS_PORT": "aws_port",
-    "AIRFLOW_PORT": "airflow_port",
-    "MYSQL_USER": "mysql_user",
-    "MYSQL_DATABASE": "mysql_database",
-    "VECTOR_DB_USER": "vector_db_user",
-    "VECTOR_DB_NAME": "vector_db_name",
-}
-
-
-def local_stack_settings(env: dict[str, str] | None = None) -> LocalStackSettings:
-    """Settings of the local stack from the environment (defaults in `.env.example`)."""
-    env = dict(os.environ) if env is None else env
-    kwargs: dict[str, object] = {"home": Path(env.get("LOCAL_STACK_HOME", project_root() / ".local")).resolve()}
-    for variable, field in LOCAL_STACK_ENV.items():
-        if field == "home" or variable not in env:
-            continue
-        value = env[variable]
-        if field.endswith("_port"):
-            try:
-                kwargs[field] = int(value)
-            except ValueError:
-                raise ValueError(f"{variable}={value!r} is not a port number") from None
-        else:
-            kwargs[field] = value
-    kwargs["names"] = platform_names({**env, "RECSYS_TARGET": "local"})  # the stack is moto's account, always
-    return LocalStackSettings(**kwargs)  # type: ignore[arg-type]

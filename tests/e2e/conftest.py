@@ -12,16 +12,16 @@ from typing import ClassVar
 
 import pytest
 
-#: Modules whose DAG runs apply no root of ``recsys.demo.EARLY_APPLIES`` (the ETL root and reads only): while they
+#: Modules whose DAG runs apply no root of ``recsys_local.demo.EARLY_APPLIES`` (the ETL root and reads only): while they
 #: run, those roots' first applies (mostly the provider's waits) go on in the background, as in `make demo`.
 OVERLAPPED = {"test_batch_reliability", "test_batch_training_data_dag", "test_recommender_model_dag"}
 
 
 @pytest.fixture(scope="session")
 def early_applies(stack) -> Iterator[Callable[[], None]]:
-    """Start the background applies of ``make demo`` (``recsys.demo.EARLY_APPLIES``) once per session; yields
+    """Start the background applies of ``make demo`` (``recsys_local.demo.EARLY_APPLIES``) once per session; yields
     ``join()``, which waits for them (a failure there is only reported: the DAG applies the root again)."""
-    from recsys.demo import EARLY_APPLIES, EarlyApply
+    from recsys_local.demo import EARLY_APPLIES, EarlyApply
 
     applies = [EarlyApply(stack, *entry) for entry in EARLY_APPLIES.values()]
     for apply in applies:
@@ -50,7 +50,7 @@ def _roots_ready(request):
 def run_dag(stack, early_applies):
     """Run a whole DAG with `airflow dags test` against the test stack; return (succeeded, output). The first use
     starts the background applies; a DAG that applies one of their roots waits for them."""
-    from recsys.demo import EARLY_APPLIES
+    from recsys_local.demo import EARLY_APPLIES
 
     stack.migrate_airflow(lambda _m: None)
 
@@ -117,7 +117,7 @@ class SharedAirflow:
         """The REST API of the running components (started here when they are not running), every DAG listed."""
         from airflow_api import AirflowApi
 
-        from recsys.localstack import airflow_services
+        from recsys_local import airflow_services
 
         if len(airflow_services.running(self.stack)) < len(airflow_services.COMPONENTS):
             with pytest.MonkeyPatch.context() as patch:  # the components' environment is the test process's
@@ -131,7 +131,7 @@ class SharedAirflow:
         return self._api
 
     def stop(self) -> None:
-        from recsys.localstack import airflow_services
+        from recsys_local import airflow_services
 
         airflow_services.stop(self.stack, self.log.append)
         self._api = None
@@ -165,8 +165,8 @@ def deployed_platform(stack, airflow) -> dict[str, object]:
     runs the scheduler ran meanwhile."""
     from datetime import UTC, datetime
 
-    from recsys.seed.generator import SeedSpec
-    from recsys.seed.loader import seed
+    from recsys_local.seed.generator import SeedSpec
+    from recsys_local.seed.loader import seed
 
     seed(stack.mariadb(), SeedSpec())
     api = airflow.api()
@@ -270,7 +270,7 @@ def run_chain(stack, run_dag):
 
     def run(dag_ids: tuple[str, ...] = CHAIN) -> None:
         if "batch_training_data" in dag_ids:
-            from recsys.seed.loader import seed_if_empty
+            from recsys_local.seed.loader import seed_if_empty
 
             seed_if_empty(stack.mariadb())
         for dag_id in dag_ids:

@@ -1,14 +1,14 @@
-"""The README's "Deploying to AWS", followed as an operator would, against an emulated account.
+"""docs/aws-deployment.md ("Deploying to AWS"), followed as an operator would, against an emulated account.
 
 An account of its own (a second instance of the local stack: its MariaDB is the RDS MySQL source, its endpoint the
-AWS APIs, its PostgreSQL what RDS runs for the vector DB), because the deployment uses the README's names (prefix
+AWS APIs, its PostgreSQL what RDS runs for the vector DB), because the deployment uses the page's names (prefix
 ``de-c1w4``), which the test stack's platform already holds. In it, only what an operator's account already has (a
 VPC with subnets, the source with its secret and security group, a state bucket). Then, literally:
 
 1. ``backend.hcl`` and ``terraform.tfvars`` copied from the examples, each line the operator fills replaced;
-2. an Airflow home with nothing of the local stack: the README's settings table and connections, and no other
+2. an Airflow home with nothing of the local stack: the page's settings table and connections, and no other
    setting of the platform;
-3. the first runs in the README's order (``airflow dags test``: the Asset-started runs are started by hand).
+3. the first runs in the page's order (``airflow dags test``: the Asset-started runs are started by hand).
 
 What differs from an AWS account is only where the account is: the endpoint and its test credentials for boto3
 and Terraform (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``), and :data:`EMULATOR_LINES`,
@@ -28,12 +28,13 @@ from pathlib import Path
 
 import pytest
 
-from recsys.config import local_stack_settings, project_root
+from recsys.config import project_root
+from recsys_local.settings import local_stack_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(2400)]
 
 ROOT = project_root()
-README = ROOT / "README.md"
+DEPLOYMENT = ROOT / "docs" / "aws-deployment.md"
 ACCOUNT_ENV = {
     "LOCAL_STACK_HOME": str(ROOT / ".local" / "rehearsal-account"),
     "MYSQL_PORT": os.environ.get("REHEARSAL_MYSQL_PORT", "23307"),
@@ -58,17 +59,18 @@ def run_in_own_session(argv: list[str], env: dict[str, str], timeout: float) -> 
     return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
-def readme_section(title: str) -> str:
-    text = README.read_text()
+def deployment_section(title: str) -> str:
+    """The ``## title`` section of the deployment page, up to the next ``## `` heading."""
+    text = DEPLOYMENT.read_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
     return text[start : end if end != -1 else len(text)]
 
 
-def readme_settings() -> dict[str, str]:
-    """The settings table of "Deploying to AWS": each setting or connection name -> its row's value column."""
+def deployment_settings() -> dict[str, str]:
+    """The settings table of the deployment's steps: each setting or connection name -> its row's value column."""
     settings: dict[str, str] = {}
-    for line in readme_section("Deploying to AWS").splitlines():
+    for line in deployment_section("Steps").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 2 or not line.strip().startswith("|") or cells[0] in {"setting", "---"}:
             continue
@@ -77,9 +79,9 @@ def readme_settings() -> dict[str, str]:
     return settings
 
 
-def readme_first_runs() -> list[str]:
-    """The DAG ids of step 3 ("First runs, in order"), in the README's order."""
-    section = readme_section("Deploying to AWS")
+def deployment_first_runs() -> list[str]:
+    """The DAG ids of step 3 ("First runs, in order"), in the page's order."""
+    section = deployment_section("Steps")
     step = section[section.index("3. First runs") :].split("\n\n")[0]
     while re.search(r"\([^()]*\)", step):  # what a run's parenthesis mentions is not a run
         step = re.sub(r"\([^()]*\)", "", step)
@@ -96,7 +98,7 @@ def filled(example: Path, values: dict[str, str]) -> str:
     text = example.read_text()
     for key, value in values.items():
         text, count = re.subn(rf"(?m)^(#\s*)?{re.escape(key)}(\s*)=.*$", rf"{key}\2= {value}", text)
-        assert count == 1, f"{example.name} has no line for {key}: the README's step 1 cannot be followed"
+        assert count == 1, f"{example.name} has no line for {key}: {DEPLOYMENT.name}'s step 1 cannot be followed"
     return text
 
 
@@ -104,8 +106,8 @@ def filled(example: Path, values: dict[str, str]) -> str:
 def account():
     """The emulated account: a second local stack, new each time (an earlier run's home is deleted first), seeded,
     with nothing applied in it. Its data stays after the test, for a look at what it left."""
-    from recsys.localstack.stack import Stack
-    from recsys.seed.loader import seed_if_empty
+    from recsys_local.seed.loader import seed_if_empty
+    from recsys_local.stack import Stack
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "VECTOR_DB_", "AWS_", "AIRFLOW_PORT"))}
     stack = Stack(local_stack_settings({**env, **ACCOUNT_ENV}))
@@ -124,7 +126,7 @@ def account():
 
 
 def prerequisites(stack) -> dict[str, str]:
-    """What the README's prerequisites say the account has before the first step: a VPC with two private subnets,
+    """What the deployment's prerequisites say the account has before the first step: a VPC with two private subnets,
     the MySQL source with its user and password in a Secrets Manager secret and its security group, a state
     bucket, the security group of the Airflow workers."""
     ec2, s3, sm = stack.client("ec2"), stack.client("s3"), stack.client("secretsmanager")
@@ -169,7 +171,7 @@ def emulator_lines(stack) -> dict[str, str]:
     }
 
 
-def test_the_readmes_aws_deployment_completes_in_an_empty_account(account, tmp_path):
+def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tmp_path):
     stack, names = account, account.settings.names
     have = prerequisites(stack)
     mysql, pg = stack.mariadb(), stack.vectordb()
@@ -198,8 +200,8 @@ def test_the_readmes_aws_deployment_completes_in_an_empty_account(account, tmp_p
         + "".join(f"{key} = {value}\n" for key, value in emulator_lines(stack).items())
     )
 
-    # 2. Airflow: its own configuration, include/ on PYTHONPATH, and the README's settings table, nothing else
-    settings = readme_settings()
+    # 2. Airflow: its own configuration, include/ on PYTHONPATH, and the page's settings table, nothing else
+    settings = deployment_settings()
     airflow_home = tmp_path / "airflow"
     airflow_home.mkdir()
     platform = {
@@ -232,10 +234,10 @@ def test_the_readmes_aws_deployment_completes_in_an_empty_account(account, tmp_p
     for key in platform:
         name = key.removeprefix("AIRFLOW_CONN_").lower() if key.startswith("AIRFLOW_CONN_") else key
         named = {n for n in settings if n == name or n.endswith(f" {name}") or n == f"connection {name}"}
-        assert name in settings or named, f"{key} is not in the README's settings table: {sorted(settings)}"
-    assert "ssl" in settings["mysql_source"].lower(), "the source requires TLS: the README must say how"
+        assert name in settings or named, f"{key} is not in {DEPLOYMENT.name}'s settings table: {sorted(settings)}"
+    assert "ssl" in settings["mysql_source"].lower(), f"the source requires TLS: {DEPLOYMENT.name} must say how"
     for field in ("host", "port", "schema", "user", "password"):  # each field the connection above sets
-        assert field in settings["mysql_source"], f"the README's mysql_source row does not say its {field}"
+        assert field in settings["mysql_source"], f"{DEPLOYMENT.name}'s mysql_source row does not say its {field}"
     outside = ("AIRFLOW", "RECSYS_", "AWS_", "TF_", "MYSQL_", "VECTOR_DB_", "LOCAL_", "GLUE_", "TERRAFORM_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(outside) and k != "PYTHONPATH"}
     env |= {
@@ -255,8 +257,8 @@ def test_the_readmes_aws_deployment_completes_in_an_empty_account(account, tmp_p
     migrated = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, check=False)
     assert migrated.returncode == 0, migrated.stdout[-2000:] + migrated.stderr[-3000:]
 
-    # 3. the first runs, in the README's order
-    order = readme_first_runs()
+    # 3. the first runs, in the page's order
+    order = deployment_first_runs()
     assert order == [
         "platform_health",
         "batch_training_data",
@@ -284,10 +286,10 @@ def test_the_readmes_aws_deployment_completes_in_an_empty_account(account, tmp_p
     s3 = stack.client("s3")
     state = {o["Key"] for o in s3.list_objects_v2(Bucket=have["state_bucket"]).get("Contents", [])}
     assert state == {f"{root}/terraform.tfstate" for root in ("etl", "vector_db", "streaming_inference")}, state
-    from recsys.localstack import vectordb
-    from recsys.localstack.mariadb import connect as source
+    from recsys_local import postgres
+    from recsys_local.mariadb import connect as source
 
-    with vectordb.connect(pg) as conn:
+    with postgres.connect(pg) as conn:
         items, users = (conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("item_emb", "user_emb"))
     with source(mysql, admin=True) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM products")

@@ -25,10 +25,10 @@ import source_faults
 
 from recsys.config import TRAINING_DATA_PREFIX
 from recsys.etl.glue_job import read_manifest
-from recsys.localstack import mariadb
-from recsys.localstack.process import stop_process
-from recsys.seed.generator import SeedSpec
-from recsys.seed.loader import seed
+from recsys_local import mariadb
+from recsys_local.process import stop_process
+from recsys_local.seed.generator import SeedSpec
+from recsys_local.seed.loader import seed
 
 # the budget of each test here: a fresh stack's first ETL apply and run, then one batch run (~60 s) or 2a's three tries
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(900)]

@@ -10,9 +10,9 @@ import pyarrow.dataset as ds
 import pytest
 
 from recsys.config import TRAINING_COLUMNS, TRAINING_DATA_PREFIX
-from recsys.localstack import mariadb
-from recsys.seed.generator import SeedSpec
-from recsys.seed.loader import seed
+from recsys_local import mariadb
+from recsys_local.seed.generator import SeedSpec
+from recsys_local.seed.loader import seed
 
 # the budget of each test here: two batch runs at most (~45 s each)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from recsys.seed.generator import SeedSpec
-from recsys.seed.loader import seed
+from recsys_local.seed.generator import SeedSpec
+from recsys_local.seed.loader import seed
 
 # the budget of each test here: one run (~10 s)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(300)]

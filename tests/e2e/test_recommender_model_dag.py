@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from recsys.localstack import mariadb
 from recsys.model.artifacts import LAYOUT, POINTER_KEY
-from recsys.seed.generator import SeedSpec
-from recsys.seed.loader import seed
+from recsys_local import mariadb
+from recsys_local.seed.generator import SeedSpec
+from recsys_local.seed.loader import seed
 
 # the budget of each test here: a batch and a model run (~65 s)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]

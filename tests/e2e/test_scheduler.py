@@ -10,7 +10,7 @@ import warnings
 import psutil
 import pytest
 
-from recsys.localstack import airflow_services
+from recsys_local import airflow_services
 
 # the budget of each test here: the session's chain under the scheduler (~170 s; its own deadline 15 min)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -75,7 +75,7 @@ def test_airflow_rejects_a_taken_port_with_the_setting_to_change(stack, airflow)
     airflow.stop()  # the shared components (the next test that needs them starts them again)
     import socket
 
-    from recsys.localstack.process import StackError
+    from recsys_local.process import StackError
 
     with socket.socket() as blocker:
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the port may be in TIME_WAIT

@@ -126,8 +126,8 @@ def test_deploy_dag_then_generated_events_all_arrive(stack, deployed_platform, m
     assert {"item_emb", "user_emb", "embedding_versions"} <= set(owners)
     assert set(owners.values()) == {LOADER_ROLE}, owners
     # the very credentials and TLS settings the deployed Lambdas use read the live tables and nothing more
-    from recsys.streaming import runtime
-    from recsys.vectordb.credentials import from_secret_string
+    from recsys_serving import runtime
+    from recsys_serving.credentials import from_secret_string
 
     lambda_secret = stack.client("secretsmanager").get_secret_value(SecretId=variables["VECTOR_DB_SECRET_ARN"])
     with monkeypatch.context() as env:

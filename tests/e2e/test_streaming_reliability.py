@@ -24,12 +24,12 @@ import numpy as np
 import psutil
 import pytest
 
-from recsys.localstack import vectordb as local_vectordb
-from recsys.localstack.process import stop_process
-from recsys.localstack.stack import AWS_SERVICE
-from recsys.seed.generator import SeedSpec
-from recsys.seed.loader import seed
-from recsys.streaming.outputs import Deliveries, scan
+from recsys_local import postgres as local_postgres
+from recsys_local.outputs import Deliveries, scan
+from recsys_local.process import stop_process
+from recsys_local.seed.generator import SeedSpec
+from recsys_local.seed.loader import seed
+from recsys_local.stack import AWS_SERVICE
 
 # the budget of each test here: may run the chain (~300 s on a fresh stack); 6c ~190 s (the burst: its own)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(1500)]
@@ -85,7 +85,7 @@ def test_an_unreachable_vector_db_fails_invocations_to_the_error_prefix_then_rec
     names = stack.settings.names
     since = datetime.now(UTC).replace(microsecond=0)
     cfg = stack.vectordb()
-    local_vectordb.stop(cfg)
+    local_postgres.stop(cfg)
     try:
         down = make_events(streaming, 10, 51)
         assert put_events(down, names.kinesis_stream) == 0
@@ -178,9 +178,9 @@ def test_a_burst_of_events_is_delivered_without_loss(stack, streaming, reliabili
 def test_a_killed_endpoint_comes_back_with_make_up_and_delivers_without_a_dag_run(
     stack, streaming, run_dag, reliability
 ):
-    from recsys.localstack.restore import ORDER
     from recsys.provisioning import provisioner
     from recsys.streaming.generator import put_events
+    from recsys_local.restore import ORDER
 
     names = stack.settings.names
     remembered = provisioner({**os.environ, **stack.environment()}).target.applied_variables_path("streaming_inference")

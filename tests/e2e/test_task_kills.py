@@ -33,8 +33,8 @@ from recsys.config import TRAINING_DATA_PREFIX
 from recsys.etl.glue_job import read_manifest
 from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, model_version, read_pointer
 from recsys.provisioning.terraform import OWNER_FILE, remove_abandoned_copies
-from recsys.vectordb import search
 from recsys.vectordb.loader import current_state
+from recsys_serving import search
 
 # the budget of each test here: may start the session's chain; one run with a kill and its retry (~140 s)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(1500)]

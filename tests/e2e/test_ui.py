@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from recsys.config import project_root
-from recsys.localstack import airflow_services
+from recsys_local import airflow_services
 
 # the budget of each test here: Airflow's start and one bucketed batch run (~60 s)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]

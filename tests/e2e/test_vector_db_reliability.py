@@ -14,8 +14,8 @@ import pytest
 from airflow_api import AirflowApi
 
 from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, read_pointer
-from recsys.vectordb import search
 from recsys.vectordb.loader import current_state
+from recsys_serving import search
 
 # the budget of each test here: may run three DAGs first; two runs that wait SharedAirflow.ARTIFACT_WAIT (~60 s)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(1500)]

@@ -9,13 +9,13 @@ from typing import Any
 import boto3
 import pytest
 
-from recsys.localstack.aws_server import EXTENSIONS, LocalAwsServer
+from recsys_local.aws_server import EXTENSIONS, LocalAwsServer
 
 
 @pytest.fixture
 def in_process_aws(tmp_path) -> Iterator[tuple[LocalAwsServer, Callable[[str], Any]]]:
     """The local endpoint (moto + executors) on a free port, reset to an empty account; yields (server, client)."""
-    # no snapshot at stop: moto's state is this process's, reset for every test (recsys.localstack.moto_snapshot)
+    # no snapshot at stop: moto's state is this process's, reset for every test (recsys_local.moto_snapshot)
     extensions = [spec for spec in EXTENSIONS if not spec.endswith(":MotoSnapshot")]
     server = LocalAwsServer("127.0.0.1", 0, tmp_path / "state", extensions)
     server.start()

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from recsys.streaming.packaging import REQUIREMENTS, PackagingError, build, dependencies_dir, locked_versions
+from recsys.streaming.packaging import (
+    FUNCTIONS,
+    REQUIREMENTS,
+    SERVING,
+    PackagingError,
+    build,
+    dependencies_dir,
+    locked_versions,
+)
+from recsys_local.lambda_runner import runtime_libraries
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +114,54 @@ def test_packages_built_ahead_of_time_deploy_by_their_sha256_and_a_changed_zip_i
         s3.delete_object(Bucket="scripts", Key=built[1].key)
         with pytest.raises(RuntimeError, match=r"no prebuilt package .*make package"):
             prebuilt_packages(s3, "scripts", f"{built[0].sha256},{built[1].sha256}")
+
+
+#: Run with ``python -I -S`` (as the local Lambda worker runs a function): only the unzipped package, the runtime's
+#: libraries and the standard library on the path.
+IMPORT_FROM_ZIP = """
+import importlib, json, pkgutil, sys
+code_dir, runtime_dir, handler = sys.argv[1:4]
+sys.path[:0] = [code_dir, runtime_dir]
+module, _, attribute = handler.rpartition(".")
+assert callable(getattr(importlib.import_module(module), attribute))
+import recsys_serving
+for info in pkgutil.iter_modules(recsys_serving.__path__):
+    importlib.import_module(f"recsys_serving.{info.name}")
+files = {name: getattr(m, "__file__", None) or "" for name, m in sys.modules.items()}
+print(json.dumps(files))
+"""
+
+
+@pytest.fixture(scope="module")
+def zips(tmp_path_factory):
+    out = tmp_path_factory.mktemp("zips")
+    return {function: build(function, out, cache=out / "cache") for function in FUNCTIONS}
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_each_zip_alone_imports_its_handler_and_the_whole_serving_package(zips, tmp_path, function):
+    import json
+    import subprocess
+    import zipfile
+
+    code = tmp_path / "code"
+    with zipfile.ZipFile(zips[function].path) as archive:
+        names = archive.namelist()
+        archive.extractall(code)
+    packaged = {n for n in names if n.startswith("recsys_serving/")}
+    expected = {f"recsys_serving/{p.relative_to(SERVING).as_posix()}" for p in SERVING.rglob("*") if p.is_file()}
+    expected = {n for n in expected if "__pycache__" not in n}
+    assert packaged == expected, "the zip holds the serving package whole, nothing else of the project"
+    assert not [n for n in names if n.startswith(("recsys/", "recsys_local/"))]
+    runtime = runtime_libraries(tmp_path / "runtime")
+    handler = f"{FUNCTIONS[function]}.handler"
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", IMPORT_FROM_ZIP, str(code), str(runtime), handler],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    files = json.loads(result.stdout)
+    assert FUNCTIONS[function] in files
+    sources = (str(SERVING.parent), str(SERVING.parent.parent / "local"))  # include/ and local/
+    project = [name for name, path in files.items() if path.startswith(sources)]
+    assert project == [], f"imported from the repository instead of the zip: {project}"

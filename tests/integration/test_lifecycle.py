@@ -7,11 +7,12 @@ import os
 import psutil
 import pytest
 
-from recsys.config import local_stack_settings, project_root
-from recsys.localstack import mariadb
-from recsys.localstack.stack import Stack
-from recsys.seed.generator import SeedSpec
-from recsys.seed.loader import seed
+from recsys.config import project_root
+from recsys_local import mariadb
+from recsys_local.seed.generator import SeedSpec
+from recsys_local.seed.loader import seed
+from recsys_local.settings import local_stack_settings
+from recsys_local.stack import Stack
 
 pytestmark = pytest.mark.integration
 

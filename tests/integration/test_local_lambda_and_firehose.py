@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recsys.localstack.firehose_runner import Buffered, FirehoseRunner, invocation_batches, render_prefix
+from recsys_local.firehose_runner import Buffered, FirehoseRunner, invocation_batches, render_prefix
 
 pytestmark = pytest.mark.integration
 

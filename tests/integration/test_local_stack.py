@@ -9,16 +9,16 @@ import sys
 import pymysql
 import pytest
 
-from recsys.localstack import mariadb, vectordb
-from recsys.localstack.process import StackError, ensure_port_free
-from recsys.localstack.stack import AWS_SERVICE
+from recsys_local import mariadb, postgres
+from recsys_local.process import StackError, ensure_port_free
+from recsys_local.stack import AWS_SERVICE
 
 pytestmark = pytest.mark.integration
 
 
 def test_status_reports_every_service_healthy(stack):
     rows = stack.status()
-    assert [r[0] for r in rows] == [mariadb.SERVICE, vectordb.SERVICE, vectordb.FRONT_SERVICE, AWS_SERVICE]
+    assert [r[0] for r in rows] == [mariadb.SERVICE, postgres.SERVICE, postgres.FRONT_SERVICE, AWS_SERVICE]
     assert all(r[1] == "healthy" for r in rows), rows
 
 
@@ -61,7 +61,7 @@ def test_mariadb_accepts_tcp_clients_only_over_tls_with_a_certificate_they_can_v
 
 def test_vector_db_answers_with_pgvector_over_tcp_with_a_password(stack):
     cfg = stack.vectordb()
-    with vectordb.connect(cfg) as conn:
+    with postgres.connect(cfg) as conn:
         (version,) = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
         distance = conn.execute("SELECT '[1,0]'::vector <-> '[0,1]'::vector").fetchone()[0]
     assert version.startswith("0.")
@@ -73,7 +73,7 @@ def test_vector_db_answers_with_pgvector_over_tcp_with_a_password(stack):
 
 
 def test_vector_db_accepts_tcp_clients_only_over_tls_with_a_certificate_they_can_verify(stack):
-    """The port is the TLS front's (recsys.localstack.pg_tls): libpq negotiates TLS as with RDS, verifies the
+    """The port is the TLS front's (recsys_local.pg_tls): libpq negotiates TLS as with RDS, verifies the
     stack's certificate (verify-full), and PostgreSQL still checks each role's password."""
     import ssl
 
@@ -81,7 +81,7 @@ def test_vector_db_accepts_tcp_clients_only_over_tls_with_a_certificate_they_can
 
     cfg = stack.vectordb()
     assert cfg.conninfo()["sslmode"] == "verify-full"
-    with vectordb.connect(cfg) as conn:
+    with postgres.connect(cfg) as conn:
         assert conn.pgconn.ssl_in_use
         assert conn.execute("SELECT current_user").fetchone()[0] == cfg.user
     with pytest.raises(psycopg.OperationalError, match="no encryption"):  # the right password, in clear: refused
@@ -93,7 +93,7 @@ def test_vector_db_accepts_tcp_clients_only_over_tls_with_a_certificate_they_can
         psycopg.connect(**{**cfg.conninfo(), "password": "wrong"})
     # the bootstrap superuser, trusted on the server's socket, is refused over TCP
     with pytest.raises(psycopg.OperationalError, match="local socket only"):
-        psycopg.connect(**{**cfg.conninfo(), "user": vectordb.SUPERUSER, "password": "anything"})
+        psycopg.connect(**{**cfg.conninfo(), "user": postgres.SUPERUSER, "password": "anything"})
     # the certificate names the host and chains to the stack's CA (what libpq checked above, checked directly)
     context = ssl.create_default_context(cafile=str(cfg.ca_file))
     import socket
@@ -163,9 +163,7 @@ def test_status_cli_prints_a_table(stack, monkeypatch):
         "AWS_PORT": str(stack.settings.aws_port),
     }.items():
         monkeypatch.setenv(key, value)
-    out = subprocess.run(
-        [sys.executable, "-m", "recsys.localstack", "status"], capture_output=True, text=True, check=False
-    )
+    out = subprocess.run([sys.executable, "-m", "recsys_local", "status"], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert "mariadb" in out.stdout
     assert "healthy" in out.stdout

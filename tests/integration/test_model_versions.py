@@ -15,10 +15,10 @@ import pytest
 from recsys.config import TRAINING_COLUMNS
 from recsys.model.artifacts import embeddings_csv
 from recsys.model.train import TrainConfig, train
-from recsys.seed.generator import SeedSpec, generate
-from recsys.streaming.transformation_handler import transform
-from recsys.vectordb import search
 from recsys.vectordb.loader import current_state, load, loaded_versions
+from recsys_local.seed.generator import SeedSpec, generate
+from recsys_serving import search
+from recsys_serving.transformation_handler import transform
 
 pytestmark = pytest.mark.integration
 K = 5

@@ -1,5 +1,5 @@
 """A graceful stop of the local AWS endpoint keeps every resource it was given; a kill keeps its last checkpoint,
-taken a second after each change, without Glue job runs (recsys.localstack.moto_snapshot). The endpoint runs as its own
+taken a second after each change, without Glue job runs (recsys_local.moto_snapshot). The endpoint runs as its own
 process, as in the stack."""
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from recsys.checks.platform import PlatformCheckError, check_aws, check_mysql_source, check_vector_db
-from recsys.localstack import mariadb
-from recsys.seed.generator import SeedSpec
-from recsys.seed.loader import seed
+from recsys_local import mariadb
+from recsys_local.seed.generator import SeedSpec
+from recsys_local.seed.loader import seed
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +43,13 @@ def test_missing_ratings_table_names_the_connection(connections):
 def test_the_vector_db_check_without_a_host_reads_the_roots_outputs_or_says_it_is_not_applied_yet(
     connections, monkeypatch, tmp_path
 ):
-    """The AWS setup: the connection holds only the TLS settings (the README's table); the endpoint and the master
-    secret are terraform/vector_db's outputs, which exist only after vector_db_embeddings' first apply."""
+    """The AWS setup: the connection holds only the TLS settings (docs/aws-deployment.md's table); the endpoint and the
+    master secret are terraform/vector_db's outputs, which exist only after vector_db_embeddings' first apply."""
     import json
     import os
 
-    from recsys.localstack.restore import applied_roots
     from recsys.provisioning import provisioner
+    from recsys_local.restore import applied_roots
 
     stack_conn = json.loads(connections.environment()["AIRFLOW_CONN_VECTOR_DB"])
     tls_only = {"conn_type": "postgres", "extra": {k: stack_conn["extra"][k] for k in ("sslmode", "sslrootcert")}}

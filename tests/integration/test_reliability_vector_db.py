@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from recsys.model.artifacts import embeddings_csv
-from recsys.vectordb import search
 from recsys.vectordb.loader import current_state, load, loaded_versions
+from recsys_serving import search
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -120,7 +120,7 @@ def staging_tables(conn) -> list[str]:
 
 
 def test_postgres_killed_during_a_reload_comes_back_with_the_previous_version(stack, tmp_path, reliability):
-    from recsys.localstack import vectordb as local_vectordb
+    from recsys_local import postgres as local_postgres
 
     conn = connect(stack)
     items_csv, users_csv, _, _ = write_version(tmp_path / "good", 10)
@@ -129,7 +129,7 @@ def test_postgres_killed_during_a_reload_comes_back_with_the_previous_version(st
     # a version big enough that its COPY and index build take seconds: the kill lands inside them
     big_items, big_users, _, _ = write_version(tmp_path / "next", 11, n_items=80_000, n_users=20_000)
 
-    record = stack.state.running(local_vectordb.SERVICE)
+    record = stack.state.running(local_postgres.SERVICE)
     assert record is not None, "the test stack's PostgreSQL is not running"
     failure: list[BaseException] = []
 

@@ -6,11 +6,11 @@ import subprocess
 
 import pytest
 
-from recsys.localstack import mariadb
-from recsys.localstack.process import StackError
-from recsys.seed.generator import SeedSpec
-from recsys.seed.loader import load_sql_dump, seed, table_counts
-from recsys.seed.schema import TABLES
+from recsys_local import mariadb
+from recsys_local.process import StackError
+from recsys_local.seed.generator import SeedSpec
+from recsys_local.seed.loader import load_sql_dump, seed, table_counts
+from recsys_local.seed.schema import TABLES
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from recsys.etl.glue_job import Context, read_source
-from recsys.seed.loader import seed_if_empty
+from recsys_local.seed.loader import seed_if_empty
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("pyspark")

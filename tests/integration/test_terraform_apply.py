@@ -75,7 +75,7 @@ def test_every_root_applies_locally_and_plans_no_changes_after(provisioner, stac
         "--source_database": settings.mysql_database,
     }
     # the source's CA reaches the job as in Glue: uploaded beside the script, --extra-files, a relative file: URL
-    from recsys.localstack import tls
+    from recsys_local import tls
 
     ca = tls.files(settings.home).ca
     assert arguments["--source_ssl_ca"] == f"file:{ca.name}"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from recsys.provisioning import OUTPUTS, PermanentProvisioningError
-from recsys.provisioning.targets import LocalTarget
 from recsys.provisioning.terraform import TerraformProvisioner, existing_outside_state
+from recsys_local.target import LocalTarget
 
 pytestmark = [
     pytest.mark.integration,

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from recsys.config import TRAINING_COLUMNS
 from recsys.model.artifacts import embeddings_csv
 from recsys.model.train import TrainConfig, train
-from recsys.seed.generator import SeedSpec, generate
-from recsys.streaming.transformation_handler import transform
-from recsys.vectordb import search
 from recsys.vectordb.loader import load
+from recsys_local.seed.generator import SeedSpec, generate
+from recsys_serving import search
+from recsys_serving.transformation_handler import transform
 
 pytestmark = pytest.mark.integration
 
@@ -140,8 +140,8 @@ def test_a_product_new_since_training_gets_similar_items_from_its_features(world
 
 def test_an_event_whose_new_product_cannot_be_embedded_fails_alone(world):
     """Bypassing the parser's bounds: a new product whose features overflow the item tower fails only its event."""
-    from recsys.streaming.events import parse_event
-    from recsys.streaming.recommender import UnknownProductsError, recommend
+    from recsys_serving.events import parse_event
+    from recsys_serving.recommender import UnknownProductsError, recommend
 
     good = parse_event(event_for(world["products"], [0], [True], "good"))
     raw = event_for(world["products"], [1], [True], "overflow")
@@ -157,8 +157,8 @@ def test_an_event_whose_new_product_cannot_be_embedded_fails_alone(world):
 
 
 def test_an_event_the_model_cannot_embed_fails_only_its_record(world):
-    from recsys.streaming.events import parse_event
-    from recsys.streaming.recommender import NonFiniteEmbeddingError, recommend
+    from recsys_serving.events import parse_event
+    from recsys_serving.recommender import NonFiniteEmbeddingError, recommend
 
     good = event_for(world["products"], [0], [True], "good")
     huge = event_for(world["products"], [1], [True], "huge")
@@ -227,7 +227,7 @@ def test_the_response_stays_under_the_lambda_limit_and_overflow_records_fail_alo
     """Output lines carry their event (up to 100 browsed items each): records beyond the response bound fail alone
     (Firehose puts their original data under the error prefix), every recordId comes back once, and the serialized
     response stays within the bound."""
-    from recsys.streaming import transformation_handler
+    from recsys_serving import transformation_handler
 
     limit = 120_000
     monkeypatch.setattr(transformation_handler, "MAX_RESPONSE_BYTES", limit)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from recsys.model.artifacts import embeddings_csv
-from recsys.vectordb import search
 from recsys.vectordb.loader import LOAD_LOCK, EmbeddingsFileError, current_state, load, loaded_versions
+from recsys_serving import search
 
 pytestmark = pytest.mark.integration
 DIM = 32

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from recsys.localstack import vectordb
 from recsys.model.artifacts import embeddings_csv
-from recsys.vectordb import search
 from recsys.vectordb.loader import load
 from recsys.vectordb.roles import ensure_roles
+from recsys_local import postgres
+from recsys_serving import search
 
 pytestmark = pytest.mark.integration
 DIM = 32
@@ -31,9 +31,9 @@ def sandbox(stack):
     tag = uuid.uuid4().hex[:8]
     database = f"roles_{tag}"
     roles = {"loader": f"t_loader_{tag}", "reader": f"t_reader_{tag}"}
-    with vectordb._superuser_conn(cfg) as admin:
+    with postgres._superuser_conn(cfg) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(cfg.user)))
-    with vectordb._superuser_conn(cfg, database) as admin:
+    with postgres._superuser_conn(cfg, database) as admin:
         admin.execute("CREATE EXTENSION vector")  # RDS lets the master create it; locally the superuser does once
     client = stack.client("secretsmanager")
     arns = {kind: client.create_secret(Name=f"test-{name}")["ARN"] for kind, name in roles.items()}
@@ -41,7 +41,7 @@ def sandbox(stack):
     yield {"master": master, "roles": roles, "arns": arns, "client": client, "cfg": cfg}
     for arn in arns.values():
         client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
-    with vectordb._superuser_conn(cfg) as admin:
+    with postgres._superuser_conn(cfg) as admin:
         admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
         for role in roles.values():
             admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -13,12 +14,12 @@ import hcl2
 import pytest
 
 from recsys.config import GLUE_VERSION, NAME_TEMPLATES, project_root
-from recsys.demo import EARLY_APPLIES
 from recsys.etl.glue_job import TRAINING_SCHEMA
 from recsys.provisioning import OUTPUTS, OWNER_DAGS, PIPELINES
 from recsys.provisioning.targets import AwsTarget
 from recsys.provisioning.terraform import TerraformProvisioner
 from recsys.streaming.packaging import FUNCTIONS
+from recsys_local.demo import EARLY_APPLIES
 
 TF = project_root() / "terraform"
 ROOTS = [TF / pipeline for pipeline in PIPELINES]
@@ -237,8 +238,9 @@ def test_every_lambda_handler_is_packaged():
     handlers = dict(re.findall(r'(\w+) = \{\s*name\s*=[^}]*?handler\s*=\s*"([^"]+)"', text, re.S))
     assert set(handlers) == set(FUNCTIONS)
     for function, handler in handlers.items():
-        module = handler.rpartition(".")[0].removeprefix("recsys.").replace(".", "/") + ".py"
-        assert module in FUNCTIONS[function]["modules"], f"{function}: {module} is not in its package"
+        module, _, attribute = handler.rpartition(".")
+        assert module == FUNCTIONS[function], f"{function}: Terraform's handler {handler} is not the packaged one"
+        assert callable(getattr(importlib.import_module(module), attribute)), handler
 
 
 def test_prefix_validation_refuses_what_s3_refuses():

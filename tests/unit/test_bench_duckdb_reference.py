@@ -12,7 +12,7 @@ duckdb = pytest.importorskip("duckdb")
 
 
 def test_the_reference_writes_the_valid_rows_partitioned_like_the_job(tmp_path):
-    from recsys.bench.etl import duckdb_reference
+    from recsys_local.bench.etl import duckdb_reference
 
     (tmp_path / "ratings.tsv").write_text(
         "customerNumber\tproductCode\tproductRating\n103\tS10_1\t5\n103\tS10_2\t9\n999\tS10_1\t4\n112\tS10_1\tNULL\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from recsys.bench import Entry, write_results
+from recsys_local.bench import Entry, write_results
 
 
 def test_ratio_targets_and_absolute_targets_pass_or_miss_the_right_way(tmp_path):
@@ -60,7 +60,7 @@ def test_results_from_an_older_layout_are_replaced_not_fatal(tmp_path):
 def test_the_command_line_runs_every_suite_by_default_and_refuses_unknown_ones(capsys):
     import pytest
 
-    from recsys.bench.__main__ import SUITES, parse_args
+    from recsys_local.bench.__main__ import SUITES, parse_args
 
     assert parse_args([]).suites == list(SUITES)
     assert parse_args(["--quick"]).suites == list(SUITES)

@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 
-from recsys.localstack import tls
 from recsys.streaming.packaging import CA_ARCNAME, PackagingError, _add_file, ca_bundle, check_ca_bundle
+from recsys_local import tls
 
 
 @pytest.fixture

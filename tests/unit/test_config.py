@@ -1,6 +1,7 @@
 import pytest
 
-from recsys.config import LOCAL_ACCOUNT_ID, NAME_TEMPLATES, TRAINING_COLUMNS, local_stack_settings, platform_names
+from recsys.config import LOCAL_ACCOUNT_ID, NAME_TEMPLATES, TRAINING_COLUMNS, platform_names
+from recsys_local.settings import local_stack_settings
 
 
 def test_lab_names_follow_the_prefix():
@@ -52,3 +53,12 @@ def test_names_on_aws_take_the_callers_account_and_never_default_to_the_local_on
     assert platform_names(on_aws, account="111122223333").datalake_bucket == "de-c1w4-111122223333-datalake"
     assert platform_names({**on_aws, "AWS_ACCOUNT_ID": "444455556666"}).account == "444455556666"
     assert platform_names({}).account == LOCAL_ACCOUNT_ID  # the local stack (moto's account)
+
+
+def test_every_name_template_is_an_attribute_and_nothing_else_is():
+    names = platform_names({"RECSYS_PREFIX": "acme", "AWS_ACCOUNT_ID": "111122223333"})
+    for kind in NAME_TEMPLATES:
+        assert getattr(names, kind) == names.name(kind)
+    assert names.vector_db_loader == "acme-vector-db-loader"
+    with pytest.raises(AttributeError, match="datalake_bucket"):
+        _ = names.datalake  # a typo names the real ones

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys.seed.loader import rewrite_dump
+from recsys_local.seed.loader import rewrite_dump
 
 
 def rewritten(tmp_path: Path, text: str) -> tuple[str, int]:

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recsys.model.bundle import vector_literal
 from recsys.vectordb.loader import EmbeddingsFileError, parse_embedding
+from recsys_serving.bundle import vector_literal
 
 finite = st.floats(allow_nan=False, allow_infinity=False, width=32)
 

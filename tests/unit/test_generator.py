@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.seed.generator import SeedSpec, derive_ratings, generate
+from recsys_local.seed.generator import SeedSpec, derive_ratings, generate
 
 
 def collect(spec: SeedSpec) -> dict[str, pd.DataFrame]:

@@ -1,27 +1,37 @@
-"""Which code may import which: production code (what DAG tasks import) never imports the local platform (the
-emulator and its executors, seed data, benchmarks, the demo). Two imports of it remain (issue 26 moves them); any new
-one fails here, naming the file and line."""
+"""Three homes, and which may import which (the README's layout picture):
+
+* production (``include/recsys``, ``dags/``, ``plugins/``): what DAG tasks import. It may import the serving package,
+  never the local platform.
+* serving (``include/recsys_serving``): both Lambdas' code, zipped whole. It imports only itself, the standard
+  library, the pinned dependencies of its ``lambda-requirements.txt`` and what the Lambda runtime provides.
+* local (``local/recsys_local``): the emulator, its executors, the local Terraform target, seed data, benchmarks,
+  the demo. It may import anything; nothing imports it but itself and the tests.
+
+A new import across a forbidden arrow fails here, naming the file and line.
+"""
 
 from __future__ import annotations
 
 import ast
+import re
+import sys
+from pathlib import Path
 
 from recsys.config import project_root
+from recsys.streaming.packaging import REQUIREMENTS, RUNTIME_MODULES
 
-PACKAGE = project_root() / "include" / "recsys"
-LOCAL = ("recsys.localstack", "recsys.seed", "recsys.bench", "recsys.demo")
-LOCAL_FILES = ("localstack/", "seed/", "bench/", "demo.py")
+ROOT = project_root()
+PRODUCTION = [ROOT / "include" / "recsys", ROOT / "dags", ROOT / "plugins"]
+SERVING = ROOT / "include" / "recsys_serving"
+LOCAL = ROOT / "local" / "recsys_local"
 
-#: (file, imported module) of production code that still reaches the local platform: the local Terraform target
-#: and the source tables' names. Remove an entry when its import goes; never add one.
-KNOWN = {
-    ("provisioning/targets.py", "recsys.localstack"),
-    ("provisioning/targets.py", "recsys.localstack.stack"),
-    ("checks/platform.py", "recsys.seed.schema"),
-}
+#: (file, imported module) of production code that still reaches the local platform. Remove an entry when its
+#: import goes; never add one.
+KNOWN: set[tuple[str, str]] = set()
 
 
-def imports(path) -> list[tuple[int, str]]:
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every absolute import in the file, wherever it sits (functions too)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
@@ -31,26 +41,59 @@ def imports(path) -> list[tuple[int, str]]:
     return found
 
 
-def test_production_code_imports_the_local_platform_only_where_known():
-    reached = {}
-    for path in sorted(PACKAGE.rglob("*.py")):
-        relative = path.relative_to(PACKAGE).as_posix()
-        if relative.startswith(LOCAL_FILES):
-            continue
+def python_files(*folders: Path) -> list[Path]:
+    return sorted(p for folder in folders for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def top(module: str) -> str:
+    return module.partition(".")[0]
+
+
+def pinned_modules() -> set[str]:
+    """Import names of the serving package's locked dependencies (``psycopg-binary`` is psycopg's, not imported)."""
+    names = set()
+    for line in REQUIREMENTS.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==", line.strip())
+        if match:
+            names.add(match.group(1).lower().replace("-", "_"))
+    return names
+
+
+def test_the_three_homes_exist_and_nothing_else_is_a_package():
+    assert sorted(p.name for p in (ROOT / "include").iterdir() if (p / "__init__.py").is_file()) == [
+        "recsys",
+        "recsys_serving",
+    ]
+    assert sorted(p.name for p in (ROOT / "local").iterdir() if (p / "__init__.py").is_file()) == ["recsys_local"]
+
+
+def test_production_code_never_imports_the_local_platform():
+    reached: dict[tuple[str, str], list[int]] = {}
+    for path in python_files(*PRODUCTION):
+        relative = path.relative_to(ROOT).as_posix()
         for line, module in imports(path):
-            if module.startswith(LOCAL):
+            if top(module) == "recsys_local":
                 reached.setdefault((relative, module), []).append(line)
-    new = {
-        f"{file}:{lines[0]} imports {module}"
-        for (file, module), lines in reached.items()
-        if (file, module) not in KNOWN
-    }
-    assert not new, f"production code imports the local platform: {sorted(new)}"
+    new = sorted(f"{f}:{lines[0]} imports {m}" for (f, m), lines in reached.items() if (f, m) not in KNOWN)
+    assert not new, f"production code imports the local platform: {new}"
     gone = KNOWN - set(reached)
     assert not gone, f"these imports are gone: remove them from KNOWN {sorted(gone)}"
 
 
-def test_the_check_sees_an_import_of_the_local_platform(tmp_path):
+def test_serving_code_imports_only_itself_its_pinned_dependencies_and_the_lambda_runtime():
+    allowed = set(sys.stdlib_module_names) | {"recsys_serving", "__future__"} | pinned_modules() | set(RUNTIME_MODULES)
+    outside = sorted(
+        f"{path.relative_to(ROOT).as_posix()}:{line} imports {module}"
+        for path in python_files(SERVING)
+        for line, module in imports(path)
+        if top(module) not in allowed
+    )
+    assert not outside, f"the serving package (zipped whole into the Lambdas) imports outside itself: {outside}"
+
+
+def test_the_checks_see_imports_inside_functions(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("def f():\n    from recsys.localstack.stack import Stack\n    import recsys.seed.loader\n")
-    assert [m for _, m in imports(sample) if m.startswith(LOCAL)] == ["recsys.localstack.stack", "recsys.seed.loader"]
+    sample.write_text("def f():\n    from recsys_local.stack import Stack\n    import recsys.config, boto3\n")
+    assert imports(sample) == [(2, "recsys_local.stack"), (3, "recsys.config"), (3, "boto3")]
+    assert {"numpy", "pgvector", "psycopg"} <= pinned_modules()
+    assert "recsys" not in pinned_modules()

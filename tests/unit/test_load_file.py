@@ -1,6 +1,6 @@
 import pandas as pd
 
-from recsys.seed.loader import write_load_file
+from recsys_local.seed.loader import write_load_file
 
 
 def test_nulls_tabs_newlines_and_backslashes_are_escaped(tmp_path):

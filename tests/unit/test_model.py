@@ -14,9 +14,9 @@ import pytest
 
 from recsys.config import EMBEDDING_DIM, TRAINING_COLUMNS
 from recsys.model.artifacts import LAYOUT, artifact_files
-from recsys.model.bundle import InferenceBundle
 from recsys.model.train import QualityGateError, TrainConfig, predict, quality_gate, train
-from recsys.seed.generator import SeedSpec, generate
+from recsys_local.seed.generator import SeedSpec, generate
+from recsys_serving.bundle import InferenceBundle
 
 
 def training_frame(spec: SeedSpec) -> pd.DataFrame:

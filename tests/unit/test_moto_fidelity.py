@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from recsys.localstack.fidelity import policy_for_tls_request
+from recsys_local.fidelity import policy_for_tls_request
 
 DENY_INSECURE = {
     "Sid": "DenyInsecureTransport",
@@ -35,7 +35,7 @@ def test_each_db_instance_has_its_own_resource_id_and_the_providers_filter_finds
     from moto import mock_aws
     from moto.rds.models import DBInstance
 
-    from recsys.localstack.fidelity import with_unique_resource_id
+    from recsys_local.fidelity import with_unique_resource_id
 
     monkeypatch.setattr(DBInstance, "__init__", with_unique_resource_id(DBInstance.__init__))
     with mock_aws():

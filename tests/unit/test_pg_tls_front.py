@@ -1,4 +1,4 @@
-"""The vector DB's TLS front (recsys.localstack.pg_tls) in-process, with no PostgreSQL behind it: what it refuses and
+"""The vector DB's TLS front (recsys_local.pg_tls) in-process, with no PostgreSQL behind it: what it refuses and
 what a client hears when the server is down."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 import psycopg
 import pytest
 
-from recsys.localstack import pg_tls, tls
+from recsys_local import pg_tls, tls
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 
 import psutil
 
-from recsys.localstack.process import ServiceRecord, stop_process
+from recsys_local.process import ServiceRecord, stop_process
 
 IGNORES_SIGTERM = (
     "import signal, sys, time\n"

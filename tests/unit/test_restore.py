@@ -1,9 +1,9 @@
-"""What `make up` decides when it re-applies the roots on a restarted endpoint (recsys.localstack.restore)."""
+"""What `make up` decides when it re-applies the roots on a restarted endpoint (recsys_local.restore)."""
 
 from __future__ import annotations
 
-from recsys.localstack import restore
 from recsys.provisioning import ProvisioningError
+from recsys_local import restore
 
 
 def test_the_lambdas_keep_their_version_while_the_vector_db_holds_it_else_get_the_live_one():

@@ -1,4 +1,4 @@
-"""The snapshot pickles what moto's models hold; `make up` reads its marker once (recsys.localstack.moto_snapshot)."""
+"""The snapshot pickles what moto's models hold; `make up` reads its marker once (recsys_local.moto_snapshot)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from recsys.localstack.moto_snapshot import _dumps, restored
+from recsys_local.moto_snapshot import _dumps, restored
 
 
 class Holder:
@@ -62,7 +62,7 @@ def test_the_marker_is_read_once_and_only_by_the_endpoint_that_wrote_it(tmp_path
 
 
 def call(method: str, path: str = "/", target: str = "", body: bytes = b"", query: str = ""):
-    from recsys.localstack.aws_server import AwsCall
+    from recsys_local.aws_server import AwsCall
 
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query}
     if target:
@@ -71,7 +71,7 @@ def call(method: str, path: str = "/", target: str = "", body: bytes = b"", quer
 
 
 def test_checkpoints_follow_control_plane_changes_not_reads_or_data():
-    from recsys.localstack.moto_snapshot import mutates
+    from recsys_local.moto_snapshot import mutates
 
     changes = [
         call("POST", target="AWSGlue.CreateJob", body=b"{}"),

@@ -55,6 +55,7 @@ class FixtureTarget:
     """A local backend in a temporary folder; no provider."""
 
     name = "fixture"
+    adopts_existing = False
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
@@ -74,6 +75,12 @@ class FixtureTarget:
 
     def var_files(self) -> list[str]:
         return []
+
+    def adopt(self, pipeline: str, resources: list[tuple[str, str]]) -> None:
+        raise AssertionError(f"nothing is adopted in these tests: {resources}")
+
+    def applied(self, pipeline: str, variables: dict[str, Any]) -> None:
+        return None
 
 
 @pytest.fixture
@@ -245,3 +252,18 @@ def test_apply_part_refuses_to_destroy_a_stateful_resource_and_needs_an_address(
     assert provisioner.pending_changes("etl") == []
     with pytest.raises(ProvisioningError, match="at least one address"):
         provisioner.apply_part("etl", [])
+
+
+def test_the_local_target_plugs_in_from_the_local_platform():
+    from recsys.provisioning import ProvisioningError
+    from recsys.provisioning.targets import AwsTarget, target_for
+    from recsys_local.target import LocalTarget
+
+    assert isinstance(target_for({"RECSYS_TARGET": "local"}), LocalTarget)  # the default factory
+    assert isinstance(target_for({}), LocalTarget)
+    plugged = target_for({"RECSYS_TARGET": "local", "RECSYS_TARGET_FACTORY": "recsys.provisioning.targets:AwsTarget"})
+    assert isinstance(plugged, AwsTarget)
+    with pytest.raises(ProvisioningError, match=r"RECSYS_TARGET_FACTORY='nowhere:Target' cannot be loaded"):
+        target_for({"RECSYS_TARGET": "local", "RECSYS_TARGET_FACTORY": "nowhere:Target"})
+    with pytest.raises(ProvisioningError, match="expected 'local' or 'aws'"):
+        target_for({"RECSYS_TARGET": "gcp"})

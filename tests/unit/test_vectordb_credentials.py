@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from recsys.vectordb.credentials import from_airflow, from_secret_string
+from recsys.vectordb.credentials import from_airflow
+from recsys_serving.credentials import from_secret_string
 
 #: terraform/vector_db's outputs, as its DAG task returns them.
 OUTPUTS = {
@@ -39,7 +40,7 @@ def secrets(monkeypatch):
 
 
 def test_the_roots_outputs_give_the_endpoint_and_master_secret_and_the_connection_only_tls(monkeypatch, secrets):
-    # what the README's AWS table asks for before the first run: the TLS settings, no host, no secret
+    # what docs/aws-deployment.md's settings table asks for before the first run: the TLS settings, no host, no secret
     monkeypatch.setenv("AIRFLOW_CONN_VECTOR_DB", json.dumps({"conn_type": "postgres", "extra": TLS}))
     conninfo = from_airflow(outputs=OUTPUTS)
     assert conninfo == {

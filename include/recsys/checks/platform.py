@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID, VECTOR_DB_CONN_ID, platform_names
-from recsys.seed.schema import TABLES
+from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID, SOURCE_TABLES, VECTOR_DB_CONN_ID, platform_names
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ def check_mysql_source(conn_id: str = MYSQL_CONN_ID) -> dict[str, Any]:
     if missing:
         raise PlatformCheckError(f"connection {conn_id!r}: source database lacks table(s) {', '.join(missing)}")
     (ratings,) = hook.get_first("SELECT COUNT(*) FROM ratings")
-    result = {"tables": sorted(t for t in present if t in TABLES), "ratings": int(ratings)}
+    result = {"tables": sorted(t for t in present if t in SOURCE_TABLES), "ratings": int(ratings)}
     log.info("MySQL source via %s: %s", conn_id, result)
     return result
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.model.bundle import InferenceBundle, vector_literal
+from recsys_serving.bundle import InferenceBundle, vector_literal
 
 POINTER_KEY = "latest.json"
 ITEM_EMBEDDINGS = "embeddings/item_embeddings.csv"

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from recsys.model.bundle import (
+from recsys_serving.bundle import (
     ITEM_CATEGORICAL,
     ITEM_NUMERIC,
     USER_CATEGORICAL,

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from recsys.config import EMBEDDING_DIM
-from recsys.model.bundle import InferenceBundle
 from recsys.model.features import TowerFeatures, fit_item_features, fit_user_features
+from recsys_serving.bundle import InferenceBundle
 
 log = logging.getLogger(__name__)
 

@@ -382,7 +382,7 @@ class TerraformProvisioner:
         applied once more when ``adopt_existing`` (default: on the local target only, where nothing but the root's
         own applies creates resources; in AWS the error names the import command and a person decides).
         """
-        adopt = self.target.name == "local" if adopt_existing is None else adopt_existing
+        adopt = self.target.adopts_existing if adopt_existing is None else adopt_existing
         try:
             return self._provision(pipeline, apply, variables, allow_destroy)
         except PermanentProvisioningError as exc:
@@ -391,7 +391,7 @@ class TerraformProvisioner:
             found = exc.existing
         listed = ", ".join(f"{address} ({ident})" for address, ident in found)
         log.warning("terraform/%s: %s exist(s) but not in the state: importing, then applying again", pipeline, listed)
-        self.target.adopt(pipeline, found)  # type: ignore[attr-defined]
+        self.target.adopt(pipeline, found)
         return self._provision(pipeline, apply, variables, allow_destroy)
 
     def _provision(
@@ -402,9 +402,8 @@ class TerraformProvisioner:
             self.init(workdir, pipeline)
             if apply:
                 self._plan_and_apply(workdir, pipeline, variables, allow_destroy)
-                remember = getattr(self.target, "applied", None)
-                if remember is not None:  # the local target keeps them for re-applying after an endpoint restart
-                    remember(pipeline, variables or {})
+                # the local target keeps them for re-applying after an endpoint restart
+                self.target.applied(pipeline, variables or {})
             raw = json.loads(self._run(workdir, "output", "-json", "-no-color", log_output=False) or "{}")
         outputs = {name: item["value"] for name, item in raw.items() if not item.get("sensitive")}
         if not outputs and not apply:

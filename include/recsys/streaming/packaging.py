@@ -1,4 +1,5 @@
-"""Build the two Lambdas' zip packages from `include/`: the handler code and only the dependencies it needs.
+"""Build the two Lambdas' zip packages: the serving package (``include/recsys_serving``) whole, and only the
+dependencies it needs.
 
 Runtime ``python3.11`` on ``x86_64`` (the local Python, so the local stack runs the very same package).
 Dependencies (numpy, psycopg with its binary libpq, pgvector) come as manylinux2014 wheels (the python3.11 runtime
@@ -32,7 +33,8 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from recsys.config import project_root
+import recsys_serving
+from recsys.config import aws_region, project_root
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ ARCHITECTURE = "x86_64"
 PLATFORM = "manylinux2014_x86_64"
 MAX_ZIPPED = 50 * 1024 * 1024
 MAX_UNZIPPED = 250 * 1024 * 1024
-REQUIREMENTS = Path(__file__).with_name("lambda-requirements.txt")
+REQUIREMENTS = Path(recsys_serving.__file__).with_name("lambda-requirements.txt")
 WHEELHOUSE_ENV = "RECSYS_LAMBDA_WHEELHOUSE"
 CA_BUNDLE_ENV = "VECTOR_DB_CA_BUNDLE"
 CA_BUNDLE_URL_ENV = "RDS_CA_BUNDLE_URL"
@@ -51,28 +53,16 @@ CA_ARCNAME = "certs/vector-db-ca.pem"
 #: is packaged without any download.
 CA_BUNDLE_DIR = project_root() / "certs"
 CA_CACHE_SECONDS = 7 * 24 * 3600
+#: Libraries the Lambda Python runtime provides (boto3 and what it imports): not packaged, importable by the handlers.
+RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
-#: Package modules each function needs (relative to include/recsys).
-COMMON = (
-    "__init__.py",
-    "config.py",
-    "model/__init__.py",
-    "model/bundle.py",
-    "streaming/__init__.py",
-    "streaming/events.py",
-    "streaming/runtime.py",
-    "streaming/recommender.py",
-    "streaming/user_activity_event.schema.json",
-    "streaming/lambda-requirements.txt",
-    "vectordb/__init__.py",
-    "vectordb/search.py",
-    "vectordb/credentials.py",
-)
-#: What goes into each function's zip. Handler, runtime, memory and timeout are Terraform's
-#: (terraform/modules/streaming_inference, `local.lambdas`); tests check each handler module is packaged.
-FUNCTIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    "transformation": {"modules": (*COMMON, "streaming/transformation_handler.py")},
-    "model_inference": {"modules": (*COMMON, "streaming/inference_api.py")},
+#: The serving package, zipped whole into each function's package (``recsys_serving/...`` in the zip).
+SERVING = Path(recsys_serving.__file__).parent
+#: Each function's handler module. Handler, runtime, memory and timeout are Terraform's
+#: (terraform/modules/streaming_inference, `local.lambdas`); tests check each handler is in the package.
+FUNCTIONS: dict[str, str] = {
+    "transformation": "recsys_serving.transformation_handler",
+    "model_inference": "recsys_serving.inference_api",
 }
 
 
@@ -232,6 +222,8 @@ def download_wheelhouse(dest: Path, requirements: Path = REQUIREMENTS) -> list[s
 def _add_tree(archive: zipfile.ZipFile, root: Path, prefix: str = "") -> int:
     total = 0
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".complete"):
+        if "__pycache__" in path.relative_to(root).parts:  # bytecode of this machine's imports: not the package's
+            continue
         arcname = prefix + str(path.relative_to(root))
         total += _add_file(archive, path, arcname)
     return total
@@ -301,16 +293,15 @@ def zip_name(function: str, digest: str) -> str:
 def build(function: str, out_dir: Path, cache: Path | None = None, ca_file: Path | None = None) -> Package:
     """Build one function's zip under ``out_dir`` (with ``ca_file`` as :data:`CA_ARCNAME`); raises
     :class:`PackagingError` over Lambda's limits."""
-    spec = FUNCTIONS[function]
+    if function not in FUNCTIONS:
+        raise PackagingError(f"no Lambda function {function!r}: expected one of {', '.join(FUNCTIONS)}")
     cache = cache or out_dir / "cache"
     deps = dependencies_dir(cache)
-    source = project_root() / "include" / "recsys"
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f"{function}.zip.tmp"
     unzipped = 0
     with zipfile.ZipFile(tmp, "w") as archive:
-        for module in sorted(spec["modules"]):
-            unzipped += _add_file(archive, source / module, f"recsys/{module}")
+        unzipped += _add_tree(archive, SERVING, f"{SERVING.name}/")
         unzipped += _add_tree(archive, deps)
         if ca_file is not None:
             unzipped += _add_file(archive, ca_file, CA_ARCNAME)
@@ -347,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--build", type=Path, metavar="DIR", help="build both zips into DIR")
     action.add_argument("--wheelhouse", type=Path, metavar="DIR", help="download the lock's wheels into DIR")
-    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), help="RDS CA region")
+    parser.add_argument("--region", default=aws_region(), help="RDS CA region")
     args = parser.parse_args(argv)
     try:
         if args.wheelhouse:

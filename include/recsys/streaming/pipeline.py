@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from recsys.config import aws_region
 from recsys.streaming.packaging import FUNCTIONS, build, ca_bundle, zip_name
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def firehose_test_event(products: list[dict[str, Any]], run_tag: str) -> dict[st
     return {
         "invocationId": f"smoke-{run_tag}",
         "deliveryStreamArn": "arn:aws:firehose:::deliverystream/smoke-test",
-        "region": "us-east-1",
+        "region": aws_region(),
         "records": [{**r, "approximateArrivalTimestamp": now_ms} for r in records],
         "session_id": event["session_id"],
     }

@@ -5,7 +5,7 @@ text, user ids integers); exactly ``EMBEDDING_DIM`` finite floats per row, writt
 the file, the line and what is wrong.
 
 Versioned tables: each model version's embeddings live in their own tables, ``item_emb_<version key>`` and
-``user_emb_<version key>`` (:func:`recsys.vectordb.search.version_tables`), never changed once loaded. The lab's
+``user_emb_<version key>`` (:func:`recsys_serving.search.version_tables`), never changed once loaded. The lab's
 names ``item_emb`` and ``user_emb`` are views on the live version's tables (plain views: the planner inlines them and
 the index serves ``ORDER BY search_key <-> q' LIMIT k`` through them). So a reader that knows its model version
 (the streaming Lambdas, whose user tower is that version's) queries that version's item vectors even while a newer
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from recsys.config import EMBEDDING_DIM
-from recsys.vectordb.search import ITEM_TABLE, USER_TABLE, key_expression, version_tables
+from recsys_serving.search import ITEM_TABLE, USER_TABLE, key_expression, version_tables
 
 log = logging.getLogger(__name__)
 

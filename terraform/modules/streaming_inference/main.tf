@@ -39,14 +39,14 @@ locals {
   lambdas = {
     transformation = {
       name        = var.names.transformation_lambda
-      handler     = "recsys.streaming.transformation_handler.handler"
+      handler     = "recsys_serving.transformation_handler.handler"
       package_key = var.transformation_package_key
       timeout     = 300
       memory      = 1024
     }
     model_inference = {
       name        = var.names.model_inference_lambda
-      handler     = "recsys.streaming.inference_api.handler"
+      handler     = "recsys_serving.inference_api.handler"
       package_key = var.model_inference_package_key
       timeout     = 30
       memory      = 1024
@@ -82,7 +82,7 @@ data "aws_iam_policy_document" "lambda" {
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.vector_db_secret_arn]
   }
-  # Only what recsys.streaming.runtime loads: the pointer and the numpy inference bundle (never the pickles).
+  # Only what recsys_serving.runtime loads: the pointer and the numpy inference bundle (never the pickles).
   statement {
     sid     = "InferenceBundle"
     actions = ["s3:GetObject"]

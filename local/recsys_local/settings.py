@@ -1,0 +1,71 @@
+"""The local stack's settings: ports, paths and names, each settable from the environment (``.env.example``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from recsys.config import SOURCE_DATABASE, PlatformNames, platform_names, project_root
+
+
+@dataclass(frozen=True)
+class LocalStackSettings:
+    """Ports, paths and names of the local stack; every field can be set from the environment."""
+
+    home: Path
+    mysql_port: int = 3307
+    vector_db_port: int = 5433
+    aws_port: int = 5055
+    airflow_port: int = 8080
+    host: str = "127.0.0.1"
+    mysql_user: str = "etl"
+    mysql_database: str = SOURCE_DATABASE
+    vector_db_user: str = "recsys"
+    vector_db_name: str = "postgres"
+    names: PlatformNames = PlatformNames()  # noqa: RUF009 - a frozen dataclass
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def env_file(self) -> Path:
+        return self.home / "stack.env"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+
+#: Environment variable -> (field, parser). Documented in `.env.example`.
+LOCAL_STACK_ENV: dict[str, str] = {
+    "LOCAL_STACK_HOME": "home",
+    "MYSQL_PORT": "mysql_port",
+    "VECTOR_DB_PORT": "vector_db_port",
+    "AWS_PORT": "aws_port",
+    "AIRFLOW_PORT": "airflow_port",
+    "MYSQL_USER": "mysql_user",
+    "MYSQL_DATABASE": "mysql_database",
+    "VECTOR_DB_USER": "vector_db_user",
+    "VECTOR_DB_NAME": "vector_db_name",
+}
+
+
+def local_stack_settings(env: dict[str, str] | None = None) -> LocalStackSettings:
+    """Settings of the local stack from the environment (defaults in `.env.example`)."""
+    env = dict(os.environ) if env is None else env
+    kwargs: dict[str, object] = {"home": Path(env.get("LOCAL_STACK_HOME", project_root() / ".local")).resolve()}
+    for variable, field in LOCAL_STACK_ENV.items():
+        if field == "home" or variable not in env:
+            continue
+        value = env[variable]
+        if field.endswith("_port"):
+            try:
+                kwargs[field] = int(value)
+            except ValueError:
+                raise ValueError(f"{variable}={value!r} is not a port number") from None
+        else:
+            kwargs[field] = value
+    kwargs["names"] = platform_names({**env, "RECSYS_TARGET": "local"})  # the stack is moto's account, always
+    return LocalStackSettings(**kwargs)  # type: ignore[arg-type]
