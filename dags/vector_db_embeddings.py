@@ -34,18 +34,18 @@ the passwords in the roles' secrets (outputs `vector_db_loader_secret_arn`, `vec
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import Param, chain, dag, task
 
 from recsys.assets import ML_ARTIFACTS, VECTOR_DB_EMBEDDINGS
-from recsys.config import AWS_CONN_ID
+from recsys.config import AWS_CONN_ID, settings
 from recsys.dag_defaults import DEFAULT_ARGS
 
 #: How long to wait for a version's embedding files before failing with what is missing (a half-published version).
-ARTIFACT_WAIT_SECONDS = int(os.environ.get("RECSYS_ARTIFACT_WAIT_SECONDS", "1800"))
+#: Read at parse time: the sensor's timeout is part of the DAG's definition (recsys.config says which values are).
+ARTIFACT_WAIT_SECONDS = settings().artifact_wait_seconds
 
 
 @dag(

@@ -1,15 +1,22 @@
 """One source of truth for names, schemas and settings shared by the DAGs, the jobs, Terraform and the local stack.
 
-Non-secret settings come from the environment with documented defaults (see `.env.example` and
-docs/configuration.md). Nothing here reads the environment at import time: call :func:`platform_names` when the value
-is needed, so DAG parsing never depends on the environment (the local stack's settings:
-``recsys_local.settings``).
+Non-secret settings come from the environment: every variable production code reads is a field of :class:`Settings`
+(docs/configuration.md lists each once; ``tests/unit/test_settings.py`` holds the two equal and fails on a read
+anywhere else). Nothing here reads the environment at import time: call :func:`settings` (or :func:`platform_names`)
+when a task runs, so what a task does follows the worker's environment at run time.
+
+Three values are read when a DAG file is parsed, because Airflow fixes them in the DAG's definition and a task cannot
+change them at run time: ``RECSYS_TASK_RETRIES`` and ``RECSYS_RETRY_DELAY_SECONDS`` (every task's ``retries`` and
+``retry_delay``, :mod:`recsys.dag_defaults`) and ``RECSYS_ARTIFACT_WAIT_SECONDS`` (a sensor's ``timeout``,
+``dags/vector_db_embeddings.py``). A change to them takes effect when the DAG processor parses the files again.
+The local stack's own settings are ``recsys_local.settings``; the Lambdas' environment, set by Terraform, is read by
+``recsys_serving.runtime``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 #: Dimension of the user and item embeddings the model publishes and pgvector stores: the served model's, defined
@@ -122,24 +129,103 @@ class PlatformNames:
         return {kind.upper(): self.name(kind) for kind in NAME_TEMPLATES}
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What production code reads from the environment, typed; each field names its variable. Empty counts as unset.
+
+    Build it with :func:`settings` when a task runs (see the module's docstring for the three read at parse time)."""
+
+    target: str = field(metadata={"env": "RECSYS_TARGET"})
+    target_factory: str | None = field(metadata={"env": "RECSYS_TARGET_FACTORY"})
+    prefix: str = field(metadata={"env": "RECSYS_PREFIX"})
+    account_id: str | None = field(metadata={"env": "AWS_ACCOUNT_ID"})
+    region: str = field(metadata={"env": "AWS_DEFAULT_REGION"})
+    task_retries: int = field(metadata={"env": "RECSYS_TASK_RETRIES"})
+    retry_delay_seconds: float = field(metadata={"env": "RECSYS_RETRY_DELAY_SECONDS"})
+    artifact_wait_seconds: int = field(metadata={"env": "RECSYS_ARTIFACT_WAIT_SECONDS"})
+    terraform_bin: str = field(metadata={"env": "TERRAFORM_BIN"})
+    terraform_dir: Path | None = field(metadata={"env": "TERRAFORM_DIR"})
+    terraform_work_dir: Path | None = field(metadata={"env": "TERRAFORM_WORK_DIR"})
+    terraform_cli_config: Path | None = field(metadata={"env": "TF_CLI_CONFIG_FILE"})
+    tf_plugin_mirror: Path | None = field(metadata={"env": "TF_PLUGIN_MIRROR"})
+    tf_backend_config: Path | None = field(metadata={"env": "TF_BACKEND_CONFIG"})
+    tf_var_file: Path | None = field(metadata={"env": "TF_VAR_FILE"})
+    lambda_wheelhouse: Path | None = field(metadata={"env": "RECSYS_LAMBDA_WHEELHOUSE"})
+    vector_db_ca_bundle: Path | None = field(metadata={"env": "VECTOR_DB_CA_BUNDLE"})
+    rds_ca_bundle_url: str | None = field(metadata={"env": "RDS_CA_BUNDLE_URL"})
+    ca_bundle_dir: Path | None = field(metadata={"env": "RECSYS_CA_BUNDLE_DIR"})
+    vector_db_maintenance_work_mem: str = field(metadata={"env": "VECTOR_DB_MAINTENANCE_WORK_MEM"})
+    vector_db_keep_versions: int = field(metadata={"env": "VECTOR_DB_KEEP_VERSIONS"})
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Environment variable -> field name."""
+        return {f.metadata["env"]: f.name for f in fields(cls)}
+
+
+#: Defaults of the fields that have one (the others are None when unset).
+SETTING_DEFAULTS: dict[str, object] = {
+    "target": "local",
+    "prefix": DEFAULT_PREFIX,
+    "region": DEFAULT_REGION,
+    "task_retries": 2,
+    "retry_delay_seconds": 60.0,
+    "artifact_wait_seconds": 1800,
+    "terraform_bin": "terraform",
+    "vector_db_maintenance_work_mem": "256MB",
+    "vector_db_keep_versions": 3,
+}
+
+
+def _parse(variable: str, kind: str, value: str) -> object:
+    try:
+        if kind.startswith("int"):
+            number = int(value)
+            if number < 0:
+                raise ValueError
+            return number
+        if kind.startswith("float"):
+            real = float(value)
+            if not real >= 0:
+                raise ValueError
+            return real
+    except ValueError:
+        raise ValueError(f"{variable}={value!r}: expected a non-negative {kind.split()[0]} number") from None
+    if kind.startswith("Path"):
+        return Path(value).expanduser()
+    return value
+
+
+def settings(env: dict[str, str] | None = None) -> Settings:
+    """:class:`Settings` from ``env`` (default: this process's environment, now). A value that does not parse fails
+    naming the variable and the value."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = env.get(f.metadata["env"], "")
+        if raw == "":
+            values[f.name] = SETTING_DEFAULTS.get(f.name)
+        else:
+            values[f.name] = _parse(f.metadata["env"], str(f.type), raw)
+    if values["target"] not in ("local", "aws"):
+        raise ValueError(f"RECSYS_TARGET={values['target']!r}: expected 'local' or 'aws'")
+    return Settings(**values)  # type: ignore[arg-type]
+
+
 def aws_region(env: dict[str, str] | None = None) -> str:
     """``AWS_DEFAULT_REGION``, else :data:`DEFAULT_REGION`."""
-    return (os.environ if env is None else env).get("AWS_DEFAULT_REGION", DEFAULT_REGION)
+    return settings(env).region
 
 
 def platform_names(env: dict[str, str] | None = None, account: str | None = None) -> PlatformNames:
     """Names for the current deployment: ``RECSYS_PREFIX``, the account (``account``, e.g. what STS says, else
     ``AWS_ACCOUNT_ID``) and ``AWS_DEFAULT_REGION``. The local stack's account is the default only on the local target:
     on AWS (``RECSYS_TARGET=aws``) a name holding the account is refused without one (:meth:`PlatformNames.name`)."""
-    env = dict(os.environ) if env is None else env
-    account = account or env.get("AWS_ACCOUNT_ID") or None
-    if account is None and env.get("RECSYS_TARGET", "local") != "aws":
+    s = settings(env)
+    account = account or s.account_id
+    if account is None and s.target != "aws":
         account = LOCAL_ACCOUNT_ID
-    return PlatformNames(
-        prefix=env.get("RECSYS_PREFIX", DEFAULT_PREFIX),
-        account=account,
-        region=aws_region(env),
-    )
+    return PlatformNames(prefix=s.prefix, account=account, region=s.region)
 
 
 def project_root() -> Path:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
 from typing import Any
+
+from recsys.config import settings
 
 log = logging.getLogger(__name__)
 
@@ -24,26 +25,13 @@ def log_failure(context: dict[str, Any]) -> None:
     )
 
 
-def _retry_delay() -> timedelta:
-    """``RECSYS_RETRY_DELAY_SECONDS`` (default 60): tests shorten it so a failing DAG run ends quickly."""
-    try:
-        return timedelta(seconds=float(os.environ.get("RECSYS_RETRY_DELAY_SECONDS", "60")))
-    except ValueError:
-        return timedelta(minutes=1)
-
-
-def _retries() -> int:
-    """``RECSYS_TASK_RETRIES`` (default 2): how often every task is retried after a failure."""
-    try:
-        return max(0, int(os.environ.get("RECSYS_TASK_RETRIES", "2")))
-    except ValueError:
-        return 2
-
+#: Read when a DAG file is parsed (docs/configuration.md, recsys.config): Airflow fixes them in the DAG's definition.
+_PARSED = settings()
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
-    "retries": _retries(),
-    "retry_delay": _retry_delay(),
+    "retries": _PARSED.task_retries,
+    "retry_delay": timedelta(seconds=_PARSED.retry_delay_seconds),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "on_failure_callback": log_failure,

@@ -13,6 +13,7 @@ import importlib
 from pathlib import Path
 from typing import Any, Protocol
 
+from recsys.config import settings
 from recsys.provisioning import ProvisioningError
 
 #: ``RECSYS_TARGET_FACTORY`` when unset: the local platform's target class, called with the environment.
@@ -42,12 +43,13 @@ class Target(Protocol):
 
 
 def target_for(env: dict[str, str]) -> Target:
-    name = env.get("RECSYS_TARGET", "local")
-    if name == "aws":
+    try:
+        chosen = settings(env)
+    except ValueError as exc:
+        raise ProvisioningError(str(exc)) from None
+    if chosen.target == "aws":
         return AwsTarget(env)
-    if name != "local":
-        raise ProvisioningError(f"RECSYS_TARGET={name!r}: expected 'local' or 'aws'")
-    spec = env.get("RECSYS_TARGET_FACTORY") or DEFAULT_TARGET_FACTORY
+    spec = chosen.target_factory or DEFAULT_TARGET_FACTORY
     module, _, attribute = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module), attribute)
@@ -66,21 +68,22 @@ class AwsTarget:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
+        self.settings = settings(env)
 
     def preflight(self, pipeline: str) -> None:
-        backend = self.env.get("TF_BACKEND_CONFIG", "")
-        if not backend or not Path(backend).is_file():
+        backend = self.settings.tf_backend_config
+        if backend is None or not backend.is_file():
             raise ProvisioningError(
                 "TF_BACKEND_CONFIG must name an existing backend file (bucket, region, use_lockfile); see "
                 "terraform/backend.hcl.example"
             )
-        var_file = self.env.get("TF_VAR_FILE", "")
-        if var_file and not Path(var_file).is_file():
+        var_file = self.settings.tf_var_file
+        if var_file is not None and not var_file.is_file():
             raise ProvisioningError(f"TF_VAR_FILE={var_file} does not exist; see terraform/terraform.tfvars.example")
 
     def backend_args(self, pipeline: str) -> list[str]:
         return [
-            f"-backend-config={Path(self.env['TF_BACKEND_CONFIG']).resolve()}",
+            f"-backend-config={Path(str(self.settings.tf_backend_config)).resolve()}",
             f"-backend-config=key={pipeline}/terraform.tfstate",
         ]
 
@@ -91,8 +94,8 @@ class AwsTarget:
         return {}
 
     def var_files(self) -> list[str]:
-        var_file = self.env.get("TF_VAR_FILE", "")
-        return [str(Path(var_file).resolve())] if var_file else []
+        var_file = self.settings.tf_var_file
+        return [str(var_file.resolve())] if var_file is not None else []
 
     def adopt(self, pipeline: str, resources: list[tuple[str, str]]) -> None:
         listed = ", ".join(f"{address} ({ident})" for address, ident in resources)

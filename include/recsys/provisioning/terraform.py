@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from recsys.config import project_root
+from recsys.config import project_root, settings
 from recsys.provisioning import (
     OWNER_DAGS,
     PIPELINES,
@@ -69,12 +69,12 @@ def find_plugin_mirror(env: dict[str, str]) -> Path | None:
     ``TF_PLUGIN_MIRROR`` names it; otherwise the usual places are searched (a machine without one installs the
     providers from the registry, checked against the committed lock file).
     """
-    if env.get("TF_PLUGIN_MIRROR"):
-        mirror = Path(env["TF_PLUGIN_MIRROR"])
+    mirror = settings(env).tf_plugin_mirror
+    if mirror is not None:
         if not (mirror / "registry.terraform.io").is_dir():
             raise ProvisioningError(f"TF_PLUGIN_MIRROR={mirror}: no registry.terraform.io folder in it")
         return mirror
-    home = Path(env.get("HOME", "~")).expanduser()
+    home = Path.home()
     candidates = [home / ".terraform.d" / "plugins", Path("/usr/share/terraform/plugins")]
     root = Path("/")
     for first in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ("proc", "sys", "dev")):
@@ -219,8 +219,9 @@ def remove_abandoned_copies(base: Path) -> list[str]:
 class TerraformProvisioner:
     def __init__(self, env: dict[str, str] | None = None, target: Target | None = None) -> None:
         self.env = dict(os.environ) if env is None else env
-        self.binary = self.env.get("TERRAFORM_BIN", "terraform")
-        self.source = Path(self.env.get("TERRAFORM_DIR", str(project_root() / "terraform")))
+        self.settings = settings(self.env)
+        self.binary = self.settings.terraform_bin
+        self.source = self.settings.terraform_dir or project_root() / "terraform"
         self.target = target or target_for(self.env)
         self._mirror: Path | bool | None = False
         self.stateful_types = STATEFUL_TYPES
@@ -228,8 +229,8 @@ class TerraformProvisioner:
     # --- running terraform ------------------------------------------------------------------------------------------
     def _command_env(self, workdir: Path) -> dict[str, str]:
         env = {**self.env, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "TF_DATA_DIR": str(workdir / ".terraform-data")}
-        cli_config = env.get("TF_CLI_CONFIG_FILE")
-        if cli_config and not Path(cli_config).exists():
+        cli_config = self.settings.terraform_cli_config
+        if cli_config is not None and not cli_config.exists():
             env["TF_CLI_CONFIG_FILE"] = os.devnull  # a missing file only prints a warning into every log
         return env
 
@@ -277,7 +278,7 @@ class TerraformProvisioner:
     @contextmanager
     def workspace(self, pipeline: str) -> Iterator[Path]:
         """A private copy of the terraform tree (symlinks resolved); yields the pipeline root inside it."""
-        base = Path(self.env.get("TERRAFORM_WORK_DIR") or Path(tempfile.gettempdir()) / "recsys-terraform")
+        base = self.settings.terraform_work_dir or Path(tempfile.gettempdir()) / "recsys-terraform"
         base.mkdir(parents=True, exist_ok=True)
         remove_abandoned_copies(base)
         copy = base / f"{pipeline}-{uuid.uuid4().hex[:12]}"

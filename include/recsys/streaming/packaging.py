@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import recsys_serving
-from recsys.config import aws_region, project_root
+from recsys.config import aws_region, project_root, settings
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ PLATFORM_OPTIONS = (
 def _wheel_source(env: dict[str, str] | None = None) -> list[str]:
     """pip's index options: none (pip's configured index), or only the wheelhouse ``RECSYS_LAMBDA_WHEELHOUSE`` names."""
     env = dict(os.environ) if env is None else env
-    wheelhouse = env.get(WHEELHOUSE_ENV, "")
+    wheelhouse = str(settings(env).lambda_wheelhouse or "")
     if not wheelhouse:
         return []
     if not Path(wheelhouse).is_dir():
@@ -251,18 +251,18 @@ def check_ca_bundle(data: bytes, where: str) -> int:
 def ca_bundle(cache: Path, region: str, env: dict[str, str] | None = None) -> Path:
     """The CA bundle for the vector DB's certificate (see the module doc)."""
     env = dict(os.environ) if env is None else env
-    configured = env.get(CA_BUNDLE_ENV, "")
+    configured = str(settings(env).vector_db_ca_bundle or "")
     if configured:
         path = Path(configured)
         if not path.is_file():
             raise PackagingError(f"{CA_BUNDLE_ENV}={configured} does not exist")
         check_ca_bundle(path.read_bytes(), f"{CA_BUNDLE_ENV}={configured}")
         return path
-    shipped = Path(env.get("RECSYS_CA_BUNDLE_DIR") or CA_BUNDLE_DIR) / f"{region}-bundle.pem"
+    shipped = (settings(env).ca_bundle_dir or CA_BUNDLE_DIR) / f"{region}-bundle.pem"
     if shipped.is_file():  # committed with the repository: no download on the worker
         check_ca_bundle(shipped.read_bytes(), str(shipped))
         return shipped
-    url = env.get(CA_BUNDLE_URL_ENV) or RDS_CA_BUNDLE_URL.format(region=region)
+    url = settings(env).rds_ca_bundle_url or RDS_CA_BUNDLE_URL.format(region=region)
     target = cache / f"rds-ca-{region}.pem"
     if target.is_file() and time.time() - target.stat().st_mtime < CA_CACHE_SECONDS:
         return target

@@ -30,7 +30,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.config import EMBEDDING_DIM
+from recsys.config import EMBEDDING_DIM, settings
 from recsys_serving.search import ITEM_TABLE, USER_TABLE, key_expression, version_tables
 
 log = logging.getLogger(__name__)
@@ -52,12 +51,6 @@ VERSIONS_TABLE = "embedding_versions"
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
 #: Rows per IVFFlat list (pgvector's guidance: rows / 1000 lists up to 1M rows, sqrt(rows) beyond).
 ROWS_PER_LIST = 1000
-#: Memory for the index build (``maintenance_work_mem``; IVFFlat's k-means samples rows into it); size it to the
-#: server (a db.t3.micro has 1 GB in all).
-MAINTENANCE_WORK_MEM_ENV = "VECTOR_DB_MAINTENANCE_WORK_MEM"
-KEEP_VERSIONS_ENV = "VECTOR_DB_KEEP_VERSIONS"
-DEFAULT_KEEP_VERSIONS = 3
-DEFAULT_MAINTENANCE_WORK_MEM = "256MB"
 
 
 class EmbeddingsFileError(ValueError):
@@ -360,7 +353,8 @@ def _stage(conn: Any, spec: TableSpec, staging: str, source: Path | EmbeddingsFi
     started = time.monotonic()
     lists = 0
     if spec is ITEMS:  # user vectors are looked up by id only
-        memory = os.environ.get(MAINTENANCE_WORK_MEM_ENV, DEFAULT_MAINTENANCE_WORK_MEM)
+        # IVFFlat's k-means samples rows into it; size it to the server (a db.t3.micro has 1 GB in all)
+        memory = settings().vector_db_maintenance_work_mem
         conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (memory,))
         lists = create_search_index(conn, staging, rows, max_norm)
     conn.execute(sql.SQL("ANALYZE {}").format(table))
@@ -613,7 +607,7 @@ def prune(conn: Any, keep_versions: int | None = None) -> list[str]:
     """Drop the tables of every version but the newest ``keep_versions`` (the live one is always kept)."""
     from psycopg import sql
 
-    keep = int(keep_versions or os.environ.get(KEEP_VERSIONS_ENV, DEFAULT_KEEP_VERSIONS))
+    keep = int(keep_versions or settings().vector_db_keep_versions)
     dropped = []
     for version in loaded_versions(conn)[max(keep, 1) :]:
         for name in (version["item_table"], version["user_table"]):
