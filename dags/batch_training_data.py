@@ -12,10 +12,9 @@ datalake `ratings-ml-training/`, Parquet, partitioned `customerNumber=<N>/`.
 | `wait_for_manifest` | `S3KeySensor` on this run's manifest `manifests/ratings-ml-training/<run id>.json` |
 | `check_training_data_quality` | from the files' Parquet footers (no data downloaded): schema = contract, rows = what the job read minus what it excluded, no NULL keys, ratings 1..5, one partition per customer; the live source's count reported as drift; publishes the `ratings_ml_training` Asset with the run's manifest in the event's `extra` |
 
-The job replaces the whole dataset each run, atomically: it uploads the run's files under new names, commits by
-writing `_manifest.json` in one PUT, and only then deletes files that neither this manifest nor the previous one
-lists (the previous run's files stay until the next run, for readers that resolved the old manifest). Excluded
-source rows (NULL keys, ratings outside 1..5, unknown customers or products) are counted in the manifest.
+The job replaces the whole dataset each run atomically (commit = one `_manifest.json` PUT; how, and what a reader
+sees meanwhile: docs/pipelines.md, "The batch training data"). Excluded source rows (NULL keys, ratings outside 1..5,
+unknown customers or products) are counted in the manifest.
 
 ## Params (trigger form)
 

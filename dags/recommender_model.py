@@ -11,8 +11,11 @@ Runs when the `ratings_ml_training` Asset updates (after `batch_training_data`),
 |---|---|
 | `read_etl_outputs` | the outputs of Terraform root `terraform/etl` (applied by `batch_training_data`): the ml-artifacts bucket |
 | `train_model` | reads the dataset of the Asset event that triggered the run (its manifest URL is in the event's `extra`; a manual run reads the live `_manifest.json`), trains (deterministic for the seed, early stopping, best checkpoint), stages every file under `versions/<model version>/` |
-| `check_model_quality` | the gate: RMSE on the held-out test split (the checkpoint was chosen on validation) must beat the global-mean and item-mean baselines, else the task fails with the metrics |
-| `promote_model` | copies the version to the canonical keys and writes `latest.json` last; publishes the `ml_artifacts` Asset |
+| `check_model_quality` | the gate, on the held-out test split (the checkpoint was chosen on validation): RMSE must beat the global-mean and item-mean baselines, and the ranking (NDCG@10 over items unseen in training) must reach 1.1x the most-popular baseline's; else the task fails with the metrics and the live version keeps serving |
+| `promote_model` | copies the version to the canonical keys and writes `latest.json` last; publishes the `ml_artifacts` Asset with the version and its ranking against popularity and random in the event's `extra` |
+
+Each version's `versions/<v>/metrics.json` holds recall@10, NDCG@10, MAP@10 and catalog coverage of the model, the
+most-popular and the random ranking (docs/pipelines.md, "The model").
 
 ## Params
 
@@ -76,16 +79,25 @@ def recommender_model() -> None:
         return quality_gate(candidate["metrics"], force=bool(context["params"]["force_publish"]))
 
     @task(outlets=[ML_ARTIFACTS])
-    def promote_model(candidate: dict) -> dict:
+    def promote_model(candidate: dict, gate: str, **context) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from recsys.model.artifacts import promote
+        from recsys.model.train import ranking_summary
 
-        return promote(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), candidate["bucket"], candidate["model_version"])
+        pointer = promote(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), candidate["bucket"], candidate["model_version"])
+        # each version's figures where operators look: the Asset event (Assets view) and this task's return value
+        context["outlet_events"][ML_ARTIFACTS].extra = {
+            "model_version": candidate["model_version"],
+            "ranking": ranking_summary(candidate["metrics"]),
+            "gate": gate,
+        }
+        return {**pointer, "ranking": ranking_summary(candidate["metrics"]), "gate": gate}
 
     infra = read_etl_outputs()
     candidate = train_model(infra)
-    chain(candidate, check_model_quality(candidate), promote_model(candidate))
+    gate = check_model_quality(candidate)
+    chain(candidate, gate, promote_model(candidate, gate))
 
 
 recommender_model()

@@ -19,10 +19,6 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-#: Dimension of the user and item embeddings the model publishes and pgvector stores: the served model's, defined
-#: with the serving code (which ships without this module).
-from recsys_serving import EMBEDDING_DIM  # noqa: F401 (production code reads it from here)
-
 #: Default project prefix: the lab's resource names start with it.
 DEFAULT_PREFIX = "de-c1w4"
 #: The account id moto reports; used for names when running against the local stack.

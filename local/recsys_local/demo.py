@@ -86,8 +86,34 @@ def summary(stack: Stack) -> None:
             f"{manifest['output_rows']:,} rows in {manifest['partition_count']:,} partitions, "
             f"excluded {manifest['excluded']}"
         )
+    ranking = _live_ranking(stack)
+    if ranking:
+        k = ranking["k"]
+
+        def figures(name: str) -> str:
+            r = ranking[name]
+            return f"NDCG@{k} {r[f'ndcg@{k}']:.3f}, recall@{k} {r[f'recall@{k}']:.3f}, MAP@{k} {r[f'map@{k}']:.3f}"
+
+        say(
+            f"model {ranking['model_version']} on held-out ratings ({ranking['users']} users): model "
+            f"{figures('model')}; most popular {figures('most_popular')}; random {figures('random')}"
+        )
     say(f"AWS endpoint {stack.settings.aws_endpoint_url}; environment in {stack.settings.env_file}")
     say("the stack keeps running: `make status`, `make down`")
+
+
+def _live_ranking(stack: Stack) -> dict | None:
+    """The live version's held-out ranking against its baselines (``versions/<v>/metrics.json``)."""
+    from recsys.model.artifacts import VERSION_METRICS, read_pointer
+
+    s3 = stack.client("s3")
+    bucket = stack.settings.names.ml_artifacts_bucket
+    try:
+        prefix = read_pointer(s3, bucket)["prefix"]
+        metrics = json.loads(s3.get_object(Bucket=bucket, Key=prefix + VERSION_METRICS)["Body"].read())
+    except s3.exceptions.ClientError:
+        return None
+    return {"model_version": metrics["model_version"], **metrics["ranking"]}
 
 
 def _training_manifest(stack: Stack) -> dict | None:

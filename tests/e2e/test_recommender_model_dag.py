@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 
 import pytest
 
-from recsys.model.artifacts import LAYOUT, POINTER_KEY
+from recsys.assets import ML_ARTIFACTS
+from recsys.model.artifacts import LAYOUT, POINTER_KEY, VERSION_METRICS
+from recsys.model.train import RANKING_MARGIN
 from recsys_local import mariadb
 from recsys_local.seed.generator import SeedSpec
 from recsys_local.seed.loader import seed
@@ -38,6 +41,21 @@ def test_model_dag_publishes_the_layout_with_one_embedding_per_id(stack, run_dag
     val = metrics["validation"]
     assert val["rmse"] < val["baseline_global_mean"]["rmse"]
     assert val["rmse"] < val["baseline_item_mean"]["rmse"]
+    # the version's held-out ranking against its baselines, beside its files, and on the Asset event
+    summary = json.loads(read(f"{pointer['prefix']}{VERSION_METRICS}"))
+    assert summary["model_version"] == pointer["model_version"]
+    ranking = summary["ranking"]
+    assert ranking["model"]["ndcg@10"] >= RANKING_MARGIN * ranking["most_popular"]["ndcg@10"], ranking
+    with sqlite3.connect(stack.settings.airflow_home / "airflow.db") as db:
+        (extra,) = db.execute(
+            "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = ? "
+            "ORDER BY e.id DESC LIMIT 1",
+            (ML_ARTIFACTS.name,),
+        ).fetchone()
+    event = json.loads(extra)
+    assert event["model_version"] == pointer["model_version"]
+    assert event["ranking"]["most_popular"]["ndcg@10"] == round(ranking["most_popular"]["ndcg@10"], 4)
+    assert event["gate"].startswith("passed: ")
 
     with mariadb.connect(stack.mariadb()) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(DISTINCT productCode), COUNT(DISTINCT customerNumber) FROM ratings")

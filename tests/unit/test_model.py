@@ -12,10 +12,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.config import EMBEDDING_DIM, TRAINING_COLUMNS
-from recsys.model.artifacts import LAYOUT, artifact_files
-from recsys.model.train import QualityGateError, TrainConfig, predict, quality_gate, train
+from recsys.config import TRAINING_COLUMNS
+from recsys.model.artifacts import LAYOUT, VERSION_METRICS, artifact_files
+from recsys.model.train import (
+    RANKERS,
+    RANKING_MARGIN,
+    QualityGateError,
+    TrainConfig,
+    _scores,
+    predict,
+    quality_gate,
+    ranking_metrics,
+    split,
+    train,
+)
 from recsys_local.seed.generator import SeedSpec, generate
+from recsys_serving import EMBEDDING_DIM
 from recsys_serving.bundle import InferenceBundle
 
 
@@ -39,12 +51,62 @@ def result(frame):
 
 
 def test_beats_both_baselines_by_a_clear_margin(result):
-    for split in ("validation", "test"):
-        m = result.metrics[split]
+    for part in ("validation", "test"):
+        m = result.metrics[part]
         best = min(m["baseline_global_mean"]["rmse"], m["baseline_item_mean"]["rmse"])
-        assert m["rmse"] < 0.9 * best, (split, m)
-    assert result.metrics["ranking"]["recall@10"] > 0
+        assert m["rmse"] < 0.9 * best, (part, m)
+    ranking = result.metrics["ranking"]
+    assert ranking["model"]["ndcg@10"] >= RANKING_MARGIN * ranking["most_popular"]["ndcg@10"], ranking
+    assert ranking["model"]["recall@10"] > ranking["random"]["recall@10"], ranking
     assert quality_gate(result.metrics).startswith("passed")
+
+
+def test_rankings_are_scored_on_the_same_users_and_candidates(frame, result):
+    ranking = result.metrics["ranking"]
+    assert ranking["users"] > 20
+    for name in RANKERS:
+        figures = ranking[name]
+        assert set(figures) == {"recall@10", "ndcg@10", "map@10", "coverage"}
+        assert all(0.0 <= value <= 1.0 for value in figures.values()), (name, figures)
+    # the most-popular list is one list for everyone (minus what each user rated): it covers little of the catalog
+    assert ranking["most_popular"]["coverage"] < ranking["model"]["coverage"] < ranking["random"]["coverage"] + 1e-9
+
+
+def test_the_metrics_of_one_ranking_by_hand():
+    recall, ndcg, average_precision = _scores(["a", "x", "b", "y"], {"a", "b", "c"}, k=4)
+    assert recall == pytest.approx(2 / 3)
+    ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert ndcg == pytest.approx((1 + 1 / math.log2(4)) / ideal)
+    assert average_precision == pytest.approx((1 / 1 + 2 / 3) / 3)
+
+
+def test_a_model_that_ranks_worse_than_popularity_is_not_published(frame, result):
+    """The same trained model with its item tower negated ranks the items it predicts worst first: its RMSE
+    figures are untouched, the ranking gate alone must stop it."""
+    import copy
+
+    import torch
+
+    class Negated(torch.nn.Module):
+        def __init__(self, tower: torch.nn.Module) -> None:
+            super().__init__()
+            self.tower = tower
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return -self.tower(x)
+
+    reversed_result = copy.copy(result)
+    reversed_result.model = copy.deepcopy(result.model)
+    reversed_result.model.item = Negated(reversed_result.model.item)
+    parts = split(frame, result.config)
+    metrics = {**json.loads(json.dumps(result.metrics)), "ranking": ranking_metrics(reversed_result, parts)}
+    assert metrics["ranking"]["model"]["ndcg@10"] < metrics["ranking"]["most_popular"]["ndcg@10"]
+    with pytest.raises(QualityGateError, match=r"\(ranking gate\).*NDCG@10 .* vs most popular"):
+        quality_gate(metrics)
+    assert quality_gate(metrics, force=True).startswith("forced")
+    metrics["ranking"] = {"k": 10, "users": 0}
+    with pytest.raises(QualityGateError, match="no held-out ranking"):
+        quality_gate(metrics)
 
 
 def test_same_seed_same_model(frame, result):
@@ -75,7 +137,11 @@ def test_the_gate_judges_the_test_split_not_the_one_the_checkpoint_was_chosen_on
 
 def test_artifacts_parse_back(frame, result):
     files = artifact_files(result, "v-test", {"run_id": "r1", "output_rows": len(frame)})
-    assert set(files) == set(LAYOUT)
+    assert set(files) == {*LAYOUT, VERSION_METRICS}
+    summary = json.loads(files[VERSION_METRICS])
+    assert summary["model_version"] == "v-test"
+    assert set(summary["ranking"]) >= {"model", "most_popular", "random", "users", "k"}
+    assert summary["test_rmse"]["model"] == result.metrics["test"]["rmse"]
     for key, id_type, expected in (
         ("embeddings/item_embeddings.csv", str, frame.productCode.nunique()),
         ("embeddings/user_embeddings.csv", int, frame.customerNumber.nunique()),

@@ -5,7 +5,12 @@ Layout (relative keys, the lab's)::
     embeddings/item_embeddings.csv    id,embedding   (product code, pgvector literal [v1,...,v32])
     embeddings/user_embeddings.csv    id,embedding   (customer number, ...)
     model/best_model.pth              torch: {"state_dict", "architecture", "model_version", "config"}
-    model/metrics.json                RMSE/MAE vs baselines, recall@10, NDCG@10, rows, version, data manifest
+    model/metrics.json                RMSE/MAE vs baselines, the ranking comparison, rows, version, data manifest
+
+and, per version only (not a lab file, never copied to the canonical keys)::
+
+    versions/<model_version>/metrics.json   the held-out ranking of the model against the most-popular and random
+                                            baselines (recall@10, NDCG@10, MAP@10, coverage) and the held-out RMSE
     model/inference_bundle.npz/.json  numpy weights + encoders/scalers as JSON (no torch, no pickle)
     scalers/{item,user}_ohe.pkl, scalers/{item,user}_std_scaler.pkl   scikit-learn objects (pickles)
 
@@ -32,6 +37,8 @@ import numpy as np
 from recsys_serving.bundle import InferenceBundle, vector_literal
 
 POINTER_KEY = "latest.json"
+#: The version's metrics summary, beside its files (``versions/<version>/metrics.json``).
+VERSION_METRICS = "metrics.json"
 ITEM_EMBEDDINGS = "embeddings/item_embeddings.csv"
 USER_EMBEDDINGS = "embeddings/user_embeddings.csv"
 LAYOUT = (
@@ -64,8 +71,24 @@ def embeddings_csv(ids: list[Any], vectors: np.ndarray) -> bytes:
     return buffer.getvalue().encode()
 
 
+def version_metrics(metrics: dict[str, Any], version: str) -> dict[str, Any]:
+    """What a version is judged by: the held-out ranking against its baselines and the held-out RMSE."""
+    test = metrics.get("test", {})
+    return {
+        "model_version": version,
+        "ranking": metrics.get("ranking", {}),
+        "test_rmse": {
+            "model": test.get("rmse"),
+            "global_mean": test.get("baseline_global_mean", {}).get("rmse"),
+            "item_mean": test.get("baseline_item_mean", {}).get("rmse"),
+            "rows": test.get("rows"),
+        },
+    }
+
+
 def artifact_files(result: Any, version: str, data_manifest: dict[str, Any] | None) -> dict[str, bytes]:
-    """Every file of the layout, as bytes, from a :class:`recsys.model.train.TrainResult`."""
+    """Every file of the layout, as bytes, from a :class:`recsys.model.train.TrainResult`, and the version's
+    :data:`VERSION_METRICS`."""
     import torch
 
     checkpoint = io.BytesIO()
@@ -100,6 +123,7 @@ def artifact_files(result: Any, version: str, data_manifest: dict[str, Any] | No
         "scalers/item_std_scaler.pkl": pickle.dumps(result.item_features.scaler),
         "scalers/user_ohe.pkl": pickle.dumps(result.user_features.ohe),
         "scalers/user_std_scaler.pkl": pickle.dumps(result.user_features.scaler),
+        VERSION_METRICS: json.dumps(version_metrics(result.metrics, version), indent=2, default=float).encode(),
     }
 
 

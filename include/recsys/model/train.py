@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from recsys.config import EMBEDDING_DIM
 from recsys.model.features import TowerFeatures, fit_item_features, fit_user_features
+from recsys_serving import EMBEDDING_DIM
 from recsys_serving.bundle import InferenceBundle
 
 log = logging.getLogger(__name__)
@@ -213,31 +213,73 @@ def evaluate(result: TrainResult, parts: dict[str, pd.DataFrame], global_mean: f
     return metrics
 
 
-def ranking_metrics(result: TrainResult, parts: dict[str, pd.DataFrame], k: int = 10) -> dict[str, float]:
-    """recall@k and NDCG@k of held-out positives (rating >= 4 in test), ranking every item not seen in training."""
+#: The rankings compared on the held-out split: the model's, and two baselines on the same candidates.
+RANKERS = ("model", "most_popular", "random")
+
+
+def _scores(ranked: list[Any], relevant: set[Any], k: int) -> tuple[float, float, float]:
+    """recall@k, NDCG@k and AP@k of one user's top-k list (``ranked``) against their held-out positives."""
+    hits = [1.0 if item in relevant else 0.0 for item in ranked[:k]]
+    possible = min(k, len(relevant))
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(possible))
+    ndcg = sum(h / math.log2(i + 2) for i, h in enumerate(hits)) / ideal
+    precision_at_hits = [sum(hits[: i + 1]) / (i + 1) for i, h in enumerate(hits) if h]
+    return sum(hits) / possible, ndcg, sum(precision_at_hits) / possible
+
+
+def ranking_metrics(result: TrainResult, parts: dict[str, pd.DataFrame], k: int = 10) -> dict[str, Any]:
+    """The model's top-k against the most popular items and a random list, on the same held-out split.
+
+    Users: those with a positive (rating >= 4) in ``test``; candidates: every item of train and test the user has not
+    rated in training (what a recommender would show). Per ranking: recall@k, NDCG@k, MAP@k (mean over users) and
+    catalog coverage (share of the candidate items that appear in anyone's top k). Most popular: items by their number
+    of ratings in training (a purchase each, in the lab's data), ties by product code; random: a seeded shuffle."""
     train_df, test_df = parts["train"], parts["test"]
-    items = pd.concat([train_df, test_df]).drop_duplicates(ITEM_KEY)
+    items = pd.concat([train_df, test_df]).drop_duplicates(ITEM_KEY).sort_values(ITEM_KEY)
     with torch.no_grad():
         item_vecs = result.model.item(torch.from_numpy(result.item_features.transform(items))).numpy()
     item_ids = items[ITEM_KEY].tolist()
+    counts = train_df[ITEM_KEY].value_counts()
+    by_popularity = sorted(item_ids, key=lambda item: (-int(counts.get(item, 0)), str(item)))
+    rng = np.random.default_rng(result.config.seed)
     seen = train_df.groupby(USER_KEY)[ITEM_KEY].agg(set)
     positives = test_df[test_df[TARGET] >= 4].groupby(USER_KEY)[ITEM_KEY].agg(set)
-    recalls, ndcgs = [], []
+    per_ranker: dict[str, list[tuple[float, float, float]]] = {name: [] for name in RANKERS}
+    shown: dict[str, set[Any]] = {name: set() for name in RANKERS}
+    first_rows = test_df.drop_duplicates(USER_KEY).set_index(USER_KEY)
     for customer, relevant in positives.items():
-        row = test_df[test_df[USER_KEY] == customer].iloc[[0]]
+        excluded = seen.get(customer, set())
+        row = first_rows.loc[[customer]].reset_index()
         with torch.no_grad():
             user_vec = result.model.user(torch.from_numpy(result.user_features.transform(row))).numpy()[0]
-        scores = item_vecs @ user_vec
-        ranked = [item_ids[i] for i in np.argsort(-scores) if item_ids[i] not in seen.get(customer, set())][:k]
-        hits = [1.0 if item in relevant else 0.0 for item in ranked]
-        recalls.append(sum(hits) / min(k, len(relevant)))
-        ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(relevant))))
-        ndcgs.append(sum(h / math.log2(i + 2) for i, h in enumerate(hits)) / ideal)
-    return {
-        f"recall@{k}": float(np.mean(recalls)) if recalls else float("nan"),
-        f"ndcg@{k}": float(np.mean(ndcgs)) if ndcgs else float("nan"),
-        "users": len(recalls),
-    }
+        lists = {
+            "model": [item_ids[i] for i in np.argsort(-(item_vecs @ user_vec), kind="stable")],
+            "most_popular": by_popularity,
+            "random": [item_ids[i] for i in rng.permutation(len(item_ids))],
+        }
+        for name, ranking in lists.items():
+            top = [item for item in ranking if item not in excluded][:k]
+            per_ranker[name].append(_scores(top, relevant, k))
+            shown[name].update(top)
+    out: dict[str, Any] = {"k": k, "users": len(positives), "candidate_items": len(item_ids)}
+    for name in RANKERS:
+        rows = np.array(per_ranker[name]) if per_ranker[name] else np.full((1, 3), np.nan)
+        out[name] = {
+            f"recall@{k}": float(np.mean(rows[:, 0])),
+            f"ndcg@{k}": float(np.mean(rows[:, 1])),
+            f"map@{k}": float(np.mean(rows[:, 2])),
+            "coverage": len(shown[name]) / len(item_ids) if item_ids else float("nan"),
+        }
+    return out
+
+
+def ranking_summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The held-out ranking in a few numbers (rounded), e.g. for an Asset event: per ranking, each metric at k."""
+    ranking = metrics.get("ranking") or {}
+    summary: dict[str, Any] = {"k": ranking.get("k"), "users": ranking.get("users")}
+    for name in RANKERS:
+        summary[name] = {key: round(float(value), 4) for key, value in (ranking.get(name) or {}).items()}
+    return summary
 
 
 def embed_all(result: TrainResult, frame: pd.DataFrame) -> None:
@@ -252,12 +294,21 @@ def embed_all(result: TrainResult, frame: pd.DataFrame) -> None:
 
 
 class QualityGateError(RuntimeError):
-    """The model does not beat the best baseline; the message carries the metrics."""
+    """The model does not beat its baselines; the message carries the metrics."""
+
+
+#: The ranking gate: the model's NDCG@10 on the held-out split must reach this multiple of the most-popular
+#: baseline's. Measured (2026-12-06, 60 epochs): seed data 2.5x and 1.6x (seeds 42, 1); the public classicmodels
+#: sample with lab-style ratings 1.5x, 3.5x and 1.4x (seeds 42, 1, 7). 1.1 leaves room for the small held-out sets
+#: (49-70 users) and still refuses a model no better than "the ten most popular products".
+RANKING_MARGIN = 1.1
 
 
 def quality_gate(metrics: dict[str, Any], force: bool = False, split_name: str = "test") -> str:
-    """Pass when the held-out ``test`` RMSE beats both baselines; raise :class:`QualityGateError` otherwise (unless
-    forced). The checkpoint was chosen on validation, so gating on validation would flatter the model."""
+    """Pass when, on the held-out ``test`` split, the model's RMSE beats the global-mean and item-mean baselines
+    and its ranking (NDCG@k) reaches :data:`RANKING_MARGIN` times the most-popular baseline's; raise
+    :class:`QualityGateError` otherwise (unless forced), so the version is not promoted and the live one keeps
+    serving. The checkpoint was chosen on validation, so gating on validation would flatter the model."""
     held_out = metrics[split_name]
     if not held_out.get("rows"):
         raise QualityGateError(f"model not published: the {split_name} split is empty")
@@ -268,9 +319,23 @@ def quality_gate(metrics: dict[str, Any], force: bool = False, split_name: str =
         f"item mean {held_out['baseline_item_mean']['rmse']:.4f}; {held_out['rows']} held-out ratings, "
         f"checkpoint chosen on validation RMSE {metrics['validation']['rmse']:.4f})"
     )
-    if held_out["rmse"] < best_baseline:
+    failures = [] if held_out["rmse"] < best_baseline else ["RMSE"]
+    ranking = metrics.get("ranking") or {}
+    k = ranking.get("k", 10)
+    model, popular = (ranking.get(name, {}).get(f"ndcg@{k}") for name in ("model", "most_popular"))
+    if model is None or popular is None or not ranking.get("users"):
+        failures.append("ranking")
+        message += f"; no held-out ranking to compare with popularity ({ranking.get('users', 0)} users)"
+    else:
+        message += (
+            f"; {split_name} NDCG@{k} {model:.4f} vs most popular {popular:.4f} x {RANKING_MARGIN} = "
+            f"{popular * RANKING_MARGIN:.4f} (random {ranking['random'][f'ndcg@{k}']:.4f}; {ranking['users']} users)"
+        )
+        if not model >= popular * RANKING_MARGIN:
+            failures.append("ranking")
+    if not failures:
         return "passed: " + message
     if force:
-        log.warning("quality gate failed but publishing is forced: %s", message)
+        log.warning("quality gate failed (%s) but publishing is forced: %s", ", ".join(failures), message)
         return "forced: " + message
-    raise QualityGateError("model not published: " + message)
+    raise QualityGateError(f"model not published ({' and '.join(failures)} gate): " + message)

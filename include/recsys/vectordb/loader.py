@@ -38,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from recsys.config import EMBEDDING_DIM, settings
+from recsys.config import settings
+from recsys_serving import EMBEDDING_DIM
 from recsys_serving.search import ITEM_TABLE, USER_TABLE, key_expression, version_tables
 
 log = logging.getLogger(__name__)
