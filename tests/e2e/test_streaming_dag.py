@@ -201,3 +201,20 @@ def test_no_password_anywhere_after_the_whole_platform_ran(stack, deployed_platf
                 objects += 1
     assert objects > 0
     assert found == []
+
+
+def test_the_served_lists_rank_held_out_customers_as_the_model_does(stack, deployed_platform):
+    """Held-out customers' events (the live version's own test split) through the deployed transformation Lambda:
+    the lists it serves are scored with the model's ranking metrics against the model's exact top k of the same
+    events. The gap (ANN probes, features from the event, the Lambda's rules) is a number with a target."""
+    from recsys_local.bench.served import NDCG_RATIO, OVERLAP
+    from recsys_local.served import measure
+
+    names = stack.settings.names
+    result = measure(stack.client("s3"), stack.client("lambda"), names.ml_artifacts_bucket, names.transformation_lambda)
+    k = result["k"]
+    print(f"served vs exact: {json.dumps(result)}")
+    assert result["users"] >= 20, result
+    assert result["exact"][f"ndcg@{k}"] > 0, result  # the held-out positives are reachable at all
+    assert result["served"][f"ndcg@{k}"] >= NDCG_RATIO * result["exact"][f"ndcg@{k}"], result
+    assert result["overlap"] >= OVERLAP, result

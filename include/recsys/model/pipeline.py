@@ -66,6 +66,7 @@ def train_and_stage(
     frame, manifest = load_training_frame(s3_hook, manifest_url)
     log.info("training on %d rows from data run %s", len(frame), manifest.get("run_id"))
     result = train(frame, TrainConfig(epochs=epochs, seed=seed))
+    result.metrics["data_manifest_url"] = manifest_url  # what the version was trained on, to reproduce its split
     version = model_version(str(manifest.get("run_id")), seed)
     prefix = stage(s3_hook.get_conn(), artifacts_bucket, version, artifact_files(result, version, manifest))
     metrics = json.loads(json.dumps(result.metrics, default=float))

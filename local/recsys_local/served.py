@@ -1,0 +1,186 @@
+"""The served path measured: held-out customers' events replayed through the deployed transformation Lambda, the
+lists it returns scored with the model's own ranking metrics and compared with the model's exact ranking of the same
+events (``make bench`` and ``tests/e2e/test_streaming_dag.py``).
+
+What can make the served lists differ from the model's exact top k: the search index (IVFFlat probes), the user
+features coming from the event rather than the table, and the Lambda's own rules (a version's item table, cold-start
+paths). Both lists are scored against the same held-out positives (rating >= 4 in the version's test split, the
+split training used), over every item (the Lambda does not know what a customer bought before), at the Lambda's k.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.model.train import ITEM_KEY, TARGET, USER_KEY, TrainConfig, _scores, split
+from recsys_serving.bundle import InferenceBundle
+from recsys_serving.events import parse_event
+from recsys_serving.recommender import DEFAULT_K
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    customer: int
+    relevant: frozenset[str]
+    event: dict[str, Any]
+
+
+def held_out_events(frame: pd.DataFrame, seed: int) -> list[HeldOut]:
+    """One event per customer with a held-out positive, in the test split training made with ``seed``: the
+    customer's features as the source has them, browsing one product they bought in training."""
+    parts = split(frame, TrainConfig(seed=seed))
+    train_df, test_df = parts["train"], parts["test"]
+    positives = test_df[test_df[TARGET] >= 4].groupby(USER_KEY)[ITEM_KEY].agg(set)
+    bought = train_df.drop_duplicates(USER_KEY).set_index(USER_KEY)
+    rows = test_df.drop_duplicates(USER_KEY).set_index(USER_KEY)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = []
+    for customer, relevant in positives.items():
+        if customer not in bought.index:
+            continue
+        user, product = rows.loc[customer], bought.loc[customer]
+        credit = user["creditLimit"]
+        event = {
+            "session_id": f"held-out-{customer}",
+            "customer_number": int(customer),
+            "city": str(user["city"]),
+            "country": str(user["country"]),
+            "credit_limit": None if pd.isna(credit) else float(credit),
+            "event_time": now,
+            "browse_history": [
+                {
+                    "product_code": str(product[ITEM_KEY]),
+                    "product_line": str(product["productLine"]),
+                    "product_scale": str(product["productScale"]),
+                    "quantity_in_stock": int(product["quantityInStock"]),
+                    "buy_price": float(product["buyPrice"]),
+                    "msrp": float(product["MSRP"]),
+                    "in_shopping_cart": False,
+                }
+            ],
+        }
+        out.append(HeldOut(int(customer), frozenset(map(str, relevant)), event))
+    return out
+
+
+def firehose_event(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Firehose transformation event carrying ``events`` (recordId = session id)."""
+    now_ms = int(time.time() * 1000)
+    return {
+        "invocationId": f"served-ranking-{now_ms}",
+        "deliveryStreamArn": "arn:aws:firehose:::deliverystream/served-ranking",
+        "region": "local",
+        "records": [
+            {
+                "recordId": e["session_id"],
+                "data": base64.b64encode(json.dumps(e).encode()).decode(),
+                "approximateArrivalTimestamp": now_ms,
+            }
+            for e in events
+        ],
+    }
+
+
+def served_lists(lambda_client: Any, function: str, qualifier: str, held: list[HeldOut]) -> dict[str, Any]:
+    """session id -> the decoded answer of the deployed function (``recommended_items``, ``model_version``)."""
+    response = lambda_client.invoke(
+        FunctionName=function, Qualifier=qualifier, Payload=json.dumps(firehose_event([h.event for h in held]))
+    )
+    payload = json.loads(response["Payload"].read())
+    if response.get("FunctionError"):
+        raise RuntimeError(f"{function}:{qualifier} failed: {json.dumps(payload)[:500]}")
+    answers = {}
+    for record in payload["records"]:
+        if record["result"] != "Ok":
+            raise RuntimeError(f"{function}:{qualifier}: record {record['recordId']} is {record['result']}")
+        answers[record["recordId"]] = json.loads(base64.b64decode(record["data"]))
+    return answers
+
+
+def item_vectors(csv_bytes: bytes) -> tuple[list[str], np.ndarray]:
+    """(ids, vectors) of an embeddings CSV as the model publishes it (``id,embedding``, pgvector literals)."""
+    rows = list(csv.reader(io.StringIO(csv_bytes.decode())))[1:]
+    return [r[0] for r in rows], np.array([[float(v) for v in r[1].strip("[]").split(",")] for r in rows])
+
+
+def compare(
+    held: list[HeldOut], answers: dict[str, Any], bundle: InferenceBundle, ids: list[str], vectors: np.ndarray
+) -> dict[str, Any]:
+    """The served lists and the model's exact top k of the same events, scored against the held-out positives."""
+    k = len(next(iter(answers.values()))["recommended_items"]) if answers else DEFAULT_K
+    users = bundle.user_embeddings([parse_event(h.event).user_features() for h in held])
+    exact_scores, served_scores, overlaps = [], [], []
+    for h, user in zip(held, users, strict=True):
+        exact = [ids[i] for i in np.argsort(-(vectors @ user), kind="stable")[:k]]
+        served = [item["product_code"] for item in answers[h.event["session_id"]]["recommended_items"]]
+        exact_scores.append(_scores(exact, set(h.relevant), k))
+        served_scores.append(_scores(served, set(h.relevant), k))
+        overlaps.append(len(set(exact) & set(served)) / k)
+
+    def means(scores: list[tuple[float, float, float]]) -> dict[str, float]:
+        a = np.array(scores)
+        return {
+            f"recall@{k}": float(a[:, 0].mean()),
+            f"ndcg@{k}": float(a[:, 1].mean()),
+            f"map@{k}": float(a[:, 2].mean()),
+        }
+
+    exact_m, served_m = means(exact_scores), means(served_scores)
+    return {
+        "k": k,
+        "users": len(held),
+        "exact": exact_m,
+        "served": served_m,
+        "overlap": float(np.mean(overlaps)),
+        "ndcg_gap": exact_m[f"ndcg@{k}"] - served_m[f"ndcg@{k}"],
+    }
+
+
+class _BotoS3Hook:
+    """The S3Hook methods the training pipeline's reader uses, over a plain boto3 client."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def get_conn(self) -> Any:
+        return self.client
+
+    def check_for_key(self, key: str, bucket_name: str) -> bool:
+        return "Contents" in self.client.list_objects_v2(Bucket=bucket_name, Prefix=key)
+
+    def read_key(self, key: str, bucket_name: str) -> str:
+        return str(self.client.get_object(Bucket=bucket_name, Key=key)["Body"].read().decode())
+
+
+def measure(s3: Any, lambda_client: Any, bucket: str, function: str, qualifier: str = "live") -> dict[str, Any]:
+    """Replay the live version's held-out customers through ``function:qualifier`` and compare (:func:`compare`).
+
+    The version and its split come from the ml-artifacts bucket: the live pointer, its ``model/metrics.json`` (the
+    dataset's manifest and the training seed), its inference bundle and item embeddings."""
+    from recsys.model.artifacts import ITEM_EMBEDDINGS, load_bundle, read_pointer
+    from recsys.model.pipeline import load_training_frame
+
+    def read(key: str) -> bytes:
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    prefix = read_pointer(s3, bucket)["prefix"]
+    metrics = json.loads(read(prefix + "model/metrics.json"))
+    frame, _ = load_training_frame(_BotoS3Hook(s3), metrics["data_manifest_url"])
+    held = held_out_events(frame, int(metrics["config"]["seed"]))
+    answers = served_lists(lambda_client, function, qualifier, held)
+    versions = {a["model_version"] for a in answers.values()}
+    if len(versions) != 1:
+        raise RuntimeError(f"the answers come from several model versions: {sorted(versions)}")
+    version = versions.pop()
+    ids, vectors = item_vectors(read(f"versions/{version}/{ITEM_EMBEDDINGS}"))
+    return {"model_version": version, **compare(held, answers, load_bundle(s3, bucket, version), ids, vectors)}
