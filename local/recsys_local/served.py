@@ -146,7 +146,7 @@ def compare(
     }
 
 
-class _BotoS3Hook:
+class BotoS3Hook:
     """The S3Hook methods the training pipeline's reader uses, over a plain boto3 client."""
 
     def __init__(self, client: Any) -> None:
@@ -175,7 +175,7 @@ def measure(s3: Any, lambda_client: Any, bucket: str, function: str, qualifier: 
 
     prefix = read_pointer(s3, bucket)["prefix"]
     metrics = json.loads(read(prefix + "model/metrics.json"))
-    frame, _ = load_training_frame(_BotoS3Hook(s3), metrics["data_manifest_url"])
+    frame, _ = load_training_frame(BotoS3Hook(s3), metrics["data_manifest_url"])
     held = held_out_events(frame, int(metrics["config"]["seed"]))
     answers = served_lists(lambda_client, function, qualifier, held)
     versions = {a["model_version"] for a in answers.values()}

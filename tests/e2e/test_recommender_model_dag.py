@@ -15,6 +15,7 @@ from recsys.model.train import RANKING_MARGIN
 from recsys_local import mariadb
 from recsys_local.seed.generator import SeedSpec
 from recsys_local.seed.loader import seed
+from recsys_local.served import BotoS3Hook
 
 # the budget of each test here: a batch and a model run (~65 s)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -65,22 +66,6 @@ def test_model_dag_publishes_the_layout_with_one_embedding_per_id(stack, run_dag
     assert len(items) == products
     assert len(users) == customers
     assert all(len(row[1].strip("[]").split(",")) == 32 for row in items + users)
-
-
-class BotoS3Hook:
-    """The three S3Hook methods the training pipeline uses, over a plain boto3 client."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def get_conn(self):
-        return self.client
-
-    def check_for_key(self, key, bucket_name):
-        return "Contents" in self.client.list_objects_v2(Bucket=bucket_name, Prefix=key)
-
-    def read_key(self, key, bucket_name):
-        return self.client.get_object(Bucket=bucket_name, Key=key)["Body"].read().decode()
 
 
 def test_training_reads_the_dataset_of_the_triggering_event_not_the_live_one(stack, run_dag):
