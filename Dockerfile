@@ -50,4 +50,5 @@ USER airflow
 COPY requirements-local.txt /opt/recsys/
 RUN pip install --no-cache-dir -r /opt/recsys/requirements-local.txt
 COPY local /opt/airflow/local
-ENV PYTHONPATH=/opt/airflow/include:/opt/airflow/local
+ENV PYTHONPATH=/opt/airflow/include:/opt/airflow/local \
+    RECSYS_TARGET_FACTORY=recsys_local.target:LocalTarget

@@ -40,12 +40,12 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import Param, chain, dag, task
 
 from recsys.assets import ML_ARTIFACTS, VECTOR_DB_EMBEDDINGS
-from recsys.config import AWS_CONN_ID, settings
+from recsys.config import AWS_CONN_ID, parse_time_setting
 from recsys.dag_defaults import DEFAULT_ARGS
 
 #: How long to wait for a version's embedding files before failing with what is missing (a half-published version).
 #: Read at parse time: the sensor's timeout is part of the DAG's definition (recsys.config says which values are).
-ARTIFACT_WAIT_SECONDS = settings().artifact_wait_seconds
+ARTIFACT_WAIT_SECONDS = parse_time_setting("artifact_wait_seconds")
 
 
 @dag(

@@ -13,7 +13,7 @@ import pytest
 
 from recsys.config import project_root
 from recsys_local import mariadb, postgres
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 from recsys_local.stack import AWS_SERVICE, Stack
 
 TEST_STACK_ENV = {
@@ -29,7 +29,7 @@ TEST_GLUE_MINUTE_SECONDS = "20"
 
 def test_stack_settings():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "VECTOR_DB_", "AWS_", "AIRFLOW_PORT"))}
-    return local_stack_settings({**env, **TEST_STACK_ENV})
+    return stack_settings({**env, **TEST_STACK_ENV})
 
 
 @pytest.fixture(scope="session")

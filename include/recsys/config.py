@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 #: Default project prefix: the lab's resource names start with it.
 DEFAULT_PREFIX = "de-c1w4"
@@ -188,7 +189,7 @@ def _parse(variable: str, kind: str, value: str) -> object:
     except ValueError:
         raise ValueError(f"{variable}={value!r}: expected a non-negative {kind.split()[0]} number") from None
     if kind.startswith("Path"):
-        return Path(value).expanduser()
+        return Path(value)
     return value
 
 
@@ -196,16 +197,28 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     """:class:`Settings` from ``env`` (default: this process's environment, now). A value that does not parse fails
     naming the variable and the value."""
     env = dict(os.environ) if env is None else env
-    values: dict[str, object] = {}
-    for f in fields(Settings):
-        raw = env.get(f.metadata["env"], "")
-        if raw == "":
-            values[f.name] = SETTING_DEFAULTS.get(f.name)
-        else:
-            values[f.name] = _parse(f.metadata["env"], str(f.type), raw)
-    if values["target"] not in ("local", "aws"):
-        raise ValueError(f"RECSYS_TARGET={values['target']!r}: expected 'local' or 'aws'")
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**{f.name: setting(f.name, env) for f in fields(Settings)})
+
+
+def setting(name: str, env: dict[str, str] | None = None) -> Any:
+    """One field of :class:`Settings` (``name``), parsed alone: what a DAG file reads at parse time, so a bad value
+    of any other variable cannot fail the parse."""
+    env = os.environ if env is None else env
+    f = next(f for f in fields(Settings) if f.name == name)
+    raw = env.get(f.metadata["env"], "")
+    return SETTING_DEFAULTS.get(f.name) if raw == "" else _parse(f.metadata["env"], str(f.type), raw)
+
+
+def parse_time_setting(name: str) -> Any:
+    """A setting read when a DAG file is parsed: a bad value is logged, naming the variable, and the default is
+    used, so one typo cannot stop every DAG from loading (tasks read :func:`settings`, which refuses it)."""
+    try:
+        return setting(name)
+    except ValueError as exc:
+        import logging
+
+        logging.getLogger(__name__).error("%s; using the default %r", exc, SETTING_DEFAULTS[name])
+        return SETTING_DEFAULTS[name]
 
 
 def aws_region(env: dict[str, str] | None = None) -> str:

@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from recsys.config import settings
+from recsys.config import parse_time_setting
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,11 @@ def log_failure(context: dict[str, Any]) -> None:
     )
 
 
-#: Read when a DAG file is parsed (docs/configuration.md, recsys.config): Airflow fixes them in the DAG's definition.
-_PARSED = settings()
-
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
-    "retries": _PARSED.task_retries,
-    "retry_delay": timedelta(seconds=_PARSED.retry_delay_seconds),
+    # read when a DAG file is parsed (recsys.config says why): Airflow fixes them in the DAG's definition
+    "retries": parse_time_setting("task_retries"),
+    "retry_delay": timedelta(seconds=parse_time_setting("retry_delay_seconds")),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=15),
     "on_failure_callback": log_failure,

@@ -8,7 +8,7 @@ import sys
 import warnings
 
 from recsys_local.process import StackError
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
 # platformdirs warns on machines without a login session (containers, CI); the stack does not use that directory
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("env", help="print the path of the shell-sourceable environment file")
     args = parser.parse_args(argv)
 
-    stack = Stack(local_stack_settings())
+    stack = Stack(stack_settings())
     try:
         if args.command == "up":
             stack.up(_progress, migrate_airflow=not args.no_airflow, restore=not args.no_restore)

@@ -20,7 +20,7 @@ from pathlib import Path
 from recsys.config import TRAINING_DATA_PREFIX
 from recsys.etl.glue_job import MANIFEST_NAME
 from recsys_local import mariadb, postgres
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
 #: DAG runs of the demo, in order, with their run configuration.
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", nargs="*", metavar="DAG_ID", help="run only these DAGs of the demo")
     args = parser.parse_args(argv)
-    stack = Stack(local_stack_settings())
+    stack = Stack(stack_settings())
     runs = [(dag_id, conf) for dag_id, conf in DEMO_RUNS if not args.only or dag_id in args.only]
     early: dict[str, EarlyApply] = {}
     for dag_id, _ in runs[1:]:  # a DAG runs before it: overlap its root's slow part with that DAG

@@ -134,9 +134,9 @@ def _patch_rds(state_dir: Path) -> None:
     @functools.cache  # the stack's settings and passwords do not change while the endpoint runs
     def local_database() -> dict[str, Any]:
         from recsys_local.secrets import load_or_create
-        from recsys_local.settings import local_stack_settings
+        from recsys_local.settings import stack_settings
 
-        settings = local_stack_settings({**os.environ, "LOCAL_STACK_HOME": str(state_dir.parent)})
+        settings = stack_settings({**os.environ, "LOCAL_STACK_HOME": str(state_dir.parent)})
         return {
             "host": settings.host,
             "user": settings.vector_db_user,

@@ -2,10 +2,13 @@
 lists it returns scored with the model's own ranking metrics and compared with the model's exact ranking of the same
 events (``make bench`` and ``tests/e2e/test_streaming_dag.py``).
 
-What can make the served lists differ from the model's exact top k: the search index (IVFFlat probes), the user
-features coming from the event rather than the table, and the Lambda's own rules (a version's item table, cold-start
-paths). Both lists are scored against the same held-out positives (rating >= 4 in the version's test split, the
-split training used), over every item (the Lambda does not know what a customer bought before), at the Lambda's k.
+What this measures: the served list (the Lambda's ``recommended_items``: the event's user features through the
+bundle's user tower, then the search index over the served version's item table) against the exact top k of the same
+user vector (the search's and the Lambda's own share of any gap), and against the exact top k of the user's embedding
+stored at training (adds what the event's features change; the events here carry the table's features, so only a
+drift between the bundle and the stored embeddings shows). Cold-start rules concern the similar-items answers, not
+this list. All are scored against the same held-out positives (rating >= 4 in the version's test split, the split
+training used), over every item (the Lambda does not know what a customer bought before), at the Lambda's k.
 """
 
 from __future__ import annotations
@@ -114,36 +117,44 @@ def item_vectors(csv_bytes: bytes) -> tuple[list[str], np.ndarray]:
 
 
 def compare(
-    held: list[HeldOut], answers: dict[str, Any], bundle: InferenceBundle, ids: list[str], vectors: np.ndarray
+    held: list[HeldOut],
+    answers: dict[str, Any],
+    bundle: InferenceBundle,
+    ids: list[str],
+    vectors: np.ndarray,
+    stored_users: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """The served lists and the model's exact top k of the same events, scored against the held-out positives."""
+    """The served lists against the model's exact top k, scored against the held-out positives with the model's
+    metrics (recall, NDCG, MAP at the Lambda's k, catalog coverage).
+
+    Two exact rankings: ``exact`` embeds the event's user features with the bundle (what the Lambda does, by exact
+    search: the gap to it is the search's and the Lambda's rules'); ``exact_stored`` uses the user's embedding the
+    version stored at training (``stored_users``, from the table's features: the gap adds what the event's features
+    change)."""
     k = len(next(iter(answers.values()))["recommended_items"]) if answers else DEFAULT_K
     users = bundle.user_embeddings([parse_event(h.event).user_features() for h in held])
-    exact_scores, served_scores, overlaps = [], [], []
+    lists: dict[str, list[list[str]]] = {"served": [], "exact": [], "exact_stored": []}
     for h, user in zip(held, users, strict=True):
-        exact = [ids[i] for i in np.argsort(-(vectors @ user), kind="stable")[:k]]
-        served = [item["product_code"] for item in answers[h.event["session_id"]]["recommended_items"]]
-        exact_scores.append(_scores(exact, set(h.relevant), k))
-        served_scores.append(_scores(served, set(h.relevant), k))
-        overlaps.append(len(set(exact) & set(served)) / k)
-
-    def means(scores: list[tuple[float, float, float]]) -> dict[str, float]:
-        a = np.array(scores)
-        return {
-            f"recall@{k}": float(a[:, 0].mean()),
-            f"ndcg@{k}": float(a[:, 1].mean()),
-            f"map@{k}": float(a[:, 2].mean()),
+        lists["served"].append([item["product_code"] for item in answers[h.event["session_id"]]["recommended_items"]])
+        lists["exact"].append([ids[i] for i in np.argsort(-(vectors @ user), kind="stable")[:k]])
+        stored = (stored_users or {}).get(str(h.customer))
+        if stored is not None:
+            lists["exact_stored"].append([ids[i] for i in np.argsort(-(vectors @ stored), kind="stable")[:k]])
+    out: dict[str, Any] = {"k": k, "users": len(held)}
+    for name, ranked in lists.items():
+        if len(ranked) != len(held):
+            continue
+        scores = np.array([_scores(r, set(h.relevant), k) for r, h in zip(ranked, held, strict=True)])
+        out[name] = {
+            f"recall@{k}": float(scores[:, 0].mean()),
+            f"ndcg@{k}": float(scores[:, 1].mean()),
+            f"map@{k}": float(scores[:, 2].mean()),
+            "coverage": len({item for r in ranked for item in r}) / len(ids),
         }
-
-    exact_m, served_m = means(exact_scores), means(served_scores)
-    return {
-        "k": k,
-        "users": len(held),
-        "exact": exact_m,
-        "served": served_m,
-        "overlap": float(np.mean(overlaps)),
-        "ndcg_gap": exact_m[f"ndcg@{k}"] - served_m[f"ndcg@{k}"],
-    }
+    pairs = zip(lists["served"], lists["exact"], strict=True)
+    out["overlap"] = float(np.mean([len(set(s) & set(e)) / k for s, e in pairs]))
+    out["ndcg_gap"] = out["exact"][f"ndcg@{k}"] - out["served"][f"ndcg@{k}"]
+    return out
 
 
 class BotoS3Hook:
@@ -167,20 +178,31 @@ def measure(s3: Any, lambda_client: Any, bucket: str, function: str, qualifier: 
 
     The version and its split come from the ml-artifacts bucket: the live pointer, its ``model/metrics.json`` (the
     dataset's manifest and the training seed), its inference bundle and item embeddings."""
-    from recsys.model.artifacts import ITEM_EMBEDDINGS, load_bundle, read_pointer
+    from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, load_bundle, read_pointer
     from recsys.model.pipeline import load_training_frame
 
     def read(key: str) -> bytes:
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
-    prefix = read_pointer(s3, bucket)["prefix"]
-    metrics = json.loads(read(prefix + "model/metrics.json"))
-    frame, _ = load_training_frame(BotoS3Hook(s3), metrics["data_manifest_url"])
-    held = held_out_events(frame, int(metrics["config"]["seed"]))
-    answers = served_lists(lambda_client, function, qualifier, held)
-    versions = {a["model_version"] for a in answers.values()}
-    if len(versions) != 1:
-        raise RuntimeError(f"the answers come from several model versions: {sorted(versions)}")
-    version = versions.pop()
+    version = read_pointer(s3, bucket)["model_version"]
+    for _ in range(2):  # the function may serve another version than the pointer's (pinned): then measure that one
+        metrics = json.loads(read(f"versions/{version}/model/metrics.json"))
+        frame, manifest = load_training_frame(BotoS3Hook(s3), metrics["data_manifest_url"])
+        if manifest.get("run_id") != (metrics.get("data_manifest") or {}).get("run_id"):
+            raise RuntimeError(f"{metrics['data_manifest_url']} is not the dataset {version} was trained on")
+        held = held_out_events(frame, int(metrics["config"]["seed"]))
+        answers = served_lists(lambda_client, function, qualifier, held)
+        served = {a["model_version"] for a in answers.values()}
+        if len(served) != 1:
+            raise RuntimeError(f"the answers come from several model versions: {sorted(served)}")
+        if served == {version}:
+            break
+        version = served.pop()
+    else:
+        raise RuntimeError(f"{function}:{qualifier} kept changing its model version")
     ids, vectors = item_vectors(read(f"versions/{version}/{ITEM_EMBEDDINGS}"))
-    return {"model_version": version, **compare(held, answers, load_bundle(s3, bucket, version), ids, vectors)}
+    users, stored = item_vectors(read(f"versions/{version}/{USER_EMBEDDINGS}"))
+    result = compare(
+        held, answers, load_bundle(s3, bucket, version), ids, vectors, dict(zip(users, stored, strict=True))
+    )
+    return {"model_version": version, **result}

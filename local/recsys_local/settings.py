@@ -10,7 +10,7 @@ from recsys.config import SOURCE_DATABASE, PlatformNames, platform_names, projec
 
 
 @dataclass(frozen=True)
-class LocalStackSettings:
+class StackSettings:
     """Ports, paths and names of the local stack; every field can be set from the environment."""
 
     home: Path
@@ -39,7 +39,7 @@ class LocalStackSettings:
 
 
 #: Environment variable -> (field, parser). Documented in `.env.example`.
-LOCAL_STACK_ENV: dict[str, str] = {
+STACK_ENV: dict[str, str] = {
     "LOCAL_STACK_HOME": "home",
     "MYSQL_PORT": "mysql_port",
     "VECTOR_DB_PORT": "vector_db_port",
@@ -52,11 +52,11 @@ LOCAL_STACK_ENV: dict[str, str] = {
 }
 
 
-def local_stack_settings(env: dict[str, str] | None = None) -> LocalStackSettings:
+def stack_settings(env: dict[str, str] | None = None) -> StackSettings:
     """Settings of the local stack from the environment (defaults in `.env.example`)."""
     env = dict(os.environ) if env is None else env
     kwargs: dict[str, object] = {"home": Path(env.get("LOCAL_STACK_HOME", project_root() / ".local")).resolve()}
-    for variable, field in LOCAL_STACK_ENV.items():
+    for variable, field in STACK_ENV.items():
         if field == "home" or variable not in env:
             continue
         value = env[variable]
@@ -68,4 +68,4 @@ def local_stack_settings(env: dict[str, str] | None = None) -> LocalStackSetting
         else:
             kwargs[field] = value
     kwargs["names"] = platform_names({**env, "RECSYS_TARGET": "local"})  # the stack is moto's account, always
-    return LocalStackSettings(**kwargs)  # type: ignore[arg-type]
+    return StackSettings(**kwargs)  # type: ignore[arg-type]

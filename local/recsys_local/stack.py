@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import AWS_CONN_ID, DEFAULT_REGION, MYSQL_CONN_ID, VECTOR_DB_CONN_ID, project_root
-from recsys.provisioning.targets import DEFAULT_TARGET_FACTORY
-from recsys_local import mariadb, postgres, pythonpath, tls
+from recsys_local import mariadb, postgres, pythonpath, target, tls
 from recsys_local.process import (
     StackError,
     StateFile,
@@ -25,7 +24,7 @@ from recsys_local.process import (
     wait_until,
 )
 from recsys_local.secrets import load_or_create
-from recsys_local.settings import LocalStackSettings
+from recsys_local.settings import StackSettings
 
 AWS_SERVICE = "aws"
 #: moto accepts any credentials; these are placeholders, not secrets.
@@ -34,7 +33,7 @@ LOCAL_AWS_KEY = "test"
 
 @dataclass(frozen=True)
 class Stack:
-    settings: LocalStackSettings
+    settings: StackSettings
 
     @property
     def home(self) -> Path:
@@ -175,7 +174,7 @@ class Stack:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{s.airflow_home / 'airflow.db'}",
             "PYTHONPATH": pythonpath(),
             # the local Terraform target, which production code does not import (recsys.provisioning.targets)
-            "RECSYS_TARGET_FACTORY": DEFAULT_TARGET_FACTORY,
+            "RECSYS_TARGET_FACTORY": target.FACTORY,
             "SPARK_LOCAL_IP": "127.0.0.1",
             f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": json.dumps(aws_conn),
             f"AIRFLOW_CONN_{MYSQL_CONN_ID.upper()}": json.dumps(mysql_conn),

@@ -1,7 +1,7 @@
 """The local Terraform target: the roots applied against the local stack's endpoint.
 
-The provisioner (:mod:`recsys.provisioning`) builds it from ``RECSYS_TARGET_FACTORY`` (default
-``recsys_local.target:LocalTarget``) when ``RECSYS_TARGET=local``: this side plugs in, production never imports it.
+The provisioner (:mod:`recsys.provisioning`) builds it from ``RECSYS_TARGET_FACTORY`` when ``RECSYS_TARGET=local``;
+this side sets that variable (:data:`FACTORY`, written into ``stack.env``), production neither names nor imports it.
 
 A provider override points every service at the local endpoint (path-style S3, moto's placeholder credentials), a
 **local backend** under ``<stack home>/terraform/state/``, and the variables an AWS account would have been given: the
@@ -21,7 +21,10 @@ from typing import Any
 from recsys.config import platform_names
 from recsys.provisioning import ProvisioningError
 from recsys_local import tls
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
+
+#: ``RECSYS_TARGET_FACTORY`` for the local platform: this module's :class:`LocalTarget`.
+FACTORY = f"{__name__}:LocalTarget"
 
 #: Buckets each root creates (address -> name kind). Only S3 survives a local restart (and a stack may predate its
 #: state file), so a bucket that exists but is not in the local state is imported rather than failing the apply.
@@ -63,7 +66,7 @@ class LocalTarget:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
-        self.settings = local_stack_settings(env)
+        self.settings = stack_settings(env)
         self.names = platform_names(env)
         self.adopted: dict[str, dict[str, str]] = {}  # pipeline -> address -> import id, see adopt()
 

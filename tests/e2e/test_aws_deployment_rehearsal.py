@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from recsys.config import project_root
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(2400)]
 
@@ -110,7 +110,7 @@ def account():
     from recsys_local.stack import Stack
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "VECTOR_DB_", "AWS_", "AIRFLOW_PORT"))}
-    stack = Stack(local_stack_settings({**env, **ACCOUNT_ENV}))
+    stack = Stack(stack_settings({**env, **ACCOUNT_ENV}))
     stack.down(lambda _m: None)
     shutil.rmtree(stack.home, ignore_errors=True)
     try:

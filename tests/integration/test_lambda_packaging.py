@@ -149,9 +149,12 @@ def test_each_zip_alone_imports_its_handler_and_the_whole_serving_package(zips, 
         names = archive.namelist()
         archive.extractall(code)
     packaged = {n for n in names if n.startswith("recsys_serving/")}
-    expected = {f"recsys_serving/{p.relative_to(SERVING).as_posix()}" for p in SERVING.rglob("*") if p.is_file()}
-    expected = {n for n in expected if "__pycache__" not in n}
-    assert packaged == expected, "the zip holds the serving package whole, nothing else of the project"
+    tracked = subprocess.run(
+        ["git", "ls-files", "include/recsys_serving"], cwd=SERVING.parent.parent, capture_output=True, text=True
+    ).stdout.split()
+    expected = {path.removeprefix("include/") for path in tracked}
+    assert expected, "git lists the serving package"
+    assert packaged == expected, "the zip holds the serving package's committed files, nothing else"
     assert not [n for n in names if n.startswith(("recsys/", "recsys_local/"))]
     runtime = runtime_libraries(tmp_path / "runtime")
     handler = f"{FUNCTIONS[function]}.handler"

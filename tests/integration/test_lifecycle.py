@@ -11,7 +11,7 @@ from recsys.config import project_root
 from recsys_local import mariadb
 from recsys_local.seed.generator import SeedSpec
 from recsys_local.seed.loader import seed
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def test_down_stops_every_process_and_up_restores_the_data():
         VECTOR_DB_PORT="15443",
         AWS_PORT="15065",
     )
-    stack = Stack(local_stack_settings(env))
+    stack = Stack(stack_settings(env))
     quiet = lambda _m: None  # noqa: E731
     stack.up(quiet, migrate_airflow=False)
     try:

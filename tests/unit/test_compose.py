@@ -65,6 +65,10 @@ def test_the_runtime_image_has_no_dev_or_test_packages(compose):
     assert compose["x-airflow"]["build"]["target"] == "local"
     assert compose["services"]["aws"]["build"]["target"] == "local"
     assert "./local:/opt/airflow/local" in compose["x-airflow"]["volumes"]
+    from recsys_local.target import FACTORY
+
+    assert compose["x-airflow"]["environment"]["RECSYS_TARGET_FACTORY"] == FACTORY
+    assert f"RECSYS_TARGET_FACTORY={FACTORY}" in dockerfile.split(" AS local\n")[1]
 
 
 def walk(node, path=""):

@@ -1,7 +1,7 @@
 import pytest
 
 from recsys.config import LOCAL_ACCOUNT_ID, NAME_TEMPLATES, TRAINING_COLUMNS, platform_names
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 
 
 def test_lab_names_follow_the_prefix():
@@ -34,14 +34,14 @@ def test_training_columns_are_the_contract():
 
 
 def test_ports_come_from_the_environment():
-    settings = local_stack_settings({"MYSQL_PORT": "4406", "VECTOR_DB_PORT": "6543", "AWS_PORT": "7000"})
+    settings = stack_settings({"MYSQL_PORT": "4406", "VECTOR_DB_PORT": "6543", "AWS_PORT": "7000"})
     assert (settings.mysql_port, settings.vector_db_port, settings.aws_port) == (4406, 6543, 7000)
     assert settings.aws_endpoint_url == "http://127.0.0.1:7000"
 
 
 def test_a_bad_port_names_the_variable():
     with pytest.raises(ValueError, match="MYSQL_PORT"):
-        local_stack_settings({"MYSQL_PORT": "three"})
+        stack_settings({"MYSQL_PORT": "three"})
 
 
 def test_names_on_aws_take_the_callers_account_and_never_default_to_the_local_one():

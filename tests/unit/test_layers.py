@@ -80,6 +80,31 @@ def test_production_code_never_imports_the_local_platform():
     assert not gone, f"these imports are gone: remove them from KNOWN {sorted(gone)}"
 
 
+def test_production_code_does_not_name_the_local_platform_either():
+    """An import in a string (importlib, a factory default) is an import: production code holds no string naming
+    a local module. Docstrings may explain where the local side plugs in."""
+    named = []
+    for path in python_files(*PRODUCTION):
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and re.search(r"\brecsys_local\b", node.value)
+            ):
+                named.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}: {node.value[:60]!r}")
+    assert named == [], named
+
+
 def test_serving_code_imports_only_itself_its_pinned_dependencies_and_the_lambda_runtime():
     allowed = set(sys.stdlib_module_names) | {"recsys_serving", "__future__"} | pinned_modules() | set(RUNTIME_MODULES)
     outside = sorted(

@@ -63,7 +63,10 @@ def test_beats_both_baselines_by_a_clear_margin(result):
 
 def test_rankings_are_scored_on_the_same_users_and_candidates(frame, result):
     ranking = result.metrics["ranking"]
-    assert ranking["users"] > 20
+    parts = split(frame, result.config)
+    test = parts["test"]
+    assert ranking["users"] == test[test.productRating >= 4].customerNumber.nunique() > 20
+    assert ranking["candidate_items"] == len(set(parts["train"].productCode) | set(test.productCode))
     for name in RANKERS:
         figures = ranking[name]
         assert set(figures) == {"recall@10", "ndcg@10", "map@10", "coverage"}

@@ -47,11 +47,26 @@ def test_compare_scores_served_lists_against_the_exact_ranking(trained):
             for h, u in zip(held, users, strict=True)
         }
 
-    same = compare(held, answers(lambda s: np.argsort(-s, kind="stable")), bundle, ids, vectors)
+    stored = {str(u): v for u, v in zip(result.user_ids, result.user_embeddings, strict=True)}
+    same = compare(held, answers(lambda s: np.argsort(-s, kind="stable")), bundle, ids, vectors, stored)
     assert same["k"] == 5
     assert same["overlap"] == 1.0
     assert same["ndcg_gap"] == 0.0
     assert same["served"] == same["exact"]
+    # the stored embeddings come from the same table features the events carry: the same lists (up to float noise)
+    assert same["exact_stored"]["ndcg@5"] == pytest.approx(same["exact"]["ndcg@5"], abs=1e-9)
+    assert 0 < same["served"]["coverage"] <= 1
     worst = compare(held, answers(lambda s: np.argsort(s, kind="stable")), bundle, ids, vectors)
     assert worst["overlap"] == 0.0
     assert worst["served"]["ndcg@5"] < worst["exact"]["ndcg@5"]
+
+
+def test_the_split_is_rebuilt_from_the_runs_own_manifest_not_the_live_one():
+    from recsys.model.pipeline import run_manifest_url
+
+    live = "s3://lake/ratings-ml-training/_manifest.json"
+    assert run_manifest_url(live, {"run_id": "manual__2026-12-06T20:35:36+00:00"}) == (
+        "s3://lake/manifests/ratings-ml-training/manual__2026-12-06T20_35_36_00_00.json"
+    )
+    own = "s3://lake/manifests/ratings-ml-training/scheduled__x.json"
+    assert run_manifest_url(own, {"run_id": "scheduled__x"}) == own

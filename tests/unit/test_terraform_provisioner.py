@@ -257,10 +257,11 @@ def test_apply_part_refuses_to_destroy_a_stateful_resource_and_needs_an_address(
 def test_the_local_target_plugs_in_from_the_local_platform():
     from recsys.provisioning import ProvisioningError
     from recsys.provisioning.targets import AwsTarget, target_for
-    from recsys_local.target import LocalTarget
+    from recsys_local.target import FACTORY, LocalTarget
 
-    assert isinstance(target_for({"RECSYS_TARGET": "local"}), LocalTarget)  # the default factory
-    assert isinstance(target_for({}), LocalTarget)
+    assert isinstance(target_for({"RECSYS_TARGET": "local", "RECSYS_TARGET_FACTORY": FACTORY}), LocalTarget)
+    with pytest.raises(ProvisioningError, match="RECSYS_TARGET=local needs RECSYS_TARGET_FACTORY"):
+        target_for({})  # production names no local target of its own
     plugged = target_for({"RECSYS_TARGET": "local", "RECSYS_TARGET_FACTORY": "recsys.provisioning.targets:AwsTarget"})
     assert isinstance(plugged, AwsTarget)
     with pytest.raises(ProvisioningError, match=r"RECSYS_TARGET_FACTORY='nowhere:Target' cannot be loaded"):

@@ -6,13 +6,13 @@ Layout (relative keys, the lab's)::
     embeddings/user_embeddings.csv    id,embedding   (customer number, ...)
     model/best_model.pth              torch: {"state_dict", "architecture", "model_version", "config"}
     model/metrics.json                RMSE/MAE vs baselines, the ranking comparison, rows, version, data manifest
+    model/inference_bundle.npz/.json  numpy weights + encoders/scalers as JSON (no torch, no pickle)
+    scalers/{item,user}_ohe.pkl, scalers/{item,user}_std_scaler.pkl   scikit-learn objects (pickles)
 
 and, per version only (not a lab file, never copied to the canonical keys)::
 
     versions/<model_version>/metrics.json   the held-out ranking of the model against the most-popular and random
                                             baselines (recall@10, NDCG@10, MAP@10, coverage) and the held-out RMSE
-    model/inference_bundle.npz/.json  numpy weights + encoders/scalers as JSON (no torch, no pickle)
-    scalers/{item,user}_ohe.pkl, scalers/{item,user}_std_scaler.pkl   scikit-learn objects (pickles)
 
 Publishing: :func:`stage` puts every file under ``versions/<model_version>/<key>``; after the quality gate,
 :func:`promote` overwrites the canonical keys above (lab compatibility) and writes the pointer ``latest.json``

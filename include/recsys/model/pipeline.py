@@ -30,6 +30,17 @@ def live_manifest_url(datalake_bucket: str) -> str:
     return f"s3://{datalake_bucket}/{TRAINING_DATA_PREFIX}{MANIFEST_NAME}"
 
 
+def run_manifest_url(manifest_url: str, manifest: dict[str, Any]) -> str:
+    """The batch run's own copy of the manifest a dataset was read through (the live ``_manifest.json`` is the
+    latest run's and changes; ``manifests/ratings-ml-training/<run id>.json`` never does)."""
+    from recsys.etl.publish import manifest_url as run_copy
+
+    if not manifest_url.endswith(f"/{TRAINING_DATA_PREFIX}{MANIFEST_NAME}") or not manifest.get("run_id"):
+        return manifest_url
+    bucket = manifest_url.removeprefix("s3://").partition("/")[0]
+    return run_copy(bucket, str(manifest["run_id"]))
+
+
 def load_training_frame(
     s3_hook: Any, manifest_url: str | None = None, datalake_bucket: str | None = None
 ) -> tuple[Any, dict[str, Any]]:
@@ -66,7 +77,8 @@ def train_and_stage(
     frame, manifest = load_training_frame(s3_hook, manifest_url)
     log.info("training on %d rows from data run %s", len(frame), manifest.get("run_id"))
     result = train(frame, TrainConfig(epochs=epochs, seed=seed))
-    result.metrics["data_manifest_url"] = manifest_url  # what the version was trained on, to reproduce its split
+    # the run's own manifest (never the live one, which the next batch run replaces): the split can be rebuilt
+    result.metrics["data_manifest_url"] = run_manifest_url(manifest_url, manifest)
     version = model_version(str(manifest.get("run_id")), seed)
     prefix = stage(s3_hook.get_conn(), artifacts_bucket, version, artifact_files(result, version, manifest))
     metrics = json.loads(json.dumps(result.metrics, default=float))

@@ -2,9 +2,10 @@
 
 * :class:`AwsTarget` (``RECSYS_TARGET=aws``): the S3 backend from ``TF_BACKEND_CONFIG`` (state key
   ``<pipeline>/terraform.tfstate``), variables from ``TF_VAR_FILE``.
-* the local target (``RECSYS_TARGET=local``): built by ``RECSYS_TARGET_FACTORY`` (``module:attribute``, default
-  :data:`DEFAULT_TARGET_FACTORY`). It belongs to the local platform (``local/recsys_local/target.py``), which plugs
-  it in from its side: production code names it and never imports it, so the runtime image needs none of ``local/``.
+* the local target (``RECSYS_TARGET=local``): built by the object ``RECSYS_TARGET_FACTORY`` names
+  (``module:attribute``, called with the environment). The local platform sets it (its ``stack.env``, the ``local``
+  image, compose): production code neither names nor imports the local target, so the runtime image needs none of
+  ``local/``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ from typing import Any, Protocol
 
 from recsys.config import settings
 from recsys.provisioning import ProvisioningError
-
-#: ``RECSYS_TARGET_FACTORY`` when unset: the local platform's target class, called with the environment.
-DEFAULT_TARGET_FACTORY = "recsys_local.target:LocalTarget"
 
 
 class Target(Protocol):
@@ -49,7 +47,14 @@ def target_for(env: dict[str, str]) -> Target:
         raise ProvisioningError(str(exc)) from None
     if chosen.target == "aws":
         return AwsTarget(env)
-    spec = chosen.target_factory or DEFAULT_TARGET_FACTORY
+    if chosen.target != "local":
+        raise ProvisioningError(f"RECSYS_TARGET={chosen.target!r}: expected 'local' or 'aws'")
+    spec = chosen.target_factory
+    if not spec:
+        raise ProvisioningError(
+            "RECSYS_TARGET=local needs RECSYS_TARGET_FACTORY (module:attribute), which the local platform sets: "
+            "load the stack's environment (`set -a; . .local/stack.env; set +a`), or set RECSYS_TARGET=aws"
+        )
     module, _, attribute = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module), attribute)

@@ -74,7 +74,7 @@ def find_plugin_mirror(env: dict[str, str]) -> Path | None:
         if not (mirror / "registry.terraform.io").is_dir():
             raise ProvisioningError(f"TF_PLUGIN_MIRROR={mirror}: no registry.terraform.io folder in it")
         return mirror
-    home = Path.home()
+    home = Path(env.get("HOME", "~")).expanduser()  # Terraform's own lookup, in the environment it runs with
     candidates = [home / ".terraform.d" / "plugins", Path("/usr/share/terraform/plugins")]
     root = Path("/")
     for first in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ("proc", "sys", "dev")):

@@ -56,8 +56,10 @@ CA_CACHE_SECONDS = 7 * 24 * 3600
 #: Libraries the Lambda Python runtime provides (boto3 and what it imports): not packaged, importable by the handlers.
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
-#: The serving package, zipped whole into each function's package (``recsys_serving/...`` in the zip).
+#: The serving package, zipped whole into each function's package (``recsys_serving/...`` in the zip): its files of
+#: these kinds, so nothing else sitting in the folder (an editor's backup, bytecode) ships or changes a hash.
 SERVING = Path(recsys_serving.__file__).parent
+SERVING_FILES = ("*.py", "*.json", "lambda-requirements.txt")
 #: Each function's handler module. Handler, runtime, memory and timeout are Terraform's
 #: (terraform/modules/streaming_inference, `local.lambdas`); tests check each handler is in the package.
 FUNCTIONS: dict[str, str] = {
@@ -219,11 +221,15 @@ def download_wheelhouse(dest: Path, requirements: Path = REQUIREMENTS) -> list[s
     return sorted(p.name for p in dest.glob("*.whl"))
 
 
+def serving_files() -> list[Path]:
+    """The files of the serving package that go into a zip (:data:`SERVING_FILES`), sorted."""
+    found = {p for pattern in SERVING_FILES for p in SERVING.rglob(pattern) if p.is_file()}
+    return sorted(p for p in found if "__pycache__" not in p.relative_to(SERVING).parts)
+
+
 def _add_tree(archive: zipfile.ZipFile, root: Path, prefix: str = "") -> int:
     total = 0
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != ".complete"):
-        if "__pycache__" in path.relative_to(root).parts:  # bytecode of this machine's imports: not the package's
-            continue
         arcname = prefix + str(path.relative_to(root))
         total += _add_file(archive, path, arcname)
     return total
@@ -301,7 +307,8 @@ def build(function: str, out_dir: Path, cache: Path | None = None, ca_file: Path
     tmp = out_dir / f"{function}.zip.tmp"
     unzipped = 0
     with zipfile.ZipFile(tmp, "w") as archive:
-        unzipped += _add_tree(archive, SERVING, f"{SERVING.name}/")
+        for path in serving_files():
+            unzipped += _add_file(archive, path, f"{SERVING.name}/{path.relative_to(SERVING).as_posix()}")
         unzipped += _add_tree(archive, deps)
         if ca_file is not None:
             unzipped += _add_file(archive, ca_file, CA_ARCNAME)

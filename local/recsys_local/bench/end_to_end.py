@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recsys_local.bench import Entry, say
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
 SLACK_SECONDS = 2.0
@@ -54,7 +54,7 @@ def _event(session: str, product: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(quick: bool) -> list[Entry]:
-    stack = Stack(local_stack_settings())
+    stack = Stack(stack_settings())
     names = stack.settings.names
     firehose, kinesis, s3 = stack.client("firehose"), stack.client("kinesis"), stack.client("s3")
     try:

@@ -27,7 +27,7 @@ from typing import Any
 
 from recsys.config import project_root
 from recsys_local.bench import Entry, say
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
 TARGET_RATIO = 3.0
@@ -142,7 +142,7 @@ def run(quick: bool, customers: int | None = None, ratings: int | None = None) -
     from recsys_local.stack import _base_env
     from recsys_local.target import LocalTarget
 
-    stack = Stack(local_stack_settings())
+    stack = Stack(stack_settings())
     customers = customers or (1_000 if quick else 10_000)
     ratings = ratings or (100_000 if quick else 1_000_000)
     seed_source(stack, customers, ratings)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from recsys_local.bench import Entry, say
 from recsys_local.bench.end_to_end import NotDeployed
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
 #: Served NDCG / exact NDCG, and the share of the exact top k the served lists hold (set from the first measurement).
@@ -18,7 +18,7 @@ OVERLAP = 0.95
 def run(quick: bool) -> list[Entry]:
     from recsys_local.served import measure
 
-    stack = Stack(local_stack_settings())
+    stack = Stack(stack_settings())
     names = stack.settings.names
     lam = stack.client("lambda")
     try:

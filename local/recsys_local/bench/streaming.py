@@ -29,7 +29,7 @@ from typing import Any
 
 from recsys.config import project_root
 from recsys_local.bench import Entry, say, scratch_database, train_on_generated
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
 BENCH_DB = "recsys_bench_stream"
@@ -339,7 +339,7 @@ def run(quick: bool) -> list[Entry]:
     from recsys.streaming.packaging import MAX_ZIPPED, build
     from recsys_local.tls import files
 
-    stack = Stack(local_stack_settings())
+    stack = Stack(stack_settings())
     entries: list[Entry] = []
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp_name:
         tmp = Path(tmp_name)

@@ -15,7 +15,7 @@ import numpy as np
 
 from recsys.vectordb.loader import ROWS_PER_LIST
 from recsys_local.bench import Entry, say, scratch_database, train_on_generated
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
 BENCH_DB = "recsys_bench"
@@ -172,7 +172,7 @@ def copy_floor(stack: Stack, items_csv: Path) -> float:
 
 
 def run(quick: bool, n: int, queries: int) -> list[Entry]:
-    stack = Stack(local_stack_settings())
+    stack = Stack(stack_settings())
     report = bench_vectors(stack, n, queries)
     entries = [
         Entry(

@@ -9,7 +9,7 @@ from pathlib import Path
 from recsys_local.process import StackError
 from recsys_local.seed.generator import SeedSpec
 from recsys_local.seed.loader import load_sql_dump, seed
-from recsys_local.settings import local_stack_settings
+from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m recsys_local.seed",
         description=(
             "Replace the classicmodels tables in the local stack's MySQL source with deterministic generated data "
-            "(the generative story is in recsys/seed/generator.py), or load your own classicmodels SQL dump. "
+            "(the generative story is in recsys_local/seed/generator.py), or load your own classicmodels SQL dump. "
             "The stack must be up (make up)."
         ),
     )
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         "swapped in only when complete); a missing ratings table is derived from orders",
     )
     args = parser.parse_args(argv)
-    cfg = Stack(local_stack_settings()).mariadb()
+    cfg = Stack(stack_settings()).mariadb()
     try:
         if args.from_sql:
             counts = load_sql_dump(cfg, args.from_sql, args.seed, _progress)
