@@ -238,6 +238,13 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
     assert "ssl" in settings["mysql_source"].lower(), f"the source requires TLS: {DEPLOYMENT.name} must say how"
     for field in ("host", "port", "schema", "user", "password"):  # each field the connection above sets
         assert field in settings["mysql_source"], f"{DEPLOYMENT.name}'s mysql_source row does not say its {field}"
+    # the runtime image holds include/ only: this machine's virtualenv can import the local platform (its editable
+    # install), so a stand-in recsys_local ahead of it on the path fails any import of it in the deployment's processes
+    blocker = airflow_home / "no-local-platform"
+    (blocker / "recsys_local").mkdir(parents=True, exist_ok=True)
+    (blocker / "recsys_local" / "__init__.py").write_text(
+        'raise ImportError("the AWS deployment imported the local platform (recsys_local): not in the image")\n'
+    )
     outside = ("AIRFLOW", "RECSYS_", "AWS_", "TF_", "MYSQL_", "VECTOR_DB_", "LOCAL_", "GLUE_", "TERRAFORM_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(outside) and k != "PYTHONPATH"}
     env |= {
@@ -246,7 +253,7 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        "PYTHONPATH": str(ROOT / "include"),
+        "PYTHONPATH": os.pathsep.join((str(ROOT / "include"), str(blocker))),
         **platform,
         # where the account is: the emulator's endpoint and credentials (on AWS: the workers' IAM role)
         "AWS_ENDPOINT_URL": stack.settings.aws_endpoint_url,
