@@ -3,9 +3,10 @@
 # mostly-waiting work of one (Terraform's provider waits, Firehose buffers, Airflow task start-up) overlaps the others.
 #
 #   lane A  tests/e2e but the two below: the test stack, .local/test-stack (13307/15433/15055, Airflow 18080)
-#   lane B  tests/unit, tests/dags, tests/terraform, tests/integration and tests/e2e/test_batch_reliability.py: a
-#           second test stack, .local/test-stack-b (13308/15434/15056, Airflow 18081)
-#   lane C  tests/e2e/test_aws_deployment_rehearsal.py: its own emulated account, .local/rehearsal-account
+#   lane B  tests/unit, tests/dags, tests/terraform, tests/integration: a second test stack, .local/test-stack-b
+#           (13308/15434/15056, Airflow 18081)
+#   lane C  tests/e2e/test_aws_deployment_rehearsal.py (its own emulated account, .local/rehearsal-account), then
+#           tests/e2e/test_batch_reliability.py on a third test stack, .local/test-stack-c (13309/15435/15057, 18082)
 #           (23307/25433/25055)
 #
 # Lanes B and C run in the background, each with its own TMPDIR (Terraform work copies, the Lambda build cache),
@@ -52,11 +53,13 @@ lane() {
 
 lane b TEST_STACK_HOME="$PWD/.local/test-stack-b" TEST_MYSQL_PORT=13308 TEST_VECTOR_DB_PORT=15434 \
   TEST_AWS_PORT=15056 TEST_AIRFLOW_PORT=18081 -- \
-  "$@" tests/unit tests/dags tests/terraform tests/integration "$batch_reliability"
-lane c -- "$@" "$rehearsal"
+  "$@" tests/unit tests/dags tests/terraform tests/integration
+lane c TEST_STACK_HOME="$PWD/.local/test-stack-c" TEST_MYSQL_PORT=13309 TEST_VECTOR_DB_PORT=15435 \
+  TEST_AWS_PORT=15057 TEST_AIRFLOW_PORT=18082 -- \
+  "$@" "$rehearsal" "$batch_reliability"
 trap 'for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done; wait' INT TERM
-echo "lanes B (unit, dags, terraform, integration, batch reliability on .local/test-stack-b) and C (the AWS" \
-  "deployment rehearsal) run in the background: $out/lane-b.log, $out/lane-c.log"
+echo "lanes B (unit, dags, terraform, integration on .local/test-stack-b) and C (the AWS deployment rehearsal," \
+  "then batch reliability on .local/test-stack-c) run in the background: $out/lane-b.log, $out/lane-c.log"
 
 (
   unset TEST_STACK_HOME TEST_MYSQL_PORT TEST_VECTOR_DB_PORT TEST_AWS_PORT TEST_AIRFLOW_PORT
