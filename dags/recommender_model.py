@@ -87,12 +87,9 @@ def recommender_model() -> None:
 
         pointer = promote(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), candidate["bucket"], candidate["model_version"])
         # each version's figures where operators look: the Asset event (Assets view) and this task's return value
-        context["outlet_events"][ML_ARTIFACTS].extra = {
-            "model_version": candidate["model_version"],
-            "ranking": ranking_summary(candidate["metrics"]),
-            "gate": gate,
-        }
-        return {**pointer, "ranking": ranking_summary(candidate["metrics"]), "gate": gate}
+        figures = {"ranking": ranking_summary(candidate["metrics"]), "gate": gate}
+        context["outlet_events"][ML_ARTIFACTS].extra = {"model_version": candidate["model_version"], **figures}
+        return {**pointer, **figures}
 
     infra = read_etl_outputs()
     candidate = train_model(infra)

@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys.model.train import ITEM_KEY, TARGET, USER_KEY, TrainConfig, _scores, split
+from recsys.model.train import ITEM_KEY, TARGET, USER_KEY, TrainConfig, rank_scores, split
+from recsys.streaming.pipeline import firehose_transformation_event
+from recsys.vectordb.loader import parse_embedding
 from recsys_serving.bundle import InferenceBundle
 from recsys_serving.events import parse_event
 from recsys_serving.recommender import DEFAULT_K
@@ -78,20 +80,8 @@ def held_out_events(frame: pd.DataFrame, seed: int) -> list[HeldOut]:
 
 def firehose_event(events: list[dict[str, Any]]) -> dict[str, Any]:
     """A Firehose transformation event carrying ``events`` (recordId = session id)."""
-    now_ms = int(time.time() * 1000)
-    return {
-        "invocationId": f"served-ranking-{now_ms}",
-        "deliveryStreamArn": "arn:aws:firehose:::deliverystream/served-ranking",
-        "region": "local",
-        "records": [
-            {
-                "recordId": e["session_id"],
-                "data": base64.b64encode(json.dumps(e).encode()).decode(),
-                "approximateArrivalTimestamp": now_ms,
-            }
-            for e in events
-        ],
-    }
+    records = [(e["session_id"], json.dumps(e).encode()) for e in events]
+    return firehose_transformation_event(records, f"served-ranking-{int(time.time() * 1000)}", "served-ranking")
 
 
 def served_lists(lambda_client: Any, function: str, qualifier: str, held: list[HeldOut]) -> dict[str, Any]:
@@ -113,7 +103,8 @@ def served_lists(lambda_client: Any, function: str, qualifier: str, held: list[H
 def item_vectors(csv_bytes: bytes) -> tuple[list[str], np.ndarray]:
     """(ids, vectors) of an embeddings CSV as the model publishes it (``id,embedding``, pgvector literals)."""
     rows = list(csv.reader(io.StringIO(csv_bytes.decode())))[1:]
-    return [r[0] for r in rows], np.array([[float(v) for v in r[1].strip("[]").split(",")] for r in rows])
+    vectors = [parse_embedding(r[1], f"line {line}") for line, r in enumerate(rows, start=2)]
+    return [r[0] for r in rows], np.array(vectors)
 
 
 def compare(
@@ -144,7 +135,7 @@ def compare(
     for name, ranked in lists.items():
         if len(ranked) != len(held):
             continue
-        scores = np.array([_scores(r, set(h.relevant), k) for r, h in zip(ranked, held, strict=True)])
+        scores = np.array([rank_scores(r, set(h.relevant), k) for r, h in zip(ranked, held, strict=True)])
         out[name] = {
             f"recall@{k}": float(scores[:, 0].mean()),
             f"ndcg@{k}": float(scores[:, 1].mean()),

@@ -19,9 +19,9 @@ from recsys.model.train import (
     RANKING_MARGIN,
     QualityGateError,
     TrainConfig,
-    _scores,
     predict,
     quality_gate,
+    rank_scores,
     ranking_metrics,
     split,
     train,
@@ -76,7 +76,7 @@ def test_rankings_are_scored_on_the_same_users_and_candidates(frame, result):
 
 
 def test_the_metrics_of_one_ranking_by_hand():
-    recall, ndcg, average_precision = _scores(["a", "x", "b", "y"], {"a", "b", "c"}, k=4)
+    recall, ndcg, average_precision = rank_scores(["a", "x", "b", "y"], {"a", "b", "c"}, k=4)
     assert recall == pytest.approx(2 / 3)
     ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
     assert ndcg == pytest.approx((1 + 1 / math.log2(4)) / ideal)

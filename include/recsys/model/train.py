@@ -217,7 +217,7 @@ def evaluate(result: TrainResult, parts: dict[str, pd.DataFrame], global_mean: f
 RANKERS = ("model", "most_popular", "random")
 
 
-def _scores(ranked: list[Any], relevant: set[Any], k: int) -> tuple[float, float, float]:
+def rank_scores(ranked: list[Any], relevant: set[Any], k: int) -> tuple[float, float, float]:
     """recall@k, NDCG@k and AP@k of one user's top-k list (``ranked``) against their held-out positives."""
     hits = [1.0 if item in relevant else 0.0 for item in ranked[:k]]
     possible = min(k, len(relevant))
@@ -259,7 +259,7 @@ def ranking_metrics(result: TrainResult, parts: dict[str, pd.DataFrame], k: int 
         }
         for name, ranking in lists.items():
             top = [item for item in ranking if item not in excluded][:k]
-            per_ranker[name].append(_scores(top, relevant, k))
+            per_ranker[name].append(rank_scores(top, relevant, k))
             shown[name].update(top)
     out: dict[str, Any] = {"k": k, "users": len(positives), "candidate_items": len(item_ids)}
     for name in RANKERS:

@@ -129,22 +129,30 @@ def smoke_event(products: list[dict[str, Any]], run_tag: str) -> dict[str, Any]:
     }
 
 
+def firehose_transformation_event(records: list[tuple[str, bytes]], invocation_id: str, stream: str) -> dict[str, Any]:
+    """A Firehose transformation event (what Firehose sends its processor Lambda) carrying ``records``
+    (``(recordId, data)``), as from the delivery stream ``stream``."""
+    import base64
+
+    now_ms = int(time.time() * 1000)
+    return {
+        "invocationId": invocation_id,
+        "deliveryStreamArn": f"arn:aws:firehose:::deliverystream/{stream}",
+        "region": aws_region(),
+        "records": [
+            {"recordId": record_id, "data": base64.b64encode(data).decode(), "approximateArrivalTimestamp": now_ms}
+            for record_id, data in records
+        ],
+    }
+
+
 def firehose_test_event(products: list[dict[str, Any]], run_tag: str) -> dict[str, Any]:
     """A synthetic Firehose transformation event: one valid record and one malformed one (isolation is checked too).
     Invoking the Lambda with it has no side effect: nothing is delivered anywhere."""
-    import base64
-
     event = smoke_event(products, run_tag)
-    records = [
-        {"recordId": "smoke-valid", "data": base64.b64encode(json.dumps(event).encode()).decode()},
-        {"recordId": "smoke-malformed", "data": base64.b64encode(b'{"session_id": "smoke-broken"}').decode()},
-    ]
-    now_ms = int(time.time() * 1000)
+    records = [("smoke-valid", json.dumps(event).encode()), ("smoke-malformed", b'{"session_id": "smoke-broken"}')]
     return {
-        "invocationId": f"smoke-{run_tag}",
-        "deliveryStreamArn": "arn:aws:firehose:::deliverystream/smoke-test",
-        "region": aws_region(),
-        "records": [{**r, "approximateArrivalTimestamp": now_ms} for r in records],
+        **firehose_transformation_event(records, f"smoke-{run_tag}", "smoke-test"),
         "session_id": event["session_id"],
     }
 
