@@ -214,7 +214,6 @@ def test_a_use_of_the_source_after_a_statement_on_the_same_line_loads_into_the_s
             "INSERT INTO {db}.ratings (customerNumber, productCode, productRating) VALUES (1,'x',5);",
             4,
         ),
-        ("client-use", "\\u {db}\nDROP TABLE IF EXISTS ratings;", 4),
         ("rename-into-source", "CREATE TABLE IF NOT EXISTS x (id int);\nRENAME TABLE x TO `{db}`.`x`;", 5),
     ],
 )
@@ -233,3 +232,66 @@ def test_what_the_import_cannot_redirect_fails_with_its_line_and_leaves_the_sour
     assert source_dump(cfg) == before
     assert not {d for d in databases(cfg) if d.startswith(f"{cfg.database}__")}
     assert "recsys_import" not in mariadb.root_sql(cfg, "SELECT user FROM mysql.user")
+
+
+@pytest.mark.parametrize(
+    ("name", "hostile", "line", "reason"),
+    [
+        ("shell", "\\! touch {marker}", 4, r"the client command \\!"),
+        ("system", "system touch {marker}", 4, "the client command 'system'"),
+        ("source", "source {marker}", 4, "the client command 'source'"),
+        ("tee", "tee {marker}", 4, "the client command 'tee'"),
+        ("in-executable-comment", "SELECT 1 /*!99999 \\! touch {marker} */;", 4, r"the client command \\!"),
+        ("client-use", "\\u classicmodels", 4, r"the client command \\u"),
+        ("quit", "quit", 4, "the client command 'quit'"),
+    ],
+)
+def test_a_client_command_in_a_dump_is_refused_with_its_line_and_runs_nothing(
+    stack, tmp_path, name, hostile, line, reason
+):
+    cfg = stack.mariadb()
+    seed(cfg, SeedSpec())
+    before = source_dump(cfg)
+    marker = tmp_path / "outside-the-scratch-space"
+    dump = tmp_path / f"{name}.sql"
+    lines = ["CREATE DATABASE IF NOT EXISTS classicmodels;", "USE classicmodels;", "CREATE TABLE ok_table (id int);"]
+    dump.write_text("\n".join([*lines, hostile.format(marker=marker), "SELECT 2;"]) + "\n")
+    with pytest.raises(StackError, match=rf"{name}\.sql, line {line}: {reason}.*nothing was loaded"):
+        load_sql_dump(cfg, dump)
+    assert not marker.exists()
+    assert source_dump(cfg) == before
+    assert not {d for d in databases(cfg) if d.startswith(f"{cfg.database}__")}
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["\\! touch {marker}", "system touch {marker}", "tee {marker}", "\\T {marker}", "source {marker}"],
+)
+def test_the_client_itself_runs_no_command_of_a_dump_the_reading_missed(stack, tmp_path, command):
+    """The second wall: what reaches the client unread (a reading that disagrees with the client's) still runs no
+    command, as the import runs the client."""
+    from recsys_local.seed.loader import DUMP_CLIENT_OPTIONS, _import_login
+
+    cfg = stack.mariadb()
+    marker = tmp_path / "outside-the-scratch-space"
+    marker_source = tmp_path / "sourced.sql"
+    marker_source.write_text(f"CREATE TABLE sourced (id int);\nSELECT '{marker}' INTO OUTFILE '{marker}';\n")
+    target = marker_source if command.startswith("source") else marker
+    scratch = f"{cfg.database}__probe"
+    mariadb.root_sql(cfg, f"DROP DATABASE IF EXISTS `{scratch}`; CREATE DATABASE `{scratch}`;")
+    try:
+        with _import_login(cfg, scratch) as login:
+            result = subprocess.run(
+                ["mariadb", *login, *DUMP_CLIENT_OPTIONS, scratch],
+                input=f"SELECT 1;\n{command.format(marker=target)}\nSELECT 2;\n".encode(),
+                env=mariadb.client_env(),
+                capture_output=True,
+                check=False,
+            )
+        tables = mariadb.root_sql(cfg, f"SHOW TABLES FROM `{scratch}`").split()
+    finally:
+        mariadb.root_sql(cfg, f"DROP DATABASE IF EXISTS `{scratch}`;")
+    assert result.returncode != 0
+    assert b"at line 2" in result.stderr
+    assert not marker.exists()
+    assert "sourced" not in tables

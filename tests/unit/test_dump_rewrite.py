@@ -1,5 +1,6 @@
-"""Where a dump names a database, the import aims it at the scratch database: wherever a statement starts, never
-inside a string or a comment. Line numbers stay those of the original file."""
+"""Reading a dump before it runs: where it names a database, the import aims it at the scratch database, wherever a
+statement starts, never inside a string or a comment; client commands, triggers and routines are refused with their
+line before anything runs. Line numbers stay those of the original file."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys_local.seed.loader import rewrite_dump
+from recsys_local.seed.dump import DumpRefused, rewrite_dump
 
 
 def rewritten(tmp_path: Path, text: str) -> tuple[str, int]:
@@ -57,10 +58,10 @@ def test_statements_that_name_a_database_are_aimed_at_the_scratch_database(tmp_p
         "INSERT INTO t VALUES ('a string over\nlines; USE classicmodels;');\n",
         "SELECT `odd;USE classicmodels;` FROM t;\n",
         "SELECT 1 FROM t WHERE a = 'USE x' ;\n",
-        "DELIMITER //\nCREATE PROCEDURE p() BEGIN USE classicmodels; END//\nDELIMITER ;\n",
+        "DELIMITER //\nSELECT 1; USE classicmodels; SELECT 2//\nDELIMITER ;\n",  # one statement: USE is not first
     ],
 )
-def test_nothing_inside_strings_comments_or_a_routine_body_is_touched(tmp_path, dump):
+def test_nothing_inside_strings_comments_or_a_delimited_block_is_touched(tmp_path, dump):
     assert rewritten(tmp_path, dump) == (dump, 0)
 
 
@@ -78,3 +79,105 @@ def test_line_numbers_and_bytes_outside_the_statements_stay(tmp_path):
 def test_after_a_delimiter_change_back_statements_are_aimed_again(tmp_path):
     dump = "DELIMITER $$\nSELECT 1$$\nDELIMITER ;\nUSE classicmodels;\n"
     assert rewritten(tmp_path, dump)[0].splitlines()[-1] == "USE `scratch`;"
+
+
+@pytest.mark.parametrize(
+    ("dump", "expected"),
+    [
+        (  # mysqldump --add-drop-database
+            "/*!40000 DROP DATABASE IF EXISTS `classicmodels`*/;\n",
+            "/* recsys: ignored: / *!40000 DROP DATABASE IF EXISTS `classicmodels`* /; */\n",
+        ),
+        ("USE classicmodels\nSELECT 1;\n", "USE `scratch`;\nSELECT 1;\n"),  # the client's USE: no delimiter
+        ("USE/**/classicmodels;\n", "USE `scratch`;\n"),
+        ("USE\n classicmodels;\nSELECT 1;\n", None),  # refused below: the client's USE without a name
+        (
+            "CREATE DATABASE\n  IF NOT EXISTS classicmodels\n  CHARACTER SET utf8mb4;\nSELECT 1;\n",
+            "/* recsys: ignored: CREATE DATABASE\n  IF NOT EXISTS classicmodels\n  CHARACTER SET utf8mb4; */\n"
+            "SELECT 1;\n",
+        ),
+        ("--\tUSE classicmodels;\nSELECT 1;\n", "--\tUSE classicmodels;\nSELECT 1;\n"),  # --<TAB> is a comment
+        (
+            "CREATE DATABASE c COMMENT 'a;b';\nINSERT INTO t VALUES ('x');\n",
+            "/* recsys: ignored: CREATE DATABASE c COMMENT 'a;b'; */\nINSERT INTO t VALUES ('x');\n",
+        ),
+        ("CREATE OR REPLACE SCHEMA c;\n", "/* recsys: ignored: CREATE OR REPLACE SCHEMA c; */\n"),
+        (
+            "USE classicmodels;\r\nSELECT 'a\r\nb';\r\n",
+            "USE `scratch`;\nSELECT 'a\nb';\n",
+        ),  # CRLF, as the client reads it
+        ("SELECT 1;\nUSE classicmodels", "SELECT 1;\nUSE `scratch`;"),  # no final newline
+        ("DELIMITER ;;\nUSE classicmodels;;\nDELIMITER ;\n", "DELIMITER ;;\nUSE `scratch`;;\nDELIMITER ;\n"),
+        ("SELECT \\N;\n", "SELECT \\N;\n"),  # NULL, not a client command
+        ("HELP 'contents';\n", "HELP 'contents';\n"),  # the statement, not the client's help
+    ],
+)
+def test_every_form_of_naming_a_database_is_aimed_or_ignored_without_corrupting_what_follows(tmp_path, dump, expected):
+    if expected is None:
+        with pytest.raises(DumpRefused, match=r"line 1: USE without a database name"):
+            rewritten(tmp_path, dump)
+        return
+    text, _ = rewritten(tmp_path, dump)
+    assert text == expected
+    assert text.count("\n") == dump.count("\n")
+
+
+@pytest.mark.parametrize(
+    ("dump", "line", "reason"),
+    [
+        ("SELECT 1;\n\\! touch /tmp/x\nSELECT 2;\n", 2, r"the client command \\!"),
+        ("SELECT 1;\nsystem touch /tmp/x;\n", 2, "the client command 'system'"),
+        ("SELECT 1;\n  source /etc/passwd\n", 2, "the client command 'source'"),
+        ("SELECT 1;\ntee /tmp/out\n", 2, "the client command 'tee'"),
+        ("SELECT 1; \\T /tmp/out\n", 1, r"the client command \\T"),
+        ("\\u classicmodels\n", 1, r"the client command \\u"),
+        ("SELECT 1;\nquit\nDROP TABLE t;\n", 2, "the client command 'quit'"),  # would end the load early, silently
+        ("connect classicmodels 10.0.0.1\n", 1, "the client command 'connect'"),
+        (
+            "SELECT 1 /*! \\! touch /tmp/x */;\n",
+            1,
+            r"the client command \\!",
+        ),  # the server runs /*! */: so does the client
+        ("SELECT 1;\r\nSELECT 2 \\G\r\n", 2, r"the client command \\G"),
+        (
+            "DELIMITER ;;\n/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER t BEFORE INSERT"
+            " ON x FOR EACH ROW SET NEW.a = 1 */;;\nDELIMITER ;\n",
+            2,
+            "CREATE TRIGGER: the import loads tables and rows only",
+        ),
+        ("CREATE DEFINER=CURRENT_USER PROCEDURE p() SELECT 1;\n", 1, "CREATE PROCEDURE"),
+        ("SELECT 1;\nCREATE OR REPLACE ALGORITHM=MERGE VIEW v AS SELECT 1;\n", 2, "CREATE VIEW"),
+        ("SET sql_mode = 'NO_BACKSLASH_ESCAPES';\n", 1, "a SET of NO_BACKSLASH_ESCAPES"),
+        ("/*!40101 SET SQL_MODE='ANSI_QUOTES' */;\n", 1, "a SET of ANSI_QUOTES"),
+        ("SELECT 1;\nINSERT INTO t VALUES ('never closed);\n", 2, "a ' quote opened on this line is never closed"),
+        ("DELIMITER 'x'\n", 1, "a DELIMITER the import cannot read"),
+    ],
+)
+def test_what_the_import_does_not_run_is_refused_with_its_line_before_anything_runs(tmp_path, dump, line, reason):
+    source = tmp_path / "hostile.sql"
+    source.write_text(dump, newline="")
+    with pytest.raises(DumpRefused, match=rf"hostile\.sql, line {line}: {reason}") as refused:
+        rewrite_dump(source, "scratch", tmp_path / "out.sql")
+    assert refused.value.line == line
+    assert "nothing was loaded" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "dump",
+    [
+        "CREATE TABLE t (`view` int, trigger_count int);\n",  # names, not objects
+        "CREATE TABLE `procedure` (id int);\n",
+        "DROP TRIGGER IF EXISTS t;\n",  # in the scratch database, harmless
+        "INSERT INTO t VALUES ('SET sql_mode = NO_BACKSLASH_ESCAPES');\n",  # data
+        "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;\n",
+        "SELECT 'a\\\\';\n",  # an escaped backslash ends before the quote
+        "SELECT 'status'; SELECT 1;\nstatusx INT;\n",  # not a client command word
+    ],
+)
+def test_what_a_published_dump_holds_passes_unchanged(tmp_path, dump):
+    assert rewritten(tmp_path, dump) == (dump, 0)
+
+
+def test_mariadb_dumps_sandbox_line_passes_and_does_not_hide_the_next_statement(tmp_path):
+    dump = "/*M!999999\\- enable the sandbox mode */\nUSE classicmodels;\nSELECT 1;\n"
+    assert rewritten(tmp_path, dump) == ("USE `scratch`;\n\nSELECT 1;\n", 1)

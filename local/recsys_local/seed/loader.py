@@ -18,6 +18,7 @@ import pandas as pd
 
 from recsys_local.mariadb import ADMIN_USER, MariaDBConfig, client_env, connect, root_sql, sql_string
 from recsys_local.process import StackError
+from recsys_local.seed.dump import rewrite_dump
 from recsys_local.seed.generator import SeedSpec, derive_ratings, generate
 from recsys_local.seed.schema import COLUMNS, DDL, TABLES
 
@@ -115,102 +116,6 @@ def seed_if_empty(cfg: MariaDBConfig, progress: Progress = _quiet) -> None:
     seed(cfg, SeedSpec(), progress)
 
 
-#: A statement the import redirects, where a statement starts: ``USE x`` (into the scratch database) and
-#: ``CREATE``/``DROP DATABASE`` (ignored: the scratch database is made and dropped by the import itself).
-USE_STATEMENT = re.compile(r"USE\s+(`[^`]+`|\w+)\s*;", re.IGNORECASE)
-DATABASE_STATEMENT = re.compile(r"(CREATE|DROP)\s+(DATABASE|SCHEMA)\b[^;]*;", re.IGNORECASE)
-_DELIMITER_COMMAND = re.compile(r"^\s*DELIMITER\s+(\S+)", re.IGNORECASE)
-
-
-class _StatementScanner:
-    """Finds where statements start in a dump read line by line, as the ``mariadb`` client splits them: outside
-    quotes (``'``, ``"``, backticks) and comments (``/* */``, ``-- ``, ``#``), after the delimiter (``;`` unless a
-    ``DELIMITER`` command changed it)."""
-
-    def __init__(self) -> None:
-        self.quote = ""  # the open quote character, "/*" inside a block comment, "" outside both
-        self.delimiter = ";"
-        self.at_start = True  # only whitespace and comments since the last delimiter
-
-    def rewrite(self, line: str, database: str) -> tuple[str, int]:
-        """``line`` with every ``USE x;`` that starts a statement aimed at ``database`` and every ``CREATE``/``DROP
-        DATABASE`` statement made a comment; returns it with the number of statements changed."""
-        if not self.quote:
-            command = _DELIMITER_COMMAND.match(line)
-            if command and self.at_start:
-                self.delimiter = command.group(1)
-                return line, 0
-        out: list[str] = []
-        changed, i, n = 0, 0, len(line)
-        while i < n:
-            char = line[i]
-            if self.quote == "/*":
-                end = line.find("*/", i)
-                if end < 0:
-                    out.append(line[i:])
-                    break
-                out.append(line[i : end + 2])
-                i, self.quote = end + 2, ""
-                continue
-            if self.quote:
-                out.append(char)
-                if char == "\\" and self.quote != "`" and i + 1 < n:
-                    out.append(line[i + 1])
-                    i += 2
-                    continue
-                if char == self.quote:
-                    self.quote = ""
-                i += 1
-                continue
-            if char.isspace():
-                out.append(char)
-                i += 1
-                continue
-            if line.startswith("/*", i) and not line.startswith("/*!", i):
-                self.quote = "/*"
-                continue
-            if line.startswith("-- ", i) or line.startswith("--\n", i) or line[i:].rstrip() == "--" or char == "#":
-                out.append(line[i:])
-                break
-            if self.at_start and self.delimiter == ";":
-                found = USE_STATEMENT.match(line, i) or DATABASE_STATEMENT.match(line, i)
-                if found:
-                    statement = found.group(0)
-                    if found.re is USE_STATEMENT:
-                        out.append(f"USE `{database}`;")
-                    else:
-                        out.append("/* recsys: ignored: " + statement.replace("/*", "/ *").replace("*/", "* /") + " */")
-                    changed += 1
-                    i = found.end()
-                    continue
-            if line.startswith(self.delimiter, i):
-                out.append(self.delimiter)
-                i += len(self.delimiter)
-                self.at_start = True
-                continue
-            self.at_start = False
-            if char in "'\"`":
-                self.quote = char
-            out.append(char)
-            i += 1
-        return "".join(out), changed
-
-
-def rewrite_dump(dump: Path, database: str, out: Path) -> int:
-    """Copy ``dump`` into ``out`` aimed at ``database``: wherever a statement starts, ``USE x;`` becomes ``USE
-    `database`;`` and a ``CREATE``/``DROP DATABASE`` statement a comment (``...;USE classicmodels;`` on one line too,
-    as joined files produce it). Line numbers stay the same (errors point into the original file). Returns how many
-    statements were changed. Anything else that names another database is refused by the import user's grants."""
-    scanner = _StatementScanner()
-    changed = 0
-    with open(dump, "rb") as source, open(out, "wb") as target:
-        for raw in source:
-            line, count = scanner.rewrite(raw.decode("utf-8", errors="surrogateescape"), database)
-            changed += count
-            target.write(line.encode("utf-8", errors="surrogateescape"))
-    return changed
-
-
 def _dump_error(dump: Path, stderr: str) -> str:
     """The client's last ``ERROR ... at line N`` with that line of the dump quoted."""
     errors = [line for line in stderr.splitlines() if line.startswith("ERROR")]
@@ -247,7 +152,8 @@ def _import_login(cfg: MariaDBConfig, scratch: str) -> Iterator[list[str]]:
             options = Path(tmp) / "client.cnf"  # the password stays off the command line (ps) and out of logs
             options.touch(mode=0o600)
             options.write_text(f"[client]\nuser={IMPORT_USER}\npassword={password}\n")
-            yield [f"--defaults-extra-file={options}", "--protocol=socket", f"--socket={cfg.socket}"]
+            # --defaults-file first and alone: no option file of the user's (a `local-infile`, a `pager`) applies
+            yield [f"--defaults-file={options}", "--protocol=socket", f"--socket={cfg.socket}"]
     finally:
         root_sql(cfg, f"DROP USER IF EXISTS {account};")
 
@@ -284,65 +190,88 @@ def load_sql_dump(cfg: MariaDBConfig, dump: Path, seed_value: int = 42, progress
     """Replace the source with a classicmodels SQL dump, as published (its own ``CREATE DATABASE``/``USE``, drops in
     any order), all or nothing.
 
-    The dump runs in a scratch database as a user whose grants cover only that database: ``USE``/``CREATE``/``DROP
-    DATABASE`` statements are redirected (:func:`rewrite_dump`), anything else that names another database fails with
-    its line. The lab's ``ratings`` table is derived from orders when the dump has none. Only a complete load replaces
-    the source: one ``RENAME TABLE`` moves the old tables out and the new ones in (atomic; the ETL user's
-    database-level grant covers them). After a failure the source is compared with its state before the load.
+    The dump is read first (:func:`rewrite_dump`): ``USE``/``CREATE``/``DROP DATABASE`` statements are aimed at a
+    scratch database, client commands, triggers and routines refused with their line before anything runs. It then
+    runs there through the client with :data:`DUMP_CLIENT_OPTIONS`, as a user whose grants cover only that database:
+    anything else that names another database fails with its line. The lab's ``ratings`` table is derived from
+    orders when the dump has none. Only a complete load replaces the source: one ``RENAME TABLE`` moves the old
+    tables out and the new ones in (atomic; the ETL user's database-level grant covers them). After a failure the
+    source is compared with its state before the load.
     """
     if not dump.is_file():
         raise StackError(f"{dump}: no such file")
     scratch, previous = f"{cfg.database}__import", f"{cfg.database}__previous"
-    before = fingerprint(cfg, cfg.database)
-    root_sql(
-        cfg,
-        f"DROP DATABASE IF EXISTS `{scratch}`; CREATE DATABASE `{scratch}` CHARACTER SET utf8mb4;\n"
-        f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO '{ADMIN_USER}'@'%';",  # for deriving ratings, after the load
-    )
-    try:
-        with tempfile.TemporaryDirectory(prefix="recsys-dump-") as tmp, _import_login(cfg, scratch) as login:
-            aimed = Path(tmp) / dump.name
-            redirected = rewrite_dump(dump, scratch, aimed)
-            progress(f"loading {dump} into a scratch database ({scratch}; {redirected} statement(s) redirected)")
-            with open(aimed, "rb") as handle:
-                result = subprocess.run(
-                    ["mariadb", *login, scratch],
-                    env=client_env(),
-                    stdin=handle,
-                    capture_output=True,
-                    check=False,
-                )
-        if result.returncode != 0:
-            error = _dump_error(dump, result.stderr.decode(errors="replace"))
-            raise StackError(f"{dump}: not loaded; {_source_after_failure(cfg, before)}: {error}")
-        staged = replace(cfg, database=scratch)
-        missing = [t for t in ("customers", "products", "orders", "orderdetails") if not has_table(staged, t)]
-        if missing:
-            raise StackError(
-                f"{dump}: the dump has no {', '.join(missing)} table(s); is it a classicmodels dump? Not loaded; "
-                + _source_after_failure(cfg, before)
+    with tempfile.TemporaryDirectory(prefix="recsys-dump-") as tmp:
+        aimed = Path(tmp) / "dump.sql"
+        redirected = rewrite_dump(dump, scratch, aimed)  # refuses what the import does not run, before anything runs
+        before = fingerprint(cfg, cfg.database)
+        root_sql(
+            cfg,
+            f"DROP DATABASE IF EXISTS `{scratch}`; CREATE DATABASE `{scratch}` CHARACTER SET utf8mb4;\n"
+            f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO '{ADMIN_USER}'@'%';",  # for deriving ratings, after the load
+        )
+        try:
+            _load_into_scratch(cfg, dump, aimed, scratch, redirected, seed_value, before, progress)
+            live_tables = _tables(cfg, cfg.database)
+            new_tables = _tables(cfg, scratch)
+            moves = [f"`{cfg.database}`.`{t}` TO `{previous}`.`{t}`" for t in live_tables]
+            moves += [f"`{scratch}`.`{t}` TO `{cfg.database}`.`{t}`" for t in new_tables]
+            root_sql(
+                cfg,
+                f"DROP DATABASE IF EXISTS `{previous}`; CREATE DATABASE `{previous}`;\n"
+                f"RENAME TABLE {', '.join(moves)};\n"
+                f"DROP DATABASE `{previous}`;",
             )
-        if not has_table(staged, "ratings"):
-            derived = derive_ratings_in_db(staged, seed_value)
-            progress(f"the dump has no ratings table: derived {derived:,} ratings from orders")
-        live_tables = _tables(cfg, cfg.database)
-        new_tables = _tables(cfg, scratch)
-        moves = [f"`{cfg.database}`.`{t}` TO `{previous}`.`{t}`" for t in live_tables]
-        moves += [f"`{scratch}`.`{t}` TO `{cfg.database}`.`{t}`" for t in new_tables]
-        root_sql(
-            cfg,
-            f"DROP DATABASE IF EXISTS `{previous}`; CREATE DATABASE `{previous}`;\n"
-            f"RENAME TABLE {', '.join(moves)};\n"
-            f"DROP DATABASE `{previous}`;",
-        )
-        progress(f"{cfg.database} now holds the dump's {len(new_tables)} tables")
-    finally:
-        root_sql(
-            cfg,
-            f"DROP DATABASE IF EXISTS `{scratch}`;\nREVOKE ALL PRIVILEGES ON `{scratch}`.* FROM '{ADMIN_USER}'@'%';",
-        )
+            progress(f"{cfg.database} now holds the dump's {len(new_tables)} tables")
+        finally:
+            root_sql(
+                cfg,
+                f"DROP DATABASE IF EXISTS `{scratch}`;\n"
+                f"REVOKE ALL PRIVILEGES ON `{scratch}`.* FROM '{ADMIN_USER}'@'%';",
+            )
     with connect(cfg, admin=True) as conn, conn.cursor() as cur:
         return table_counts(cur)
+
+
+#: The client's options for a dump: no client command but DELIMITER parsed (``--binary-mode``), none that reaches the
+#: file system either way (``--sandbox``), no file of this machine sent to the server (``--local-infile=0``).
+DUMP_CLIENT_OPTIONS = ("--binary-mode", "--sandbox", "--local-infile=0")
+
+
+def _load_into_scratch(
+    cfg: MariaDBConfig,
+    dump: Path,
+    aimed: Path,
+    scratch: str,
+    redirected: int,
+    seed_value: int,
+    before: dict[str, tuple[str, str, str]],
+    progress: Progress,
+) -> None:
+    """Run the rewritten dump in the scratch database as the one-off import user; derive ratings if it has none."""
+    with _import_login(cfg, scratch) as login:
+        progress(f"loading {dump} into a scratch database ({scratch}; {redirected} statement(s) redirected)")
+        with open(aimed, "rb") as handle:
+            result = subprocess.run(
+                ["mariadb", *login, *DUMP_CLIENT_OPTIONS, scratch],
+                env=client_env(),
+                stdin=handle,
+                capture_output=True,
+                check=False,
+            )
+    if result.returncode != 0:
+        error = _dump_error(dump, result.stderr.decode(errors="replace"))
+        raise StackError(f"{dump}: not loaded; {_source_after_failure(cfg, before)}: {error}")
+    staged = replace(cfg, database=scratch)
+    missing = [t for t in ("customers", "products", "orders", "orderdetails") if not has_table(staged, t)]
+    if missing:
+        raise StackError(
+            f"{dump}: the dump has no {', '.join(missing)} table(s); is it a classicmodels dump? Not loaded; "
+            + _source_after_failure(cfg, before)
+        )
+    if not has_table(staged, "ratings"):
+        derived = derive_ratings_in_db(staged, seed_value)
+        progress(f"the dump has no ratings table: derived {derived:,} ratings from orders")
 
 
 def _tables(cfg: MariaDBConfig, database: str) -> list[str]:
