@@ -30,9 +30,8 @@ down: ## stop exactly the processes the stack started (Airflow too); keep the da
 status: ## show each service's endpoint and health
 	@$(STACK) status
 
-clean: ## stop the stack and delete .local/
-	@[ ! -x $(PY) ] || $(STACK) clean
-	@rm -rf .local
+clean: ## stop the stack and delete LOCAL_STACK_HOME (default .local/): only a folder the stack made and marked
+	@if [ -x $(PY) ]; then $(STACK) clean; elif [ -f .local/.recsys-stack-home ]; then rm -rf .local; fi
 
 seed: up ## regenerate the source data (ARGS="--customers 100000 --products 2000 --ratings 10000000")
 	@$(PY) -m recsys_local.seed $(ARGS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import warnings
 
@@ -44,12 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("down", help="stop exactly the processes the stack started (Airflow first); data is kept")
     sub.add_parser("status", help="a table of services with their health; exit 1 when any is not healthy")
-    sub.add_parser("clean", help="stop the stack and delete LOCAL_STACK_HOME")
+    sub.add_parser(
+        "clean",
+        help="stop the stack and delete LOCAL_STACK_HOME, only if the stack made it (it holds .recsys-stack-home)",
+    )
     sub.add_parser("env", help="print the path of the shell-sourceable environment file")
     args = parser.parse_args(argv)
 
-    stack = Stack(stack_settings())
     try:
+        stack = Stack(stack_settings())
         if args.command == "up":
             stack.up(_progress, migrate_airflow=not args.no_airflow, restore=not args.no_restore)
             if not args.no_seed:
@@ -76,13 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nenvironment: {stack.settings.env_file}")
             return 0 if all(r[1] == "healthy" for r in rows) else 1
         if args.command == "clean":
-            stack.down(_progress)
-            shutil.rmtree(stack.home, ignore_errors=True)
-            _progress(f"removed {stack.home}")
+            stack.clean(_progress)
             return 0
         print(stack.settings.env_file)
         return 0
-    except StackError as exc:
+    except (StackError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -10,6 +10,8 @@ import os
 import secrets
 from pathlib import Path
 
+from recsys_local.home import claim
+
 SECRET_KEYS = ("mysql_etl_password", "mysql_admin_password", "vector_db_password")
 
 
@@ -21,7 +23,7 @@ def load_or_create(home: Path) -> dict[str, str]:
     if missing:
         for key in missing:
             data[key] = secrets.token_urlsafe(18)
-        home.mkdir(parents=True, exist_ok=True)
+        claim(home)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump(data, out, indent=2)

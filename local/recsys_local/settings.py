@@ -55,7 +55,10 @@ STACK_ENV: dict[str, str] = {
 def stack_settings(env: dict[str, str] | None = None) -> StackSettings:
     """Settings of the local stack from the environment (defaults in `.env.example`)."""
     env = dict(os.environ) if env is None else env
-    kwargs: dict[str, object] = {"home": Path(env.get("LOCAL_STACK_HOME", project_root() / ".local")).resolve()}
+    home = env.get("LOCAL_STACK_HOME", str(project_root() / ".local"))
+    if not home.strip():  # an empty path is the current directory: never a guess for a folder `make clean` deletes
+        raise ValueError("LOCAL_STACK_HOME is set but empty: unset it (the default is .local/) or give a folder")
+    kwargs: dict[str, object] = {"home": Path(home).resolve()}
     for variable, field in STACK_ENV.items():
         if field == "home" or variable not in env:
             continue

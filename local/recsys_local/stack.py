@@ -14,6 +14,7 @@ from typing import Any
 
 from recsys.config import AWS_CONN_ID, DEFAULT_REGION, MYSQL_CONN_ID, VECTOR_DB_CONN_ID, project_root
 from recsys_local import mariadb, postgres, pythonpath, target, tls
+from recsys_local.home import claim, owned
 from recsys_local.process import (
     StackError,
     StateFile,
@@ -199,7 +200,7 @@ class Stack:
         stack, apply them again (``restore``; :mod:`recsys_local.restore`) unless the endpoint loaded everything
         from the snapshot its last graceful stop took (after a kill: its last checkpoint, :mod:`recsys_local.
         moto_snapshot`)."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        claim(self.home)
         (self.home / ".gitignore").write_text("*\n")
         started: dict[str, bool] = {}
         for label, start in (
@@ -219,7 +220,11 @@ class Stack:
         progress(f"environment written to {self.settings.env_file}")
 
     def down(self, progress: Callable[[str], None]) -> None:
+        """Stop exactly the processes this stack started (Airflow first); refuses a home the stack did not make."""
         from recsys_local import airflow_services
+
+        if not owned(self.home, "stop the processes recorded in"):
+            return
 
         airflow_services.stop(self, progress)  # first: its tasks use the services below
         records = self.state.load()
@@ -240,6 +245,15 @@ class Stack:
                 detail = "; its resources saved" if kept else "; no snapshot saved (see .local/logs/aws.log)"
             progress(f"{name}: {'stopped' if stopped else 'was not running'} (pid {record.pid}){detail}")
             self.state.forget(name)
+
+    def clean(self, progress: Callable[[str], None]) -> None:
+        """Stop the stack and delete its home: only a home the stack made and marked (:mod:`recsys_local.home`)."""
+        if not owned(self.home, "delete"):
+            progress(f"{self.home} does not exist: nothing to delete")
+            return
+        self.down(progress)
+        shutil.rmtree(self.home)
+        progress(f"removed {self.home}")
 
     def status(self) -> list[tuple[str, str, str, str]]:
         """(service, state, endpoint, detail) for each service."""
