@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,24 @@ def test_the_plugin_mirror_is_found_or_named(tmp_path):
     assert find_plugin_mirror({"TF_PLUGIN_MIRROR": str(mirror)}) == mirror
     with pytest.raises(ProvisioningError, match=r"no registry\.terraform\.io"):
         find_plugin_mirror({"TF_PLUGIN_MIRROR": str(tmp_path)})
+
+
+def test_a_stray_registry_folder_is_never_taken_for_the_mirror(tmp_path, monkeypatch, request):
+    """Only TF_PLUGIN_MIRROR and the exact places Terraform and this project's machines use: a decoy
+    ``registry.terraform.io`` anywhere else (two levels under a folder of the file system, as a search would find it)
+    is ignored."""
+    from recsys.provisioning import terraform as terraform_module
+
+    decoy = Path(tempfile.mkdtemp(dir="/tmp", prefix="decoy-"))  # two levels under /, where a search would look
+    request.addfinalizer(lambda: shutil.rmtree(decoy))
+    (decoy / "registry.terraform.io").mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    places = (str(tmp_path / "nothing-here"),)
+    monkeypatch.setattr(terraform_module, "MIRROR_PLACES", ("~/.terraform.d/plugins", *places), raising=False)
+    assert find_plugin_mirror({"HOME": str(home)}) is None
+    (home / ".terraform.d" / "plugins" / "registry.terraform.io").mkdir(parents=True)
+    assert find_plugin_mirror({"HOME": str(home)}) == home / ".terraform.d" / "plugins"
 
 
 def test_apply_part_creates_only_the_addresses_and_leaves_the_rest_to_the_whole_apply(fixture_tree, caplog):

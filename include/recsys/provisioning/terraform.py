@@ -63,11 +63,23 @@ class DestructivePlanError(PermanentProvisioningError):
     """The plan would delete or replace stateful resources and the caller did not allow it."""
 
 
+#: Where a machine keeps a provider mirror without being told: Terraform's own implied local mirror directories (its
+#: CLI configuration docs, Linux) and this project's machines' preinstalled mirror. Exact places, never a search: a
+#: stray ``registry.terraform.io`` folder anywhere else is not a mirror.
+MIRROR_PLACES = (
+    "~/.terraform.d/plugins",
+    "~/.local/share/terraform/plugins",
+    "/usr/local/share/terraform/plugins",
+    "/usr/share/terraform/plugins",
+    "/opt/tf-plugins",
+)
+
+
 def find_plugin_mirror(env: dict[str, str]) -> Path | None:
     """The folder holding ``registry.terraform.io`` of an offline provider mirror, if this machine has one.
 
-    ``TF_PLUGIN_MIRROR`` names it; otherwise the usual places are searched (a machine without one installs the
-    providers from the registry, checked against the committed lock file).
+    ``TF_PLUGIN_MIRROR`` names it; otherwise only :data:`MIRROR_PLACES` are looked at (a machine without one installs
+    the providers from the registry, checked against the committed lock file).
     """
     mirror = settings(env).tf_plugin_mirror
     if mirror is not None:
@@ -75,15 +87,8 @@ def find_plugin_mirror(env: dict[str, str]) -> Path | None:
             raise ProvisioningError(f"TF_PLUGIN_MIRROR={mirror}: no registry.terraform.io folder in it")
         return mirror
     home = Path(env.get("HOME", "~")).expanduser()  # Terraform's own lookup, in the environment it runs with
-    candidates = [home / ".terraform.d" / "plugins", Path("/usr/share/terraform/plugins")]
-    root = Path("/")
-    for first in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in ("proc", "sys", "dev")):
-        candidates.append(first)
-        try:
-            candidates += sorted(p for p in first.iterdir() if p.is_dir())
-        except OSError:
-            continue
-    for candidate in candidates:
+    for place in MIRROR_PLACES:
+        candidate = home / place[2:] if place.startswith("~/") else Path(place)
         if (candidate / "registry.terraform.io").is_dir():
             return candidate
     return None
