@@ -1,9 +1,9 @@
 """The stack's home folder (``LOCAL_STACK_HOME``): made and marked by the stack, deleted only when it holds the mark.
 
 ``make clean`` deletes a whole folder, so which folder is a setting's word only when the stack itself made it: the
-mark (:data:`MARKER`) is written when the stack creates the folder and checked before anything stops or deletes. A
-folder that is the file system's root, the project, the current directory, the user's home or one of their parents is
-never a stack home, marked or not.
+mark (:data:`MARKER`) is written when the stack creates the folder and checked before anything stops or deletes; the
+project's own ``.local/`` (the default) counts as made by the stack. A folder that is the file system's root, the
+project, the current directory, the user's home or one of their parents is never a stack home, marked or not.
 """
 
 from __future__ import annotations
@@ -18,6 +18,17 @@ from recsys_local.process import StackError
 MARKER = ".recsys-stack-home"
 #: Files only the stack writes: a folder holding one was made by a stack from before the mark, and is adopted.
 STACK_FILES = ("stack.json", "secrets.json", "stack.env")
+
+
+def project_scratch() -> Path:
+    """The project's own scratch folder (``.local/``, git-ignored): the default home, the test stacks' and the test
+    lanes' folders. The project makes it, so it and what is under it are the stack's to use and delete."""
+    return project_root().resolve() / ".local"
+
+
+def _in_project_scratch(home: Path) -> bool:
+    scratch = project_scratch()
+    return home == scratch or scratch in home.parents
 
 
 def _never_a_home(home: Path) -> str | None:
@@ -45,7 +56,11 @@ def claim(home: Path) -> None:
     if reason is None and home.exists():
         if not home.is_dir():
             reason = "it is not a folder"
-        elif any(home.iterdir()) and not any((home / name).is_file() for name in STACK_FILES):
+        elif (
+            any(home.iterdir())
+            and not any((home / name).is_file() for name in STACK_FILES)
+            and not _in_project_scratch(home)
+        ):
             reason = "it already holds files the stack did not make: choose a new or an empty folder"
     if reason is not None:
         raise StackError(f"LOCAL_STACK_HOME={home}: not used as the stack's home: {reason}")
@@ -63,7 +78,7 @@ def owned(home: Path, action: str) -> bool:
     if reason is None:
         if not os.path.lexists(home):
             return False
-        if not (home / MARKER).is_file():
+        if not (home / MARKER).is_file() and not _in_project_scratch(home):
             reason = f"it has no {MARKER} file, so the stack did not make it"
             if any((home / name).is_file() for name in STACK_FILES):
                 reason += " (a stack home from before that file: `make up` once marks it)"

@@ -130,3 +130,16 @@ def test_make_clean_with_an_empty_home_in_dot_env_keeps_the_checkout(tmp_path):
     assert result.returncode != 0
     assert "LOCAL_STACK_HOME is set but empty" in result.stderr
     assert (checkout / "work.py").exists()
+
+
+def test_the_projects_own_scratch_folder_is_the_stacks_even_before_a_mark(monkeypatch, tmp_path):
+    """`make test` fills .local/ with its lanes and test stacks before `make demo` first runs `make up` there."""
+    from recsys_local import home as home_module
+
+    scratch = tmp_path / "checkout" / ".local"
+    (scratch / "test-lanes").mkdir(parents=True)
+    monkeypatch.setattr(home_module, "project_scratch", lambda: scratch)
+    assert owned(scratch, "delete")
+    claim(scratch)
+    assert (scratch / MARKER).is_file()
+    assert owned(scratch / "test-lanes", "delete")
