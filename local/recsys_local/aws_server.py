@@ -48,6 +48,7 @@ MOTO_LOCK = threading.RLock()
 
 #: The executors loaded into the endpoint, as ``module:Class``; each takes ``(state_dir: Path)``.
 EXTENSIONS: list[str] = [
+    "recsys_local.iam_audit:ActionLog",  # first: it wraps moto's authorization before anything else runs
     "recsys_local.fidelity:MotoFidelity",
     "recsys_local.s3_persistence:S3Persistence",
     "recsys_local.kinesis_persistence:KinesisPersistence",
