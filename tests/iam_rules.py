@@ -15,12 +15,21 @@ NO_RESOURCE_LEVEL = frozenset(
         "ec2:DescribeRouteTables",
         "ec2:DescribeSubnets",
         "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSecurityGroupRules",
+        "ec2:DescribeVpcs",
         "ec2:DescribeVpcAttribute",
         "cloudwatch:PutMetricData",
+        "s3:ListAllMyBuckets",
+        "kms:CreateKey",
+        "kms:ListAliases",
+        "kinesis:DescribeLimits",
+        "glue:CreateSecurityConfiguration",
+        "glue:GetSecurityConfiguration",
+        "glue:DeleteSecurityConfiguration",
     }
 )
 #: Of those, the ones that must still carry a condition (a namespace, a tag key).
-MUST_BE_CONDITIONED = frozenset({"cloudwatch:PutMetricData"})
+MUST_BE_CONDITIONED = frozenset({"cloudwatch:PutMetricData", "kms:CreateKey"})
 #: AWS managed policies a role may have attached, each for a stated reason.
 ALLOWED_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole": "Lambda ENIs in the VPC",
@@ -63,8 +72,11 @@ def identity_policy_violations(name: str, policy: dict[str, Any]) -> list[str]:
                 found.append(f"{where}: {actions} on '*' without a condition")
         for action in actions:
             tagging = action in ("ec2:CreateTags", "ec2:DeleteTags")
-            if tagging and ("*" in resources or "aws:TagKeys" not in str(statement.get("Condition"))):
-                found.append(f"{where}: {action} must be limited to Glue's tag key on network resources")
+            limits = ("aws:TagKeys", "ec2:CreateAction", "aws:ResourceTag/")
+            if tagging and ("*" in resources or not any(k in str(statement.get("Condition")) for k in limits)):
+                found.append(f"{where}: {action} must be limited by tag key, creating action or resource tag")
+            if action == "iam:PassRole" and "iam:PassedToService" not in str(statement.get("Condition")):
+                found.append(f"{where}: iam:PassRole without iam:PassedToService")
     return found
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -91,6 +92,37 @@ def deployment_first_runs() -> list[str]:
         if name in dags and name not in order:
             order.append(name)
     return order
+
+
+def deployment_step_zero() -> list[str]:
+    """The commands of step 0 (the workers' permissions), as the page's code block lists them."""
+    section = deployment_section("Steps")
+    step = section[section.index("0. **") : section.index("\n1. ")]
+    block = re.search(r"```bash\n(.*?)```", step, re.DOTALL)
+    assert block, f"{DEPLOYMENT.name}'s step 0 has no bash block"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+#: What the workers call that no policy grants, and why (every other action they call must be in the shipped policy).
+NOT_GRANTED = {
+    "sts:GetCallerIdentity": "AWS authorizes it for every principal",
+    "iam:GetUser": "the provider's first try at the account id; it takes the AccessDenied and asks STS",
+}
+
+
+def granted(action: str, documents: list[dict]) -> bool:
+    """``action`` is in an Allow statement of one of the documents (by action: the endpoint does not yet evaluate
+    resources and conditions, issue 34)."""
+    from fnmatch import fnmatchcase
+
+    for document in documents:
+        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+        for statement in statements:
+            actions = statement.get("Action", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            if statement.get("Effect") == "Allow" and any(fnmatchcase(action, a) for a in actions):
+                return True
+    return False
 
 
 def filled(example: Path, values: dict[str, str]) -> str:
@@ -200,6 +232,59 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
         + "".join(f"{key} = {value}\n" for key, value in emulator_lines(stack).items())
     )
 
+    # 0. the administrator applies the workers' permissions, in a copy of the repository's terraform/
+    checkout = tmp_path / "checkout"
+    shutil.copytree(
+        ROOT / "terraform", checkout / "terraform", symlinks=True, ignore=shutil.ignore_patterns(".terraform")
+    )
+    shutil.copy(backend, checkout / "terraform" / "backend.hcl")
+    shutil.copy(tfvars, checkout / "terraform" / "terraform.tfvars")
+    admin = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_"))}
+    admin |= {
+        "AWS_ENDPOINT_URL": stack.settings.aws_endpoint_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": names.region,
+        "TF_IN_AUTOMATION": "1",
+        "TF_CLI_CONFIG_FILE": os.devnull,
+    }
+    cwd = checkout
+    from recsys.provisioning.terraform import find_plugin_mirror
+
+    for command in deployment_step_zero():
+        argv = shlex.split(command.replace("<the bucket of backend.hcl>", have["state_bucket"]))
+        if argv[0] == "cd":
+            cwd = cwd / argv[1]
+            continue
+        assert argv[0] == "terraform", command
+        if argv[1] == "init" and (mirror := find_plugin_mirror(dict(os.environ))):
+            argv.append(f"-plugin-dir={mirror}")  # this machine has no route to the registry (an emulator line)
+        argv[2:2] = ["-input=false", "-no-color"] + (["-auto-approve"] if argv[1] == "apply" else [])
+        done = subprocess.run(argv, cwd=cwd, env=admin, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, f"step 0: {command}\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    iam = stack.client("iam")
+    shipped = {
+        p["PolicyName"]: p
+        for p in iam.list_policies(Scope="Local")["Policies"]
+        if p["PolicyName"].startswith(names.prefix)
+    }
+    assert sorted(shipped) == [
+        f"{names.prefix}-airflow-workers-{part}"
+        for part in ("provision-compute", "provision-data", "provision-network", "runtime")
+    ], sorted(shipped)
+    documents = [
+        iam.get_policy_version(PolicyArn=p["Arn"], VersionId=p["DefaultVersionId"])["PolicyVersion"]["Document"]
+        for p in shipped.values()
+    ]
+    documents = [json.loads(d) if isinstance(d, str) else d for d in documents]
+    for name, document in zip(shipped, documents, strict=True):  # IAM's quota, which the emulator does not check
+        size = len(json.dumps(document, separators=(",", ":")))
+        assert size <= 6144, f"{name}: {size} characters, over a managed policy's 6,144"
+    attached = iam.list_attached_role_policies(RoleName=f"{names.prefix}-airflow-workers")["AttachedPolicies"]
+    assert {a["PolicyName"] for a in attached} == set(shipped)
+    actions_log = stack.home / "aws" / "actions.jsonl"
+    before_runs = len(actions_log.read_text().splitlines()) if actions_log.exists() else 0
+
     # 2. Airflow: its own configuration, include/ on PYTHONPATH, and the page's settings table, nothing else
     settings = deployment_settings()
     airflow_home = tmp_path / "airflow"
@@ -292,7 +377,8 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
     # the embeddings in pgvector, the live Lambdas
     s3 = stack.client("s3")
     state = {o["Key"] for o in s3.list_objects_v2(Bucket=have["state_bucket"]).get("Contents", [])}
-    assert state == {f"{root}/terraform.tfstate" for root in ("etl", "vector_db", "streaming_inference")}, state
+    roots = ("airflow_workers", "etl", "vector_db", "streaming_inference")
+    assert state == {f"{root}/terraform.tfstate" for root in roots}, state
     from recsys_local import postgres
     from recsys_local.mariadb import connect as source
 
@@ -311,3 +397,9 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
     for function in (names.transformation_lambda, names.model_inference_lambda):
         alias = lambdas.get_alias(FunctionName=function, Name="live")
         assert alias["FunctionVersion"].isdigit(), alias  # a published version, not $LATEST
+
+    # every action the workers called in the first runs (Terraform, the DAGs' hooks) is in the policies step 0 shipped
+    lines = [json.loads(line) for line in actions_log.read_text().splitlines()[before_runs:]]
+    called = {a for line in lines if line["caller"] in ("terraform", "airflow") for a in line["actions"]}
+    missing = sorted(a for a in called - set(NOT_GRANTED) if not granted(a, documents))
+    assert not missing, f"the workers called actions terraform/airflow_workers does not grant: {missing}"

@@ -22,7 +22,9 @@ from recsys.streaming.packaging import FUNCTIONS
 from recsys_local.demo import EARLY_APPLIES
 
 TF = project_root() / "terraform"
-ROOTS = [TF / pipeline for pipeline in PIPELINES]
+#: Roots an administrator applies, never a DAG (docs/aws-deployment.md, step 0).
+ADMIN_ROOTS = ("airflow_workers",)
+ROOTS = [TF / root for root in (*PIPELINES, *ADMIN_ROOTS)]
 MODULES = sorted(p for p in (TF / "modules").iterdir() if p.is_dir())
 ALL_DIRS = ROOTS + MODULES
 
@@ -214,7 +216,23 @@ def test_every_root_validates_with_the_locked_provider(pipeline, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("pipeline", PIPELINES)
+@needs_terraform
+@pytest.mark.parametrize("root", ADMIN_ROOTS)
+def test_every_admin_root_validates_with_the_locked_provider(root, tmp_path):
+    shutil.copytree(TF, tmp_path / "terraform", symlinks=True, ignore=shutil.ignore_patterns(".terraform"))
+    workdir = tmp_path / "terraform" / root
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_DATA_DIR": str(tmp_path / "tf-data")}
+    args = ["init", "-backend=false", "-input=false", "-no-color", "-lockfile=readonly"]
+    mirror = TerraformProvisioner(dict(os.environ), target=AwsTarget({})).mirror()
+    if mirror is not None:
+        args.append(f"-plugin-dir={mirror}")
+    init = terraform(*args, cwd=workdir, env=env)
+    assert init.returncode == 0, init.stderr
+    result = terraform("validate", "-no-color", cwd=workdir, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("pipeline", [*PIPELINES, *ADMIN_ROOTS])
 def test_each_root_has_a_lock_file_for_the_same_provider(pipeline):
     lock = (TF / pipeline / ".terraform.lock.hcl").read_text()
     assert 'provider "registry.terraform.io/hashicorp/aws"' in lock

@@ -79,7 +79,12 @@ def environ_of(service: str, method: str, params: dict[str, Any], endpoint: str 
         ("lambda", "get_function", {"FunctionName": "f"}, ("lambda:GetFunction",)),
         ("lambda", "get_function_configuration", {"FunctionName": "f"}, ("lambda:GetFunctionConfiguration",)),
         ("glue", "start_job_run", {"JobName": "j"}, ("glue:StartJobRun",)),
-        ("kinesis", "put_records", {"StreamName": "s", "Records": [{"Data": b"x", "PartitionKey": "k"}]}, ("kinesis:PutRecords",)),
+        (
+            "kinesis",
+            "put_records",
+            {"StreamName": "s", "Records": [{"Data": b"x", "PartitionKey": "k"}]},
+            ("kinesis:PutRecords",),
+        ),
         ("firehose", "put_record", {"DeliveryStreamName": "d", "Record": {"Data": b"x"}}, ("firehose:PutRecord",)),
         ("logs", "get_log_events", {"logGroupName": "g", "logStreamName": "s"}, ("logs:GetLogEvents",)),
         ("kms", "describe_key", {"KeyId": "alias/x"}, ("kms:DescribeKey",)),

@@ -1,0 +1,236 @@
+# What Terraform needs for the roots' compute: the three service roles (and passing each only to its service), the
+# Glue job, connection, security configuration and catalog, the two Lambdas with their aliases and function URL, the
+# Kinesis stream and the two Firehose delivery streams.
+locals {
+  roles = {
+    glue     = { arn = "${local.arn}:iam::${var.account_id}:role/${var.names.glue_role}", service = "glue.amazonaws.com" }
+    lambda   = { arn = "${local.arn}:iam::${var.account_id}:role/${var.project_prefix}-*-role", service = "lambda.amazonaws.com" }
+    firehose = { arn = "${local.arn}:iam::${var.account_id}:role/${var.names.delivery_stream}-role", service = "firehose.amazonaws.com" }
+  }
+  role_arns        = [for role in local.roles : role.arn]
+  managed_policies = ["${local.arn}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole", "${local.arn}:iam::aws:policy/AWSXRayDaemonWriteAccess"]
+  glue             = "${local.arn}:glue:${local.regional}"
+  glue_database    = var.names.glue_database
+  streams = [
+    "${local.arn}:firehose:${local.regional}:deliverystream/${var.names.delivery_stream}",
+    "${local.arn}:firehose:${local.regional}:deliverystream/${var.names.delivery_stream}-smoke",
+  ]
+}
+
+data "aws_iam_policy_document" "provision_compute" {
+  statement {
+    sid = "ServiceRoles"
+    actions = [
+      "iam:CreateRole",
+      "iam:GetRole",
+      "iam:TagRole",
+      "iam:UpdateAssumeRolePolicy",
+      "iam:ListRolePolicies",
+      "iam:ListAttachedRolePolicies",
+      "iam:PutRolePolicy",
+      "iam:GetRolePolicy",
+    ]
+    resources = local.role_arns
+  }
+
+  statement {
+    sid = "ServiceRolesLifecycle"
+    actions = [
+      "iam:DeleteRole",
+      "iam:DeleteRolePolicy",
+      "iam:UntagRole",
+      "iam:ListInstanceProfilesForRole",
+    ]
+    resources = local.role_arns
+  }
+
+  # only the two AWS managed policies the Lambda roles use
+  statement {
+    sid       = "LambdaRoleManagedPolicies"
+    actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
+    resources = [local.roles.lambda.arn]
+    condition {
+      test     = "ArnEquals"
+      variable = "iam:PolicyARN"
+      values   = local.managed_policies
+    }
+  }
+
+  statement {
+    sid       = "ReadManagedPolicies"
+    actions   = ["iam:GetPolicy", "iam:GetPolicyVersion"]
+    resources = local.managed_policies
+  }
+
+  dynamic "statement" {
+    for_each = local.roles
+    content {
+      sid       = "Pass${title(statement.key)}Role"
+      actions   = ["iam:PassRole"]
+      resources = [statement.value.arn]
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = [statement.value.service]
+      }
+    }
+  }
+
+  # RDS creates its service-linked role the first time an account launches an instance
+  statement {
+    sid       = "RdsServiceLinkedRole"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["${local.arn}:iam::${var.account_id}:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:AWSServiceName"
+      values   = ["rds.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid = "GlueJobAndConnection"
+    actions = [
+      "glue:CreateJob",
+      "glue:GetJob",
+      "glue:UpdateJob",
+      "glue:CreateConnection",
+      "glue:GetConnection",
+      "glue:UpdateConnection",
+      "glue:GetTags",
+      "glue:TagResource",
+    ]
+    resources = [
+      "${local.glue}:job/${var.names.glue_job}",
+      "${local.glue}:catalog",
+      "${local.glue}:connection/${var.names.glue_job}-source",
+    ]
+  }
+
+  statement {
+    sid = "GlueCatalog"
+    actions = [
+      "glue:CreateDatabase",
+      "glue:GetDatabase",
+      "glue:UpdateDatabase",
+      "glue:CreateTable",
+      "glue:GetTable",
+      "glue:UpdateTable",
+      "glue:GetPartitionIndexes",
+      "glue:GetTags",
+      "glue:TagResource",
+    ]
+    resources = [
+      "${local.glue}:catalog",
+      "${local.glue}:database/${local.glue_database}",
+      "${local.glue}:table/${local.glue_database}/*",
+      "${local.glue}:userDefinedFunction/${local.glue_database}/*",
+    ]
+  }
+
+  # security configurations have no resource-level permissions
+  statement {
+    sid       = "GlueSecurityConfiguration"
+    actions   = ["glue:CreateSecurityConfiguration", "glue:GetSecurityConfiguration", "glue:DeleteSecurityConfiguration"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid     = "GlueLifecycle"
+    actions = ["glue:DeleteJob", "glue:DeleteConnection", "glue:DeleteDatabase", "glue:DeleteTable", "glue:UntagResource"]
+    resources = [
+      "${local.glue}:job/${var.names.glue_job}",
+      "${local.glue}:catalog",
+      "${local.glue}:connection/${var.names.glue_job}-source",
+      "${local.glue}:database/${local.glue_database}",
+      "${local.glue}:table/${local.glue_database}/*",
+      "${local.glue}:userDefinedFunction/${local.glue_database}/*",
+    ]
+  }
+
+  statement {
+    sid = "Functions"
+    actions = [
+      "lambda:CreateFunction",
+      "lambda:GetFunction",
+      "lambda:GetFunctionCodeSigningConfig",
+      "lambda:GetFunctionConfiguration",
+      "lambda:GetFunctionConcurrency",
+      "lambda:ListVersionsByFunction",
+      "lambda:UpdateFunctionCode",
+      "lambda:UpdateFunctionConfiguration",
+      "lambda:PutFunctionConcurrency",
+      "lambda:PublishVersion",
+      "lambda:ListTags",
+      "lambda:TagResource",
+      "lambda:CreateAlias",
+      "lambda:GetAlias",
+      "lambda:UpdateAlias",
+      "lambda:CreateFunctionUrlConfig",
+      "lambda:GetFunctionUrlConfig",
+      "lambda:UpdateFunctionUrlConfig",
+      "lambda:GetPolicy",
+    ]
+    resources = concat(local.functions, [for function in local.functions : "${function}:*"])
+  }
+
+  statement {
+    sid = "FunctionsLifecycle"
+    actions = [
+      "lambda:DeleteFunction",
+      "lambda:DeleteAlias",
+      "lambda:DeleteFunctionUrlConfig",
+      "lambda:DeleteFunctionConcurrency",
+      "lambda:UntagResource",
+    ]
+    resources = concat(local.functions, [for function in local.functions : "${function}:*"])
+  }
+
+  statement {
+    sid = "ActivityStream"
+    actions = [
+      "kinesis:CreateStream",
+      "kinesis:DescribeStream",
+      "kinesis:DescribeStreamSummary",
+      "kinesis:ListTagsForStream",
+      "kinesis:AddTagsToStream",
+      "kinesis:IncreaseStreamRetentionPeriod",
+      "kinesis:DecreaseStreamRetentionPeriod",
+      "kinesis:StartStreamEncryption",
+      "kinesis:UpdateShardCount",
+    ]
+    resources = ["${local.arn}:kinesis:${local.regional}:stream/${var.names.kinesis_stream}"]
+  }
+
+  statement {
+    sid       = "ActivityStreamLifecycle"
+    actions   = ["kinesis:DeleteStream", "kinesis:StopStreamEncryption", "kinesis:RemoveTagsFromStream"]
+    resources = ["${local.arn}:kinesis:${local.regional}:stream/${var.names.kinesis_stream}"]
+  }
+
+  # DescribeLimits has no resource: the provider checks the shard quota before it creates a stream
+  statement {
+    sid       = "KinesisLimits"
+    actions   = ["kinesis:DescribeLimits"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "DeliveryStreams"
+    actions = [
+      "firehose:CreateDeliveryStream",
+      "firehose:DescribeDeliveryStream",
+      "firehose:UpdateDestination",
+      "firehose:ListTagsForDeliveryStream",
+      "firehose:TagDeliveryStream",
+      "firehose:StartDeliveryStreamEncryption",
+    ]
+    resources = local.streams
+  }
+
+  statement {
+    sid       = "DeliveryStreamsLifecycle"
+    actions   = ["firehose:DeleteDeliveryStream", "firehose:UntagDeliveryStream", "firehose:StopDeliveryStreamEncryption"]
+    resources = local.streams
+  }
+}
