@@ -98,10 +98,10 @@ def key_policy_violations(name: str, policy: dict[str, Any], account: str) -> li
     return found
 
 
-def lambda_s3_violations(name: str, policy: dict[str, Any], artifacts_bucket: str) -> list[str]:
+def lambda_s3_violations(name: str, policy: dict[str, Any], artifacts_bucket: str, partition: str = "aws") -> list[str]:
     """A Lambda reads only the inference bundle's keys and the pointer, never the whole bucket (pickles)."""
     found = []
-    allowed = {f"arn:aws:s3:::{artifacts_bucket}{key}" for key in LAMBDA_ARTIFACT_KEYS}
+    allowed = {f"arn:{partition}:s3:::{artifacts_bucket}{key}" for key in LAMBDA_ARTIFACT_KEYS}
     for statement in statements(policy):
         actions = as_list(statement.get("Action"))
         if statement.get("Effect") == "Allow" and any(a.startswith("s3:") for a in actions):

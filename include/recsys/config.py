@@ -106,8 +106,9 @@ class PlatformNames:
     def name(self, kind: str) -> str:
         if self.account is None and "{account}" in NAME_TEMPLATES[kind]:
             raise ValueError(
-                f"the {kind} name holds the AWS account id and none is known (RECSYS_TARGET=aws): set AWS_ACCOUNT_ID "
-                "or pass the caller's account (STS GetCallerIdentity), or read the name from the root's outputs"
+                f"the {kind} name holds the AWS account id and none is known (not on the local stack): set "
+                "AWS_ACCOUNT_ID or pass the caller's account (STS GetCallerIdentity), or read the name from the "
+                "root's outputs"
             )
         return render_name(kind, self.prefix, self.account or "")
 
@@ -132,7 +133,7 @@ class Settings:
 
     Build it with :func:`settings` when a task runs (see the module's docstring for the three read at parse time)."""
 
-    target: str = field(metadata={"env": "RECSYS_TARGET"})
+    target: str | None = field(metadata={"env": "RECSYS_TARGET"})
     target_factory: str | None = field(metadata={"env": "RECSYS_TARGET_FACTORY"})
     prefix: str = field(metadata={"env": "RECSYS_PREFIX"})
     account_id: str | None = field(metadata={"env": "AWS_ACCOUNT_ID"})
@@ -162,7 +163,6 @@ class Settings:
 
 #: Defaults of the fields that have one (the others are None when unset).
 SETTING_DEFAULTS: dict[str, object] = {
-    "target": "local",
     "prefix": DEFAULT_PREFIX,
     "region": DEFAULT_REGION,
     "task_retries": 2,
@@ -228,11 +228,12 @@ def aws_region(env: dict[str, str] | None = None) -> str:
 
 def platform_names(env: dict[str, str] | None = None, account: str | None = None) -> PlatformNames:
     """Names for the current deployment: ``RECSYS_PREFIX``, the account (``account``, e.g. what STS says, else
-    ``AWS_ACCOUNT_ID``) and ``AWS_DEFAULT_REGION``. The local stack's account is the default only on the local target:
-    on AWS (``RECSYS_TARGET=aws``) a name holding the account is refused without one (:meth:`PlatformNames.name`)."""
+    ``AWS_ACCOUNT_ID``) and ``AWS_DEFAULT_REGION``. The local stack's account is the default only on the local target
+    (``RECSYS_TARGET=local``): elsewhere a name holding the account is refused without one
+    (:meth:`PlatformNames.name`)."""
     s = settings(env)
     account = account or s.account_id
-    if account is None and s.target != "aws":
+    if account is None and s.target == "local":
         account = LOCAL_ACCOUNT_ID
     return PlatformNames(prefix=s.prefix, account=account, region=s.region)
 

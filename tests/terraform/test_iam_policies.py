@@ -65,7 +65,10 @@ def test_identity_policies_are_least_privilege(name):
 
 def test_the_lambdas_read_only_the_inference_bundle():
     assert (
-        lambda_s3_violations("lambda", IDENTITY["streaming_inference/lambda"], "${var.names.ml_artifacts_bucket}") == []
+        lambda_s3_violations(
+            "lambda", IDENTITY["streaming_inference/lambda"], "${var.names.ml_artifacts_bucket}", "${local.partition}"
+        )
+        == []
     )
 
 

@@ -16,7 +16,7 @@ def test_lab_names_follow_the_prefix():
 
 
 def test_another_prefix_renames_every_resource():
-    names = platform_names({"RECSYS_PREFIX": "acme-prod"})
+    names = platform_names({"RECSYS_PREFIX": "acme-prod", "RECSYS_TARGET": "local"})
     assert all(value.startswith("acme") for value in names.as_env().values())
     assert set(names.as_env()) == {kind.upper() for kind in NAME_TEMPLATES}
 
@@ -52,7 +52,8 @@ def test_names_on_aws_take_the_callers_account_and_never_default_to_the_local_on
     assert unknown.kinesis_stream == "de-c1w4-kinesis-data-stream"  # a name without the account is still known
     assert platform_names(on_aws, account="111122223333").datalake_bucket == "de-c1w4-111122223333-datalake"
     assert platform_names({**on_aws, "AWS_ACCOUNT_ID": "444455556666"}).account == "444455556666"
-    assert platform_names({}).account == LOCAL_ACCOUNT_ID  # the local stack (moto's account)
+    assert platform_names({"RECSYS_TARGET": "local"}).account == LOCAL_ACCOUNT_ID  # the local stack (moto's account)
+    assert platform_names({}).account is None  # unset target: no account is made up
 
 
 def test_every_name_template_is_an_attribute_and_nothing_else_is():

@@ -280,10 +280,22 @@ def test_the_local_target_plugs_in_from_the_local_platform():
 
     assert isinstance(target_for({"RECSYS_TARGET": "local", "RECSYS_TARGET_FACTORY": FACTORY}), LocalTarget)
     with pytest.raises(ProvisioningError, match="RECSYS_TARGET=local needs RECSYS_TARGET_FACTORY"):
-        target_for({})  # production names no local target of its own
+        target_for({"RECSYS_TARGET": "local"})  # production names no local target of its own
     plugged = target_for({"RECSYS_TARGET": "local", "RECSYS_TARGET_FACTORY": "recsys.provisioning.targets:AwsTarget"})
     assert isinstance(plugged, AwsTarget)
     with pytest.raises(ProvisioningError, match=r"RECSYS_TARGET_FACTORY='nowhere:Target' cannot be loaded"):
         target_for({"RECSYS_TARGET": "local", "RECSYS_TARGET_FACTORY": "nowhere:Target"})
     with pytest.raises(ProvisioningError, match="expected 'local' or 'aws'"):
         target_for({"RECSYS_TARGET": "gcp"})
+
+
+def test_a_worker_without_recsys_target_refuses_naming_it():
+    """Unset, the target is not guessed: a worker of an AWS deployment that forgot it would otherwise provision the
+    local stack's account (issue 34, part 5)."""
+    from recsys.provisioning.targets import target_for
+
+    with pytest.raises(ProvisioningError, match="RECSYS_TARGET is not set: aws on the workers"):
+        target_for({})
+    from recsys.config import platform_names
+
+    assert platform_names({}).account is None  # no account is made up either

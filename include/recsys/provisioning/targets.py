@@ -45,6 +45,11 @@ def target_for(env: dict[str, str]) -> Target:
         chosen = settings(env)
     except ValueError as exc:
         raise ProvisioningError(str(exc)) from None
+    if chosen.target is None:
+        raise ProvisioningError(
+            "RECSYS_TARGET is not set: aws on the workers of an AWS deployment (docs/aws-deployment.md, step 2), "
+            "local on the local stack (its stack.env sets it)"
+        )
     if chosen.target == "aws":
         return AwsTarget(env)
     if chosen.target != "local":

@@ -1,5 +1,12 @@
 # Batch training data: the platform's buckets (datalake, scripts, ml-artifacts), the Glue connection to the MySQL
 # source, the Glue job, and the catalog table over the training data.
+
+data "aws_partition" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+}
+
 data "aws_subnet" "first" {
   id = var.private_subnet_ids[0]
 }
@@ -8,7 +15,7 @@ module "kms" {
   source         = "../kms_key"
   alias          = var.names.glue_job
   region         = var.region
-  log_group_arns = ["arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws-glue/*"]
+  log_group_arns = ["arn:${local.partition}:logs:${var.region}:${var.account_id}:log-group:/aws-glue/*"]
 }
 
 module "datalake" {
@@ -174,16 +181,16 @@ data "aws_iam_policy_document" "glue" {
     sid     = "Catalog"
     actions = ["glue:GetDatabase", "glue:GetTable", "glue:GetConnection"]
     resources = [
-      "arn:aws:glue:${var.region}:${var.account_id}:catalog",
+      "arn:${local.partition}:glue:${var.region}:${var.account_id}:catalog",
       aws_glue_catalog_database.this.arn,
-      "arn:aws:glue:${var.region}:${var.account_id}:table/${var.names.glue_database}/*",
+      "arn:${local.partition}:glue:${var.region}:${var.account_id}:table/${var.names.glue_database}/*",
       aws_glue_connection.source.arn,
     ]
   }
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"]
-    resources = ["arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws-glue/*"]
+    resources = ["arn:${local.partition}:logs:${var.region}:${var.account_id}:log-group:/aws-glue/*"]
   }
   # --enable-metrics: PutMetricData has no resource-level permissions; the namespace condition limits it to Glue's.
   statement {
@@ -211,23 +218,23 @@ data "aws_iam_policy_document" "glue" {
     sid     = "ConnectionNetworkInterfaces"
     actions = ["ec2:CreateNetworkInterface"]
     resources = [
-      "arn:aws:ec2:${var.region}:${var.account_id}:network-interface/*",
-      "arn:aws:ec2:${var.region}:${var.account_id}:subnet/${data.aws_subnet.first.id}",
-      "arn:aws:ec2:${var.region}:${var.account_id}:security-group/${aws_security_group.glue.id}",
+      "arn:${local.partition}:ec2:${var.region}:${var.account_id}:network-interface/*",
+      "arn:${local.partition}:ec2:${var.region}:${var.account_id}:subnet/${data.aws_subnet.first.id}",
+      "arn:${local.partition}:ec2:${var.region}:${var.account_id}:security-group/${aws_security_group.glue.id}",
     ]
   }
   statement {
     sid       = "DeleteConnectionNetworkInterfaces"
     actions   = ["ec2:DeleteNetworkInterface"]
-    resources = ["arn:aws:ec2:${var.region}:${var.account_id}:network-interface/*"]
+    resources = ["arn:${local.partition}:ec2:${var.region}:${var.account_id}:network-interface/*"]
   }
   statement {
     sid     = "TagGlueNetworkResources"
     actions = ["ec2:CreateTags", "ec2:DeleteTags"]
     resources = [
-      "arn:aws:ec2:${var.region}:${var.account_id}:network-interface/*",
-      "arn:aws:ec2:${var.region}:${var.account_id}:security-group/*",
-      "arn:aws:ec2:${var.region}:${var.account_id}:instance/*",
+      "arn:${local.partition}:ec2:${var.region}:${var.account_id}:network-interface/*",
+      "arn:${local.partition}:ec2:${var.region}:${var.account_id}:security-group/*",
+      "arn:${local.partition}:ec2:${var.region}:${var.account_id}:instance/*",
     ]
     condition {
       test     = "ForAllValues:StringEquals"

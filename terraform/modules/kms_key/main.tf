@@ -1,6 +1,13 @@
 # A customer-managed KMS key with rotation. The account administers it (AWS's default key policy: IAM policies
 # grant its use, so every role gets only what its own policy says); CloudWatch Logs may use it only for the listed
 # log groups (the encryption context names the log group, so the grant cannot serve another one).
+
+data "aws_partition" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+}
+
 variable "alias" {
   description = "Alias name without the alias/ prefix."
   type        = string
@@ -29,7 +36,7 @@ resource "aws_kms_key" "this" {
       [{
         Sid       = "AccountAdministers"
         Effect    = "Allow"
-        Principal = { AWS = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root" }
+        Principal = { AWS = "arn:${local.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
         Action    = "kms:*"
         Resource  = "*"
       }],

@@ -2,14 +2,21 @@
 # plus the model-inference Lambda behind a Function URL.
 # Firehose, Kinesis and the Lambdas use the key through their roles' IAM policies; only CloudWatch Logs needs a
 # key-policy grant, for this pipeline's log groups.
+
+data "aws_partition" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+}
+
 module "kms" {
   source = "../kms_key"
   alias  = var.names.delivery_stream
   region = var.region
   log_group_arns = [
-    "arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${var.names.transformation_lambda}",
-    "arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${var.names.model_inference_lambda}",
-    "arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws/kinesisfirehose/${var.names.delivery_stream}",
+    "arn:${local.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${var.names.transformation_lambda}",
+    "arn:${local.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${var.names.model_inference_lambda}",
+    "arn:${local.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/kinesisfirehose/${var.names.delivery_stream}",
   ]
 }
 
@@ -87,9 +94,9 @@ data "aws_iam_policy_document" "lambda" {
     sid     = "InferenceBundle"
     actions = ["s3:GetObject"]
     resources = [
-      "arn:aws:s3:::${var.names.ml_artifacts_bucket}/latest.json",
-      "arn:aws:s3:::${var.names.ml_artifacts_bucket}/versions/*/model/inference_bundle.npz",
-      "arn:aws:s3:::${var.names.ml_artifacts_bucket}/versions/*/model/inference_bundle.json",
+      "arn:${local.partition}:s3:::${var.names.ml_artifacts_bucket}/latest.json",
+      "arn:${local.partition}:s3:::${var.names.ml_artifacts_bucket}/versions/*/model/inference_bundle.npz",
+      "arn:${local.partition}:s3:::${var.names.ml_artifacts_bucket}/versions/*/model/inference_bundle.json",
     ]
   }
   statement {
@@ -109,14 +116,14 @@ resource "aws_iam_role_policy" "lambda" {
 resource "aws_iam_role_policy_attachment" "lambda_vpc" {
   for_each   = local.lambdas
   role       = aws_iam_role.lambda[each.key].name
-  policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 }
 
 # Active tracing needs the function's role to write segments to X-Ray.
 resource "aws_iam_role_policy_attachment" "lambda_xray" {
   for_each   = local.lambdas
   role       = aws_iam_role.lambda[each.key].name
-  policy_arn = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {
@@ -168,7 +175,14 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
-  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy.lambda, aws_iam_role_policy_attachment.lambda_xray]
+  # the role must be able to create the function's ENIs and write its traces before the function exists: no
+  # ordering race left to the provider's retries
+  depends_on = [
+    aws_cloudwatch_log_group.lambda,
+    aws_iam_role_policy.lambda,
+    aws_iam_role_policy_attachment.lambda_vpc,
+    aws_iam_role_policy_attachment.lambda_xray,
+  ]
 }
 
 # `live` starts at $LATEST; from the first deploy on it points at a published version the deploy DAG chose.
@@ -289,6 +303,9 @@ resource "aws_kinesis_firehose_delivery_stream" "this" {
       log_stream_name = aws_cloudwatch_log_stream.firehose.name
     }
   }
+
+  # Firehose checks its role's permissions when it creates the stream
+  depends_on = [aws_iam_role_policy.firehose]
 }
 
 # Delivery smoke tests (the deploy DAG): the same processor alias, role, bucket and key as the production stream,
@@ -335,4 +352,7 @@ resource "aws_kinesis_firehose_delivery_stream" "smoke" {
       log_stream_name = aws_cloudwatch_log_stream.smoke.name
     }
   }
+
+  # Firehose checks its role's permissions when it creates the stream
+  depends_on = [aws_iam_role_policy.firehose]
 }
