@@ -4,13 +4,14 @@
 
 from __future__ import annotations
 
-import time
+import contextlib
 import warnings
 
 import psutil
 import pytest
 
 from recsys_local import airflow_services
+from recsys_local.process import StackError, wait_until
 
 # the budget of each test here: the session's chain under the scheduler (~170 s; its own deadline 15 min)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -50,7 +51,10 @@ def test_stopping_airflow_leaves_no_process(stack, airflow):
     airflow.api()
     processes = descendants(stack)
     airflow.stop()
-    time.sleep(1)
+    # an orphaned child exits, then waits (a zombie) for init to reap it: wait for every process to be gone; what
+    # is still there after the wait is named below
+    with contextlib.suppress(StackError):
+        wait_until(lambda: not any(p.is_running() for p in processes), "the exit of every Airflow process", 30)
     left = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     zombies = [p for p in processes if p.is_running() and p.status() == psutil.STATUS_ZOMBIE]
     assert processes, "no Airflow process was found to stop"

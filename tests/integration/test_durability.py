@@ -8,15 +8,19 @@ endpoint may be delivered at most once; nothing is delivered twice.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from endpoint_process import Endpoint
 from test_local_lambda_and_firehose import create_fn, s3_destination
+
+from recsys_local.process import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -62,6 +66,28 @@ def delivered_lines(endpoint: Endpoint) -> list[str]:
         for obj in page.get("Contents", []):
             lines += s3.get_object(Bucket="out", Key=obj["Key"])["Body"].read().decode().splitlines()
     return lines
+
+
+def shard_ends(endpoint: Endpoint) -> dict[str, int]:
+    """Each shard's last sequence number: the stream read to its end."""
+    kinesis = endpoint.client("kinesis")
+    ends: dict[str, int] = {}
+    for shard in kinesis.list_shards(StreamName="activity")["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName="activity", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while records := (page := kinesis.get_records(ShardIterator=iterator, Limit=10_000))["Records"]:
+            ends[shard["ShardId"]] = int(records[-1]["SequenceNumber"])
+            iterator = page["NextShardIterator"]
+    return ends
+
+
+def delivered_to_the_end(state_dir: Path, ends: dict[str, int]) -> bool:
+    """The local Firehose has checkpointed every shard at its last record (``firehose/delivery.json``): a checkpoint
+    moves only after its batch's objects are written, so nothing read from the stream is still in flight."""
+    path = state_dir / "firehose" / "delivery.json"
+    shards = json.loads(path.read_text())["shards"] if path.exists() else {}
+    return all(int(shards.get(shard, 0)) >= end for shard, end in ends.items())
 
 
 @pytest.mark.timeout(120 + 30 * FAULTS)  # ~10 s per fault measured
@@ -114,16 +140,18 @@ def test_acknowledged_events_are_delivered_exactly_once_across_stops_and_kills(t
     stop_producing.set()
     producer.join(timeout=30)
 
-    deadline = time.monotonic() + 120
     expected = {f"E{n:07d}" for n in acked}
-    while time.monotonic() < deadline:
+    ends = shard_ends(endpoint)  # the producer has stopped: the shards end here
+    try:
+        wait_until(
+            lambda: delivered_to_the_end(tmp_path / "state", ends),
+            "the delivery stream's checkpoint at every shard's last record",
+            timeout=120,
+            log=endpoint.log_path,
+        )
         lines = delivered_lines(endpoint)
-        if expected <= set(lines):
-            time.sleep(2)  # let anything else in flight land before counting duplicates
-            lines = delivered_lines(endpoint)
-            break
-        time.sleep(1)
-    endpoint.stop(signal.SIGTERM)
+    finally:
+        endpoint.stop(signal.SIGTERM)
 
     counts: dict[str, int] = {}
     for line in lines:

@@ -25,10 +25,6 @@ PRODUCTION = [ROOT / "include" / "recsys", ROOT / "dags", ROOT / "plugins"]
 SERVING = ROOT / "include" / "recsys_serving"
 LOCAL = ROOT / "local" / "recsys_local"
 
-#: (file, imported module) of production code that still reaches the local platform. Remove an entry when its
-#: import goes; never add one.
-KNOWN: set[tuple[str, str]] = set()
-
 
 def imports(path: Path) -> list[tuple[int, str]]:
     """(line, module) of every absolute import in the file, wherever it sits (functions too)."""
@@ -74,10 +70,8 @@ def test_production_code_never_imports_the_local_platform():
         for line, module in imports(path):
             if top(module) == "recsys_local":
                 reached.setdefault((relative, module), []).append(line)
-    new = sorted(f"{f}:{lines[0]} imports {m}" for (f, m), lines in reached.items() if (f, m) not in KNOWN)
-    assert not new, f"production code imports the local platform: {new}"
-    gone = KNOWN - set(reached)
-    assert not gone, f"these imports are gone: remove them from KNOWN {sorted(gone)}"
+    found = sorted(f"{f}:{lines[0]} imports {m}" for (f, m), lines in reached.items())
+    assert not found, f"production code imports the local platform: {found}"
 
 
 def test_production_code_does_not_name_the_local_platform_either():

@@ -22,6 +22,7 @@ from recsys.model.train import (
     predict,
     quality_gate,
     rank_scores,
+    ranked_candidates,
     ranking_metrics,
     split,
     train,
@@ -62,15 +63,29 @@ def test_beats_both_baselines_by_a_clear_margin(result):
 
 
 def test_rankings_are_scored_on_the_same_users_and_candidates(frame, result):
-    ranking = result.metrics["ranking"]
     parts = split(frame, result.config)
-    test = parts["test"]
-    assert ranking["users"] == test[test.productRating >= 4].customerNumber.nunique() > 20
-    assert ranking["candidate_items"] == len(set(parts["train"].productCode) | set(test.productCode))
+    train_df, test = parts["train"], parts["test"]
+    catalog = set(train_df.productCode) | set(test.productCode)
+    rated = train_df.groupby("customerNumber").productCode.agg(set)
+    positives = test[test.productRating >= 4].groupby("customerNumber").productCode.agg(set)
+    users = list(ranked_candidates(result, parts))
+    assert sorted(customer for customer, _, _ in users) == sorted(positives.index)
+    assert len(users) > 20
+    for customer, relevant, candidates in users:
+        assert relevant == positives[customer]
+        mine = catalog - rated.get(customer, set())  # every item the user has not rated in training, once
+        for name in RANKERS:
+            assert sorted(candidates[name]) == sorted(mine), (customer, name)
+    # the reported figures are those of the candidates' top 10, each ranker's own
+    ranking = result.metrics["ranking"]
+    assert (ranking["users"], ranking["candidate_items"]) == (len(positives), len(catalog))
     for name in RANKERS:
-        figures = ranking[name]
-        assert set(figures) == {"recall@10", "ndcg@10", "map@10", "coverage"}
-        assert all(0.0 <= value <= 1.0 for value in figures.values()), (name, figures)
+        tops = [candidates[name][:10] for _, _, candidates in users]
+        scores = np.array([rank_scores(top, relevant, 10) for top, (_, relevant, _) in zip(tops, users, strict=True)])
+        assert [ranking[name][f"{metric}@10"] for metric in ("recall", "ndcg", "map")] == pytest.approx(
+            scores.mean(axis=0).tolist()
+        ), name
+        assert ranking[name]["coverage"] == len(set().union(*tops)) / len(catalog)
     # the most-popular list is one list for everyone (minus what each user rated): it covers little of the catalog
     assert ranking["most_popular"]["coverage"] < ranking["model"]["coverage"] < ranking["random"]["coverage"] + 1e-9
 
@@ -81,6 +96,17 @@ def test_the_metrics_of_one_ranking_by_hand():
     ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
     assert ndcg == pytest.approx((1 + 1 / math.log2(4)) / ideal)
     assert average_precision == pytest.approx((1 / 1 + 2 / 3) / 3)
+
+
+def test_a_user_with_more_positives_than_k_is_judged_on_k():
+    """Five positives, k = 3: the best list holds three of them and scores 1; the ideal is three hits long."""
+    relevant = {"a", "b", "c", "d", "e"}
+    assert rank_scores(["a", "b", "c", "x"], relevant, k=3) == pytest.approx((1.0, 1.0, 1.0))
+    recall, ndcg, average_precision = rank_scores(["x", "a", "b"], relevant, k=3)
+    assert recall == pytest.approx(2 / 3)
+    ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert ndcg == pytest.approx((1 / math.log2(3) + 1 / math.log2(4)) / ideal)
+    assert average_precision == pytest.approx((1 / 2 + 2 / 3) / 3)
 
 
 def test_a_model_that_ranks_worse_than_popularity_is_not_published(frame, result):

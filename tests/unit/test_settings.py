@@ -43,22 +43,56 @@ def table(prefix: str) -> list[str]:
     return matches[0]
 
 
+#: The names a function conventionally gives an environment it was handed (``settings(env)``, ``self.env``).
+HANDED_ENVIRONMENTS = {"env", "self.env"}
+
+
+def environment_aliases(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """What stands for ``os.environ`` and for ``os.getenv`` in a file: through ``os`` under any name (``import os as
+    o``), imported from ``os`` under any name (``from os import environ``), or assigned one of those (``env =
+    os.environ``, in any scope), besides :data:`HANDED_ENVIRONMENTS`."""
+    modules, environs, getenvs = {"os"}, set(HANDED_ENVIRONMENTS), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {alias.asname for alias in node.names if alias.name == "os" and alias.asname}
+        elif isinstance(node, ast.ImportFrom) and node.module == "os" and node.level == 0:
+            environs |= {alias.asname or alias.name for alias in node.names if alias.name == "environ"}
+            getenvs |= {alias.asname or alias.name for alias in node.names if alias.name == "getenv"}
+    environs |= {f"{module}.environ" for module in modules}
+    getenvs |= {f"{module}.getenv" for module in modules}
+    assigned = [
+        (ast.unparse(target), ast.unparse(node.value))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+    ]
+    while new := {target for target, value in assigned if value in environs} - environs:  # aliases of aliases
+        environs |= new
+    return environs, getenvs
+
+
 def environment_reads(path: Path) -> list[tuple[int, str]]:
-    """(line, variable) of literal reads: os.environ.get/[...], os.getenv, and ``env``/``self.env`` .get/[...]."""
+    """(line, variable) of every read of the environment (:func:`environment_aliases`): ``.get``/``.pop``/``[...]``,
+    ``getenv(...)`` and ``"X" in`` / ``not in``; a name that is not a literal as ``<expression>``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    environs, getenvs = environment_aliases(tree)
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        target, key = None, None
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
-            if node.func.attr in ("get", "pop") or (node.func.attr == "getenv"):
-                target, key = node.func.value, node.args[0]
+    for node in ast.walk(tree):
+        key = None
+        if isinstance(node, ast.Call) and node.args:
+            method = isinstance(node.func, ast.Attribute) and node.func.attr in ("get", "pop")
+            if ast.unparse(node.func) in getenvs or (method and ast.unparse(node.func.value) in environs):
+                key = node.args[0]
         elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
-            target, key = node.value, node.slice
-        if target is None or ast.unparse(target) not in ("os.environ", "os", "env", "self.env", "environ"):
+            key = node.slice if ast.unparse(node.value) in environs else None
+        elif isinstance(node, ast.Compare) and isinstance(node.ops[0], ast.In | ast.NotIn):
+            key = node.left if ast.unparse(node.comparators[0]) in environs else None
+        if key is None:
             continue
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
             if re.fullmatch(r"[A-Z][A-Z0-9_]+", key.value):
                 found.append((node.lineno, key.value))
-        elif ast.unparse(target) != "os" or getattr(node, "func", None) is not None:
+        else:
             found.append((node.lineno, f"<{ast.unparse(key)}>"))  # a variable whose name is computed
     return found
 
@@ -107,18 +141,38 @@ def parse_time_code(tree: ast.Module) -> list[ast.AST]:
     return run
 
 
+#: The functions that read settings: a task's business, never the parser's.
+SETTINGS_READERS = {"settings", "setting", "platform_names"}
+
+
+def parse_time_calls(tree: ast.Module) -> list[tuple[str, ast.Call]]:
+    """(function, call) of every call in :func:`parse_time_code`. The function is the called name's last part
+    (``config.settings()`` and ``recsys.config.settings()`` call ``settings``), or the name it was imported as
+    (``from recsys.config import settings as read``: ``read()`` calls ``settings``)."""
+    imported_as = {
+        alias.asname: alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.asname
+    }
+    calls = []
+    for node in parse_time_code(tree):
+        for call in ast.walk(node):
+            if isinstance(call, ast.Call):
+                name = ast.unparse(call.func).rpartition(".")[2]
+                calls.append((imported_as.get(name, name), call))
+    return calls
+
+
 def test_only_the_three_documented_values_are_read_at_parse_time():
     read: dict[str, set[str]] = {}
     for path in python_files(*PRODUCTION):
-        for node in parse_time_code(ast.parse(path.read_text())):
-            for call in ast.walk(node):
-                if not isinstance(call, ast.Call):
-                    continue
-                name = ast.unparse(call.func)
-                relative = path.relative_to(ROOT).as_posix()
-                assert name not in ("settings", "setting", "platform_names"), f"{relative} reads settings at parse time"
-                if name == "parse_time_setting":
-                    read.setdefault(relative, set()).add(ast.literal_eval(call.args[0]))
+        relative = path.relative_to(ROOT).as_posix()
+        for name, call in parse_time_calls(ast.parse(path.read_text())):
+            assert name not in SETTINGS_READERS, f"{relative}:{call.lineno} reads settings at parse time"
+            if name == "parse_time_setting":
+                read.setdefault(relative, set()).add(ast.literal_eval(call.args[0]))
     assert set(read) == PARSE_TIME
     fields = set().union(*read.values())
     variables = {field: variable for variable, field in Settings.variables().items()}
@@ -180,9 +234,52 @@ def test_the_reads_check_sees_every_form(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text(
         "import os\n"
+        "import os as system\n"
+        "from os import environ, getenv as lookup\n"
         "a = os.environ.get('ONE')\n"
         "b = os.environ['TWO']\n"
         "def f(env, self=None):\n"
         "    return env.get('THREE'), self.env['FOUR'], os.getenv('FIVE'), {}.get('lower'), os.environ.get(NAME)\n"
+        "c = 'SIX' in os.environ\n"
+        "d = 'SEVEN' not in environ\n"
+        "def g():\n"
+        "    source = os.environ\n"
+        "    again = source\n"
+        "    return source.get('EIGHT'), again['NINE']\n"
+        "e = environ.get('TEN'), lookup('ELEVEN'), system.environ.pop('TWELVE')\n"
+        "f = {'NOT_ENV': 1}.get('NOT_ENV'), 'NOT_ENV' in {}, settings['NOT_ENV']\n"
     )
-    assert sorted(name for _, name in environment_reads(sample)) == ["<NAME>", "FIVE", "FOUR", "ONE", "THREE", "TWO"]
+    assert sorted(name for _, name in environment_reads(sample)) == [
+        "<NAME>",
+        "EIGHT",
+        "ELEVEN",
+        "FIVE",
+        "FOUR",
+        "NINE",
+        "ONE",
+        "SEVEN",
+        "SIX",
+        "TEN",
+        "THREE",
+        "TWELVE",
+        "TWO",
+    ]
+
+
+def test_the_parse_time_check_sees_calls_through_a_module():
+    tree = ast.parse(
+        "import recsys.config\n"
+        "from recsys import config\n"
+        "from recsys.config import platform_names as names\n"
+        "A = config.settings()\n"
+        "B = recsys.config.settings().task_retries\n"
+        "C = names()\n"
+        "@dag(schedule=None)\n"
+        "def nightly():\n"
+        "    recsys.config.setting('task_retries')\n"
+        "    @task\n"
+        "    def run():\n"
+        "        return config.settings()\n"  # a task's body runs when the task runs
+    )
+    readers = sorted((call.lineno, name) for name, call in parse_time_calls(tree) if name in SETTINGS_READERS)
+    assert readers == [(4, "settings"), (5, "settings"), (6, "platform_names"), (9, "setting")]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -227,15 +228,15 @@ def rank_scores(ranked: list[Any], relevant: set[Any], k: int) -> tuple[float, f
     return sum(hits) / possible, ndcg, sum(precision_at_hits) / possible
 
 
-def ranking_metrics(result: TrainResult, parts: dict[str, pd.DataFrame], k: int = 10) -> dict[str, Any]:
-    """The model's top-k against the most popular items and a random list, on the same held-out split.
-
-    Users: those with a positive (rating >= 4) in ``test``; candidates: every item of train and test the user has not
-    rated in training (what a recommender would show). Per ranking: recall@k, NDCG@k, MAP@k (mean over users) and
-    catalog coverage (share of the candidate items that appear in anyone's top k). Most popular: items by their number
-    of ratings in training (a purchase each, in the lab's data), ties by product code; random: a seeded shuffle."""
+def ranked_candidates(
+    result: TrainResult, parts: dict[str, pd.DataFrame]
+) -> Iterator[tuple[Any, set[Any], dict[str, list[Any]]]]:
+    """Per held-out user (a positive, rating >= 4, in ``test``): the user, their positives, and each of
+    :data:`RANKERS`' order of the same candidates: every item of train and test the user has not rated in training
+    (what a recommender would show). Most popular: items by their number of ratings in training (a purchase each, in
+    the lab's data), ties by product code; random: a seeded shuffle."""
     train_df, test_df = parts["train"], parts["test"]
-    items = pd.concat([train_df, test_df]).drop_duplicates(ITEM_KEY).sort_values(ITEM_KEY)
+    items = _catalog(parts)
     with torch.no_grad():
         item_vecs = result.model.item(torch.from_numpy(result.item_features.transform(items))).numpy()
     item_ids = items[ITEM_KEY].tolist()
@@ -244,31 +245,51 @@ def ranking_metrics(result: TrainResult, parts: dict[str, pd.DataFrame], k: int 
     rng = np.random.default_rng(result.config.seed)
     seen = train_df.groupby(USER_KEY)[ITEM_KEY].agg(set)
     positives = test_df[test_df[TARGET] >= 4].groupby(USER_KEY)[ITEM_KEY].agg(set)
-    per_ranker: dict[str, list[tuple[float, float, float]]] = {name: [] for name in RANKERS}
-    shown: dict[str, set[Any]] = {name: set() for name in RANKERS}
     first_rows = test_df.drop_duplicates(USER_KEY).set_index(USER_KEY)
     for customer, relevant in positives.items():
         excluded = seen.get(customer, set())
         row = first_rows.loc[[customer]].reset_index()
         with torch.no_grad():
             user_vec = result.model.user(torch.from_numpy(result.user_features.transform(row))).numpy()[0]
-        lists = {
+        orders = {
             "model": [item_ids[i] for i in np.argsort(-(item_vecs @ user_vec), kind="stable")],
             "most_popular": by_popularity,
             "random": [item_ids[i] for i in rng.permutation(len(item_ids))],
         }
-        for name, ranking in lists.items():
-            top = [item for item in ranking if item not in excluded][:k]
+        yield (
+            customer,
+            relevant,
+            {name: [item for item in order if item not in excluded] for name, order in orders.items()},
+        )
+
+
+def _catalog(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every item of train and test once (its first row), by item key."""
+    return pd.concat([parts["train"], parts["test"]]).drop_duplicates(ITEM_KEY).sort_values(ITEM_KEY)
+
+
+def ranking_metrics(result: TrainResult, parts: dict[str, pd.DataFrame], k: int = 10) -> dict[str, Any]:
+    """The model's top-k against the most popular items and a random list, on the same held-out users and candidates
+    (:func:`ranked_candidates`). Per ranking: recall@k, NDCG@k, MAP@k (mean over users) and catalog coverage (share
+    of the candidate items that appear in anyone's top k)."""
+    per_ranker: dict[str, list[tuple[float, float, float]]] = {name: [] for name in RANKERS}
+    shown: dict[str, set[Any]] = {name: set() for name in RANKERS}
+    users = 0
+    for _, relevant, candidates in ranked_candidates(result, parts):
+        users += 1
+        for name, ranking in candidates.items():
+            top = ranking[:k]
             per_ranker[name].append(rank_scores(top, relevant, k))
             shown[name].update(top)
-    out: dict[str, Any] = {"k": k, "users": len(positives), "candidate_items": len(item_ids)}
+    catalog = len(_catalog(parts))
+    out: dict[str, Any] = {"k": k, "users": users, "candidate_items": catalog}
     for name in RANKERS:
         rows = np.array(per_ranker[name]) if per_ranker[name] else np.full((1, 3), np.nan)
         out[name] = {
             f"recall@{k}": float(np.mean(rows[:, 0])),
             f"ndcg@{k}": float(np.mean(rows[:, 1])),
             f"map@{k}": float(np.mean(rows[:, 2])),
-            "coverage": len(shown[name]) / len(item_ids) if item_ids else float("nan"),
+            "coverage": len(shown[name]) / catalog if catalog else float("nan"),
         }
     return out
 

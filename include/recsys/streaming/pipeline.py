@@ -17,6 +17,10 @@ from recsys.streaming.packaging import FUNCTIONS, build, ca_bundle, zip_name
 log = logging.getLogger(__name__)
 
 
+class SmokeTestError(RuntimeError):
+    """The deployed streaming path answered the smoke test wrongly; the message says what came back."""
+
+
 def build_and_upload(s3_client: Any, bucket: str, cache_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """Build both zips and upload them to the scripts bucket under content-hashed keys."""
     from recsys.streaming.deploy import upload_packages
@@ -165,7 +169,7 @@ def check_transformation_response(payload: str, session_id: str, model_version: 
     try:
         records = {r["recordId"]: r for r in json.loads(payload)["records"]}
     except (ValueError, KeyError, TypeError) as exc:
-        raise AssertionError(f"not a Firehose transformation response ({exc}): {payload[:300]}") from None
+        raise SmokeTestError(f"not a Firehose transformation response ({exc}): {payload[:300]}") from None
     problems = []
     if set(records) != {"smoke-valid", "smoke-malformed"}:
         problems.append(f"recordIds {sorted(records)} != the two sent")
@@ -182,7 +186,7 @@ def check_transformation_response(payload: str, session_id: str, model_version: 
     if malformed.get("result") != "ProcessingFailed":
         problems.append(f"the malformed record came back {malformed.get('result')!r}, not ProcessingFailed")
     if problems:
-        raise AssertionError("transformation Lambda smoke test failed: " + "; ".join(problems))
+        raise SmokeTestError("transformation Lambda smoke test failed: " + "; ".join(problems))
     return {"session_id": session_id, "model_version": line["model_version"], "recommended": line["recommended_items"]}
 
 
@@ -230,7 +234,7 @@ def find_recommendation(
                         record = json.loads(line)
                         if record.get("session_id") == session_id:
                             if not record.get("recommended_items") or not record.get("similar_items"):
-                                raise AssertionError(f"{obj['Key']}: the smoke event got no recommendations: {line}")
+                                raise SmokeTestError(f"{obj['Key']}: the smoke event got no recommendations: {line}")
                             return {"key": obj["Key"], "record": record}
         time.sleep(3)
     raise TimeoutError(f"no recommendation for {session_id} under s3://{bucket}/{hour_prefix} in {timeout:.0f} s")
