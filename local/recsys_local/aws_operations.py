@@ -11,8 +11,9 @@ the operation's name, except where the Service Authorization Reference names ano
 from __future__ import annotations
 
 import functools
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -63,12 +64,15 @@ IAM_ACTIONS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Operation:
-    """One request: who signed it (access key), the service's IAM prefix, the operation and its IAM actions."""
+    """One request: who signed it (access key), the service's IAM prefix, the operation, its IAM actions, the region
+    it was signed for and its parameters (top-level members; path labels of a REST request)."""
 
     access_key: str
     service: str
     name: str
     actions: tuple[str, ...]
+    region: str = ""
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @functools.cache
@@ -113,7 +117,8 @@ def _rest_routes(signing: str) -> list[tuple[str, re.Pattern[str], frozenset[str
         pattern, literals = "", 0
         for piece in re.split(r"(\{[^}]+\})", path):
             if piece.startswith("{"):
-                pattern += "(.+)" if piece.endswith("+}") else "([^/]+)"
+                label = piece.strip("{}+")
+                pattern += f"(?P<{label}>.+)" if piece.endswith("+}") else f"(?P<{label}>[^/]+)"
             else:
                 pattern += re.escape(piece)
                 literals += len(piece.strip("/"))
@@ -128,24 +133,32 @@ def _rest_routes(signing: str) -> list[tuple[str, re.Pattern[str], frozenset[str
     return routes
 
 
-def _operation_name(signing: str, environ: dict[str, Any], body: bytes) -> str:
+def _resolve(signing: str, environ: dict[str, Any], body: bytes) -> tuple[str, dict[str, Any]]:
+    """The operation's name and its parameters: the JSON body, the query and form fields (first values), or a REST
+    request's path labels, query fields and JSON body."""
+    query = {k: v[0] for k, v in parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True).items()}
+    content_type = str(environ.get("CONTENT_TYPE") or "")
+    document: dict[str, Any] = {}
+    if body and "json" in content_type:
+        try:
+            loaded = json.loads(body)
+        except ValueError:
+            loaded = None
+        document = loaded if isinstance(loaded, dict) else {}
     target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
     if target:
-        return target.rsplit(".", 1)[-1]
+        return target.rsplit(".", 1)[-1], document
     path = str(environ.get("PATH_INFO") or "/")
     cbor = _CBOR_PATH.match(path)
     if cbor:
-        return cbor.group(1)
-    query = parse_qs(str(environ.get("QUERY_STRING") or ""), keep_blank_values=True)
-    content_type = str(environ.get("CONTENT_TYPE") or "")
-    if "Action" in query:
-        return query["Action"][0]
+        return cbor.group(1), {}
+    form: dict[str, Any] = {}
     if body and "x-www-form-urlencoded" in content_type:
-        form = parse_qs(body.decode("utf-8", errors="replace"))
-        if "Action" in form:
-            return form["Action"][0]
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", errors="replace")).items()}
+    if "Action" in query or "Action" in form:
+        return str(query.get("Action") or form["Action"]), {**query, **form}
     if signing not in _service_models():
-        return ""
+        return "", {}
     method = str(environ.get("REQUEST_METHOD") or "GET")
     host = str(environ.get("HTTP_HOST") or "")
     if signing == "s3" and host.count(".") >= 3 and not re.match(r"^[\d.]+(:\d+)?$", host):
@@ -153,9 +166,10 @@ def _operation_name(signing: str, environ: dict[str, Any], body: bytes) -> str:
     path = unquote(path)
     present = {key[5:].lower().replace("_", "-") for key in environ if key.startswith("HTTP_")}
     for route_method, pattern, keys, headers, _specificity, name in _rest_routes(signing):
-        if route_method == method and pattern.match(path) and keys <= set(query) and headers <= present:
-            return name
-    return ""
+        found = pattern.match(path) if route_method == method else None
+        if found and keys <= set(query) and headers <= present:
+            return name, {**document, **query, **found.groupdict()}
+    return "", {}
 
 
 def operation(environ: dict[str, Any], body: bytes) -> Operation | None:
@@ -163,10 +177,10 @@ def operation(environ: dict[str, Any], body: bytes) -> Operation | None:
     found = _CREDENTIAL.search(str(environ.get("HTTP_AUTHORIZATION") or ""))
     if found is None:
         return None
-    access_key, _region, signing = found.groups()
-    name = _operation_name(signing, environ, body)
+    access_key, region, signing = found.groups()
+    name, params = _resolve(signing, environ, body)
     prefix = IAM_PREFIX.get(signing, signing)
     if not name:
-        return Operation(access_key, prefix, "", (f"{prefix}:?",))
+        return Operation(access_key, prefix, "", (f"{prefix}:?",), region, params)
     action = f"{prefix}:{name}"
-    return Operation(access_key, prefix, name, IAM_ACTIONS.get(action, (action,)))
+    return Operation(access_key, prefix, name, IAM_ACTIONS.get(action, (action,)), region, params)

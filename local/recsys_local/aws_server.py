@@ -203,6 +203,16 @@ class InterceptingApp:
                 log.exception("extension %s failed after %s %s", type(extension).__name__, call.target, call.path)
 
 
+#: The extension that refuses what the caller's policies do not allow: right after the request log, before anything
+#: answers.
+IAM_ENFORCEMENT = "recsys_local.iam_enforce:IamEnforcement"
+
+
+def extensions(enforce_iam: bool) -> list[str]:
+    """The endpoint's extensions, in order; with IAM enforcement when asked."""
+    return [EXTENSIONS[0], IAM_ENFORCEMENT, *EXTENSIONS[1:]] if enforce_iam else list(EXTENSIONS)
+
+
 def load_extensions(state_dir: Path, names: list[str] | None = None) -> list[Extension]:
     loaded: list[Extension] = []
     for spec in EXTENSIONS if names is None else names:
@@ -309,11 +319,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5055)
     parser.add_argument("--state-dir", type=Path, required=True, help="where executors keep state across restarts")
+    parser.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="authorize every request against the caller's IAM policies, as AWS does (recsys_local.iam_enforce); "
+        "the emulator's own credentials (test) stay the account's administrator",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state_dir = args.state_dir.resolve()  # executors hand paths to subprocesses with other working directories
     state_dir.mkdir(parents=True, exist_ok=True)
-    server = LocalAwsServer(args.host, args.port, state_dir)
+    server = LocalAwsServer(args.host, args.port, state_dir, extensions(enforce_iam=args.enforce_iam))
     stopped = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

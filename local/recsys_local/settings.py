@@ -23,6 +23,8 @@ class StackSettings:
     mysql_database: str = SOURCE_DATABASE
     vector_db_user: str = "recsys"
     vector_db_name: str = "postgres"
+    #: authorize every AWS request against the caller's policies (recsys_local.iam_enforce)
+    iam_enforcement: bool = False
     names: PlatformNames = PlatformNames()  # noqa: RUF009 - a frozen dataclass
 
     @property
@@ -49,6 +51,7 @@ STACK_ENV: dict[str, str] = {
     "MYSQL_DATABASE": "mysql_database",
     "VECTOR_DB_USER": "vector_db_user",
     "VECTOR_DB_NAME": "vector_db_name",
+    "LOCAL_IAM_ENFORCEMENT": "iam_enforcement",
 }
 
 
@@ -63,7 +66,11 @@ def stack_settings(env: dict[str, str] | None = None) -> StackSettings:
         if field == "home" or variable not in env:
             continue
         value = env[variable]
-        if field.endswith("_port"):
+        if field == "iam_enforcement":
+            if value.strip().lower() not in ("", "0", "1", "true", "false", "on", "off", "yes", "no"):
+                raise ValueError(f"{variable}={value!r}: expected 1/0, true/false, on/off or yes/no")
+            kwargs[field] = value.strip().lower() in ("1", "true", "on", "yes")
+        elif field.endswith("_port"):
             try:
                 kwargs[field] = int(value)
             except ValueError:

@@ -1,0 +1,479 @@
+"""The local endpoint authorizes every request as AWS would: the caller's identity policies, evaluated for each
+action the request needs on each resource it names (ARNs), with the condition keys AWS sets (issue 34).
+
+Who calls: an access key of an IAM user, or the temporary key of an assumed role (STS), is that principal; its
+inline and attached policies are read from moto's IAM in this process. Any other key (the emulator's ``test``) is the
+account's administrator, which bootstraps the emulated account (prerequisites, the administrator's step 0); the
+platform's principals act with their own credentials.
+
+What a request needs (:func:`checks`): its IAM actions (:mod:`recsys_local.aws_operations`) on the resource ARNs its
+parameters name, resolved per service below (a KMS alias to its key, a secret's name to its ARN, a Glue table to the
+catalog, its database and itself), plus the actions AWS authorizes on the caller's behalf: ``iam:PassRole`` when a
+request hands a role to a service (``iam:PassedToService``), ``ec2:CreateTags`` when a create request tags
+(``ec2:CreateAction``). Condition keys: ``aws:RequestTag/*`` and ``aws:TagKeys`` from the request's tags,
+``aws:ResourceTag/*`` from the resource's (KMS keys, security groups, secrets), ``kms:ResourceAliases``,
+``iam:PolicyARN``, ``iam:AWSServiceName``, ``secretsmanager:ResourceTag/*``. An action without a resolver here is
+checked against ``*``: only a statement on every resource allows it (stricter than AWS, never looser).
+
+A refusal is AWS's: the protocol's AccessDenied error (HTTP 403, 400 for the JSON protocols), naming the principal,
+the action and the resource. Not evaluated: resource-based policies (bucket and key policies), trust policies,
+permission boundaries, SCPs, signatures (moto checks none of these either).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+from recsys.config import LOCAL_ACCOUNT_ID
+from recsys_local.aws_operations import Operation, operation
+from recsys_local.aws_server import AwsCall, Forward
+from recsys_local.iam_policy import ALLOW, EXPLICIT_DENY, Context, evaluate
+
+log = logging.getLogger("recsys_local.iam")
+
+PARTITION = "aws"
+#: Actions AWS authorizes for every principal.
+ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
+
+
+@dataclass
+class Check:
+    """One authorization AWS makes for a request: an action on a resource, with its condition keys."""
+
+    action: str
+    resource: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+# --- parameters ----------------------------------------------------------------------------------------------------
+def _get(params: dict[str, Any], *path: str) -> Any:
+    value: Any = params
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _find_all(value: Any, key: str) -> list[Any]:
+    """Every value of ``key`` anywhere in a JSON document (a role ARN nested in a Firehose destination)."""
+    found = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == key and isinstance(v, str):
+                found.append(v)
+            found += _find_all(v, key)
+    elif isinstance(value, list):
+        for item in value:
+            found += _find_all(item, key)
+    return found
+
+
+def _indexed(params: dict[str, Any], prefix: str) -> list[str]:
+    """Query-protocol lists: ``Prefix.1``, ``Prefix.2``... (or ``Prefix.member.N``)."""
+    pattern = re.compile(rf"^{re.escape(prefix)}(\.member)?\.(\d+)$")
+    found = sorted((int(m.group(2)), v) for k, v in params.items() if (m := pattern.match(k)))
+    return [v for _, v in found]
+
+
+def request_tags(op: Operation) -> dict[str, str]:
+    """The tags a request sets, in any of the protocols' shapes."""
+    p = op.params
+    tags: dict[str, str] = {}
+    raw = p.get("Tags", p.get("tags"))
+    if isinstance(raw, dict):
+        tags.update({str(k): str(v) for k, v in raw.items()})
+    elif isinstance(raw, list):
+        for tag in raw:
+            if isinstance(tag, dict):
+                key = tag.get("Key", tag.get("TagKey"))
+                if key is not None:
+                    tags[str(key)] = str(tag.get("Value", tag.get("TagValue", "")))
+    for key, value in p.items():  # query protocols: Tags.member.N.Key, TagSpecification.N.Tag.M.Key, Tag.N.Key
+        found = re.match(r"^(Tags\.member|TagSpecification\.\d+\.Tag|Tag|Tags)\.(\d+)\.Key$", key)
+        if found:
+            tags[str(value)] = str(p.get(key[: -len("Key")] + "Value", ""))
+    return tags
+
+
+def _tag_context(tags: dict[str, str], prefix: str = "aws:RequestTag") -> dict[str, Any]:
+    context: dict[str, Any] = {f"{prefix}/{k}": v for k, v in tags.items()}
+    if prefix == "aws:RequestTag" and tags:
+        context["aws:TagKeys"] = list(tags)
+    return context
+
+
+# --- moto's models, read in this process ----------------------------------------------------------------------------
+def _backend(service: str, region: str) -> Any:
+    from moto.backends import get_backend
+
+    return get_backend(service)[LOCAL_ACCOUNT_ID][region if service not in ("iam", "sts") else "global"]
+
+
+def _kms_key(key_id: str, region: str) -> tuple[str, dict[str, Any]]:
+    """A key's ARN and its condition keys (aliases, tags), from an id, ARN, alias name or alias ARN."""
+    kms = _backend("kms", region)
+    try:
+        key = kms.keys[kms.any_id_to_key_id(key_id)]
+    except Exception:
+        return f"arn:{PARTITION}:kms:{region}:{LOCAL_ACCOUNT_ID}:key/{key_id}", {}
+    tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(key.id).get("Tags", [])}
+    return key.arn, {"kms:ResourceAliases": sorted(key.aliases), **_tag_context(tags, "aws:ResourceTag")}
+
+
+def _secret(secret_id: str, region: str) -> tuple[str, dict[str, Any]]:
+    prefix = f"arn:{PARTITION}:secretsmanager:{region}:{LOCAL_ACCOUNT_ID}:secret:"
+    try:
+        secret = _backend("secretsmanager", region).describe_secret(secret_id)
+        info = secret.to_dict() if hasattr(secret, "to_dict") else secret
+    except Exception:
+        return secret_id if secret_id.startswith(prefix) else f"{prefix}{secret_id}-000000", {}
+    tags = {t["Key"]: t["Value"] for t in info.get("Tags") or []}
+    context = {**_tag_context(tags, "aws:ResourceTag"), **_tag_context(tags, "secretsmanager:ResourceTag")}
+    return str(info["ARN"]), context
+
+
+def _security_group_tags(group_id: str, region: str) -> dict[str, Any]:
+    try:
+        group = _backend("ec2", region).get_security_group_from_id(group_id)
+    except Exception:
+        return {}
+    tags = group.get_tags() if group is not None and hasattr(group, "get_tags") else []
+    return _tag_context({t["key"]: t["value"] for t in tags}, "aws:ResourceTag")
+
+
+def _role_arn(name: str) -> str:
+    try:
+        return str(_backend("iam", "global").get_role(name).arn)
+    except Exception:
+        return f"arn:{PARTITION}:iam::{LOCAL_ACCOUNT_ID}:role/{name}"
+
+
+# --- resources per service -----------------------------------------------------------------------------------------
+def _s3(op: Operation, action: str) -> list[Check]:
+    bucket, key = op.params.get("Bucket"), op.params.get("Key")
+    if action == "s3:ListAllMyBuckets" or not bucket:
+        return [Check(action, "*")]
+    if op.name == "CopyObject" and action == "s3:GetObject":
+        source = str(op.params.get("CopySource", "")).lstrip("/").split("?")[0]
+        return [Check(action, f"arn:{PARTITION}:s3:::{source}")]
+    object_level = key and ("Object" in action or action in ("s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"))
+    if op.name == "DeleteObjects":
+        return [Check(action, f"arn:{PARTITION}:s3:::{bucket}/*")]
+    return [Check(action, f"arn:{PARTITION}:s3:::{bucket}/{key}" if object_level else f"arn:{PARTITION}:s3:::{bucket}")]
+
+
+def _lambda(op: Operation, action: str) -> list[Check]:
+    p = op.params
+    name = str(p.get("FunctionName") or "")
+    if not name:
+        arn = p.get("Resource") or p.get("ARN")
+        return [Check(action, str(arn) if arn else "*")]
+    if ":function:" in name:
+        name = name.split(":function:", 1)[1]
+    name, _, inline_qualifier = name.partition(":")
+    base = f"arn:{PARTITION}:lambda:{op.region}:{LOCAL_ACCOUNT_ID}:function:{name}"
+    qualifier = p.get("Qualifier") or inline_qualifier
+    checks = [Check(action, f"{base}:{qualifier}" if qualifier and "Alias" not in op.name else base)]
+    role = p.get("Role")
+    if role and op.name in ("CreateFunction", "UpdateFunctionConfiguration"):
+        checks.append(Check("iam:PassRole", str(role), {"iam:PassedToService": "lambda.amazonaws.com"}))
+    return checks
+
+
+def _kinesis(op: Operation, action: str) -> list[Check]:
+    p = op.params
+    arn = p.get("StreamARN")
+    if not arn and p.get("StreamName"):
+        arn = f"arn:{PARTITION}:kinesis:{op.region}:{LOCAL_ACCOUNT_ID}:stream/{p['StreamName']}"
+    return [Check(action, str(arn) if arn else "*", _tag_context(request_tags(op)))]
+
+
+def _firehose(op: Operation, action: str) -> list[Check]:
+    name = op.params.get("DeliveryStreamName")
+    arn = f"arn:{PARTITION}:firehose:{op.region}:{LOCAL_ACCOUNT_ID}:deliverystream/{name}" if name else "*"
+    checks = [Check(action, arn, _tag_context(request_tags(op)))]
+    if op.name in ("CreateDeliveryStream", "UpdateDestination"):
+        for role in sorted(set(_find_all(op.params, "RoleARN"))):
+            checks.append(Check("iam:PassRole", role, {"iam:PassedToService": "firehose.amazonaws.com"}))
+    return checks
+
+
+def _glue(op: Operation, action: str) -> list[Check]:
+    p, arn = op.params, f"arn:{PARTITION}:glue:{op.region}:{LOCAL_ACCOUNT_ID}"
+    tags = _tag_context(request_tags(op))
+    if "SecurityConfiguration" in op.name:
+        return [Check(action, "*")]
+    if p.get("ResourceArn"):
+        return [Check(action, str(p["ResourceArn"]))]
+    job = p.get("JobName") or (p.get("Name") if "Job" in op.name else None)
+    if job:
+        checks = [Check(action, f"{arn}:job/{job}", tags)]
+        role = str(p.get("Role") or _get(p, "JobUpdate", "Role") or "")
+        if role and op.name in ("CreateJob", "UpdateJob"):
+            role_arn = role if role.startswith("arn:") else _role_arn(role.rsplit("/", 1)[-1])
+            checks.append(Check("iam:PassRole", role_arn, {"iam:PassedToService": "glue.amazonaws.com"}))
+        return checks
+    connection = _get(p, "ConnectionInput", "Name") or (p.get("Name") if "Connection" in op.name else None)
+    if connection:
+        return [Check(action, f"{arn}:catalog"), Check(action, f"{arn}:connection/{connection}", tags)]
+    database = (
+        p.get("DatabaseName") or _get(p, "DatabaseInput", "Name") or (p.get("Name") if "Database" in op.name else None)
+    )
+    if database:
+        checks = [Check(action, f"{arn}:catalog"), Check(action, f"{arn}:database/{database}", tags)]
+        table = p.get("TableName") or _get(p, "TableInput", "Name") or (p.get("Name") if "Table" in op.name else None)
+        if table:
+            checks.append(Check(action, f"{arn}:table/{database}/{table}"))
+        return checks
+    return [Check(action, "*")]
+
+
+def _logs(op: Operation, action: str) -> list[Check]:
+    p, arn = op.params, f"arn:{PARTITION}:logs:{op.region}:{LOCAL_ACCOUNT_ID}"
+    if p.get("resourceArn"):
+        return [Check(action, str(p["resourceArn"]))]
+    group = p.get("logGroupName")
+    if not group:
+        return [Check(action, f"{arn}:log-group:*" if op.name == "DescribeLogGroups" else "*")]
+    stream = p.get("logStreamName")
+    resource = f"{arn}:log-group:{group}:log-stream:{stream}" if stream else f"{arn}:log-group:{group}"
+    return [Check(action, resource, _tag_context(request_tags(op)))]
+
+
+def _kms(op: Operation, action: str) -> list[Check]:
+    p, region = op.params, op.region
+    if op.name in ("CreateKey", "ListAliases", "ListKeys", "GenerateRandom"):
+        return [Check(action, "*", _tag_context(request_tags(op)))]
+    checks = []
+    if p.get("AliasName"):
+        checks.append(Check(action, f"arn:{PARTITION}:kms:{region}:{LOCAL_ACCOUNT_ID}:{p['AliasName']}"))
+        target = p.get("TargetKeyId") or p.get("AliasName")
+        arn, context = _kms_key(str(target), region)
+        checks.append(Check(action, arn, context))
+        return checks
+    if p.get("KeyId"):
+        arn, context = _kms_key(str(p["KeyId"]), region)
+        return [Check(action, arn, {**context, **_tag_context(request_tags(op))})]
+    return [Check(action, "*")]
+
+
+def _secretsmanager(op: Operation, action: str) -> list[Check]:
+    p = op.params
+    secret = p.get("SecretId") or p.get("Name")
+    if not secret:
+        return [Check(action, "*")]
+    arn, context = _secret(str(secret), op.region)
+    return [Check(action, arn, {**context, **_tag_context(request_tags(op))})]
+
+
+def _iam(op: Operation, action: str) -> list[Check]:
+    p, arn = op.params, f"arn:{PARTITION}:iam::{LOCAL_ACCOUNT_ID}"
+    if op.name == "CreateServiceLinkedRole":
+        service = str(p.get("AWSServiceName", ""))
+        role = f"{arn}:role/aws-service-role/{service}/AWSServiceRoleFor{service.split('.')[0].upper()}"
+        return [Check(action, role, {"iam:AWSServiceName": service})]
+    if p.get("RoleName"):
+        context = {"iam:PolicyARN": p["PolicyArn"]} if p.get("PolicyArn") else {}
+        return [Check(action, _role_arn(str(p["RoleName"])), {**context, **_tag_context(request_tags(op))})]
+    if p.get("PolicyArn"):
+        return [Check(action, str(p["PolicyArn"]))]
+    if p.get("PolicyName") and op.name == "CreatePolicy":
+        return [Check(action, f"{arn}:policy/{p['PolicyName']}", _tag_context(request_tags(op)))]
+    if p.get("UserName"):
+        return [Check(action, f"{arn}:user/{p['UserName']}")]
+    return [Check(action, "*")]
+
+
+def _ec2(op: Operation, action: str) -> list[Check]:
+    p, arn = op.params, f"arn:{PARTITION}:ec2:{op.region}:{LOCAL_ACCOUNT_ID}"
+    if op.name.startswith("Describe"):
+        return [Check(action, "*")]
+    tags = request_tags(op)
+    if op.name == "CreateSecurityGroup":
+        checks = [
+            Check(action, f"{arn}:vpc/{p.get('VpcId', '*')}"),
+            Check(action, f"{arn}:security-group/*", _tag_context(tags)),
+        ]
+        if tags:
+            create_tags = {"ec2:CreateAction": op.name, **_tag_context(tags)}
+            checks.append(Check("ec2:CreateTags", f"{arn}:security-group/*", create_tags))
+        return checks
+    if op.name in ("CreateTags", "DeleteTags"):
+        checks = []
+        for resource in _indexed(p, "ResourceId"):
+            kind = (
+                "security-group-rule"
+                if resource.startswith("sgr-")
+                else "security-group"
+                if resource.startswith("sg-")
+                else "*"
+            )
+            context = _security_group_tags(resource, op.region) if kind == "security-group" else {}
+            checks.append(
+                Check(action, f"{arn}:{kind}/{resource}" if kind != "*" else "*", {**context, **_tag_context(tags)})
+            )
+        return checks or [Check(action, "*")]
+    group = p.get("GroupId")
+    if group:
+        checks = [Check(action, f"{arn}:security-group/{group}", _security_group_tags(str(group), op.region))]
+        if tags and op.name.startswith("Authorize"):
+            create_tags = {"ec2:CreateAction": op.name, **_tag_context(tags)}
+            checks.append(Check("ec2:CreateTags", f"{arn}:security-group-rule/*", create_tags))
+        return checks
+    return [Check(action, "*")]
+
+
+def _rds(op: Operation, action: str) -> list[Check]:
+    p, arn = op.params, f"arn:{PARTITION}:rds:{op.region}:{LOCAL_ACCOUNT_ID}"
+    tags = _tag_context(request_tags(op))
+    if p.get("ResourceName"):
+        return [Check(action, str(p["ResourceName"]), tags)]
+    checks = []
+    if p.get("DBInstanceIdentifier") or op.name == "DescribeDBInstances":
+        checks.append(Check(action, f"{arn}:db:{p.get('DBInstanceIdentifier', '*')}", tags))
+    if p.get("DBSubnetGroupName") or op.name == "DescribeDBSubnetGroups":
+        checks.append(Check(action, f"{arn}:subgrp:{p.get('DBSubnetGroupName', '*')}", tags))
+    if op.name == "CreateDBInstance":
+        engine, version = str(p.get("Engine", "")), str(p.get("EngineVersion", "")).split(".")[0]
+        checks.append(Check(action, f"{arn}:og:default:{engine}-{version}"))
+        checks.append(Check(action, f"{arn}:pg:default.{engine}{version}"))
+    if op.name == "DeleteDBInstance" and p.get("FinalDBSnapshotIdentifier"):
+        checks.append(Check("rds:CreateDBSnapshot", f"{arn}:snapshot:{p['FinalDBSnapshotIdentifier']}"))
+    return checks or [Check(action, "*")]
+
+
+RESOLVERS = {
+    "s3": _s3,
+    "lambda": _lambda,
+    "kinesis": _kinesis,
+    "firehose": _firehose,
+    "glue": _glue,
+    "logs": _logs,
+    "kms": _kms,
+    "secretsmanager": _secretsmanager,
+    "iam": _iam,
+    "ec2": _ec2,
+    "rds": _rds,
+}
+
+
+def checks(op: Operation) -> list[Check]:
+    """Every authorization AWS makes for the request: each IAM action on each resource, and the implied ones."""
+    resolver = RESOLVERS.get(op.service)
+    out: list[Check] = []
+    for action in op.actions:
+        if action in ALWAYS_ALLOWED:
+            continue
+        out += resolver(op, action) if resolver else [Check(action, "*")]
+    return out
+
+
+# --- principals ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Principal:
+    arn: str
+    policies: tuple[tuple[str, dict[str, Any]], ...]
+
+
+def principal(access_key: str, headers: dict[str, str]) -> Principal | None:
+    """The IAM user or assumed role that owns the key, with its policies; None for the account's administrator."""
+    from moto.iam.access_control import CreateAccessKeyFailure, create_access_key
+
+    try:
+        owner = create_access_key(LOCAL_ACCOUNT_ID, PARTITION, access_key, headers)
+    except CreateAccessKeyFailure:
+        return None
+    policies: list[tuple[str, dict[str, Any]]] = []
+    for index, policy in enumerate(owner.collect_policies()):
+        if isinstance(policy, str):
+            policies.append((f"inline-{index}", json.loads(policy)))
+            continue
+        versions = getattr(policy, "versions", [])
+        default = next((v for v in versions if v.is_default), None)
+        document = default.document if default is not None else getattr(policy, "document", "{}")
+        policies.append(
+            (str(getattr(policy, "name", index)), json.loads(document) if isinstance(document, str) else document)
+        )
+    return Principal(owner.arn, tuple(policies))
+
+
+# --- refusals ------------------------------------------------------------------------------------------------------
+def denied(op: Operation, who: str, check: Check, explicit: bool) -> Response:
+    """AWS's AccessDenied for the request's protocol."""
+    why = (
+        "with an explicit deny in an identity-based policy"
+        if explicit
+        else (f"because no identity-based policy allows the {check.action} action")
+    )
+    message = f"User: {who} is not authorized to perform: {check.action} on resource: {check.resource} {why}"
+    request_id = str(uuid.uuid4())
+    if op.service == "s3":
+        body = _xml(
+            "Error", f"<Code>AccessDenied</Code><Message>{message}</Message><RequestId>{request_id}</RequestId>"
+        )
+        return Response(body, status=403, content_type="application/xml")
+    if op.service == "ec2":
+        error = (
+            "<Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this "
+            f"operation. {message}</Message></Error></Errors><RequestID>{request_id}</RequestID>"
+        )
+        return Response(_xml("Response", error), status=403, content_type="text/xml")
+    if op.service in ("iam", "sts", "rds", "cloudwatch"):
+        error = (
+            f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId>"
+        )
+        return Response(_xml("ErrorResponse", error), status=403, content_type="text/xml")
+    headers = {"x-amzn-ErrorType": "AccessDeniedException", "x-amzn-RequestId": request_id}
+    if op.service == "lambda":
+        body = json.dumps({"Type": "User", "Message": message})
+        return Response(body, status=403, headers=headers, content_type="application/json")
+    body = json.dumps({"__type": "AccessDeniedException", "message": message})
+    return Response(body, status=400, headers=headers, content_type="application/x-amz-json-1.1")
+
+
+def _xml(root: str, inner: str) -> str:
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<{root}>{inner}</{root}>'
+
+
+class IamEnforcement:
+    """Extension: refuses what the caller's policies do not allow (see the module docstring); answers nothing else."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
+        op = operation(call.environ, call.body)
+        if op is None:
+            return None
+        headers = {k[5:].replace("_", "-").title(): str(v) for k, v in call.environ.items() if k.startswith("HTTP_")}
+        headers = {
+            ("X-Amz-Security-Token" if k.lower() == "x-amz-security-token" else k): v for k, v in headers.items()
+        }
+        who = principal(op.access_key, headers)
+        if who is None:
+            return None
+        for check in checks(op):
+            decision = evaluate(who.policies, check.action, check.resource, Context.of(check.context))
+            if decision.effect != ALLOW:
+                log.warning("denied %s %s on %s (%s)", who.arn, check.action, check.resource, decision.effect)
+                return denied(op, who.arn, check, decision.effect == EXPLICIT_DENY)
+        return None
+
+    def restore(self, endpoint_url: str) -> None:
+        return None
+
+    def start(self, endpoint_url: str) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None

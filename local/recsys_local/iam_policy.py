@@ -1,0 +1,158 @@
+"""IAM policy evaluation as AWS documents it ("Policy evaluation logic", identity-based policies of one account):
+an explicit Deny wins, then any Allow, else the request is implicitly denied.
+
+A statement applies when its ``Action`` (or ``NotAction``), its ``Resource`` (or ``NotResource``) and every one of
+its ``Condition`` operators match. Actions match case-insensitively with ``*`` and ``?``; resources are ARNs matched
+with ``*`` and ``?``. Conditions: the string, ARN, boolean, numeric and ``Null`` operators, their ``IfExists`` forms,
+and the ``ForAnyValue:``/``ForAllValues:`` set qualifiers; a key the request's context does not hold makes the
+operator false (``Null`` and ``...IfExists`` aside), as in AWS. moto's own check evaluates neither conditions nor
+resources outside S3, and no maintained Python library evaluates conditions (policyuniverse parses, parliament
+lints): hence this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+ALLOW, EXPLICIT_DENY, IMPLICIT_DENY = "allow", "explicit deny", "implicit deny"
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+@functools.cache
+def _pattern(glob: str, ignore_case: bool) -> re.Pattern[str]:
+    """IAM's wildcards: ``*`` any run of characters (``/`` and ``:`` included), ``?`` one character."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob)
+    return re.compile(f"^{body}$", re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def matches(glob: str, value: str, ignore_case: bool = False) -> bool:
+    return bool(_pattern(glob, ignore_case).match(value))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one action on one resource, and the statement that decided it (for the error and the log)."""
+
+    effect: str
+    statement: str = ""
+
+
+@dataclass
+class Context:
+    """The request's condition keys (lower-cased names, each a list of values)."""
+
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, pairs: dict[str, Any]) -> Context:
+        return cls({key.lower(): [str(v) for v in _as_list(value)] for key, value in pairs.items()})
+
+    def get(self, key: str) -> list[str] | None:
+        return self.values.get(key.lower())
+
+
+def _compare(operator: str, wanted: str, value: str) -> bool:
+    base = operator
+    if base in ("StringEquals", "StringNotEquals"):
+        return value == wanted
+    if base in ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"):
+        return value.lower() == wanted.lower()
+    if base in ("StringLike", "StringNotLike", "ArnLike", "ArnNotLike"):
+        return matches(wanted, value)
+    if base in ("ArnEquals", "ArnNotEquals"):
+        return matches(wanted, value)  # ArnEquals also takes wildcards, as ArnLike
+    if base == "Bool":
+        return value.lower() == wanted.lower()
+    if base.startswith("Numeric"):
+        try:
+            left, right = float(value), float(wanted)
+        except ValueError:
+            return False
+        return {
+            "NumericEquals": left == right,
+            "NumericNotEquals": left == right,
+            "NumericLessThan": left < right,
+            "NumericLessThanEquals": left <= right,
+            "NumericGreaterThan": left > right,
+            "NumericGreaterThanEquals": left >= right,
+        }.get(base, False)
+    raise ValueError(f"condition operator {operator!r} is not supported by the local endpoint")
+
+
+_NEGATED = {
+    "StringNotEquals",
+    "StringNotEqualsIgnoreCase",
+    "StringNotLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "NumericNotEquals",
+}
+
+
+def _condition_holds(operator: str, key: str, wanted: list[str], context: Context) -> bool:
+    qualifier, _, operator = operator.rpartition(":")
+    if_exists = operator.endswith("IfExists")
+    operator = operator.removesuffix("IfExists")
+    values = context.get(key)
+    if operator == "Null":
+        is_null = values is None or values == []
+        return any((w.lower() == "true") == is_null for w in wanted)
+    if values is None:
+        return if_exists or qualifier == "ForAllValues"
+    negated = operator in _NEGATED
+
+    def one(value: str) -> bool:
+        hit = any(_compare(operator, w, value) for w in wanted)
+        return not hit if negated else hit
+
+    if qualifier == "ForAllValues":
+        return all(one(v) for v in values)
+    return any(one(v) for v in values)  # ForAnyValue, and a single-valued key (one value)
+
+
+def statement_applies(statement: dict[str, Any], action: str, resource: str, context: Context) -> bool:
+    if "Action" in statement:
+        if not any(matches(a, action, ignore_case=True) for a in _as_list(statement["Action"])):
+            return False
+    elif any(matches(a, action, ignore_case=True) for a in _as_list(statement.get("NotAction"))):
+        return False
+    if "Resource" in statement:
+        if not any(matches(r, resource) for r in _as_list(statement["Resource"])):
+            return False
+    elif "NotResource" in statement and any(matches(r, resource) for r in _as_list(statement["NotResource"])):
+        return False
+    for operator, keys in (statement.get("Condition") or {}).items():
+        for key, wanted in keys.items():
+            if not _condition_holds(operator, key, [str(w) for w in _as_list(wanted)], context):
+                return False
+    return True
+
+
+def statements(policies: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """(``<policy name>/<Sid or index>``, statement) of every statement of the named policies."""
+    out = []
+    for name, document in policies:
+        for index, statement in enumerate(_as_list(document.get("Statement"))):
+            out.append((f"{name}/{statement.get('Sid') or index}", statement))
+    return out
+
+
+def evaluate(policies: Iterable[tuple[str, dict[str, Any]]], action: str, resource: str, context: Context) -> Decision:
+    """The decision for ``action`` on ``resource``: an applying Deny, else an applying Allow, else implicit deny."""
+    allowed = ""
+    for name, statement in statements(policies):
+        if not statement_applies(statement, action, resource, context):
+            continue
+        if statement.get("Effect") == "Deny":
+            return Decision(EXPLICIT_DENY, name)
+        allowed = allowed or name
+    return Decision(ALLOW, allowed) if allowed else Decision(IMPLICIT_DENY)

@@ -1,0 +1,241 @@
+"""The local endpoint refuses what the caller's policies do not allow, on the real resource ARN, with AWS's error:
+requests signed by botocore with an assumed role's credentials (moto's STS, in process), offered to the extension."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto import mock_aws
+
+from recsys_local.aws_operations import operation
+from recsys_local.aws_server import AwsCall
+from recsys_local.iam_enforce import IamEnforcement, checks
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+BUCKET = "de-c1w4-123456789012-datalake"
+
+
+class _Sent(Exception):
+    pass
+
+
+def signed(credentials: dict[str, str], service: str, method: str, **params: Any) -> AwsCall:
+    """The request botocore signs for ``service.method(**params)`` with these credentials, as the endpoint sees it."""
+    client = boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url="http://127.0.0.1:5055",
+        config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+        **credentials,
+    )
+    captured: dict[str, Any] = {}
+
+    def capture(request: Any, **_kwargs: Any) -> None:
+        captured["request"] = request
+        raise _Sent
+
+    client.meta.events.register("before-send", capture)
+    with pytest.raises(_Sent):
+        getattr(client, method)(**params)
+    request = captured["request"]
+    url = urlsplit(request.url)
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "PATH_INFO": url.path or "/",
+        "QUERY_STRING": url.query,
+        "HTTP_HOST": url.netloc,
+    }
+    for name, value in request.headers.items():
+        text = value.decode() if isinstance(value, bytes) else value
+        environ["HTTP_" + name.upper().replace("-", "_")] = text
+        if name.lower() == "content-type":
+            environ["CONTENT_TYPE"] = text
+    body = request.body or b""
+    if hasattr(body, "read"):
+        body = body.read()
+    return AwsCall(environ=environ, body=body if isinstance(body, bytes) else body.encode())
+
+
+@pytest.fixture
+def role():
+    """A role with one policy; ``role(statements)`` returns the credentials of a session of it."""
+    with mock_aws():
+        admin = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+        iam = boto3.client("iam", region_name=REGION, **admin)
+        sts = boto3.client("sts", region_name=REGION, **admin)
+        trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}]}
+
+        def make(statements: list[dict[str, Any]]) -> dict[str, str]:
+            name = f"workers-{len(iam.list_roles()['Roles'])}"
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+            arn = iam.create_policy(
+                PolicyName=f"{name}-p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements})
+            )["Policy"]["Arn"]
+            iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+            creds = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}", RoleSessionName="task")[
+                "Credentials"
+            ]
+            return {
+                "aws_access_key_id": creds["AccessKeyId"],
+                "aws_secret_access_key": creds["SecretAccessKey"],
+                "aws_session_token": creds["SessionToken"],
+            }
+
+        yield make
+
+
+def decide(call: AwsCall):
+    return IamEnforcement(state_dir=None).intercept(call, forward=lambda _c: None)  # type: ignore[arg-type]
+
+
+def test_an_allowed_object_passes_and_another_bucket_is_refused_with_s3s_access_denied(role):
+    credentials = role([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}])
+    assert decide(signed(credentials, "s3", "get_object", Bucket=BUCKET, Key="ratings-ml-training/a.parquet")) is None
+    refused = decide(signed(credentials, "s3", "get_object", Bucket="other-bucket", Key="a"))
+    assert refused.status_code == 403
+    body = refused.get_data(as_text=True)
+    assert "<Code>AccessDenied</Code>" in body
+    assert "assumed-role/workers-0/task is not authorized to perform: s3:GetObject" in body
+    assert "on resource: arn:aws:s3:::other-bucket/a because no identity-based policy allows" in body
+    head = decide(signed(credentials, "s3", "head_object", Bucket=BUCKET, Key="k"))  # HEAD is s3:GetObject
+    assert head is None
+
+
+def test_an_explicit_deny_wins_and_says_so(role):
+    credentials = role(
+        [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"},
+        ]
+    )
+    refused = decide(signed(credentials, "s3", "delete_object", Bucket=BUCKET, Key="k"))
+    assert "with an explicit deny in an identity-based policy" in refused.get_data(as_text=True)
+
+
+def test_json_protocol_refusal_is_an_access_denied_exception_naming_the_stream(role):
+    stream = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/de-c1w4-kinesis-data-stream"
+    credentials = role([{"Effect": "Allow", "Action": "kinesis:PutRecords", "Resource": stream}])
+    records = [{"Data": b"x", "PartitionKey": "k"}]
+    assert (
+        decide(signed(credentials, "kinesis", "put_records", StreamName="de-c1w4-kinesis-data-stream", Records=records))
+        is None
+    )
+    refused = decide(signed(credentials, "kinesis", "put_records", StreamName="other", Records=records))
+    assert refused.status_code == 400
+    assert refused.headers["x-amzn-ErrorType"] == "AccessDeniedException"
+    error = json.loads(refused.get_data())
+    assert error["__type"] == "AccessDeniedException"
+    assert f"kinesis:PutRecords on resource: arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/other" in error["message"]
+
+
+def test_lambda_alias_and_qualified_invoke_resolve_to_the_function_arns(role):
+    function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:de-c1w4-transformation-lambda"
+    credentials = role(
+        [
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": f"{function}:live"},
+            {"Effect": "Allow", "Action": "lambda:UpdateAlias", "Resource": function},
+        ]
+    )
+    name = "de-c1w4-transformation-lambda"
+    assert decide(signed(credentials, "lambda", "invoke", FunctionName=name, Qualifier="live")) is None
+    refused = decide(signed(credentials, "lambda", "invoke", FunctionName=name))  # $LATEST: not the alias
+    assert refused.status_code == 403
+    assert (
+        decide(signed(credentials, "lambda", "update_alias", FunctionName=name, Name="live", FunctionVersion="2"))
+        is None
+    )
+
+
+def test_passing_a_role_needs_pass_role_to_that_service(role):
+    glue_role = f"arn:aws:iam::{ACCOUNT}:role/de-c1w4-glue-role"
+    job = {
+        "Effect": "Allow",
+        "Action": "glue:CreateJob",
+        "Resource": f"arn:aws:glue:{REGION}:{ACCOUNT}:job/de-c1w4-etl-job",
+    }
+    pass_to_lambda = {
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": glue_role,
+        "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+    }
+    create = {
+        "Name": "de-c1w4-etl-job",
+        "Role": glue_role,
+        "Command": {"Name": "glueetl", "ScriptLocation": "s3://b/s.py"},
+    }
+    refused = decide(signed(role([job, pass_to_lambda]), "glue", "create_job", **create))
+    assert "iam:PassRole on resource: " + glue_role in json.loads(refused.get_data())["message"]
+    pass_to_glue = {**pass_to_lambda, "Condition": {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}}
+    assert decide(signed(role([job, pass_to_glue]), "glue", "create_job", **create)) is None
+
+
+def test_create_security_group_needs_the_vpc_and_a_tagged_group_and_tag_on_create(role):
+    vpc = boto3.client("ec2", region_name=REGION).create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+    statements = [
+        {"Effect": "Allow", "Action": "ec2:CreateSecurityGroup", "Resource": f"{ec2}:vpc/{vpc}"},
+        {
+            "Effect": "Allow",
+            "Action": "ec2:CreateSecurityGroup",
+            "Resource": f"{ec2}:security-group/*",
+            "Condition": {"StringEquals": {"aws:RequestTag/Project": "de-c1w4"}},
+        },
+        {
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": f"{ec2}:security-group/*",
+            "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}},
+        },
+    ]
+    credentials = role(statements)
+
+    def create(project: str) -> Any:
+        tags = [{"ResourceType": "security-group", "Tags": [{"Key": "Project", "Value": project}]}]
+        call = signed(
+            credentials,
+            "ec2",
+            "create_security_group",
+            GroupName="g",
+            Description="d",
+            VpcId=vpc,
+            TagSpecifications=tags,
+        )
+        return decide(call)
+
+    assert create("de-c1w4") is None
+    refused = create("someone-else")
+    assert refused.status_code == 403
+    assert "<Code>UnauthorizedOperation</Code>" in refused.get_data(as_text=True)
+
+
+def test_a_kms_alias_resolves_to_its_key_and_the_key_carries_its_aliases(role):
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key(Tags=[{"TagKey": "Project", "TagValue": "de-c1w4"}])["KeyMetadata"]
+    kms.create_alias(AliasName="alias/de-c1w4-vector-db", TargetKeyId=key["KeyId"])
+    statement = {
+        "Effect": "Allow",
+        "Action": "kms:DescribeKey",
+        "Resource": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/*",
+        "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/de-c1w4-vector-db"]}},
+    }
+    credentials = role([statement])
+    found = checks(operation(*_environ(signed(credentials, "kms", "describe_key", KeyId="alias/de-c1w4-vector-db"))))
+    assert [c.resource for c in found] == [key["Arn"]]
+    assert decide(signed(credentials, "kms", "describe_key", KeyId="alias/de-c1w4-vector-db")) is None
+    other = kms.create_key()["KeyMetadata"]
+    assert decide(signed(credentials, "kms", "describe_key", KeyId=other["KeyId"])).status_code == 400
+
+
+def _environ(call: AwsCall) -> tuple[dict[str, Any], bytes]:
+    return call.environ, call.body
+
+
+def test_the_emulators_own_credentials_are_the_accounts_administrator(role):
+    admin = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    assert decide(signed(admin, "iam", "create_role", RoleName="r", AssumeRolePolicyDocument="{}")) is None
