@@ -177,18 +177,21 @@ provider "aws" {{
         return vpc, [s["SubnetId"] for s in subnets[:2]]
 
     def source_security_group(self, vpc: str) -> str:
+        """The MySQL source's group, as an operator's account has it (the etl root adds rules to it)."""
+        return self._security_group(f"{self.names.prefix}-source-db-sg", "The MySQL source (local stack)", vpc)
+
+    def workers_security_group(self, vpc: str) -> str:
+        """The Airflow workers' group, as an operator's account has it (the source and the vector DB admit it)."""
+        return self._security_group(f"{self.names.prefix}-airflow-workers-sg", "Airflow workers (local stack)", vpc)
+
+    def _security_group(self, name: str, description: str, vpc: str) -> str:
         ec2 = self._client("ec2")
-        name = f"{self.names.prefix}-source-db-sg"
         groups = ec2.describe_security_groups(
             Filters=[{"Name": "group-name", "Values": [name]}, {"Name": "vpc-id", "Values": [vpc]}]
         )["SecurityGroups"]
         if groups:
             return str(groups[0]["GroupId"])
-        return str(
-            ec2.create_security_group(GroupName=name, Description="The MySQL source (local stack)", VpcId=vpc)[
-                "GroupId"
-            ]
-        )
+        return str(ec2.create_security_group(GroupName=name, Description=description, VpcId=vpc)["GroupId"])
 
     def source_secret(self) -> str:
         """The source credentials in the shape of an RDS-managed secret (user and password only: the job gets the
@@ -214,6 +217,7 @@ provider "aws" {{
             "region": self.names.region,
             "vpc_id": vpc,
             "private_subnet_ids": subnets,
+            "airflow_workers_security_group_id": self.workers_security_group(vpc),
         }
         if pipeline == "etl":
             return {

@@ -51,3 +51,13 @@ variable "private_subnet_ids" {
     error_message = "private_subnet_ids needs at least two subnet ids (subnet-...)."
   }
 }
+
+variable "airflow_workers_security_group_id" {
+  description = "Security group of the Airflow workers: the MySQL source and the vector DB admit it (the DAGs' checks, loads and smoke tests connect from the workers)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^sg-[0-9a-f]+$", var.airflow_workers_security_group_id))
+    error_message = "airflow_workers_security_group_id must be a security group id (sg-...)."
+  }
+}

@@ -8,6 +8,7 @@ module "vector_db" {
   vpc_id                    = var.vpc_id
   private_subnet_ids        = var.private_subnet_ids
   client_security_group_ids = var.vector_db_client_security_group_ids
+  workers_security_group_id = var.airflow_workers_security_group_id
   engine_version            = var.vector_db_engine_version
   instance_class            = var.vector_db_instance_class
   allocated_storage         = var.vector_db_allocated_storage

@@ -1,5 +1,5 @@
 variable "vector_db_client_security_group_ids" {
-  description = "Security groups admitted to PostgreSQL besides the module's client group (e.g. Airflow workers)."
+  description = "Security groups admitted to PostgreSQL besides the module's client group and the Airflow workers' group."
   type        = list(string)
   default     = []
 }

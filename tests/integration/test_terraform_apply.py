@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import zipfile
 
 import pytest
@@ -20,10 +19,7 @@ from iam_rules import (
 from recsys.provisioning import OUTPUTS, PIPELINES
 from recsys.provisioning.terraform import TerraformProvisioner
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
-]
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +47,18 @@ def package_keys(stack) -> dict[str, str]:
     return {**keys, "model_version": "apply-test"}
 
 
-def test_every_root_applies_locally_and_plans_no_changes_after(provisioner, stack):
-    variables: dict[str, dict[str, str]] = {}
-    for pipeline in PIPELINES:  # the chain's order: streaming reads what etl and vector_db created
-        if pipeline == "streaming_inference":
-            variables[pipeline] = package_keys(stack)
-        outputs = provisioner.provision(pipeline, variables=variables.get(pipeline))
-        assert set(outputs) == set(OUTPUTS[pipeline])
-        assert provisioner.pending_changes(pipeline, variables.get(pipeline)) == [], f"{pipeline} is not idempotent"
+@pytest.mark.parametrize("pipeline", PIPELINES)  # the chain's order: streaming reads what etl and vector_db created
+def test_each_root_applies_locally_and_plans_no_changes_after(provisioner, stack, pipeline):
+    """One root per test: each within half its timeout on a loaded machine (three roots in one test took 300 s)."""
+    variables = package_keys(stack) if pipeline == "streaming_inference" else None
+    outputs = provisioner.provision(pipeline, variables=variables)
+    assert set(outputs) == set(OUTPUTS[pipeline])
+    assert provisioner.pending_changes(pipeline, variables) == [], f"{pipeline} is not idempotent"
 
+
+def test_the_applied_roots_hold_what_the_dags_use(provisioner, stack):
+    for pipeline in PIPELINES:
+        provisioner.provision(pipeline, apply=False)  # applied by the tests above (fails here if one was not)
     names = stack.settings.names
     glue = stack.client("glue")
     job = glue.get_job(JobName=names.glue_job)["Job"]
@@ -107,6 +106,41 @@ def test_every_root_applies_locally_and_plans_no_changes_after(provisioner, stac
         "ParameterValue": f"arn:aws:lambda:{names.region}:{names.account}:function:{names.transformation_lambda}:live",
     } in processor
     assert destination["BufferingHints"]["SizeInMBs"] == 5
+
+
+def ingress_sources(ec2, group_id: str, port: int) -> set[str]:
+    """The security groups a group admits on ``port`` (TCP)."""
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])
+    return {
+        r["ReferencedGroupInfo"]["GroupId"]
+        for r in rules["SecurityGroupRules"]
+        if not r["IsEgress"] and r.get("ReferencedGroupInfo") and r["FromPort"] <= port <= r["ToPort"]
+    }
+
+
+def test_the_network_admits_each_client_where_it_connects(provisioner, stack):
+    """Glue and the Airflow workers reach the MySQL source; the workers and the Lambdas reach the vector DB (the
+    rules the roots applied, read back from the endpoint)."""
+    target = provisioner.target
+    vpc, _ = target.network()
+    settings, names = stack.settings, stack.settings.names
+    ec2 = stack.client("ec2")
+
+    def group(name: str) -> str:
+        found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"]
+        assert found, f"no security group {name}"
+        return str(found[0]["GroupId"])
+
+    workers, source = target.workers_security_group(vpc), target.source_security_group(vpc)
+    glue, vector_db, clients = (
+        group(f"{names.glue_job}-sg"),
+        group(f"{names.vector_db}-sg"),
+        group(f"{names.vector_db}-clients-sg"),
+    )
+    assert {glue, workers} <= ingress_sources(ec2, source, settings.mysql_port)
+    assert {workers, clients} <= ingress_sources(ec2, vector_db, settings.vector_db_port)
+    function = stack.client("lambda").get_function_configuration(FunctionName=names.transformation_lambda)
+    assert clients in function["VpcConfig"]["SecurityGroupIds"]
 
 
 def test_the_applied_policies_are_least_privilege(provisioner, stack):

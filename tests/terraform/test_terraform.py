@@ -283,6 +283,8 @@ def test_prefix_validation_runs_in_terraform(prefix, accepted, tmp_path):
         "vpc_id=vpc-0a",
         "-var",
         'private_subnet_ids=["subnet-0a","subnet-0b"]',
+        "-var",
+        "airflow_workers_security_group_id=sg-0a",
     ]
     result = terraform("plan", "-input=false", "-no-color", *variables, cwd=tmp_path, env=env)
     assert (result.returncode == 0) == accepted, result.stderr

@@ -72,9 +72,9 @@ data "aws_iam_policy_document" "provision_network" {
     }
   }
 
-  # the etl root's rule in the source's group, which the operator owns (not tagged by us)
+  # the etl root's rules in the source's group (Glue, the workers), which the operator owns (not tagged by us)
   statement {
-    sid = "SourceGroupAdmitsGlue"
+    sid = "SourceGroupAdmitsThePlatform"
     actions = [
       "ec2:AuthorizeSecurityGroupIngress",
       "ec2:RevokeSecurityGroupIngress",

@@ -99,6 +99,16 @@ resource "aws_vpc_security_group_ingress_rule" "source_from_glue" {
   description                  = "Glue ${var.names.glue_job} reads the source"
 }
 
+# platform_health, the batch DAG's checks and the streaming smoke tasks open MySQL connections from the workers
+resource "aws_vpc_security_group_ingress_rule" "source_from_workers" {
+  security_group_id            = var.source_db_security_group_id
+  referenced_security_group_id = var.airflow_workers_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = var.source_db_port
+  to_port                      = var.source_db_port
+  description                  = "The Airflow workers of ${var.names.glue_job} read the source"
+}
+
 resource "aws_glue_connection" "source" {
   name            = "${var.names.glue_job}-source"
   connection_type = "JDBC"

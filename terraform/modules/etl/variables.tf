@@ -102,3 +102,8 @@ variable "number_of_workers" {
   description = "Glue workers per run."
   type        = number
 }
+
+variable "airflow_workers_security_group_id" {
+  description = "The Airflow workers' security group: the source admits it (the batch DAG's checks read the source)."
+  type        = string
+}

@@ -23,6 +23,18 @@ resource "aws_secretsmanager_secret" "role" {
 resource "aws_db_subnet_group" "this" {
   name       = "${var.names.vector_db}-subnets"
   subnet_ids = var.private_subnet_ids
+
+  lifecycle {
+    precondition {
+      condition     = length(distinct([for subnet in data.aws_subnet.private : subnet.availability_zone])) >= 2
+      error_message = "private_subnet_ids must span at least two availability zones (RDS refuses a subnet group in one)."
+    }
+  }
+}
+
+data "aws_subnet" "private" {
+  for_each = toset(var.private_subnet_ids)
+  id       = each.value
 }
 
 resource "aws_security_group" "vector_db" {
@@ -64,6 +76,15 @@ resource "aws_vpc_security_group_ingress_rule" "db_from_clients" {
   from_port                    = var.port
   to_port                      = var.port
   description                  = "PostgreSQL from the platform's client group"
+}
+
+resource "aws_vpc_security_group_ingress_rule" "db_from_workers" {
+  security_group_id            = aws_security_group.vector_db.id
+  referenced_security_group_id = var.workers_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = var.port
+  to_port                      = var.port
+  description                  = "PostgreSQL from the Airflow workers"
 }
 
 # Keyed by the caller's ids (known at plan time), never by an id this module creates.

@@ -72,3 +72,8 @@ variable "performance_insights" {
   description = "Enable Performance Insights (encrypted with the module's key)."
   type        = bool
 }
+
+variable "workers_security_group_id" {
+  description = "The Airflow workers' security group: the database admits it (role setup, the load, the checks)."
+  type        = string
+}
