@@ -109,3 +109,9 @@ def lambda_s3_violations(name: str, policy: dict[str, Any], artifacts_bucket: st
             if extra:
                 found.append(f"{name}: S3 access beyond the inference bundle: {sorted(extra)}")
     return found
+
+
+#: Actions the Airflow workers' policies allow that no run of the rehearsal calls, outside a *Lifecycle statement
+#: (update- and destroy-only actions), each with why it stays (tests/e2e/test_aws_deployment_rehearsal.py and
+#: docs/iam-report.md).
+UNCALLED_REASONS: dict[str, str] = {}

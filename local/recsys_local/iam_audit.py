@@ -78,6 +78,54 @@ def summary(lines: list[dict[str, str]]) -> dict[str, Counter[str]]:
     return by_caller
 
 
+def allowed_actions(documents: dict[str, dict]) -> dict[str, list[str]]:
+    """Each action an Allow statement names -> the "<policy>/<Sid>" statements that name it."""
+    found: dict[str, list[str]] = {}
+    for policy, document in documents.items():
+        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+        for index, statement in enumerate(statements):
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = statement.get("Action", [])
+            for action in actions if isinstance(actions, list) else [actions]:
+                found.setdefault(action, []).append(f"{policy}/{statement.get('Sid') or index}")
+    return found
+
+
+def report(
+    principal: str,
+    documents: dict[str, dict],
+    lines: list[dict],
+    callers: tuple[str, ...],
+    reasons: dict[str, str],
+    not_granted: dict[str, str],
+) -> tuple[str, list[str]]:
+    """A Markdown report of one principal: the actions it called (with counts) and the actions its policies allow
+    that nothing called, each with why it stays (a statement whose Sid ends in ``Lifecycle`` holds update- and
+    destroy-only actions; ``reasons`` the others). Returns the report and the allowed actions left without a reason."""
+    allowed = allowed_actions(documents)
+    called = Counter(a for line in lines if line["caller"] in callers for a in line["actions"])
+    out = [f"## {principal}", "", f"Policies: {', '.join(sorted(documents))}.", ""]
+    out += ["| action called | calls | granted by |", "|---|---|---|"]
+    for action, count in sorted(called.items()):
+        by = ", ".join(allowed.get(action, [])) or f"not granted: {not_granted.get(action, 'MISSING FROM THE POLICY')}"
+        out.append(f"| `{action}` | {count:,} | {by} |")
+    out += ["", "| allowed, not called | why it stays |", "|---|---|"]
+    unexplained = []
+    for action, statements in sorted(allowed.items()):
+        if action in called:
+            continue
+        if all(s.endswith("Lifecycle") for s in statements):
+            why = "an update or a destroy calls it (" + ", ".join(statements) + ")"
+        elif action in reasons:
+            why = reasons[action]
+        else:
+            why = "NO REASON: remove it or say why it stays"
+            unexplained.append(action)
+        out.append(f"| `{action}` | {why} |")
+    return "\n".join(out) + "\n", unexplained
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m recsys_local.iam_audit",

@@ -42,6 +42,8 @@ ACCOUNT_ENV = {
     "VECTOR_DB_PORT": os.environ.get("REHEARSAL_VECTOR_DB_PORT", "25433"),
     "AWS_PORT": os.environ.get("REHEARSAL_AWS_PORT", "25055"),
     "AIRFLOW_PORT": os.environ.get("REHEARSAL_AIRFLOW_PORT", "28080"),
+    # as AWS: every request the workers make is authorized against the policies step 0 shipped
+    "LOCAL_IAM_ENFORCEMENT": "1",
 }
 
 
@@ -103,11 +105,33 @@ def deployment_step_zero() -> list[str]:
     return [line.strip() for line in block.group(1).splitlines() if line.strip()]
 
 
+IAM_REPORT_HEADER = """# IAM report: what each principal called, what its policies allow
+
+Written by `make iam-report` (the AWS rehearsal of `make test`: step 0 applies `terraform/airflow_workers` in an
+emulated account, then the first runs; the endpoint records every request, `recsys_local.iam_audit`). A row "allowed,
+not called" says why the action stays. The Glue job, the Lambdas and Firehose act under the emulator's credentials
+until the endpoint enforces IAM per principal (issue 34): their policies are checked statically
+(`tests/iam_rules.py`), and this page lists the Airflow workers only.
+
+"""
+
 #: What the workers call that no policy grants, and why (every other action they call must be in the shipped policy).
 NOT_GRANTED = {
     "sts:GetCallerIdentity": "AWS authorizes it for every principal",
     "iam:GetUser": "the provider's first try at the account id; it takes the AccessDenied and asks STS",
 }
+
+
+def workers_profile(tmp_path: Path, names) -> dict[str, str]:
+    """AWS shared config under which boto3 (the DAGs' hooks) and Terraform act as the workers' role."""
+    config, credentials = tmp_path / "aws-config", tmp_path / "aws-credentials"
+    role = f"arn:aws:iam::{names.account}:role/{names.prefix}-airflow-workers"
+    config.write_text(
+        f"[profile workers]\nrole_arn = {role}\nsource_profile = operator\nrole_session_name = airflow-workers\n"
+        f"region = {names.region}\n\n[profile operator]\nregion = {names.region}\n"
+    )
+    credentials.write_text("[operator]\naws_access_key_id = test\naws_secret_access_key = test\n")
+    return {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_PROFILE": "workers"}
 
 
 def granted(action: str, documents: list[dict]) -> bool:
@@ -225,7 +249,7 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
                 "source_db_name": f'"{mysql.database}"',
                 "source_db_secret_arn": f'"{have["source_secret"]}"',
                 "source_db_security_group_id": f'"{have["source_sg"]}"',
-                "vector_db_client_security_group_ids": f'["{have["workers_sg"]}"]',
+                "airflow_workers_security_group_id": f'"{have["workers_sg"]}"',
             },
         )
         + "\n# the emulated account (tests/e2e/test_aws_deployment_rehearsal.py)\n"
@@ -340,10 +364,10 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
         "PYTHONPATH": os.pathsep.join((str(ROOT / "include"), str(blocker))),
         **platform,
-        # where the account is: the emulator's endpoint and credentials (on AWS: the workers' IAM role)
+        # where the account is: the emulator's endpoint; who the workers are: the role step 0 made, assumed from
+        # the operator's credentials (on AWS the runtime gives the workers that role: MWAA, ECS, EC2)
         "AWS_ENDPOINT_URL": stack.settings.aws_endpoint_url,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
+        **workers_profile(tmp_path, names),
     }
     airflow = str(Path(sys.executable).parent / "airflow")
     migrated = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, check=False)
@@ -403,3 +427,23 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
     called = {a for line in lines if line["caller"] in ("terraform", "airflow") for a in line["actions"]}
     missing = sorted(a for a in called - set(NOT_GRANTED) if not granted(a, documents))
     assert not missing, f"the workers called actions terraform/airflow_workers does not grant: {missing}"
+
+    # the report (make iam-report): what the workers called, and why each allowed action nothing called stays
+    from iam_rules import UNCALLED_REASONS
+
+    from recsys_local.iam_audit import report
+
+    text, unexplained = report(
+        "Airflow workers (`terraform/airflow_workers`)",
+        dict(zip(shipped, documents, strict=True)),
+        lines,
+        ("terraform", "airflow"),
+        UNCALLED_REASONS,
+        NOT_GRANTED,
+    )
+    page = IAM_REPORT_HEADER + text
+    (ROOT / ".local" / "reports").mkdir(parents=True, exist_ok=True)
+    (ROOT / ".local" / "reports" / "iam.md").write_text(page)
+    if os.environ.get("IAM_REPORT_PAGE"):
+        (ROOT / "docs" / "iam-report.md").write_text(page)
+    assert not unexplained, f"allowed, never called, and no reason why they stay: {unexplained}"
