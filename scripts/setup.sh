@@ -1,8 +1,33 @@
 #!/usr/bin/env bash
-# Idempotent setup: Debian packages the local stack needs, then .venv from requirements-lock.txt.
+# Idempotent setup: Terraform checked (it cannot be installed from here), the Debian packages the local stack needs,
+# then .venv from requirements-lock.txt.
 # A second run with nothing missing takes a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Terraform provisions both targets (the local stack too) and the test suite runs it: a machine without it is not set
+# up. Neither Debian nor PyPI ships it, so it is installed by hand (HashiCorp's page) and checked here, first.
+terraform_bin=${TERRAFORM_BIN:-terraform} # an empty TERRAFORM_BIN is unset, as for the provisioner
+no_usable_terraform() { # no_usable_terraform WHAT: say what is wrong and how to fix it, then stop
+  echo "[setup] error: $1" >&2
+  echo "  install Terraform >= 1.10 on the PATH (https://developer.hashicorp.com/terraform/install)," \
+    "or set TERRAFORM_BIN to the path of one" >&2
+  exit 1
+}
+if ! command -v "$terraform_bin" >/dev/null 2>&1; then
+  if [ -n "${TERRAFORM_BIN:-}" ]; then
+    no_usable_terraform "TERRAFORM_BIN=$TERRAFORM_BIN is not an executable"
+  fi
+  no_usable_terraform "terraform is not on the PATH"
+fi
+terraform_version=$(CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$terraform_bin" version 2>/dev/null |
+  sed -n '1s/^Terraform v\([0-9]*\.[0-9]*\)\..*/\1/p') || true
+IFS=. read -r tf_major tf_minor <<<"$terraform_version"
+if [ -z "$tf_minor" ]; then
+  no_usable_terraform "\`$terraform_bin version\` does not name a Terraform version"
+elif ((tf_major < 1 || (tf_major == 1 && tf_minor < 10))); then
+  no_usable_terraform "$terraform_bin is Terraform $terraform_version"
+fi
 
 APT_PACKAGES=(mariadb-server mariadb-client libmariadb-java libmariadb-dev pkg-config chromium chromium-driver)
 command -v java >/dev/null 2>&1 || APT_PACKAGES+=(default-jre-headless)
@@ -49,12 +74,6 @@ install_venv() {  # install_venv DIR LOCKFILE [editable]
   rm -f "$dir"/.installed-*
   touch "$stamp"
 }
-# Terraform provisions both targets (the local stack too). It is not a Debian package: it must be on the PATH.
-if ! command -v terraform >/dev/null 2>&1; then
-  echo "[setup] warning: terraform (>= 1.10) is not on the PATH; every provisioning task needs it:" >&2
-  echo "  https://developer.hashicorp.com/terraform/install (or set TERRAFORM_BIN)" >&2
-fi
-
 install_venv .venv requirements-lock.txt editable
 install_venv .venv-checkov requirements-checkov.lock
 echo "[setup] ready: .venv ($(.venv/bin/python --version)), .venv-checkov"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -23,7 +22,6 @@ from endpoint_process import Endpoint
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
 ]
 
 COPIES = 25  # of each resource in the Terraform root: 100 resources, applied 30 at a time

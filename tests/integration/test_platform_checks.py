@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from recsys.checks.platform import PlatformCheckError, check_aws, check_mysql_source, check_vector_db
@@ -39,7 +37,6 @@ def test_missing_ratings_table_names_the_connection(connections):
     seed(connections.mariadb(), SeedSpec(customers=40, products=30, ratings=300))
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
 def test_the_vector_db_check_without_a_host_reads_the_roots_outputs_or_says_it_is_not_applied_yet(
     connections, monkeypatch, tmp_path
 ):

@@ -8,7 +8,6 @@ retry finds the object): the apply fails with AlreadyExists. The error says what
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from recsys_local.target import LocalTarget
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
 ]
 
 ALIAS = "alias/state-check"

@@ -190,10 +190,6 @@ def terraform(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Complete
     return subprocess.run(["terraform", *args], cwd=cwd, env=env, capture_output=True, text=True)
 
 
-needs_terraform = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
-
-
-@needs_terraform
 def test_fmt_check_passes():
     result = terraform(
         "fmt", "-check", "-recursive", "-no-color", cwd=TF, env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull}
@@ -201,7 +197,6 @@ def test_fmt_check_passes():
     assert result.returncode == 0, f"terraform fmt would change: {result.stdout}{result.stderr}"
 
 
-@needs_terraform
 @pytest.mark.parametrize("pipeline", PIPELINES)
 def test_every_root_validates_with_the_locked_provider(pipeline, tmp_path):
     provisioner = TerraformProvisioner({**os.environ, "TERRAFORM_WORK_DIR": str(tmp_path)}, target=AwsTarget({}))
@@ -216,7 +211,6 @@ def test_every_root_validates_with_the_locked_provider(pipeline, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-@needs_terraform
 @pytest.mark.parametrize("root", ADMIN_ROOTS)
 def test_every_admin_root_validates_with_the_locked_provider(root, tmp_path):
     shutil.copytree(TF, tmp_path / "terraform", symlinks=True, ignore=shutil.ignore_patterns(".terraform"))
@@ -267,7 +261,6 @@ def test_prefix_validation_refuses_what_s3_refuses():
         assert rule in condition
 
 
-@needs_terraform
 @pytest.mark.parametrize(
     ("prefix", "accepted"),
     [("de-c1w4", True), ("abc", True), ("de--c1w4", False), ("xn-abc", False), ("sthree-abc", False), ("De", False)],

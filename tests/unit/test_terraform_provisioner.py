@@ -25,8 +25,6 @@ from recsys.provisioning.terraform import (
     remove_abandoned_copies,
 )
 
-pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
-
 SECRET = "s3cr3t-Zq81-never-in-logs"
 
 ROOT = """

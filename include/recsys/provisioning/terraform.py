@@ -13,7 +13,9 @@ tasks on one worker never share ``.terraform/`` or a plan:
 
 Only the :mod:`target <recsys.provisioning.targets>` differs between AWS and the local stack: the backend, a
 provider override (the local endpoint) and the variables. Plan and apply output (where Terraform masks sensitive
-values) goes to the task log; ``show -json`` and ``output -json`` (which carry them in clear) never do.
+values) goes to the task log; ``show -json`` and ``output -json`` (which carry them in clear) never do. Each command's
+time goes to the log when it ends (``terraform plan took 41.2 s``); an exception while one runs (a task stopped, a
+test's timeout) stops it and the provider plugins it started before the exception goes on.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -221,6 +224,49 @@ def remove_abandoned_copies(base: Path) -> list[str]:
     return removed
 
 
+#: Seconds an interrupted ``terraform`` gets to stop its providers and release the state lock before it and they are
+#: killed (Airflow escalates a task's stop after 5 s too).
+STOP_GRACE_SECONDS = 5.0
+
+
+def stop_process_tree(process: subprocess.Popen[str], grace: float | None = None) -> None:
+    """SIGTERM ``process`` (Terraform stops its providers and releases the state lock on it), SIGKILL it and every
+    process it started that is still running after ``grace`` seconds (default :data:`STOP_GRACE_SECONDS`), and reap
+    it. The descendants are listed before the SIGTERM: a provider whose ``terraform`` exits first is reparented and
+    could not be found from it any more."""
+    import psutil
+
+    def running(candidate: Any) -> bool:
+        try:
+            return candidate.is_running() and candidate.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def descendants() -> list[Any]:
+        try:
+            return psutil.Process(process.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+
+    started = descendants()
+    process.terminate()
+    deadline = time.monotonic() + (STOP_GRACE_SECONDS if grace is None else grace)
+    try:
+        while time.monotonic() < deadline and (process.poll() is None or any(running(p) for p in started)):
+            time.sleep(0.05)
+    finally:  # a second interruption during the grace cuts it short, not the kill
+        if process.poll() is None:
+            started += descendants()  # what it started while stopping
+        process.kill()
+        for leftover in started:
+            with contextlib.suppress(psutil.Error):
+                leftover.kill()
+        process.wait()
+        deadline = time.monotonic() + 1  # a SIGKILL takes effect asynchronously
+        while time.monotonic() < deadline and any(running(p) for p in started):
+            time.sleep(0.01)
+
+
 class TerraformProvisioner:
     def __init__(self, env: dict[str, str] | None = None, target: Target | None = None) -> None:
         self.env = dict(os.environ) if env is None else env
@@ -241,9 +287,29 @@ class TerraformProvisioner:
 
     def _run(self, workdir: Path, *args: str, log_output: bool = True) -> str:
         log.info("terraform %s", " ".join(args))
-        result = subprocess.run(
-            [self.binary, *args], cwd=workdir, env=self._command_env(workdir), capture_output=True, text=True
-        )
+        started = time.monotonic()
+        # Terraform stays in our process group, so a kill of the group (Airflow stopping its task, a test lane
+        # stopped) reaches it and its providers; an exception that ends only our wait stops them here.
+        with subprocess.Popen(
+            [self.binary, *args],
+            cwd=workdir,
+            env=self._command_env(workdir),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as process:
+            try:
+                stdout, stderr = process.communicate()
+            except BaseException:  # a task killed, a test's timeout (pytest's Failed), Ctrl-C: nothing left running
+                log.warning(
+                    "terraform %s interrupted after %.1f s: stopping it and its providers",
+                    args[0],
+                    time.monotonic() - started,
+                )
+                stop_process_tree(process)
+                raise
+        log.info("terraform %s took %.1f s", args[0], time.monotonic() - started)
+        result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
         if log_output and result.stdout:
             log.info("%s", result.stdout[-20000:])
         if result.returncode != 0:
