@@ -133,6 +133,19 @@ def _rest_routes(signing: str) -> list[tuple[str, re.Pattern[str], frozenset[str
     return routes
 
 
+def _header_members(signing: str, name: str, environ: dict[str, Any]) -> dict[str, Any]:
+    """A REST request's input members sent as headers (S3's ``x-amz-copy-source`` is CopyObject's ``CopySource``)."""
+    shape = _service_models()[signing].operation_model(name).input_shape
+    members: dict[str, Any] = {}
+    for member, member_shape in shape.members.items() if shape is not None else ():
+        location = member_shape.serialization
+        if location.get("location") == "header":
+            value = environ.get("HTTP_" + str(location["name"]).upper().replace("-", "_"))
+            if value is not None:
+                members[member] = unquote(str(value))
+    return members
+
+
 def _resolve(signing: str, environ: dict[str, Any], body: bytes) -> tuple[str, dict[str, Any]]:
     """The operation's name and its parameters: the JSON body, the query and form fields (first values), or a REST
     request's path labels, query fields and JSON body."""
@@ -168,7 +181,7 @@ def _resolve(signing: str, environ: dict[str, Any], body: bytes) -> tuple[str, d
     for route_method, pattern, keys, headers, _specificity, name in _rest_routes(signing):
         found = pattern.match(path) if route_method == method else None
         if found and keys <= set(query) and headers <= present:
-            return name, {**document, **query, **found.groupdict()}
+            return name, {**document, **query, **_header_members(signing, name, environ), **found.groupdict()}
     return "", {}
 
 

@@ -9,11 +9,11 @@ output "workers_role_arn" {
 }
 
 output "workers_policy_arns" {
-  description = "The workers' four managed policies."
+  description = "The workers' five managed policies."
   value       = module.airflow_workers.policy_arns
 }
 
 output "workers_policy_documents" {
-  description = "The four policy documents, for an administrator who applies them another way."
+  description = "The five policy documents, for an administrator who applies them another way."
   value       = module.airflow_workers.policy_documents
 }

@@ -113,3 +113,14 @@ def test_a_virtual_hosted_s3_request_names_its_bucket_in_the_host():
 
 def test_an_unsigned_request_is_not_an_aws_operation():
     assert operation({"REQUEST_METHOD": "POST", "PATH_INFO": "/moto-api/reset"}, b"") is None
+
+
+def test_parameters_come_from_the_path_the_query_the_body_and_the_headers():
+    copy = operation(*environ_of("s3", "copy_object", {"Bucket": "dst", "Key": "a/b", "CopySource": "src/x y"}))
+    assert (copy.params["Bucket"], copy.params["Key"], copy.params["CopySource"]) == ("dst", "a/b", "src/x y")
+    invoke = operation(*environ_of("lambda", "invoke", {"FunctionName": "f", "Qualifier": "live"}))
+    assert (invoke.params["FunctionName"], invoke.params["Qualifier"]) == ("f", "live")
+    glue = operation(*environ_of("glue", "get_table", {"DatabaseName": "d", "Name": "t"}))
+    assert (glue.params["DatabaseName"], glue.params["Name"]) == ("d", "t")
+    groups = operation(*environ_of("ec2", "describe_security_groups", {"GroupIds": ["sg-1"]}))
+    assert groups.params["GroupId.1"] == "sg-1"

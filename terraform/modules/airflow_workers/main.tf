@@ -1,12 +1,13 @@
 # The Airflow workers' permissions: everything the DAGs do (runtime.tf) and everything Terraform does when the DAGs'
-# provisioning tasks apply or destroy the three roots (provision_*.tf), as four customer managed policies (a managed
+# provisioning tasks apply or destroy the three roots (provision_*.tf), as five customer managed policies (a managed
 # policy holds at most 6,144 characters), attached to the role the module creates or to an existing worker role.
 locals {
   documents = {
-    runtime           = data.aws_iam_policy_document.runtime.json
-    provision-data    = data.aws_iam_policy_document.provision_data.json
-    provision-compute = data.aws_iam_policy_document.provision_compute.json
-    provision-network = data.aws_iam_policy_document.provision_network.json
+    runtime             = data.aws_iam_policy_document.runtime.json
+    provision-data      = data.aws_iam_policy_document.provision_data.json
+    provision-compute   = data.aws_iam_policy_document.provision_compute.json
+    provision-streaming = data.aws_iam_policy_document.provision_streaming.json
+    provision-network   = data.aws_iam_policy_document.provision_network.json
   }
   create_role = var.workers_role_name == ""
   role_name   = local.create_role ? aws_iam_role.workers[0].name : var.workers_role_name

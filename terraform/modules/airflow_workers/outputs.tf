@@ -9,11 +9,11 @@ output "role_arn" {
 }
 
 output "policy_arns" {
-  description = "The four managed policies, by name."
+  description = "The five managed policies, by name."
   value       = { for key, policy in aws_iam_policy.workers : key => policy.arn }
 }
 
 output "policy_documents" {
-  description = "The four policy documents (JSON), for an administrator who applies them another way."
+  description = "The five policy documents (JSON), for an administrator who applies them another way."
   value       = local.documents
 }
