@@ -115,3 +115,8 @@ def lambda_s3_violations(name: str, policy: dict[str, Any], artifacts_bucket: st
 #: (update- and destroy-only actions), each with why it stays (tests/e2e/test_aws_deployment_rehearsal.py and
 #: docs/iam-report.md).
 UNCALLED_REASONS: dict[str, str] = {}
+
+
+#: Statements of the Airflow workers' policies (by Sid) that no request of the rehearsal's first runs needs, outside
+#: the *Lifecycle ones, each with why it stays.
+STATEMENTS_NO_RUN_NEEDS: dict[str, str] = {}

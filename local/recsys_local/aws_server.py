@@ -30,6 +30,7 @@ import importlib
 import io
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -206,6 +207,8 @@ class InterceptingApp:
 #: The extension that refuses what the caller's policies do not allow: right after the request log, before anything
 #: answers.
 IAM_ENFORCEMENT = "recsys_local.iam_enforce:IamEnforcement"
+#: Set in the endpoint's own process by ``--enforce-iam audit``.
+IAM_AUDIT_ONLY = "RECSYS_IAM_AUDIT_ONLY"
 
 
 def extensions(enforce_iam: bool) -> list[str]:
@@ -321,15 +324,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, required=True, help="where executors keep state across restarts")
     parser.add_argument(
         "--enforce-iam",
-        action="store_true",
+        choices=("on", "audit"),
         help="authorize every request against the caller's IAM policies, as AWS does (recsys_local.iam_enforce); "
-        "the emulator's own credentials (test) stay the account's administrator",
+        "audit: log what would be refused and refuse nothing. The emulator's own credentials (test) stay the "
+        "account's administrator",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state_dir = args.state_dir.resolve()  # executors hand paths to subprocesses with other working directories
     state_dir.mkdir(parents=True, exist_ok=True)
-    server = LocalAwsServer(args.host, args.port, state_dir, extensions(enforce_iam=args.enforce_iam))
+    if args.enforce_iam == "audit":
+        os.environ[IAM_AUDIT_ONLY] = "1"  # read by the extension when it loads, in this process
+    server = LocalAwsServer(args.host, args.port, state_dir, extensions(enforce_iam=args.enforce_iam is not None))
     stopped = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,8 @@ from recsys_local.iam_policy import ALLOW, EXPLICIT_DENY, Context, evaluate
 log = logging.getLogger("recsys_local.iam")
 
 PARTITION = "aws"
+#: The decisions' log, in the endpoint's state folder.
+DECISIONS = "iam-decisions.jsonl"
 #: Actions AWS authorizes for every principal.
 ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
 
@@ -448,26 +452,46 @@ def _xml(root: str, inner: str) -> str:
 class IamEnforcement:
     """Extension: refuses what the caller's policies do not allow (see the module docstring); answers nothing else."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
+    def __init__(self, state_dir: Path | None) -> None:
+        #: every decision on a principal's request, one JSON line each: the proof that each statement is needed
+        #: (remove it and replay the log) and the record of what a refusal named
+        self.decisions = state_dir / DECISIONS if state_dir is not None else None
+        self._lock = threading.Lock()
+        from recsys_local.aws_server import IAM_AUDIT_ONLY
+
+        self.audit_only = os.environ.get(IAM_AUDIT_ONLY) == "1"
 
     def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
         op = operation(call.environ, call.body)
         if op is None:
             return None
-        headers = {k[5:].replace("_", "-").title(): str(v) for k, v in call.environ.items() if k.startswith("HTTP_")}
-        headers = {
-            ("X-Amz-Security-Token" if k.lower() == "x-amz-security-token" else k): v for k, v in headers.items()
-        }
-        who = principal(op.access_key, headers)
+        token = call.environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
+        who = principal(op.access_key, {"X-Amz-Security-Token": str(token)} if token else {})
         if who is None:
             return None
         for check in checks(op):
             decision = evaluate(who.policies, check.action, check.resource, Context.of(check.context))
+            self._record(who, check, decision.effect, decision.statement)
             if decision.effect != ALLOW:
-                log.warning("denied %s %s on %s (%s)", who.arn, check.action, check.resource, decision.effect)
-                return denied(op, who.arn, check, decision.effect == EXPLICIT_DENY)
+                verb = "would deny" if self.audit_only else "denied"
+                log.warning("%s %s %s on %s (%s)", verb, who.arn, check.action, check.resource, decision.effect)
+                if not self.audit_only:
+                    return denied(op, who.arn, check, decision.effect == EXPLICIT_DENY)
         return None
+
+    def _record(self, who: Principal, check: Check, effect: str, statement: str) -> None:
+        if self.decisions is None:
+            return
+        line = {
+            "principal": who.arn,
+            "action": check.action,
+            "resource": check.resource,
+            "context": check.context,
+            "effect": effect,
+            "statement": statement,
+        }
+        with self._lock, open(self.decisions, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line) + "\n")
 
     def restore(self, endpoint_url: str) -> None:
         return None

@@ -23,8 +23,9 @@ class StackSettings:
     mysql_database: str = SOURCE_DATABASE
     vector_db_user: str = "recsys"
     vector_db_name: str = "postgres"
-    #: authorize every AWS request against the caller's policies (recsys_local.iam_enforce)
-    iam_enforcement: bool = False
+    #: authorize every AWS request against the caller's policies (recsys_local.iam_enforce): off, on, or audit
+    #: (record in the endpoint's log what would be refused, refuse nothing)
+    iam_enforcement: str = "off"
     names: PlatformNames = PlatformNames()  # noqa: RUF009 - a frozen dataclass
 
     @property
@@ -67,9 +68,11 @@ def stack_settings(env: dict[str, str] | None = None) -> StackSettings:
             continue
         value = env[variable]
         if field == "iam_enforcement":
-            if value.strip().lower() not in ("", "0", "1", "true", "false", "on", "off", "yes", "no"):
-                raise ValueError(f"{variable}={value!r}: expected 1/0, true/false, on/off or yes/no")
-            kwargs[field] = value.strip().lower() in ("1", "true", "on", "yes")
+            modes = {"": "off", "0": "off", "off": "off", "1": "on", "on": "on", "audit": "audit"}
+            mode = modes.get(value.strip().lower())
+            if mode is None:
+                raise ValueError(f"{variable}={value!r}: expected 1 (on), 0 (off) or audit")
+            kwargs[field] = mode
         elif field.endswith("_port"):
             try:
                 kwargs[field] = int(value)

@@ -87,8 +87,8 @@ class Stack:
         log = self.home / "logs" / "aws.log"
         env = {**_base_env(), "PYTHONPATH": pythonpath()}
         argv = [sys.executable, "-m", "recsys_local.aws_server", "--host", s.host, "--port", str(s.aws_port)]
-        if s.iam_enforcement:
-            argv.append("--enforce-iam")
+        if s.iam_enforcement != "off":
+            argv += ["--enforce-iam", s.iam_enforcement]
         pid = spawn([*argv, "--state-dir", str(self.home / "aws")], log, env=env)
         self.state.record(AWS_SERVICE, pid)
         wait_until(lambda: aws_healthy(s.aws_endpoint_url)[0], "AWS endpoint", timeout=60, log=log)

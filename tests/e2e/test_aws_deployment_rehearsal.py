@@ -43,7 +43,7 @@ ACCOUNT_ENV = {
     "AWS_PORT": os.environ.get("REHEARSAL_AWS_PORT", "25055"),
     "AIRFLOW_PORT": os.environ.get("REHEARSAL_AIRFLOW_PORT", "28080"),
     # as AWS: every request the workers make is authorized against the policies step 0 shipped
-    "LOCAL_IAM_ENFORCEMENT": "1",
+    "LOCAL_IAM_ENFORCEMENT": os.environ.get("REHEARSAL_IAM_ENFORCEMENT", "1"),
 }
 
 
@@ -448,3 +448,34 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
     if os.environ.get("IAM_REPORT_PAGE"):
         (ROOT / "docs" / "iam-report.md").write_text(page)
     assert not unexplained, f"allowed, never called, and no reason why they stay: {unexplained}"
+
+    # each statement is needed: removed, some request the workers made would have been refused (replayed from the
+    # endpoint's decisions), unless it holds update- or destroy-only actions or its reason is written down
+    from iam_rules import STATEMENTS_NO_RUN_NEEDS
+
+    from recsys_local.iam_enforce import DECISIONS
+    from recsys_local.iam_policy import ALLOW, Context, evaluate
+
+    role = f":assumed-role/{names.prefix}-airflow-workers/"
+    decisions = [json.loads(line) for line in (stack.home / "aws" / DECISIONS).read_text().splitlines()]
+    made = [d for d in decisions if role in d["principal"]]
+    assert made, f"no decision on the workers' requests in {DECISIONS}: was the endpoint enforcing?"
+    assert all(d["effect"] == ALLOW for d in made), [d for d in made if d["effect"] != ALLOW][:5]
+    policies = list(zip(shipped, documents, strict=True))
+    unneeded = []
+    for name, document in policies:
+        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+        for index, statement in enumerate(statements):
+            sid = statement.get("Sid") or str(index)
+            reduced = [
+                (other, {**doc, "Statement": [s for s in statements if s is not statement]} if other == name else doc)
+                for other, doc in policies
+            ]
+            refused = [
+                d
+                for d in made
+                if evaluate(reduced, d["action"], d["resource"], Context.of(d["context"])).effect != ALLOW
+            ]
+            if not refused and not sid.endswith("Lifecycle") and sid not in STATEMENTS_NO_RUN_NEEDS:
+                unneeded.append(f"{name}/{sid}")
+    assert not unneeded, f"statements no request of the first runs needs, with no reason to stay: {unneeded}"

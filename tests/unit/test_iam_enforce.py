@@ -239,3 +239,29 @@ def _environ(call: AwsCall) -> tuple[dict[str, Any], bytes]:
 def test_the_emulators_own_credentials_are_the_accounts_administrator(role):
     admin = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     assert decide(signed(admin, "iam", "create_role", RoleName="r", AssumeRolePolicyDocument="{}")) is None
+
+
+def test_audit_mode_refuses_nothing_and_logs_what_it_would_refuse(role, monkeypatch, caplog, tmp_path):
+    from recsys_local.aws_server import IAM_AUDIT_ONLY
+
+    credentials = role([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}])
+    monkeypatch.setenv(IAM_AUDIT_ONLY, "1")
+    audit = IamEnforcement(state_dir=tmp_path)
+    assert audit.intercept(signed(credentials, "s3", "get_object", Bucket="other", Key="a"), lambda _c: None) is None
+    assert "would deny arn:aws:sts::123456789012:assumed-role/workers-0/task s3:GetObject on arn:aws:s3:::other/a" in (
+        caplog.text
+    )
+    decisions = [json.loads(line) for line in (tmp_path / "iam-decisions.jsonl").read_text().splitlines()]
+    assert [(d["action"], d["resource"], d["effect"]) for d in decisions] == [
+        ("s3:GetObject", "arn:aws:s3:::other/a", "implicit deny")
+    ]
+
+
+def test_the_enforcement_setting_takes_on_off_and_audit_only():
+    from recsys_local.settings import stack_settings
+
+    assert stack_settings({"LOCAL_IAM_ENFORCEMENT": "1"}).iam_enforcement == "on"
+    assert stack_settings({"LOCAL_IAM_ENFORCEMENT": "audit"}).iam_enforcement == "audit"
+    assert stack_settings({}).iam_enforcement == "off"
+    with pytest.raises(ValueError, match="LOCAL_IAM_ENFORCEMENT='yes please': expected 1"):
+        stack_settings({"LOCAL_IAM_ENFORCEMENT": "yes please"})

@@ -95,6 +95,13 @@ data "aws_iam_policy_document" "provision_network" {
     }
   }
 
+  # the provider reads an instance back by its resource id (a filter), which AWS authorizes on every instance
+  statement {
+    sid       = "FindDbInstances"
+    actions   = ["rds:DescribeDBInstances"]
+    resources = ["${local.rds}:db:*"]
+  }
+
   statement {
     sid = "VectorDbInstance"
     actions = [
