@@ -4,9 +4,12 @@ line before anything runs. Line numbers stay those of the original file."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from dump_strategies import READER, SERVER, Dump, dumps
+from hypothesis import given, settings
 
 from recsys_local.seed.dump import DumpRefused, rewrite_dump
 
@@ -163,6 +166,22 @@ def test_what_the_import_does_not_run_is_refused_with_its_line_before_anything_r
 
 
 @pytest.mark.parametrize(
+    ("delimiter", "comment"),
+    [("#", "# {}"), ("-", "-- {}"), ("--", "-- {}"), ("/", "/* {} */"), ("/*", "/* {} */")],
+)
+def test_a_delimiter_that_overlaps_a_comment_is_refused_for_the_client_would_run_what_the_comment_hides(
+    tmp_path, delimiter, comment
+):
+    """The client looks for its delimiter before it looks for a comment (checked with the mariadb client): after
+    `DELIMITER #`, `SELECT 1 # \\! touch x` is a statement, then a shell command. Found by the property test below."""
+    source = tmp_path / "hidden.sql"
+    hidden = comment.format("\\! touch /tmp/x")
+    source.write_text(f"SELECT 0;\nDELIMITER {delimiter}\nSELECT 1 {hidden}\n")
+    with pytest.raises(DumpRefused, match=r"hidden\.sql, line 2: a DELIMITER the import cannot read"):
+        rewrite_dump(source, "scratch", tmp_path / "out.sql")
+
+
+@pytest.mark.parametrize(
     "dump",
     [
         "CREATE TABLE t (`view` int, trigger_count int);\n",  # names, not objects
@@ -181,3 +200,49 @@ def test_what_a_published_dump_holds_passes_unchanged(tmp_path, dump):
 def test_mariadb_dumps_sandbox_line_passes_and_does_not_hide_the_next_statement(tmp_path):
     dump = "/*M!999999\\- enable the sandbox mode */\nUSE classicmodels;\nSELECT 1;\n"
     assert rewritten(tmp_path, dump) == ("USE `scratch`;\n\nSELECT 1;\n", 1)
+
+
+# --- properties over generated dumps (tests/dump_strategies.py) ----------------------------------------------------
+
+
+#: Examples per property: each costs ~4 ms, mostly generating it.
+READER_EXAMPLES = 1000
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """One folder for every example (a folder made and removed per example cost more than the reading)."""
+    return tmp_path_factory.mktemp("generated")
+
+
+def _rewrite(folder: Path, dump: Dump) -> tuple[str, int]:
+    source, target = folder / "generated.sql", folder / "out.sql"
+    source.write_bytes(dump.text.encode())
+    changed = rewrite_dump(source, "scratch", target)
+    return target.read_bytes().decode(), changed
+
+
+@settings(max_examples=READER_EXAMPLES, deadline=None, derandomize=True, database=None)
+@given(dump=dumps(walls=(SERVER,)))
+def test_a_dump_the_reading_passes_keeps_its_lines_and_changes_only_the_statements_naming_a_database(folder, dump):
+    text, changed = _rewrite(folder, dump)
+    original = dump.text.replace("\r\n", "\n").split("\n")
+    rewritten = text.split("\n")
+    assert len(rewritten) == len(original)
+    for number, (before, after) in enumerate(zip(original, rewritten, strict=True), start=1):
+        if number not in dump.changeable:
+            assert after == before, f"line {number} changed"
+        else:  # aimed at the scratch database or made a comment: no USE of the source's name is left
+            assert not re.search(r"\bUSE\b\s*(/\*\*/)?\s*`?classicmodels", after, re.IGNORECASE), after
+    assert changed == dump.redirects
+    assert text.count("USE `scratch`") + text.count("/* recsys: ignored: ") == dump.redirects
+
+
+@settings(max_examples=READER_EXAMPLES, deadline=None, derandomize=True, database=None)
+@given(dump=dumps(required=READER, walls=(READER, SERVER)))
+def test_a_dump_holding_what_the_reading_refuses_is_refused_at_the_first_such_line(folder, dump):
+    expected = dump.stopped_by
+    with pytest.raises(DumpRefused) as refused:
+        _rewrite(folder, dump)
+    assert refused.value.line == expected.line, f"refused line {refused.value.line}, expected {expected}"
+    assert re.search(rf"generated\.sql, line {expected.line}: {expected.reason}", str(refused.value))

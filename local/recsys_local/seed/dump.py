@@ -66,6 +66,8 @@ SAFE_ESCAPES = frozenset({"N", "-"})
 DEFINER_OBJECTS = frozenset({"TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "VIEW", "PACKAGE"})
 #: sql_mode flags that move where a string ends.
 QUOTING_MODES = ("ANSI_QUOTES", "NO_BACKSLASH_ESCAPES")
+#: What starts a comment outside strings (``--`` with a space after it).
+COMMENT_OPENERS = ("/*", "#", "--")
 
 _LINE_COMMAND = re.compile(r"[ \t]*([A-Za-z]+|\?)(?=[ \t\r\n;]|$)")
 _TOKEN = re.compile(r"'(?:\\.|''|[^'\\])*'?|\"(?:\\.|\"\"|[^\"\\])*\"?|`(?:``|[^`])*`?|[\w$@.]+|\S", re.DOTALL)
@@ -146,6 +148,13 @@ def classify(statement: str) -> tuple[str, str]:
             if mode in upper:
                 return "quoting", mode
     return "other", ""
+
+
+def _overlaps_a_comment(delimiter: str) -> bool:
+    """Whether a comment can start where this delimiter does. The client looks for its delimiter before it looks for
+    a comment, this reading the other way round: with ``DELIMITER #``, ``SELECT 1 # \\! touch x`` is a comment here
+    and a statement then a shell command to the client, so such a delimiter is refused."""
+    return any(delimiter.startswith(opener) or opener.startswith(delimiter) for opener in COMMENT_OPENERS)
 
 
 class _Reader:
@@ -232,9 +241,15 @@ class _Reader:
         name = command.group(1).lower()
         rest = line[command.end() :].strip()
         if name == "delimiter":
-            if not rest or rest[0] in "'\"`" or "\\" in rest.split()[0]:
-                raise self.refuse(number, "a DELIMITER the import cannot read (none, quoted or with \\)", line)
-            self.delimiter = rest.split()[0]
+            delimiter = rest.split()[0] if rest else ""
+            if not delimiter or delimiter[0] in "'\"`" or "\\" in delimiter or _overlaps_a_comment(delimiter):
+                raise self.refuse(
+                    number,
+                    "a DELIMITER the import cannot read (none, quoted, with \\, or one a comment starts with or that "
+                    "starts a comment: #, -, --, /, /*)",
+                    line,
+                )
+            self.delimiter = delimiter
             return line
         if name in ("use", "help") and self.delimiter in rest:
             return None  # a statement (USE x; HELP 'x';), read as one

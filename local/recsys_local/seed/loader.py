@@ -160,14 +160,22 @@ def _import_login(cfg: MariaDBConfig, scratch: str) -> Iterator[list[str]]:
 
 def fingerprint(cfg: MariaDBConfig, database: str) -> dict[str, tuple[str, str, str]]:
     """Each table of ``database``: its row count, ``CHECKSUM TABLE ... EXTENDED`` and definition's digest."""
-    result: dict[str, tuple[str, str, str]] = {}
-    for table in _tables(cfg, database):
-        name = f"`{database}`.`{table}`"
-        count = root_sql(cfg, f"SELECT COUNT(*) FROM {name}").strip()
-        checksum = root_sql(cfg, f"CHECKSUM TABLE {name} EXTENDED").split()[-1]
-        definition = root_sql(cfg, f"SHOW CREATE TABLE {name}")
-        result[table] = (count, checksum, hashlib.sha256(definition.encode()).hexdigest()[:16])
-    return result
+    tables = _tables(cfg, database)
+    if not tables:
+        return {}
+    # one client for every table (a client start costs ~60 ms): three result lines per table, in this order (the
+    # batch output escapes a definition's newlines, so each result is one line)
+    statements = [
+        f"SELECT COUNT(*) FROM {name};\nCHECKSUM TABLE {name} EXTENDED;\nSHOW CREATE TABLE {name};"
+        for name in (f"`{database}`.`{table}`" for table in tables)
+    ]
+    lines = root_sql(cfg, "\n".join(statements)).splitlines()
+    if len(lines) != 3 * len(tables):
+        raise StackError(f"fingerprint of {database}: expected {3 * len(tables)} result lines, got {len(lines)}")
+    return {
+        table: (count.strip(), checksum.split()[-1], hashlib.sha256(definition.encode()).hexdigest()[:16])
+        for table, count, checksum, definition in zip(tables, lines[0::3], lines[1::3], lines[2::3], strict=True)
+    }
 
 
 def _source_after_failure(cfg: MariaDBConfig, before: dict[str, tuple[str, str, str]]) -> str:
