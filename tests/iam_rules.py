@@ -114,9 +114,32 @@ def lambda_s3_violations(name: str, policy: dict[str, Any], artifacts_bucket: st
 #: Actions the Airflow workers' policies allow that no run of the rehearsal calls, outside a *Lifecycle statement
 #: (update- and destroy-only actions), each with why it stays (tests/e2e/test_aws_deployment_rehearsal.py and
 #: docs/iam-report.md).
-UNCALLED_REASONS: dict[str, str] = {}
+UNCALLED_REASONS: dict[str, str] = {
+    "ec2:DescribeNetworkInterfaces": "a destroy of streaming_inference waits for the Lambdas' network interfaces",
+    "ec2:DescribeSecurityGroupRules": "the provider reads a security group rule back by it (make demo's record)",
+    "ec2:DescribeVpcs": "AWS's Lambda checks the function's VPC as the caller; the emulator's does not",
+    "glue:GetJobRuns": "a retry of run_glue_job looks up the run its first try started",
+    "iam:CreateServiceLinkedRole": "RDS creates AWSServiceRoleForRDS as the caller at an account's first instance",
+    "kms:CreateGrant": "RDS makes grants on the vector DB key as the caller (not in the emulator)",
+    "kms:Decrypt": "S3, Secrets Manager and RDS decrypt on the workers' behalf (kms:ViaService; not in the emulator)",
+    "kms:GenerateDataKey": "S3, Secrets Manager and RDS encrypt on the workers' behalf (kms:ViaService; not in the "
+    "emulator)",
+    "kms:DescribeKey": "RDS describes the vector DB key as the caller (and the provider reads each key)",
+    "s3:AbortMultipartUpload": "a failed multipart upload of a Lambda zip is aborted",
+    "s3:GetObjectTagging": "the Glue job's source CA object (only with source_db_ssl_ca set)",
+    "s3:PutObjectTagging": "the Glue job's source CA object (only with source_db_ssl_ca set)",
+    "secretsmanager:TagResource": "RDS tags the master secret it creates as the caller (not in the emulator)",
+    "secretsmanager:CreateSecret": "RDS creates the master secret as the caller (manage_master_user_password)",
+}
 
 
 #: Statements of the Airflow workers' policies (by Sid) that no request of the rehearsal's first runs needs, outside
 #: the *Lifecycle ones, each with why it stays.
-STATEMENTS_NO_RUN_NEEDS: dict[str, str] = {}
+STATEMENTS_NO_RUN_NEEDS: dict[str, str] = {
+    "UsePlatformKeysThroughServices": "S3 and Secrets Manager call KMS on the workers' behalf (SSE-KMS objects, the "
+    "secrets); the emulator's do not",
+    "RdsUsesTheVectorDbKey": "RDS uses the vector DB key as the caller when it creates the instance (not emulated)",
+    "RdsManagedMasterSecret": "RDS creates and tags the master secret as the caller (not emulated)",
+    "RdsServiceLinkedRole": "RDS creates its service-linked role at an account's first instance",
+    "ScriptsBucketObjects": "the Glue job's source CA object, only with source_db_ssl_ca set",
+}

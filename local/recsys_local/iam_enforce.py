@@ -172,7 +172,21 @@ def _s3(op: Operation, action: str) -> list[Check]:
     object_level = key and ("Object" in action or action in ("s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"))
     if op.name == "DeleteObjects":
         return [Check(action, f"arn:{PARTITION}:s3:::{bucket}/*")]
-    return [Check(action, f"arn:{PARTITION}:s3:::{bucket}/{key}" if object_level else f"arn:{PARTITION}:s3:::{bucket}")]
+    if not object_level:
+        return [Check(action, f"arn:{PARTITION}:s3:::{bucket}")]
+    checks = [Check(action, f"arn:{PARTITION}:s3:::{bucket}/{key}")]
+    if op.name in ("GetObject", "HeadObject") and not _s3_object_exists(str(bucket), str(key)):
+        # AWS answers a missing key with 404 only to a caller who may list the bucket, else with 403
+        checks.append(Check("s3:ListBucket", f"arn:{PARTITION}:s3:::{bucket}"))
+    return checks
+
+
+def _s3_object_exists(bucket: str, key: str) -> bool:
+    try:
+        found = _backend("s3", "global").buckets.get(bucket)
+        return found is None or found.keys.get(key) is not None  # no such bucket: NoSuchBucket either way
+    except Exception:  # no such bucket: the answer does not depend on ListBucket
+        return True
 
 
 def _lambda(op: Operation, action: str) -> list[Check]:

@@ -424,21 +424,34 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
         assert alias["FunctionVersion"].isdigit(), alias  # a published version, not $LATEST
 
     # every action the workers called in the first runs (Terraform, the DAGs' hooks) is in the policies step 0 shipped
+    # the workers' own requests: signed with their role's session keys (the operator's key assumes the role)
     lines = [json.loads(line) for line in actions_log.read_text().splitlines()[before_runs:]]
-    called = {a for line in lines if line["caller"] in ("terraform", "airflow") for a in line["actions"]}
+    lines = [line for line in lines if line["key"].startswith("ASIA")]
+    called = {a for line in lines for a in line["actions"]}
     missing = sorted(a for a in called - set(NOT_GRANTED) if not granted(a, documents))
     assert not missing, f"the workers called actions terraform/airflow_workers does not grant: {missing}"
 
-    # the report (make iam-report): what the workers called, and why each allowed action nothing called stays
-    from iam_rules import UNCALLED_REASONS
+    # what the endpoint decided on the workers' requests: each an allow (else a run would have failed)
+    from iam_rules import STATEMENTS_NO_RUN_NEEDS, UNCALLED_REASONS
 
     from recsys_local.iam_audit import report
+    from recsys_local.iam_enforce import DECISIONS
+    from recsys_local.iam_policy import ALLOW, Context, evaluate
 
+    role = f":assumed-role/{names.prefix}-airflow-workers/"
+    decisions = [json.loads(line) for line in (stack.home / "aws" / DECISIONS).read_text().splitlines()]
+    made = [d for d in decisions if role in d["principal"]]
+    assert made, f"no decision on the workers' requests in {DECISIONS}: was the endpoint enforcing?"
+    assert all(d["effect"] == ALLOW for d in made), [d for d in made if d["effect"] != ALLOW][:5]
+
+    # the report (make iam-report): what the workers called (the requests, and what AWS authorizes on their behalf:
+    # iam:PassRole, tag-on-create), and why each allowed action nothing called stays
+    implied = [{"caller": "workers", "actions": [d["action"]]} for d in made]
     text, unexplained = report(
         "Airflow workers (`terraform/airflow_workers`)",
         dict(zip(shipped, documents, strict=True)),
-        lines,
-        ("terraform", "airflow"),
+        [{**line, "caller": "workers"} for line in lines] + implied,
+        ("workers",),
         UNCALLED_REASONS,
         NOT_GRANTED,
     )
@@ -451,16 +464,6 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
 
     # each statement is needed: removed, some request the workers made would have been refused (replayed from the
     # endpoint's decisions), unless it holds update- or destroy-only actions or its reason is written down
-    from iam_rules import STATEMENTS_NO_RUN_NEEDS
-
-    from recsys_local.iam_enforce import DECISIONS
-    from recsys_local.iam_policy import ALLOW, Context, evaluate
-
-    role = f":assumed-role/{names.prefix}-airflow-workers/"
-    decisions = [json.loads(line) for line in (stack.home / "aws" / DECISIONS).read_text().splitlines()]
-    made = [d for d in decisions if role in d["principal"]]
-    assert made, f"no decision on the workers' requests in {DECISIONS}: was the endpoint enforcing?"
-    assert all(d["effect"] == ALLOW for d in made), [d for d in made if d["effect"] != ALLOW][:5]
     policies = list(zip(shipped, documents, strict=True))
     unneeded = []
     for name, document in policies:

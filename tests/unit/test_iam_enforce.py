@@ -265,3 +265,18 @@ def test_the_enforcement_setting_takes_on_off_and_audit_only():
     assert stack_settings({}).iam_enforcement == "off"
     with pytest.raises(ValueError, match="LOCAL_IAM_ENFORCEMENT='yes please': expected 1"):
         stack_settings({"LOCAL_IAM_ENFORCEMENT": "yes please"})
+
+
+def test_a_missing_key_is_refused_to_a_caller_who_may_not_list_the_bucket(role):
+    """AWS answers a GET or HEAD of a missing key with 404 only when the caller may list the bucket, else 403: a
+    sensor waiting for a key needs s3:ListBucket."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="there", Body=b"x")
+    read = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}
+    credentials = role([read])
+    assert decide(signed(credentials, "s3", "head_object", Bucket=BUCKET, Key="there")) is None
+    refused = decide(signed(credentials, "s3", "head_object", Bucket=BUCKET, Key="not-yet"))
+    assert "s3:ListBucket on resource: arn:aws:s3:::" + BUCKET in refused.get_data(as_text=True)
+    listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}"}
+    assert decide(signed(role([read, listing]), "s3", "head_object", Bucket=BUCKET, Key="not-yet")) is None

@@ -22,8 +22,6 @@ data "aws_iam_policy_document" "provision_compute" {
     actions = [
       "iam:CreateRole",
       "iam:GetRole",
-      "iam:TagRole",
-      "iam:UpdateAssumeRolePolicy",
       "iam:ListRolePolicies",
       "iam:ListAttachedRolePolicies",
       "iam:PutRolePolicy",
@@ -39,6 +37,8 @@ data "aws_iam_policy_document" "provision_compute" {
       "iam:DeleteRolePolicy",
       "iam:UntagRole",
       "iam:ListInstanceProfilesForRole",
+      "iam:TagRole",
+      "iam:UpdateAssumeRolePolicy",
     ]
     resources = local.role_arns
   }
@@ -46,7 +46,7 @@ data "aws_iam_policy_document" "provision_compute" {
   # only the two AWS managed policies the Lambda roles use
   statement {
     sid       = "LambdaRoleManagedPolicies"
-    actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
+    actions   = ["iam:AttachRolePolicy"]
     resources = [local.roles.lambda.arn]
     condition {
       test     = "ArnEquals"
@@ -56,9 +56,14 @@ data "aws_iam_policy_document" "provision_compute" {
   }
 
   statement {
-    sid       = "ReadManagedPolicies"
-    actions   = ["iam:GetPolicy", "iam:GetPolicyVersion"]
-    resources = local.managed_policies
+    sid       = "LambdaRoleManagedPoliciesLifecycle"
+    actions   = ["iam:DetachRolePolicy"]
+    resources = [local.roles.lambda.arn]
+    condition {
+      test     = "ArnEquals"
+      variable = "iam:PolicyARN"
+      values   = local.managed_policies
+    }
   }
 
   dynamic "statement" {
@@ -92,12 +97,9 @@ data "aws_iam_policy_document" "provision_compute" {
     actions = [
       "glue:CreateJob",
       "glue:GetJob",
-      "glue:UpdateJob",
       "glue:CreateConnection",
       "glue:GetConnection",
-      "glue:UpdateConnection",
       "glue:GetTags",
-      "glue:TagResource",
     ]
     resources = [
       "${local.glue}:job/${var.names.glue_job}",
@@ -111,13 +113,10 @@ data "aws_iam_policy_document" "provision_compute" {
     actions = [
       "glue:CreateDatabase",
       "glue:GetDatabase",
-      "glue:UpdateDatabase",
       "glue:CreateTable",
       "glue:GetTable",
-      "glue:UpdateTable",
       "glue:GetPartitionIndexes",
       "glue:GetTags",
-      "glue:TagResource",
     ]
     resources = [
       "${local.glue}:catalog",
@@ -130,13 +129,30 @@ data "aws_iam_policy_document" "provision_compute" {
   # security configurations have no resource-level permissions
   statement {
     sid       = "GlueSecurityConfiguration"
-    actions   = ["glue:CreateSecurityConfiguration", "glue:GetSecurityConfiguration", "glue:DeleteSecurityConfiguration"]
+    actions   = ["glue:CreateSecurityConfiguration", "glue:GetSecurityConfiguration"]
     resources = ["*"]
   }
 
   statement {
-    sid     = "GlueLifecycle"
-    actions = ["glue:DeleteJob", "glue:DeleteConnection", "glue:DeleteDatabase", "glue:DeleteTable", "glue:UntagResource"]
+    sid       = "GlueSecurityConfigurationLifecycle"
+    actions   = ["glue:DeleteSecurityConfiguration"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "GlueLifecycle"
+    actions = [
+      "glue:DeleteJob",
+      "glue:DeleteConnection",
+      "glue:DeleteDatabase",
+      "glue:DeleteTable",
+      "glue:UntagResource",
+      "glue:UpdateJob",
+      "glue:UpdateConnection",
+      "glue:TagResource",
+      "glue:UpdateDatabase",
+      "glue:UpdateTable",
+    ]
     resources = [
       "${local.glue}:job/${var.names.glue_job}",
       "${local.glue}:catalog",

@@ -18,7 +18,6 @@ data "aws_iam_policy_document" "provision_data" {
       "s3:ListBucket",
       "s3:GetBucketAcl",
       "s3:GetBucketCORS",
-      "s3:GetBucketLocation",
       "s3:GetBucketLogging",
       "s3:GetBucketObjectLockConfiguration",
       "s3:GetBucketOwnershipControls",
@@ -32,7 +31,6 @@ data "aws_iam_policy_document" "provision_data" {
       "s3:GetEncryptionConfiguration",
       "s3:GetLifecycleConfiguration",
       "s3:GetReplicationConfiguration",
-      "s3:PutBucketLogging",
       "s3:PutBucketOwnershipControls",
       "s3:PutBucketPolicy",
       "s3:PutBucketPublicAccessBlock",
@@ -45,8 +43,13 @@ data "aws_iam_policy_document" "provision_data" {
   }
 
   statement {
-    sid       = "BucketsLifecycle"
-    actions   = ["s3:DeleteBucket", "s3:DeleteBucketPolicy", "s3:ListBucketVersions"]
+    sid = "BucketsLifecycle"
+    actions = [
+      "s3:DeleteBucket",
+      "s3:DeleteBucketPolicy",
+      "s3:ListBucketVersions",
+      "s3:PutBucketLogging",
+    ]
     resources = local.bucket_arns
   }
 
@@ -84,11 +87,25 @@ data "aws_iam_policy_document" "provision_data" {
       "kms:GetKeyPolicy",
       "kms:GetKeyRotationStatus",
       "kms:ListResourceTags",
+      "kms:CreateAlias",
+    ]
+    resources = ["${local.arn}:kms:${local.regional}:key/*"]
+    condition {
+      test     = local.project_tag.test
+      variable = local.project_tag.variable
+      values   = local.project_tag.values
+    }
+  }
+
+  statement {
+    sid = "ManageKeysLifecycle"
+    actions = [
+      "kms:ScheduleKeyDeletion",
+      "kms:DisableKeyRotation",
       "kms:PutKeyPolicy",
       "kms:TagResource",
       "kms:UntagResource",
       "kms:UpdateKeyDescription",
-      "kms:CreateAlias",
       "kms:UpdateAlias",
       "kms:DeleteAlias",
     ]
@@ -100,21 +117,16 @@ data "aws_iam_policy_document" "provision_data" {
     }
   }
 
-  statement {
-    sid       = "ManageKeysLifecycle"
-    actions   = ["kms:ScheduleKeyDeletion", "kms:DisableKeyRotation"]
-    resources = ["${local.arn}:kms:${local.regional}:key/*"]
-    condition {
-      test     = local.project_tag.test
-      variable = local.project_tag.variable
-      values   = local.project_tag.values
-    }
-  }
-
   # an alias is authorized on the alias and on its key (the key: ManageKeys)
   statement {
     sid       = "KeyAliases"
-    actions   = ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"]
+    actions   = ["kms:CreateAlias"]
+    resources = ["${local.arn}:kms:${local.regional}:alias/${var.project_prefix}-*"]
+  }
+
+  statement {
+    sid       = "KeyAliasesLifecycle"
+    actions   = ["kms:UpdateAlias", "kms:DeleteAlias"]
     resources = ["${local.arn}:kms:${local.regional}:alias/${var.project_prefix}-*"]
   }
 
@@ -131,11 +143,7 @@ data "aws_iam_policy_document" "provision_data" {
       "logs:CreateLogGroup",
       "logs:CreateLogStream",
       "logs:PutRetentionPolicy",
-      "logs:AssociateKmsKey",
-      "logs:TagResource",
-      "logs:TagLogGroup",
       "logs:ListTagsForResource",
-      "logs:ListTagsLogGroup",
       "logs:DescribeLogStreams",
     ]
     resources = concat(local.log_groups, [for group in local.log_groups : "${group}:log-stream:*"])
@@ -150,6 +158,9 @@ data "aws_iam_policy_document" "provision_data" {
       "logs:DisassociateKmsKey",
       "logs:UntagResource",
       "logs:UntagLogGroup",
+      "logs:AssociateKmsKey",
+      "logs:TagResource",
+      "logs:TagLogGroup",
     ]
     resources = concat(local.log_groups, [for group in local.log_groups : "${group}:log-stream:*"])
   }
@@ -167,27 +178,19 @@ data "aws_iam_policy_document" "provision_data" {
       "secretsmanager:CreateSecret",
       "secretsmanager:DescribeSecret",
       "secretsmanager:GetResourcePolicy",
+    ]
+    resources = [for name in ["vector_db_loader", "vector_db_reader"] : "${local.arn}:secretsmanager:${local.regional}:secret:${var.names[name]}-*"]
+  }
+
+  statement {
+    sid = "RoleSecretsLifecycle"
+    actions = [
+      "secretsmanager:DeleteSecret",
+      "secretsmanager:UntagResource",
       "secretsmanager:TagResource",
       "secretsmanager:UpdateSecret",
     ]
     resources = [for name in ["vector_db_loader", "vector_db_reader"] : "${local.arn}:secretsmanager:${local.regional}:secret:${var.names[name]}-*"]
   }
 
-  statement {
-    sid       = "RoleSecretsLifecycle"
-    actions   = ["secretsmanager:DeleteSecret", "secretsmanager:UntagResource"]
-    resources = [for name in ["vector_db_loader", "vector_db_reader"] : "${local.arn}:secretsmanager:${local.regional}:secret:${var.names[name]}-*"]
-  }
-
-  # the streaming root reads the vector DB's master secret (RDS names it rds!db-...) to find it
-  statement {
-    sid       = "DescribeVectorDbMasterSecret"
-    actions   = ["secretsmanager:DescribeSecret"]
-    resources = ["${local.arn}:secretsmanager:${local.regional}:secret:rds!db-*"]
-    condition {
-      test     = "StringEquals"
-      variable = "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn"
-      values   = ["${local.arn}:rds:${local.regional}:db:${var.names.vector_db}"]
-    }
-  }
 }

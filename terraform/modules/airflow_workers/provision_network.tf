@@ -56,8 +56,20 @@ data "aws_iam_policy_document" "provision_network" {
     actions = [
       "ec2:AuthorizeSecurityGroupIngress",
       "ec2:AuthorizeSecurityGroupEgress",
-      "ec2:RevokeSecurityGroupIngress",
       "ec2:RevokeSecurityGroupEgress",
+    ]
+    resources = ["${local.ec2}:security-group/*", "${local.ec2}:security-group-rule/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Project"
+      values   = [var.project_prefix]
+    }
+  }
+
+  statement {
+    sid = "PlatformSecurityGroupRulesLifecycle"
+    actions = [
+      "ec2:RevokeSecurityGroupIngress",
       "ec2:ModifySecurityGroupRules",
       "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
       "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
@@ -74,9 +86,14 @@ data "aws_iam_policy_document" "provision_network" {
 
   # the etl root's rules in the source's group (Glue, the workers), which the operator owns (not tagged by us)
   statement {
-    sid = "SourceGroupAdmitsThePlatform"
+    sid       = "SourceGroupAdmitsThePlatform"
+    actions   = ["ec2:AuthorizeSecurityGroupIngress"]
+    resources = [local.source_sg, "${local.ec2}:security-group-rule/*"]
+  }
+
+  statement {
+    sid = "SourceGroupAdmitsThePlatformLifecycle"
     actions = [
-      "ec2:AuthorizeSecurityGroupIngress",
       "ec2:RevokeSecurityGroupIngress",
       "ec2:ModifySecurityGroupRules",
       "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
@@ -107,12 +124,9 @@ data "aws_iam_policy_document" "provision_network" {
     actions = [
       "rds:CreateDBInstance",
       "rds:DescribeDBInstances",
-      "rds:ModifyDBInstance",
-      "rds:AddTagsToResource",
       "rds:ListTagsForResource",
       "rds:CreateDBSubnetGroup",
       "rds:DescribeDBSubnetGroups",
-      "rds:ModifyDBSubnetGroup",
     ]
     resources = [
       "${local.rds}:db:${var.names.vector_db}",
@@ -124,8 +138,16 @@ data "aws_iam_policy_document" "provision_network" {
   }
 
   statement {
-    sid       = "VectorDbLifecycle"
-    actions   = ["rds:DeleteDBInstance", "rds:DeleteDBSubnetGroup", "rds:CreateDBSnapshot", "rds:RemoveTagsFromResource"]
+    sid = "VectorDbLifecycle"
+    actions = [
+      "rds:DeleteDBInstance",
+      "rds:DeleteDBSubnetGroup",
+      "rds:CreateDBSnapshot",
+      "rds:RemoveTagsFromResource",
+      "rds:ModifyDBInstance",
+      "rds:ModifyDBSubnetGroup",
+      "rds:AddTagsToResource",
+    ]
     resources = ["${local.rds}:db:${var.names.vector_db}", local.vector_db_subnet, "${local.rds}:snapshot:${var.names.vector_db}-final"]
   }
 

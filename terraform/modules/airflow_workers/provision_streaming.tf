@@ -9,21 +9,13 @@ data "aws_iam_policy_document" "provision_streaming" {
       "lambda:GetFunction",
       "lambda:GetFunctionCodeSigningConfig",
       "lambda:GetFunctionConfiguration",
-      "lambda:GetFunctionConcurrency",
       "lambda:ListVersionsByFunction",
-      "lambda:UpdateFunctionCode",
-      "lambda:UpdateFunctionConfiguration",
-      "lambda:PutFunctionConcurrency",
       "lambda:PublishVersion",
-      "lambda:ListTags",
-      "lambda:TagResource",
       "lambda:CreateAlias",
       "lambda:GetAlias",
       "lambda:UpdateAlias",
       "lambda:CreateFunctionUrlConfig",
       "lambda:GetFunctionUrlConfig",
-      "lambda:UpdateFunctionUrlConfig",
-      "lambda:GetPolicy",
     ]
     resources = concat(local.functions, [for function in local.functions : "${function}:*"])
   }
@@ -36,6 +28,11 @@ data "aws_iam_policy_document" "provision_streaming" {
       "lambda:DeleteFunctionUrlConfig",
       "lambda:DeleteFunctionConcurrency",
       "lambda:UntagResource",
+      "lambda:UpdateFunctionCode",
+      "lambda:UpdateFunctionConfiguration",
+      "lambda:PutFunctionConcurrency",
+      "lambda:TagResource",
+      "lambda:UpdateFunctionUrlConfig",
     ]
     resources = concat(local.functions, [for function in local.functions : "${function}:*"])
   }
@@ -44,21 +41,24 @@ data "aws_iam_policy_document" "provision_streaming" {
     sid = "ActivityStream"
     actions = [
       "kinesis:CreateStream",
-      "kinesis:DescribeStream",
       "kinesis:DescribeStreamSummary",
       "kinesis:ListTagsForStream",
-      "kinesis:AddTagsToStream",
       "kinesis:IncreaseStreamRetentionPeriod",
-      "kinesis:DecreaseStreamRetentionPeriod",
       "kinesis:StartStreamEncryption",
-      "kinesis:UpdateShardCount",
     ]
     resources = ["${local.arn}:kinesis:${local.regional}:stream/${var.names.kinesis_stream}"]
   }
 
   statement {
-    sid       = "ActivityStreamLifecycle"
-    actions   = ["kinesis:DeleteStream", "kinesis:StopStreamEncryption", "kinesis:RemoveTagsFromStream"]
+    sid = "ActivityStreamLifecycle"
+    actions = [
+      "kinesis:DeleteStream",
+      "kinesis:StopStreamEncryption",
+      "kinesis:RemoveTagsFromStream",
+      "kinesis:AddTagsToStream",
+      "kinesis:DecreaseStreamRetentionPeriod",
+      "kinesis:UpdateShardCount",
+    ]
     resources = ["${local.arn}:kinesis:${local.regional}:stream/${var.names.kinesis_stream}"]
   }
 
@@ -74,17 +74,21 @@ data "aws_iam_policy_document" "provision_streaming" {
     actions = [
       "firehose:CreateDeliveryStream",
       "firehose:DescribeDeliveryStream",
-      "firehose:UpdateDestination",
       "firehose:ListTagsForDeliveryStream",
-      "firehose:TagDeliveryStream",
       "firehose:StartDeliveryStreamEncryption",
     ]
     resources = local.streams
   }
 
   statement {
-    sid       = "DeliveryStreamsLifecycle"
-    actions   = ["firehose:DeleteDeliveryStream", "firehose:UntagDeliveryStream", "firehose:StopDeliveryStreamEncryption"]
+    sid = "DeliveryStreamsLifecycle"
+    actions = [
+      "firehose:DeleteDeliveryStream",
+      "firehose:UntagDeliveryStream",
+      "firehose:StopDeliveryStreamEncryption",
+      "firehose:UpdateDestination",
+      "firehose:TagDeliveryStream",
+    ]
     resources = local.streams
   }
 }

@@ -25,12 +25,8 @@ data "aws_iam_policy_document" "runtime" {
     resources = local.state_keys
   }
 
-  # ListBucket also makes a missing key answer 404 (the sensors' "not yet") instead of 403
-  statement {
-    sid       = "PlatformBuckets"
-    actions   = ["s3:ListBucket"]
-    resources = [for bucket in local.buckets : "${local.arn}:s3:::${bucket}"]
-  }
+  # s3:ListBucket on the platform's buckets, which also makes a missing key answer 404 (a sensor's "not yet")
+  # instead of 403: provision-data's Buckets statement grants it
 
   # platform_health (recsys/checks/platform.py) lists the account's buckets: the action has no narrower resource
   statement {
@@ -115,19 +111,8 @@ data "aws_iam_policy_document" "runtime" {
     ]
   }
 
-  # streaming/deploy.py: publish a version of each function and move (or roll back) its live alias
-  statement {
-    sid = "DeployLambdaVersions"
-    actions = [
-      "lambda:GetFunction",
-      "lambda:GetFunctionConfiguration",
-      "lambda:GetAlias",
-      "lambda:PublishVersion",
-      "lambda:UpdateAlias",
-      "lambda:ListVersionsByFunction",
-    ]
-    resources = concat(local.functions, [for function in local.functions : "${function}:*"])
-  }
+  # streaming/deploy.py publishes a version of each function and moves (or rolls back) its live alias: the same
+  # actions on the same functions as provision-streaming's Functions statement, which grants them
 
   # the streaming DAG's smoke test: invoke the live transformation, put through the smoke delivery stream
   statement {
