@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +254,9 @@ class Stack:
             progress(f"{self.home} does not exist: nothing to delete")
             return
         self.down(progress)
+        # stack homes inside this one (the test stacks under .local/): stop what they run before their data goes
+        for inner in sorted(path.parent for path in self.home.glob("*/stack.json")):
+            Stack(replace(self.settings, home=inner)).down(progress)
         shutil.rmtree(self.home)
         progress(f"removed {self.home}")
 

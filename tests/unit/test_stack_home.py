@@ -143,3 +143,17 @@ def test_the_projects_own_scratch_folder_is_the_stacks_even_before_a_mark(monkey
     claim(scratch)
     assert (scratch / MARKER).is_file()
     assert owned(scratch / "test-lanes", "delete")
+
+
+def test_clean_stops_the_stacks_inside_the_home_before_deleting_it(tmp_path, monkeypatch):
+    """`make clean` deletes .local/, which holds the test stacks: what they run is stopped first, not orphaned."""
+    home = tmp_path / "stack"
+    claim(home)
+    inner = home / "test-stack"
+    claim(inner)
+    (inner / "stack.json").write_text("{}")
+    stopped: list[Path] = []
+    monkeypatch.setattr(Stack, "down", lambda self, progress: stopped.append(self.home))
+    Stack(stack_settings({"LOCAL_STACK_HOME": str(home)})).clean(lambda _m: None)
+    assert stopped == [home, inner]
+    assert not home.exists()
