@@ -16,11 +16,11 @@ safely at any time, even while the streaming pipeline reads them.
 | `load_embeddings` | as `recsys_loader`: binary COPY into staging tables, the items' search index (IVFFlat over keys that make inner-product search a nearest-neighbour search), ANALYZE, swap both tables in one transaction, record the version |
 | `verify_vector_db` | as `recsys_reader` (what the Lambdas use): row counts equal the CSVs, the search index present, version recorded; publishes the `vector_db_embeddings` Asset |
 
-Runs when the `ml_artifacts` Asset updates (after `recommender_model`) and by hand. The `vector_db` connection is
-the master user's and serves `ensure_database_roles` only; in AWS give it the extra
-`{"secret_arn": "<vector_db_secret_arn output>"}` and the user and password are read from that RDS-managed secret at
-run time (host, port and database stay the connection's). The load and the verify log in as their own roles, with
-the passwords in the roles' secrets (outputs `vector_db_loader_secret_arn`, `vector_db_reader_secret_arn`).
+Runs when the `ml_artifacts` Asset updates (after `recommender_model`) and by hand. The `vector_db` connection holds
+only the TLS settings in AWS (docs/aws-deployment.md, step 2): the endpoint and the master user's RDS-managed secret
+are `terraform/vector_db`'s outputs, read at run time, and serve `ensure_database_roles` only. The load and the verify
+log in as their own roles, with the passwords in the roles' secrets (outputs `vector_db_loader_secret_arn`,
+`vector_db_reader_secret_arn`).
 
 ## Params
 
