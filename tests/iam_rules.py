@@ -28,6 +28,9 @@ NO_RESOURCE_LEVEL = frozenset(
         "glue:DeleteSecurityConfiguration",
     }
 )
+#: Tag actions AWS authorizes when a create request carries tags, before the resource exists: on Resource "*" only
+#: under an aws:RequestTag condition.
+TAG_ON_CREATE = frozenset({"kms:TagResource"})
 #: Of those, the ones that must still carry a condition (a namespace, a tag key).
 MUST_BE_CONDITIONED = frozenset({"cloudwatch:PutMetricData", "kms:CreateKey"})
 #: AWS managed policies a role may have attached, each for a stated reason.
@@ -64,8 +67,9 @@ def identity_policy_violations(name: str, policy: dict[str, Any]) -> list[str]:
         resources = as_list(statement.get("Resource"))
         if any(a in ("*", "*:*") or a.endswith(":*") for a in actions):
             found.append(f"{where}: wildcard action {actions}")
+        tag_on_create = "aws:RequestTag/" in str(statement.get("Condition"))
         if "*" in resources:
-            broad = [a for a in actions if a not in NO_RESOURCE_LEVEL]
+            broad = [a for a in actions if a not in NO_RESOURCE_LEVEL and not (tag_on_create and a in TAG_ON_CREATE)]
             if broad:
                 found.append(f"{where}: {broad} on Resource '*' (these have resource-level permissions)")
             if any(a in MUST_BE_CONDITIONED for a in actions) and not statement.get("Condition"):
@@ -126,6 +130,8 @@ UNCALLED_REASONS: dict[str, str] = {
     "emulator)",
     "kms:DescribeKey": "RDS describes the vector DB key as the caller (and the provider reads each key)",
     "s3:AbortMultipartUpload": "a failed multipart upload of a Lambda zip is aborted",
+    "lambda:ListTags": "AWS also requires it for GetFunction on a tagged function (every one here: default tags)",
+    "kms:Encrypt": "Lambda encrypts the functions' environment with the delivery-stream key as the caller",
     "s3:GetObjectTagging": "the Glue job's source CA object (only with source_db_ssl_ca set)",
     "s3:PutObjectTagging": "the Glue job's source CA object (only with source_db_ssl_ca set)",
     "secretsmanager:TagResource": "RDS tags the master secret it creates as the caller (not in the emulator)",
@@ -141,5 +147,7 @@ STATEMENTS_NO_RUN_NEEDS: dict[str, str] = {
     "RdsUsesTheVectorDbKey": "RDS uses the vector DB key as the caller when it creates the instance (not emulated)",
     "RdsManagedMasterSecret": "RDS creates and tags the master secret as the caller (not emulated)",
     "RdsServiceLinkedRole": "RDS creates its service-linked role at an account's first instance",
+    "FunctionsUseTheDeliveryStreamKey": "Lambda encrypts the functions' environment as the caller (not emulated)",
+    "LingeringInterfacesLifecycle": "a destroy of a group a Lambda's network interfaces still hold",
     "ScriptsBucketObjects": "the Glue job's source CA object, only with source_db_ssl_ca set",
 }

@@ -384,6 +384,21 @@ RESOLVERS = {
 }
 
 
+#: Create operations that carry tags, and the tag action AWS also authorizes then, on the resource being created
+#: (each service's "tag on create"; EC2's, with ec2:CreateAction, is in :func:`_ec2`).
+TAG_ON_CREATE = {
+    "lambda:CreateFunction": "lambda:TagResource",
+    "logs:CreateLogGroup": "logs:TagResource",
+    "kms:CreateKey": "kms:TagResource",
+    "secretsmanager:CreateSecret": "secretsmanager:TagResource",
+    "rds:CreateDBInstance": "rds:AddTagsToResource",
+    "rds:CreateDBSubnetGroup": "rds:AddTagsToResource",
+    "iam:CreateRole": "iam:TagRole",
+    "firehose:CreateDeliveryStream": "firehose:TagDeliveryStream",
+    "kinesis:CreateStream": "kinesis:AddTagsToStream",
+}
+
+
 def checks(op: Operation) -> list[Check]:
     """Every authorization AWS makes for the request: each IAM action on each resource, and the implied ones."""
     resolver = RESOLVERS.get(op.service)
@@ -391,7 +406,12 @@ def checks(op: Operation) -> list[Check]:
     for action in op.actions:
         if action in ALWAYS_ALLOWED:
             continue
-        out += resolver(op, action) if resolver else [Check(action, "*")]
+        found = resolver(op, action) if resolver else [Check(action, "*")]
+        tagging = TAG_ON_CREATE.get(action)
+        tags = request_tags(op) if tagging else {}
+        if tagging and tags and found:
+            found.append(Check(tagging, found[0].resource, _tag_context(tags)))
+        out += found
     return out
 
 

@@ -280,3 +280,20 @@ def test_a_missing_key_is_refused_to_a_caller_who_may_not_list_the_bucket(role):
     assert "s3:ListBucket on resource: arn:aws:s3:::" + BUCKET in refused.get_data(as_text=True)
     listing = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}"}
     assert decide(signed(role([read, listing]), "s3", "head_object", Bucket=BUCKET, Key="not-yet")) is None
+
+
+def test_a_create_with_tags_also_needs_the_services_tag_action(role):
+    """AWS's tag on create: CreateFunction with tags is authorized for lambda:TagResource too."""
+    function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:de-c1w4-model-inference"
+    create = {"Effect": "Allow", "Action": "lambda:CreateFunction", "Resource": function}
+    pass_role = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}
+    params = {
+        "FunctionName": "de-c1w4-model-inference",
+        "Role": f"arn:aws:iam::{ACCOUNT}:role/r",
+        "Code": {"S3Bucket": "scripts", "S3Key": "k.zip"},
+        "Tags": {"Project": "de-c1w4"},
+    }
+    refused = decide(signed(role([create, pass_role]), "lambda", "create_function", **params))
+    assert f"lambda:TagResource on resource: {function}" in json.loads(refused.get_data())["Message"]
+    tag = {"Effect": "Allow", "Action": "lambda:TagResource", "Resource": function}
+    assert decide(signed(role([create, pass_role, tag]), "lambda", "create_function", **params)) is None

@@ -26,6 +26,7 @@ data "aws_iam_policy_document" "provision_compute" {
       "iam:ListAttachedRolePolicies",
       "iam:PutRolePolicy",
       "iam:GetRolePolicy",
+      "iam:TagRole",
     ]
     resources = local.role_arns
   }
@@ -37,7 +38,6 @@ data "aws_iam_policy_document" "provision_compute" {
       "iam:DeleteRolePolicy",
       "iam:UntagRole",
       "iam:ListInstanceProfilesForRole",
-      "iam:TagRole",
       "iam:UpdateAssumeRolePolicy",
     ]
     resources = local.role_arns

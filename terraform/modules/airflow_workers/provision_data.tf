@@ -48,7 +48,6 @@ data "aws_iam_policy_document" "provision_data" {
       "s3:DeleteBucket",
       "s3:DeleteBucketPolicy",
       "s3:ListBucketVersions",
-      "s3:PutBucketLogging",
     ]
     resources = local.bucket_arns
   }
@@ -71,6 +70,18 @@ data "aws_iam_policy_document" "provision_data" {
   statement {
     sid       = "CreateKeys"
     actions   = ["kms:CreateKey"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Project"
+      values   = [var.project_prefix]
+    }
+  }
+
+  # CreateKey with tags: AWS authorizes kms:TagResource too, before the key (and so its tags) exists
+  statement {
+    sid       = "TagKeysOnCreate"
+    actions   = ["kms:TagResource"]
     resources = ["*"]
     condition {
       test     = "StringEquals"
@@ -145,6 +156,7 @@ data "aws_iam_policy_document" "provision_data" {
       "logs:PutRetentionPolicy",
       "logs:ListTagsForResource",
       "logs:DescribeLogStreams",
+      "logs:TagResource",
     ]
     resources = concat(local.log_groups, [for group in local.log_groups : "${group}:log-stream:*"])
   }
@@ -159,8 +171,6 @@ data "aws_iam_policy_document" "provision_data" {
       "logs:UntagResource",
       "logs:UntagLogGroup",
       "logs:AssociateKmsKey",
-      "logs:TagResource",
-      "logs:TagLogGroup",
     ]
     resources = concat(local.log_groups, [for group in local.log_groups : "${group}:log-stream:*"])
   }
@@ -178,6 +188,7 @@ data "aws_iam_policy_document" "provision_data" {
       "secretsmanager:CreateSecret",
       "secretsmanager:DescribeSecret",
       "secretsmanager:GetResourcePolicy",
+      "secretsmanager:TagResource",
     ]
     resources = [for name in ["vector_db_loader", "vector_db_reader"] : "${local.arn}:secretsmanager:${local.regional}:secret:${var.names[name]}-*"]
   }
@@ -187,7 +198,6 @@ data "aws_iam_policy_document" "provision_data" {
     actions = [
       "secretsmanager:DeleteSecret",
       "secretsmanager:UntagResource",
-      "secretsmanager:TagResource",
       "secretsmanager:UpdateSecret",
     ]
     resources = [for name in ["vector_db_loader", "vector_db_reader"] : "${local.arn}:secretsmanager:${local.regional}:secret:${var.names[name]}-*"]

@@ -71,8 +71,6 @@ data "aws_iam_policy_document" "provision_network" {
     actions = [
       "ec2:RevokeSecurityGroupIngress",
       "ec2:ModifySecurityGroupRules",
-      "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
-      "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
       "ec2:CreateTags",
       "ec2:DeleteTags",
     ]
@@ -96,7 +94,6 @@ data "aws_iam_policy_document" "provision_network" {
     actions = [
       "ec2:RevokeSecurityGroupIngress",
       "ec2:ModifySecurityGroupRules",
-      "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
     ]
     resources = [local.source_sg, "${local.ec2}:security-group-rule/*"]
   }
@@ -110,6 +107,14 @@ data "aws_iam_policy_document" "provision_network" {
       variable = "aws:ResourceTag/Project"
       values   = [var.project_prefix]
     }
+  }
+
+  # a destroy of a group still holding a Lambda's network interfaces (Lambda releases them late) detaches and deletes
+  # them first
+  statement {
+    sid       = "LingeringInterfacesLifecycle"
+    actions   = ["ec2:DetachNetworkInterface", "ec2:DeleteNetworkInterface"]
+    resources = ["${local.ec2}:network-interface/*", "${local.ec2}:instance/*"]
   }
 
   # the provider reads an instance back by its resource id (a filter), which AWS authorizes on every instance
@@ -127,6 +132,7 @@ data "aws_iam_policy_document" "provision_network" {
       "rds:ListTagsForResource",
       "rds:CreateDBSubnetGroup",
       "rds:DescribeDBSubnetGroups",
+      "rds:AddTagsToResource",
     ]
     resources = [
       "${local.rds}:db:${var.names.vector_db}",
@@ -146,7 +152,6 @@ data "aws_iam_policy_document" "provision_network" {
       "rds:RemoveTagsFromResource",
       "rds:ModifyDBInstance",
       "rds:ModifyDBSubnetGroup",
-      "rds:AddTagsToResource",
     ]
     resources = ["${local.rds}:db:${var.names.vector_db}", local.vector_db_subnet, "${local.rds}:snapshot:${var.names.vector_db}-final"]
   }

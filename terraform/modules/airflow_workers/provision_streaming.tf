@@ -16,6 +16,8 @@ data "aws_iam_policy_document" "provision_streaming" {
       "lambda:UpdateAlias",
       "lambda:CreateFunctionUrlConfig",
       "lambda:GetFunctionUrlConfig",
+      "lambda:TagResource",
+      "lambda:ListTags",
     ]
     resources = concat(local.functions, [for function in local.functions : "${function}:*"])
   }
@@ -31,10 +33,27 @@ data "aws_iam_policy_document" "provision_streaming" {
       "lambda:UpdateFunctionCode",
       "lambda:UpdateFunctionConfiguration",
       "lambda:PutFunctionConcurrency",
-      "lambda:TagResource",
       "lambda:UpdateFunctionUrlConfig",
     ]
     resources = concat(local.functions, [for function in local.functions : "${function}:*"])
+  }
+
+  # the functions' environment is encrypted with the delivery-stream key: Lambda makes a grant and encrypts as the
+  # caller when Terraform creates or updates them, and decrypts when the provider reads them back
+  statement {
+    sid       = "FunctionsUseTheDeliveryStreamKey"
+    actions   = ["kms:CreateGrant", "kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"]
+    resources = ["${local.arn}:kms:${local.regional}:key/*"]
+    condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "kms:ResourceAliases"
+      values   = ["alias/${var.names.delivery_stream}"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["lambda.${var.region}.amazonaws.com"]
+    }
   }
 
   statement {
@@ -45,6 +64,7 @@ data "aws_iam_policy_document" "provision_streaming" {
       "kinesis:ListTagsForStream",
       "kinesis:IncreaseStreamRetentionPeriod",
       "kinesis:StartStreamEncryption",
+      "kinesis:AddTagsToStream",
     ]
     resources = ["${local.arn}:kinesis:${local.regional}:stream/${var.names.kinesis_stream}"]
   }
@@ -55,9 +75,6 @@ data "aws_iam_policy_document" "provision_streaming" {
       "kinesis:DeleteStream",
       "kinesis:StopStreamEncryption",
       "kinesis:RemoveTagsFromStream",
-      "kinesis:AddTagsToStream",
-      "kinesis:DecreaseStreamRetentionPeriod",
-      "kinesis:UpdateShardCount",
     ]
     resources = ["${local.arn}:kinesis:${local.regional}:stream/${var.names.kinesis_stream}"]
   }
@@ -76,6 +93,7 @@ data "aws_iam_policy_document" "provision_streaming" {
       "firehose:DescribeDeliveryStream",
       "firehose:ListTagsForDeliveryStream",
       "firehose:StartDeliveryStreamEncryption",
+      "firehose:TagDeliveryStream",
     ]
     resources = local.streams
   }
@@ -87,7 +105,6 @@ data "aws_iam_policy_document" "provision_streaming" {
       "firehose:UntagDeliveryStream",
       "firehose:StopDeliveryStreamEncryption",
       "firehose:UpdateDestination",
-      "firehose:TagDeliveryStream",
     ]
     resources = local.streams
   }

@@ -58,7 +58,8 @@ data "aws_iam_policy_document" "runtime" {
     ]
   }
 
-  # objects under the etl and delivery-stream keys (through S3), the vector DB's secrets (through Secrets Manager)
+  # objects under the etl and delivery-stream keys (through S3), the vector DB's secrets (through Secrets Manager),
+  # the smoke test's put to a stream encrypted with the delivery-stream key (through Firehose)
   statement {
     sid       = "UsePlatformKeysThroughServices"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -71,7 +72,7 @@ data "aws_iam_policy_document" "runtime" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com", "secretsmanager.${var.region}.amazonaws.com"]
+      values   = ["s3.${var.region}.amazonaws.com", "secretsmanager.${var.region}.amazonaws.com", "firehose.${var.region}.amazonaws.com"]
     }
   }
 
