@@ -4,57 +4,15 @@ are built and signed by botocore itself (captured before they are sent), for eac
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
-from botocore.config import Config
+from signed_requests import ENDPOINT, signed_request
 
 from recsys_local.aws_operations import operation
 
 
-class _Sent(Exception):
-    pass
-
-
-def environ_of(service: str, method: str, params: dict[str, Any], endpoint: str = "http://127.0.0.1:5055") -> tuple:
-    """The WSGI environ and body of the request botocore signs for ``service.method(**params)``."""
-    client = boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="secret",
-        config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
-    )
-    captured: dict[str, Any] = {}
-
-    def capture(request: Any, **_kwargs: Any) -> AWSResponse:
-        captured["request"] = request
-        raise _Sent
-
-    client.meta.events.register("before-send", capture)
-    with pytest.raises(_Sent):
-        getattr(client, method)(**params)
-    request = captured["request"]
-    url = urlsplit(request.url)
-    environ = {
-        "REQUEST_METHOD": request.method,
-        "PATH_INFO": url.path or "/",
-        "QUERY_STRING": url.query,
-        "HTTP_HOST": url.netloc,
-        "CONTENT_TYPE": request.headers.get("Content-Type", b"").decode()
-        if isinstance(request.headers.get("Content-Type"), bytes)
-        else request.headers.get("Content-Type", ""),
-    }
-    for name, value in request.headers.items():
-        text = value.decode() if isinstance(value, bytes) else value
-        environ["HTTP_" + name.upper().replace("-", "_")] = text
-    body = request.body or b""
-    if hasattr(body, "read"):
-        body = body.read()
-    return environ, body if isinstance(body, bytes) else body.encode()
+def environ_of(service: str, method: str, params: dict[str, Any], endpoint: str = ENDPOINT) -> tuple:
+    return signed_request(service, method, params, endpoint=endpoint)
 
 
 @pytest.mark.parametrize(

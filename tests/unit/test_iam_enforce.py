@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from botocore.config import Config
 from moto import mock_aws
+from signed_requests import signed_request
 
 from recsys_local.aws_operations import operation
 from recsys_local.aws_server import AwsCall
@@ -20,45 +19,10 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET = "de-c1w4-123456789012-datalake"
 
 
-class _Sent(Exception):
-    pass
-
-
 def signed(credentials: dict[str, str], service: str, method: str, **params: Any) -> AwsCall:
     """The request botocore signs for ``service.method(**params)`` with these credentials, as the endpoint sees it."""
-    client = boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url="http://127.0.0.1:5055",
-        config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
-        **credentials,
-    )
-    captured: dict[str, Any] = {}
-
-    def capture(request: Any, **_kwargs: Any) -> None:
-        captured["request"] = request
-        raise _Sent
-
-    client.meta.events.register("before-send", capture)
-    with pytest.raises(_Sent):
-        getattr(client, method)(**params)
-    request = captured["request"]
-    url = urlsplit(request.url)
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": request.method,
-        "PATH_INFO": url.path or "/",
-        "QUERY_STRING": url.query,
-        "HTTP_HOST": url.netloc,
-    }
-    for name, value in request.headers.items():
-        text = value.decode() if isinstance(value, bytes) else value
-        environ["HTTP_" + name.upper().replace("-", "_")] = text
-        if name.lower() == "content-type":
-            environ["CONTENT_TYPE"] = text
-    body = request.body or b""
-    if hasattr(body, "read"):
-        body = body.read()
-    return AwsCall(environ=environ, body=body if isinstance(body, bytes) else body.encode())
+    environ, body = signed_request(service, method, params, credentials)
+    return AwsCall(environ=environ, body=body)
 
 
 @pytest.fixture
