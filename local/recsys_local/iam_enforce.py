@@ -101,8 +101,9 @@ def request_tags(op: Operation) -> dict[str, str]:
                 key = tag.get("Key", tag.get("TagKey"))
                 if key is not None:
                     tags[str(key)] = str(tag.get("Value", tag.get("TagValue", "")))
-    for key, value in p.items():  # query protocols: Tags.member.N.Key, TagSpecification.N.Tag.M.Key, Tag.N.Key
-        found = re.match(r"^(Tags\.member|TagSpecification\.\d+\.Tag|Tag|Tags)\.(\d+)\.Key$", key)
+    # query protocols: Tags.member.N.Key (IAM), Tags.Tag.N.Key (RDS), TagSpecification.N.Tag.M.Key (EC2)
+    for key, value in p.items():
+        found = re.match(r"^(Tags\.member|Tags\.Tag|TagSpecification\.\d+\.Tag|Tag|Tags)\.(\d+)\.Key$", key)
         if found:
             tags[str(value)] = str(p.get(key[: -len("Key")] + "Value", ""))
     return tags

@@ -261,3 +261,34 @@ def test_a_create_with_tags_also_needs_the_services_tag_action(role):
     assert f"lambda:TagResource on resource: {function}" in json.loads(refused.get_data())["Message"]
     tag = {"Effect": "Allow", "Action": "lambda:TagResource", "Resource": function}
     assert decide(signed(role([create, pass_role, tag]), "lambda", "create_function", **params)) is None
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "params"),
+    [
+        (
+            "rds",
+            "create_db_subnet_group",
+            {"DBSubnetGroupName": "g", "DBSubnetGroupDescription": "d", "SubnetIds": ["s"]},
+        ),
+        ("iam", "create_role", {"RoleName": "r", "AssumeRolePolicyDocument": "{}"}),
+        ("kms", "create_key", {}),
+        ("logs", "create_log_group", {"logGroupName": "g"}),
+        ("secretsmanager", "create_secret", {"Name": "s"}),
+        ("kinesis", "create_stream", {"StreamName": "s"}),
+    ],
+)
+def test_the_tags_of_a_create_request_are_read_in_each_protocols_shape(service, method, params):
+    from recsys_local.iam_enforce import request_tags
+
+    tags = {"Project": "de-c1w4", "ManagedBy": "terraform"}
+    shaped: dict[str, Any] = {
+        "rds": {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]},
+        "iam": {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]},
+        "kms": {"Tags": [{"TagKey": k, "TagValue": v} for k, v in tags.items()]},
+        "logs": {"tags": tags},
+        "secretsmanager": {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]},
+        "kinesis": {"Tags": tags},
+    }[service]
+    environ, body = signed_request(service, method, {**params, **shaped})
+    assert request_tags(operation(environ, body)) == tags
