@@ -106,7 +106,8 @@ def report(
     allowed = allowed_actions(documents)
     called = Counter(a for line in lines if line["caller"] in callers for a in line["actions"])
     out = [f"## {principal}", "", f"Policies: {', '.join(sorted(documents))}.", ""]
-    out += ["| action called | calls | granted by |", "|---|---|---|"]
+    header = "| action called | authorizations (requests and what AWS checks on their behalf) | granted by |"
+    out += [header, "|---|---|---|"]
     for action, count in sorted(called.items()):
         by = ", ".join(allowed.get(action, [])) or f"not granted: {not_granted.get(action, 'MISSING FROM THE POLICY')}"
         out.append(f"| `{action}` | {count:,} | {by} |")
