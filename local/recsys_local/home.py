@@ -21,14 +21,14 @@ STACK_FILES = ("stack.json", "secrets.json", "stack.env")
 
 
 def project_scratch() -> Path:
-    """The project's own scratch folder (``.local/``, git-ignored): the default home, the test stacks' and the test
-    lanes' folders. The project makes it, so it and what is under it are the stack's to use and delete."""
+    """The project's own scratch folder (``.local/``, git-ignored): the default home, holding the test stacks' and
+    the test lanes' folders. The project makes it, so it is the stack's to use and delete; a folder under it is not,
+    unless marked (a test's scratch folder there is no stack home)."""
     return project_root().resolve() / ".local"
 
 
-def _in_project_scratch(home: Path) -> bool:
-    scratch = project_scratch()
-    return home == scratch or scratch in home.parents
+def _is_project_scratch(home: Path) -> bool:
+    return home == project_scratch()
 
 
 def _never_a_home(home: Path) -> str | None:
@@ -59,7 +59,7 @@ def claim(home: Path) -> None:
         elif (
             any(home.iterdir())
             and not any((home / name).is_file() for name in STACK_FILES)
-            and not _in_project_scratch(home)
+            and not _is_project_scratch(home)
         ):
             reason = "it already holds files the stack did not make: choose a new or an empty folder"
     if reason is not None:
@@ -78,7 +78,7 @@ def owned(home: Path, action: str) -> bool:
     if reason is None:
         if not os.path.lexists(home):
             return False
-        if not (home / MARKER).is_file() and not _in_project_scratch(home):
+        if not (home / MARKER).is_file() and not _is_project_scratch(home):
             reason = f"it has no {MARKER} file, so the stack did not make it"
             if any((home / name).is_file() for name in STACK_FILES):
                 reason += " (a stack home from before that file: `make up` once marks it)"

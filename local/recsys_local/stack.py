@@ -255,7 +255,9 @@ class Stack:
             return
         self.down(progress)
         # stack homes inside this one (the test stacks under .local/): stop what they run before their data goes
+        # (one from before the mark is adopted first: it is inside a home being deleted, and its processes must stop)
         for inner in sorted(path.parent for path in self.home.glob("*/stack.json")):
+            claim(inner)
             Stack(replace(self.settings, home=inner)).down(progress)
         shutil.rmtree(self.home)
         progress(f"removed {self.home}")

@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recsys.config import platform_names
 from recsys.provisioning import ProvisioningError
 from recsys_local import tls
 from recsys_local.settings import stack_settings
@@ -67,7 +66,7 @@ class LocalTarget:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.settings = stack_settings(env)
-        self.names = platform_names(env)
+        self.names = self.settings.names  # moto's account, whatever RECSYS_TARGET the caller's environment holds
         self.adopted: dict[str, dict[str, str]] = {}  # pipeline -> address -> import id, see adopt()
 
     def _client(self, service: str) -> Any:

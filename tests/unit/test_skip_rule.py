@@ -36,6 +36,7 @@ def run_suite(pytester: pytest.Pytester, request: pytest.FixtureRequest, monkeyp
         else:
             monkeypatch.setenv("RECSYS_FAIL_ON_SKIP", fail_on_skip)
         monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # the suites need no plugin; scanning costs 1.5 s
+        pytester.makeini("[pytest]\n")  # its own rootdir: node ids as written, wherever the scratch folder lives
         pytester.makepyfile(test_suite=source)
         return pytester.runpytest_inprocess("-p", "no:cacheprovider", plugins=[conftest])
 

@@ -5,6 +5,7 @@ is stopped or deleted."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -133,7 +134,8 @@ def test_make_clean_with_an_empty_home_in_dot_env_keeps_the_checkout(tmp_path):
 
 
 def test_the_projects_own_scratch_folder_is_the_stacks_even_before_a_mark(monkeypatch, tmp_path):
-    """`make test` fills .local/ with its lanes and test stacks before `make demo` first runs `make up` there."""
+    """`make test` fills .local/ with its lanes and test stacks before `make demo` first runs `make up` there; the
+    lanes' scratch folders under it are not stack homes (tests make folders there that must be refused)."""
     from recsys_local import home as home_module
 
     scratch = tmp_path / "checkout" / ".local"
@@ -142,7 +144,8 @@ def test_the_projects_own_scratch_folder_is_the_stacks_even_before_a_mark(monkey
     assert owned(scratch, "delete")
     claim(scratch)
     assert (scratch / MARKER).is_file()
-    assert owned(scratch / "test-lanes", "delete")
+    with pytest.raises(StackError, match=rf"has no {re.escape(MARKER)} file"):
+        owned(scratch / "test-lanes", "delete")  # a folder under it is the stack's only when marked
 
 
 def test_clean_stops_the_stacks_inside_the_home_before_deleting_it(tmp_path, monkeypatch):
@@ -152,8 +155,11 @@ def test_clean_stops_the_stacks_inside_the_home_before_deleting_it(tmp_path, mon
     inner = home / "test-stack"
     claim(inner)
     (inner / "stack.json").write_text("{}")
+    legacy = home / "test-stack-from-before-the-mark"
+    legacy.mkdir()
+    (legacy / "stack.json").write_text("{}")
     stopped: list[Path] = []
     monkeypatch.setattr(Stack, "down", lambda self, progress: stopped.append(self.home))
     Stack(stack_settings({"LOCAL_STACK_HOME": str(home)})).clean(lambda _m: None)
-    assert stopped == [home, inner]
+    assert stopped == [home, inner, legacy]
     assert not home.exists()
