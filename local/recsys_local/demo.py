@@ -20,6 +20,7 @@ from pathlib import Path
 from recsys.config import TRAINING_DATA_PREFIX
 from recsys.etl.glue_job import MANIFEST_NAME
 from recsys_local import mariadb, postgres
+from recsys_local.identity import IDENTITY_VARIABLES
 from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
@@ -130,7 +131,10 @@ def stream_traffic(stack: Stack, count: int = 20, timeout: float = 180) -> None:
     """Put ``count`` generated events on the stream and wait until each is delivered or under the error prefix."""
     import random
 
-    for key, value in stack.environment().items():
+    # the producer stands for the product's web servers, not the platform: the administrator's key, not the workers'
+    for key in IDENTITY_VARIABLES:
+        os.environ.pop(key, None)
+    for key, value in stack.admin_environment().items():
         if key.startswith(("AIRFLOW_CONN_", "AWS_", "RECSYS_")):
             os.environ[key] = value
     # Read when Airflow is first imported (below): the hooks' info lines (statements run, credentials found) would

@@ -423,14 +423,26 @@ class Principal:
     policies: tuple[tuple[str, dict[str, Any]], ...]
 
 
+#: The emulator's administrator key (moto's placeholder, not a secret): the account's bootstrap and the operator.
+#: Any other key must be an IAM user's access key or an STS session's, as in AWS.
+ADMIN_KEY = "test"
+
+
+class UnknownKey(Exception):
+    """A request signed with a key that is neither the administrator's nor any user's or session's."""
+
+
 def principal(access_key: str, headers: dict[str, str]) -> Principal | None:
-    """The IAM user or assumed role that owns the key, with its policies; None for the account's administrator."""
+    """The IAM user or assumed role that owns the key, with its policies; None for the account's administrator;
+    :class:`UnknownKey` for a key nobody owns (AWS refuses it before any policy: InvalidClientTokenId)."""
     from moto.iam.access_control import CreateAccessKeyFailure, create_access_key
 
+    if access_key == ADMIN_KEY:
+        return None
     try:
         owner = create_access_key(LOCAL_ACCOUNT_ID, PARTITION, access_key, headers)
     except CreateAccessKeyFailure:
-        return None
+        raise UnknownKey(access_key) from None
     policies: list[tuple[str, dict[str, Any]]] = []
     for index, policy in enumerate(owner.collect_policies()):
         if isinstance(policy, str):
@@ -446,6 +458,34 @@ def principal(access_key: str, headers: dict[str, str]) -> Principal | None:
 
 
 # --- refusals ------------------------------------------------------------------------------------------------------
+def unrecognized(op: Operation) -> Response:
+    """AWS's answer to a key it does not know, in the request's protocol."""
+    request_id = str(uuid.uuid4())
+    message = "The security token included in the request is invalid."
+    if op.service == "s3":
+        body = _xml(
+            "Error",
+            "<Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our "
+            f"records.</Message><AWSAccessKeyId>{op.access_key}</AWSAccessKeyId><RequestId>{request_id}</RequestId>",
+        )
+        return Response(body, status=403, content_type="application/xml")
+    if op.service == "ec2":
+        error = (
+            "<Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to validate the provided access "
+            f"credentials</Message></Error></Errors><RequestID>{request_id}</RequestID>"
+        )
+        return Response(_xml("Response", error), status=401, content_type="text/xml")
+    if op.service in ("iam", "sts", "rds", "cloudwatch"):
+        error = (
+            f"<Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId>"
+        )
+        return Response(_xml("ErrorResponse", error), status=403, content_type="text/xml")
+    headers = {"x-amzn-ErrorType": "UnrecognizedClientException", "x-amzn-RequestId": request_id}
+    body = json.dumps({"__type": "UnrecognizedClientException", "message": message})
+    return Response(body, status=403, headers=headers, content_type="application/x-amz-json-1.1")
+
+
 def denied(op: Operation, who: str, check: Check, explicit: bool) -> Response:
     """AWS's AccessDenied for the request's protocol."""
     why = (
@@ -495,21 +535,27 @@ class IamEnforcement:
         from recsys_local.aws_server import IAM_AUDIT_ONLY
 
         self.audit_only = os.environ.get(IAM_AUDIT_ONLY) == "1"
+        self._verb = "would deny" if self.audit_only else "denied"
 
     def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
         op = operation(call.environ, call.body)
         if op is None:
             return None
+        if not op.access_key:  # unsigned (the endpoint's own probes): nothing to authorize
+            return None
         token = call.environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
-        who = principal(op.access_key, {"X-Amz-Security-Token": str(token)} if token else {})
+        try:
+            who = principal(op.access_key, {"X-Amz-Security-Token": str(token)} if token else {})
+        except UnknownKey:
+            log.warning("%s an unknown access key %s (%s)", self._verb, op.access_key, op.service)
+            return None if self.audit_only else unrecognized(op)
         if who is None:
             return None
         for check in checks(op):
             decision = evaluate(who.policies, check.action, check.resource, Context.of(check.context))
             self._record(who, check, decision.effect, decision.statement)
             if decision.effect != ALLOW:
-                verb = "would deny" if self.audit_only else "denied"
-                log.warning("%s %s %s on %s (%s)", verb, who.arn, check.action, check.resource, decision.effect)
+                log.warning("%s %s %s on %s (%s)", self._verb, who.arn, check.action, check.resource, decision.effect)
                 if not self.audit_only:
                     return denied(op, who.arn, check, decision.effect == EXPLICIT_DENY)
         return None

@@ -25,7 +25,7 @@ class StackSettings:
     vector_db_name: str = "postgres"
     #: authorize every AWS request against the caller's policies (recsys_local.iam_enforce): off, on, or audit
     #: (record in the endpoint's log what would be refused, refuse nothing)
-    iam_enforcement: str = "off"
+    iam_enforcement: str = "on"
     names: PlatformNames = PlatformNames()  # noqa: RUF009 - a frozen dataclass
 
     @property

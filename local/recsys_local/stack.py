@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import AWS_CONN_ID, DEFAULT_REGION, MYSQL_CONN_ID, VECTOR_DB_CONN_ID, project_root
-from recsys_local import mariadb, postgres, pythonpath, target, tls
+from recsys_local import identity, mariadb, postgres, pythonpath, target, tls
 from recsys_local.home import claim, owned
 from recsys_local.process import (
     StackError,
@@ -43,6 +43,9 @@ class Stack:
     @property
     def state(self) -> StateFile:
         return StateFile(self.home / "stack.json")
+
+    #: the emulator's administrator key (moto's placeholder; not a secret): the bootstrap's and the operator's
+    aws_key = LOCAL_AWS_KEY
 
     def client(self, service: str) -> Any:
         """A boto3 client for the stack's AWS endpoint (moto's placeholder credentials)."""
@@ -117,12 +120,14 @@ class Stack:
         """Every endpoint, credential and name the stack serves, as environment variables."""
         s, names, my, pg = self.settings, self.settings.names, self.mariadb(), self.vectordb()
         root = project_root()
-        aws_conn = {
+        # who the platform is: the workers' role (boto3's default chain reads the profile) or the administrator
+        acting_as = identity.workers_environment(s) if identity.enabled(s) else identity.admin_environment(self.aws_key)
+        aws_conn: dict[str, Any] = {
             "conn_type": "aws",
-            "login": LOCAL_AWS_KEY,
-            "password": LOCAL_AWS_KEY,
             "extra": {"endpoint_url": s.aws_endpoint_url, "region_name": names.region},
         }
+        if not identity.enabled(s):
+            aws_conn |= {"login": self.aws_key, "password": self.aws_key}
         mysql_conn = {
             "conn_type": "mysql",
             "host": my.host,
@@ -148,8 +153,7 @@ class Stack:
             "AWS_ENDPOINT_URL": s.aws_endpoint_url,
             "AWS_DEFAULT_REGION": names.region,
             "AWS_ACCOUNT_ID": names.account,
-            "AWS_ACCESS_KEY_ID": LOCAL_AWS_KEY,
-            "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_KEY,
+            **acting_as,
             "MYSQL_HOST": my.host,
             "MYSQL_PORT": str(my.port),
             "MYSQL_USER": my.etl_user,
@@ -185,6 +189,12 @@ class Stack:
         }
         return env
 
+    def admin_environment(self) -> dict[str, str]:
+        """:meth:`environment` as the emulator's administrator: the bootstrap, and what stands for a client outside
+        the platform (the demo's activity producer)."""
+        env = {k: v for k, v in self.environment().items() if k not in identity.IDENTITY_VARIABLES}
+        return {**env, **identity.admin_environment(self.aws_key)}
+
     def write_env_file(self) -> Path:
         path = self.settings.env_file
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,11 +207,18 @@ class Stack:
         return path
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
-    def up(self, progress: Callable[[str], None], migrate_airflow: bool = True, restore: bool = True) -> None:
+    def up(
+        self,
+        progress: Callable[[str], None],
+        migrate_airflow: bool = True,
+        restore: bool = True,
+        workers_role: bool = True,
+    ) -> None:
         """Start what is not running. When the AWS endpoint (re)started and DAGs had applied Terraform roots on this
         stack, apply them again (``restore``; :mod:`recsys_local.restore`) unless the endpoint loaded everything
         from the snapshot its last graceful stop took (after a kill: its last checkpoint, :mod:`recsys_local.
-        moto_snapshot`)."""
+        moto_snapshot`). With IAM enforced, the workers' role is put in place first (``workers_role``;
+        :mod:`recsys_local.identity`): an emulated account for the AWS rehearsal starts without it."""
         claim(self.home)
         (self.home / ".gitignore").write_text("*\n")
         started: dict[str, bool] = {}
@@ -212,6 +229,8 @@ class Stack:
         ):
             started[label] = start()
             progress(f"{label}: {'started' if started[label] else 'already running'}")
+        if workers_role and identity.enabled(self.settings) and identity.ensure(self, progress, _base_env()):
+            progress(f"the platform acts as {identity.role_name(self.settings)} (LOCAL_IAM_ENFORCEMENT)")
         self.write_env_file()
         if migrate_airflow:
             self.migrate_airflow(progress)
@@ -330,4 +349,9 @@ def aws_healthy(endpoint_url: str) -> tuple[bool, str]:
 def _base_env() -> dict[str, str]:
     import os
 
-    return {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    # no identity of the caller's (a shell that sourced stack.env names the workers' profile): each use adds its own
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AIRFLOW_CONN_") and k not in identity.IDENTITY_VARIABLES
+    }

@@ -105,6 +105,15 @@ class LocalTarget:
     def override_files(self, pipeline: str) -> dict[str, str]:
         endpoint = self.settings.aws_endpoint_url
         endpoints = "\n".join(f'    {service} = "{endpoint}"' for service in LOCAL_ENDPOINT_SERVICES)
+        # the caller's identity: a profile (the Airflow workers' role, recsys_local.identity) or the administrator
+        # (a profile's session is validated, as in AWS: STS GetCallerIdentity gives the account; skipped, the
+        # provider asks iam:GetUser first, which a role is refused)
+        credentials = (
+            "  skip_credentials_validation = false\n"
+            if self.env.get("AWS_PROFILE")
+            else '  access_key                  = "test"\n  secret_key                  = "test"\n'
+            "  skip_credentials_validation = true\n"
+        )
         provider = f"""# Written by recsys_local.target.LocalTarget for the local stack only.
 terraform {{
   backend "local" {{
@@ -113,10 +122,7 @@ terraform {{
 }}
 
 provider "aws" {{
-  access_key                  = "test"
-  secret_key                  = "test"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
+{credentials}  skip_metadata_api_check     = true
   skip_region_validation      = true
   s3_use_path_style           = true
 
@@ -237,6 +243,13 @@ provider "aws" {{
                 "vector_db_master_username": self.settings.vector_db_user,
                 # The emulator has no Performance Insights: the one setting the local apply turns off.
                 "vector_db_performance_insights": False,
+            }
+        if pipeline == "airflow_workers":  # step 0, applied by the stack as the administrator (recsys_local.identity)
+            return {
+                **common,
+                # the local roots keep their state in local files: the grant names a bucket nobody creates here
+                "terraform_state_bucket": f"{self.names.prefix}-{self.names.account}-terraform-state",
+                "source_db_security_group_id": self.source_security_group(vpc),
             }
         if pipeline == "streaming_inference":  # seconds, not AWS's minute: nothing locally waits out a buffer
             return {**common, "buffering_interval_seconds": LOCAL_BUFFER_SECONDS}

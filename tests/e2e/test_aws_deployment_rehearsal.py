@@ -174,7 +174,12 @@ def account():
             # the endpoint takes this process's environment: the account's Glue minute is AWS's, whichever test
             # stack ran before in this session (the test stack's is 20 s)
             patch.delenv("GLUE_TIMEOUT_UNIT_SECONDS", raising=False)
-            stack.up(lambda message: print(f"[rehearsal account] {message}"), migrate_airflow=False, restore=False)
+            stack.up(
+                lambda message: print(f"[rehearsal account] {message}"),
+                migrate_airflow=False,
+                restore=False,
+                workers_role=False,
+            )
         seed_if_empty(stack.mariadb())
         yield stack
     finally:

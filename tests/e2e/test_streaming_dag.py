@@ -24,7 +24,7 @@ def test_deploy_dag_then_generated_events_all_arrive(stack, deployed_platform, m
         assert states[task] == "success", states
     assert set(states.values()) == {"success"}, states
 
-    env = stack.environment()
+    env = stack.admin_environment()  # the producer stands for the web servers, not the platform
     for key, value in env.items():
         if key.startswith(("AIRFLOW_CONN_", "AWS_", "RECSYS_")):
             monkeypatch.setenv(key, value)

@@ -46,7 +46,7 @@ def streaming(stack, run_chain):
     except Exception:
         seed(stack.mariadb(), SeedSpec())
         run_chain()
-    env = stack.environment()
+    env = stack.admin_environment()  # the producer stands for the web servers, not the platform
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update({k: v for k, v in env.items() if k.startswith(("AIRFLOW_CONN_", "AWS_", "RECSYS_"))})
     from recsys.streaming.generator import load_catalog

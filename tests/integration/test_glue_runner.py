@@ -12,7 +12,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def aws(stack, monkeypatch):
-    for key, value in stack.environment().items():
+    # the runner is under test here, not the workers' permissions: the administrator makes the buckets and jobs
+    for key, value in stack.admin_environment().items():
         if key.startswith(("AIRFLOW_CONN_", "AWS_")):
             monkeypatch.setenv(key, value)
     from airflow.providers.amazon.aws.hooks.glue import GlueJobHook

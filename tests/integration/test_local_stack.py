@@ -120,8 +120,10 @@ def test_env_file_is_sourceable_and_complete(stack):
     for key in (
         "AWS_ENDPOINT_URL",
         "AWS_DEFAULT_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_ENDPOINT_URL_STS",
         "MYSQL_HOST",
         "MYSQL_PORT",
         "MYSQL_USER",
@@ -143,7 +145,41 @@ def test_env_file_is_sourceable_and_complete(stack):
     ):
         assert env.get(key), key
     assert env["MYSQL_PORT"] == str(stack.settings.mysql_port)
+    assert not env.get("AWS_ACCESS_KEY_ID")  # the platform has no key of its own: it assumes the workers' role
     assert oct(path.stat().st_mode)[-3:] == "600"
+
+
+WHO_AM_I = """
+import boto3, botocore.exceptions
+print(boto3.client("sts").get_caller_identity()["Arn"])
+try:
+    boto3.client("iam").create_user(UserName="not-the-workers-business")
+    print("created")
+except botocore.exceptions.ClientError as exc:
+    print(exc.response["Error"]["Code"], exc.response["Error"]["Message"])
+"""
+
+
+def test_the_platform_acts_as_the_workers_role_and_is_refused_what_it_is_not_granted(stack):
+    """With IAM enforced (the default) `make up` applied terraform/airflow_workers as the administrator, and the
+    environment it hands Airflow and the DAGs assumes that role: its requests meet the shipped policies."""
+    from recsys_local import identity
+    from recsys_local.stack import _base_env
+
+    assert stack.settings.iam_enforcement == "on"
+    assert identity.role_in_place(stack.client("iam"), stack.settings)
+    out = subprocess.run(
+        [sys.executable, "-c", WHO_AM_I],
+        env={**_base_env(), **stack.environment()},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    role = identity.role_name(stack.settings)
+    assert f":assumed-role/{role}/airflow-workers" in out[0], out
+    assert out[1].startswith("AccessDenied"), out
+    assert f"{role}/airflow-workers is not authorized to perform: iam:CreateUser" in out[1], out
+    assert "not-the-workers-business" not in [u["UserName"] for u in stack.client("iam").list_users()["Users"]]
 
 
 def test_a_taken_port_names_the_port_and_the_setting():

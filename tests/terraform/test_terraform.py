@@ -15,7 +15,7 @@ import pytest
 
 from recsys.config import GLUE_VERSION, NAME_TEMPLATES, project_root
 from recsys.etl.glue_job import TRAINING_SCHEMA
-from recsys.provisioning import OUTPUTS, OWNER_DAGS, PIPELINES
+from recsys.provisioning import ADMIN_ROOTS, OUTPUTS, OWNER_DAGS, PIPELINES
 from recsys.provisioning.targets import AwsTarget
 from recsys.provisioning.terraform import TerraformProvisioner
 from recsys.streaming.packaging import FUNCTIONS
@@ -23,7 +23,6 @@ from recsys_local.demo import EARLY_APPLIES
 
 TF = project_root() / "terraform"
 #: Roots an administrator applies, never a DAG (docs/aws-deployment.md, step 0).
-ADMIN_ROOTS = ("airflow_workers",)
 ROOTS = [TF / root for root in (*PIPELINES, *ADMIN_ROOTS)]
 MODULES = sorted(p for p in (TF / "modules").iterdir() if p.is_dir())
 ALL_DIRS = ROOTS + MODULES

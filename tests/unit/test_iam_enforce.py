@@ -205,6 +205,24 @@ def test_the_emulators_own_credentials_are_the_accounts_administrator(role):
     assert decide(signed(admin, "iam", "create_role", RoleName="r", AssumeRolePolicyDocument="{}")) is None
 
 
+@pytest.mark.parametrize(
+    ("service", "method", "params", "status", "code"),
+    [
+        ("s3", "get_object", {"Bucket": BUCKET, "Key": "k"}, 403, "<Code>InvalidAccessKeyId</Code>"),
+        ("sts", "get_caller_identity", {}, 403, "<Code>InvalidClientTokenId</Code>"),
+        ("ec2", "describe_vpcs", {}, 401, "<Code>AuthFailure</Code>"),
+        ("kinesis", "list_streams", {}, 403, '"__type": "UnrecognizedClientException"'),
+    ],
+)
+def test_a_key_nobody_owns_is_refused_as_aws_refuses_it(role, service, method, params, status, code):
+    """Not the administrator's, no user's, no session's (an expired or made-up key): refused before any policy."""
+    made_up = {"aws_access_key_id": "ASIAMADEUP0000000000", "aws_secret_access_key": "x", "aws_session_token": "t"}
+    refused = decide(signed(made_up, service, method, **params))
+    assert refused is not None
+    assert refused.status_code == status
+    assert code in refused.get_data(as_text=True)
+
+
 def test_audit_mode_refuses_nothing_and_logs_what_it_would_refuse(role, monkeypatch, caplog, tmp_path):
     from recsys_local.aws_server import IAM_AUDIT_ONLY
 
@@ -226,7 +244,7 @@ def test_the_enforcement_setting_takes_on_off_and_audit_only():
 
     assert stack_settings({"LOCAL_IAM_ENFORCEMENT": "1"}).iam_enforcement == "on"
     assert stack_settings({"LOCAL_IAM_ENFORCEMENT": "audit"}).iam_enforcement == "audit"
-    assert stack_settings({}).iam_enforcement == "off"
+    assert stack_settings({}).iam_enforcement == "on"  # the default: the platform acts as the workers' role, as in AWS
     with pytest.raises(ValueError, match="LOCAL_IAM_ENFORCEMENT='yes please': expected 1"):
         stack_settings({"LOCAL_IAM_ENFORCEMENT": "yes please"})
 

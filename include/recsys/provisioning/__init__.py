@@ -14,6 +14,9 @@ import os
 from typing import Any
 
 PIPELINES = ("etl", "vector_db", "streaming_inference")
+#: Roots an administrator applies, never a DAG: the Airflow workers' permissions (deployment step 0; on the local
+#: stack `make up` applies it, recsys_local.identity).
+ADMIN_ROOTS = ("airflow_workers",)
 
 #: The DAG that applies each root; every other DAG only reads the root's outputs.
 OWNER_DAGS: dict[str, str] = {
@@ -42,6 +45,8 @@ OUTPUTS: dict[str, tuple[str, ...]] = {
         "vector_db_port",
         "vector_db_name",
     ),
+    # step 0: an administrator applies it (in AWS by hand, on the local stack `make up`), no DAG
+    "airflow_workers": ("workers_role_name", "workers_role_arn", "workers_policy_arns"),
     "streaming_inference": (
         "recommendations_bucket",
         "kinesis_stream_name",

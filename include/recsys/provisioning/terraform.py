@@ -37,6 +37,7 @@ from typing import Any
 
 from recsys.config import project_root, settings
 from recsys.provisioning import (
+    ADMIN_ROOTS,
     OWNER_DAGS,
     PIPELINES,
     NotAppliedError,
@@ -333,7 +334,7 @@ class TerraformProvisioner:
         return self._mirror  # type: ignore[return-value]
 
     def preflight(self, pipeline: str) -> Path:
-        if pipeline not in PIPELINES:
+        if pipeline not in (*PIPELINES, *ADMIN_ROOTS):
             raise ProvisioningError(f"unknown pipeline {pipeline!r}; expected one of {', '.join(PIPELINES)}")
         if shutil.which(self.binary) is None:
             raise ProvisioningError(
