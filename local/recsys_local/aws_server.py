@@ -335,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     if args.enforce_iam == "audit":
         os.environ[IAM_AUDIT_ONLY] = "1"  # read by the extension when it loads, in this process
+    if args.enforce_iam is not None:
+        from recsys_local.service_roles import ENFORCING
+
+        os.environ[ENFORCING] = "1"  # the executors act as the roles AWS's services would (recsys_local.service_roles)
     server = LocalAwsServer(args.host, args.port, state_dir, extensions(enforce_iam=args.enforce_iam is not None))
     stopped = threading.Event()
 

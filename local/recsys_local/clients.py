@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import boto3
 from botocore.config import Config
 
 from recsys.config import DEFAULT_REGION
 
+#: What a session reads from the environment once, when it is made: the shared files and the profile they name.
+_SHARED_CONFIG = ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE")
+_sessions: dict[tuple[str, ...], boto3.session.Session] = {}
+_sessions_lock = threading.Lock()
 
-def local_client(service: str, endpoint_url: str, region: str = DEFAULT_REGION, attempts: int = 3):
-    """A boto3 client for the local endpoint with moto's throwaway credentials; ``attempts`` counts the first one
-    (botocore's ``max_attempts`` counts retries only: ``max_attempts=1`` is two attempts)."""
-    return boto3.client(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106 - moto accepts any key; not a secret
-        config=Config(retries={"total_max_attempts": attempts}),
-    )
+
+def _session() -> boto3.session.Session:
+    """A session per shared-config environment. boto3's default session reads the config file once per process, so
+    a profile named later (a test or a tool that took a stack's environment: the workers' profile) was "not found"
+    even for a client given explicit keys."""
+    key = tuple(os.environ.get(name, "") for name in _SHARED_CONFIG)
+    with _sessions_lock:
+        if key not in _sessions:
+            _sessions[key] = boto3.session.Session()
+        return _sessions[key]
+
+
+def local_client(
+    service: str,
+    endpoint_url: str,
+    region: str = DEFAULT_REGION,
+    attempts: int = 3,
+    credentials: dict[str, str] | None = None,
+    config: Config | None = None,
+):
+    """A boto3 client for the local endpoint with moto's throwaway credentials (the administrator's), or with
+    ``credentials`` (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``: a role's session, see
+    :func:`recsys_local.service_roles.credentials`); ``attempts`` counts the first one (botocore's ``max_attempts``
+    counts retries only: ``max_attempts=1`` is two attempts); ``config`` replaces the client's whole configuration."""
+    keys = credentials or {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    session = _session()
+    with _sessions_lock:  # making a client from a shared session is not thread-safe
+        return session.client(
+            service,
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=keys.get("AWS_SESSION_TOKEN"),
+            config=config or Config(retries={"total_max_attempts": attempts}),
+        )

@@ -50,6 +50,7 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from recsys.config import aws_region
+from recsys_local import service_roles
 from recsys_local.aws_server import AwsCall, Forward, json_response
 from recsys_local.clients import local_client
 
@@ -87,6 +88,10 @@ class StreamState:
     buffer: list[Buffered] = field(default_factory=list)
     #: The last sequence number given to a DirectPut record.
     direct_sequence: int = 0
+    #: Sessions of the stream's roles (enforcing endpoint only, recsys_local.service_roles): the source's role reads
+    #: Kinesis, the destination's invokes the processor and writes S3, as Firehose does; None: moto's own key.
+    read_keys: dict[str, str] | None = None
+    write_keys: dict[str, str] | None = None
 
     def buffer_bytes(self) -> int:
         return sum(len(r.data) for r in self.buffer)
@@ -210,6 +215,7 @@ class FirehoseRunner:
         self.root = state_dir / "firehose"
         self.endpoint_url = ""
         self.streams: dict[str, StreamState] = {}
+        self.sessions = service_roles.Sessions()  # the streams' roles (enforcing endpoint only)
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
         #: Overrides of the streams' own BufferingHints (None: use the stream's, as Firehose does).
@@ -305,6 +311,10 @@ class FirehoseRunner:
     def _pump(self, name: str, description: dict[str, Any], source: dict[str, Any] | None, flush: bool) -> None:
         with self.lock:
             state = self._state(name, direct=source is None)
+        destination = (description.get("Destinations") or [{}])[0].get("ExtendedS3DestinationDescription", {})
+        state.write_keys = self.sessions.get(self.endpoint_url, destination.get("RoleARN", ""), "KinesisFirehose")
+        if source:
+            state.read_keys = self.sessions.get(self.endpoint_url, source.get("RoleARN", ""), "KinesisFirehose")
         self._finish_pending(state)
         max_bytes, max_seconds = self._thresholds(description)
         while not self.stopped.is_set() or flush:
@@ -389,7 +399,7 @@ class FirehoseRunner:
         self._write_objects(state, intent)
 
     def _write_objects(self, state: StreamState, intent: dict[str, Any]) -> None:
-        s3 = local_client("s3", self.endpoint_url)
+        s3 = local_client("s3", self.endpoint_url, credentials=state.write_keys)
         pending = self._pending_dir(state)
         for obj in intent["objects"]:
             try:
@@ -413,8 +423,10 @@ class FirehoseRunner:
 
     def _read(self, state: StreamState, stream_name: str, max_bytes: int) -> None:
         """Top the buffer up to ``max_bytes`` (plus at most one page) from each shard, after what is buffered."""
-        kinesis = local_client("kinesis", self.endpoint_url)
-        summary = kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"]
+        kinesis = local_client("kinesis", self.endpoint_url, credentials=state.read_keys)
+        # DescribeStream, as Firehose calls it: what AWS tells a delivery role to allow (with GetShardIterator,
+        # GetRecords, ListShards); DescribeStreamSummary is not in that list, and the enforcing endpoint refused it
+        summary = kinesis.describe_stream(StreamName=stream_name, Limit=1)["StreamDescription"]
         source = f"{summary['StreamARN']}@{summary['StreamCreationTimestamp'].timestamp()}"
         if source != state.source:
             if state.source:
@@ -560,7 +572,7 @@ class FirehoseRunner:
                     "sequenceNumber": r.sequence,
                     "subsequenceNumber": "",
                 }
-        client = local_client("lambda", self.endpoint_url)
+        client = local_client("lambda", self.endpoint_url, credentials=state.write_keys)
         code = error = ""
         for attempt in range(1, retries + 2):
             try:

@@ -35,6 +35,7 @@ from pathlib import Path
 from werkzeug.wrappers import Response
 
 from recsys.config import aws_region
+from recsys_local import service_roles
 from recsys_local.aws_server import AwsCall, Forward, json_response
 from recsys_local.clients import local_client
 
@@ -78,6 +79,8 @@ class GlueRunner:
         #: Held from the MaxConcurrentRuns check until the new run is registered.
         self.start_lock = threading.Lock()
         self.minute_seconds = float(os.environ.get("GLUE_TIMEOUT_UNIT_SECONDS", 60))
+        #: run id -> the job role's session the run acts as (enforcing endpoint only; recsys_local.service_roles)
+        self.sessions: dict[str, dict[str, str] | None] = {}
 
     # --- Extension protocol ---------------------------------------------------------------------------------------
     @property
@@ -165,7 +168,9 @@ class GlueRunner:
                 self.runs[run_id] = run
         arguments = {**job.get("DefaultArguments", {}), **request.get("Arguments", {})}
         threading.Thread(
-            target=self._execute, args=(run, job["Command"]["ScriptLocation"], arguments), daemon=True
+            target=self._execute,
+            args=(run, job["Command"]["ScriptLocation"], arguments, job.get("Role", "")),
+            daemon=True,
         ).start()
         return response
 
@@ -211,14 +216,19 @@ class GlueRunner:
         return forward(call)
 
     # --- execution --------------------------------------------------------------------------------------------------
-    def _execute(self, run: LocalRun, script_location: str, arguments: dict[str, str]) -> None:
+    def _execute(self, run: LocalRun, script_location: str, arguments: dict[str, str], role: str = "") -> None:
         folder = self.workdir / run.run_id
         folder.mkdir(parents=True, exist_ok=True)
         driver_log = folder / "driver.log"
         try:
+            # as Glue: the job's role reads the script, runs the driver and writes its logs
+            session = self.sessions[run.run_id] = service_roles.credentials(
+                self.endpoint_url, role, "GlueJobRunnerSession"
+            )
+            keys = session or {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}  # moto's own
             bucket, _, key = script_location.removeprefix("s3://").partition("/")
             script = folder / Path(key).name
-            s3 = local_client("s3", self.endpoint_url)
+            s3 = local_client("s3", self.endpoint_url, credentials=session)
             s3.download_file(bucket, key, str(script))
             for url in filter(None, (u.strip() for u in arguments.get("--extra-files", "").split(","))):
                 extra_bucket, _, extra_key = url.removeprefix("s3://").partition("/")
@@ -229,8 +239,7 @@ class GlueRunner:
             env = {
                 **{k: v for k, v in os.environ.items() if k in DRIVER_ENV or k.startswith(DRIVER_ENV_PREFIXES)},
                 "AWS_ENDPOINT_URL": self.endpoint_url,
-                "AWS_ACCESS_KEY_ID": "test",
-                "AWS_SECRET_ACCESS_KEY": "test",  # moto's throwaway credentials
+                **keys,
                 "AWS_DEFAULT_REGION": aws_region(),
                 "SPARK_LOCAL_IP": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",
@@ -290,7 +299,7 @@ class GlueRunner:
         run.log_offset += len(chunk)
         lines = chunk.decode(errors="replace").splitlines()
         try:
-            logs = local_client("logs", self.endpoint_url)
+            logs = local_client("logs", self.endpoint_url, credentials=self.sessions.get(run.run_id))
             if not run.log_streams:
                 for group in (f"{LOG_GROUP}/output", f"{LOG_GROUP}/error"):
                     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):

@@ -34,10 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from werkzeug.wrappers import Response
 
 from recsys.config import aws_region
 from recsys.streaming.packaging import RUNTIME_MODULES
+from recsys_local import service_roles
 from recsys_local.aws_server import MOTO_LOCK, AwsCall, Forward
 from recsys_local.clients import local_client
 
@@ -83,6 +85,7 @@ class LambdaRunner:
         self.workers: dict[str, Worker] = {}
         self.lock = threading.Lock()
         self.logs: Any = None  # the CloudWatch Logs client, made on first use
+        self.sessions = service_roles.Sessions()  # the execution roles' sessions (enforcing endpoint only)
 
     def restore(self, endpoint_url: str) -> None:
         return None
@@ -141,13 +144,14 @@ class LambdaRunner:
     def _worker(self, name: str, fn: Any) -> Worker:
         code_dir = self._code_dir(name, fn.code_bytes)
         version = str(getattr(fn, "version", "$LATEST"))
+        # as Lambda: the code runs with a session of the execution role (kept while it lasts: the worker stays warm)
+        session = self.sessions.get(self.endpoint_url, str(fn.role or ""), name)
         env = {
             "PATH": "/usr/bin:/bin",
             "LANG": "C.UTF-8",
             **{str(k): str(v) for k, v in (fn.environment_vars or {}).items()},
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",  # moto's placeholder credentials
+            **(session or {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}),  # else moto's own
             "AWS_REGION": aws_region(),
             "AWS_DEFAULT_REGION": aws_region(),
             "AWS_LAMBDA_FUNCTION_NAME": name,
@@ -284,6 +288,20 @@ class LambdaRunner:
                 content_type="application/json",
             )
         event = json.loads(call.body or b"{}")
+        try:  # the execution role is assumed before the code runs (an enforcing endpoint refuses a missing role)
+            self.sessions.get(self.endpoint_url, str(fn.role or ""), name)
+        except ClientError as exc:
+            return Response(
+                json.dumps(
+                    {
+                        "Type": "User",
+                        "Message": f"The role defined for the function cannot be assumed by Lambda: {exc}",
+                    }
+                ),
+                status=403,
+                headers={"x-amzn-ErrorType": "AccessDeniedException"},
+                content_type="application/json",
+            )
         invocation_type = call.environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
         if invocation_type == "Event":
             threading.Thread(target=self.run, args=(name, event, qualifier), daemon=True).start()

@@ -193,7 +193,9 @@ class Stack:
         """:meth:`environment` as the emulator's administrator: the bootstrap, and what stands for a client outside
         the platform (the demo's activity producer)."""
         env = {k: v for k, v in self.environment().items() if k not in identity.IDENTITY_VARIABLES}
-        return {**env, **identity.admin_environment(self.aws_key)}
+        variable = f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}"
+        connection = json.loads(env[variable]) | {"login": self.aws_key, "password": self.aws_key}
+        return {**env, variable: json.dumps(connection), **identity.admin_environment(self.aws_key)}
 
     def write_env_file(self) -> Path:
         path = self.settings.env_file
@@ -327,16 +329,15 @@ def aws_healthy(endpoint_url: str) -> tuple[bool, str]:
     host, _, port = endpoint_url.removeprefix("http://").partition(":")
     if not port_accepts(host, int(port)):
         return False, "not listening"
-    import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    s3 = boto3.client(
+    from recsys_local.clients import local_client
+
+    s3 = local_client(
         "s3",
-        endpoint_url=endpoint_url,
-        region_name=DEFAULT_REGION,
-        aws_access_key_id=LOCAL_AWS_KEY,
-        aws_secret_access_key=LOCAL_AWS_KEY,
+        endpoint_url,
+        DEFAULT_REGION,
         config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 2}),
     )
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -22,15 +23,46 @@ def aws(stack, monkeypatch):
     s3 = S3Hook(aws_conn_id="aws_default")
     if not s3.check_for_bucket("glue-runner-tests"):
         s3.create_bucket(bucket_name="glue-runner-tests")
+    job_role(stack.client("iam"))
     return s3, GlueJobHook(aws_conn_id="aws_default", job_poll_interval=1)
 
 
-def make_job(s3, glue_hook, source: str, max_concurrent: int = 1) -> str:
+#: The jobs' role on the test stack, whose endpoint enforces IAM: the runner reads the script, runs the driver and
+#: ships its logs as this role, as Glue does. It may read the scripts and write under out/, nothing else.
+JOB_ROLE = "glue-runner-tests-job"
+JOB_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::glue-runner-tests/scripts/*"},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::glue-runner-tests/out/*"},
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "arn:aws:logs:*:123456789012:log-group:/aws-glue/*",
+        },
+    ],
+}
+
+
+def job_role(iam) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        arn = iam.get_role(RoleName=JOB_ROLE)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        arn = iam.create_role(RoleName=JOB_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=JOB_ROLE, PolicyName="job", PolicyDocument=json.dumps(JOB_POLICY))
+    return str(arn)
+
+
+def make_job(s3, glue_hook, source: str, max_concurrent: int = 1, role: str = JOB_ROLE) -> str:
     name = f"test-job-{uuid.uuid4().hex[:8]}"
     s3.load_string(source, key=f"scripts/{name}.py", bucket_name="glue-runner-tests")
     glue_hook.conn.create_job(
         Name=name,
-        Role="arn:aws:iam::123456789012:role/test",
+        Role=f"arn:aws:iam::123456789012:role/{role}",
         Command={"Name": "glueetl", "ScriptLocation": f"s3://glue-runner-tests/scripts/{name}.py"},
         DefaultArguments={"--greeting": "hello", "--target": "default"},
         ExecutionProperty={"MaxConcurrentRuns": max_concurrent},
@@ -77,6 +109,36 @@ def test_a_failing_script_fails_the_run_with_its_error(aws):
     run = glue.conn.get_job_run(JobName=name, RunId=run_id)["JobRun"]
     assert run["JobRunState"] == "FAILED"
     assert "ValueError: source table missing: ratings" in run["ErrorMessage"]
+
+
+def test_the_run_acts_as_the_jobs_role_and_fails_on_what_it_does_not_grant(aws):
+    """As Glue: the driver's calls are the job role's; a write the role does not allow fails the run, naming it."""
+    s3, glue = aws
+    name = make_job(
+        s3,
+        glue,
+        "import boto3\nboto3.client('s3').put_object(Bucket='glue-runner-tests', Key='elsewhere/x', Body=b'')\n",
+    )
+    run_id = glue.conn.start_job_run(JobName=name)["JobRunId"]
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    with pytest.raises(AirflowException, match="FAILED"):
+        glue.job_completion(name, run_id)
+    error = glue.conn.get_job_run(JobName=name, RunId=run_id)["JobRun"]["ErrorMessage"]
+    assert "AccessDenied" in error
+    assert f"assumed-role/{JOB_ROLE}/GlueJobRunnerSession is not authorized to perform: s3:PutObject" in error
+
+
+def test_a_job_whose_role_does_not_exist_fails_its_run(aws):
+    s3, glue = aws
+    name = make_job(s3, glue, "print('never runs')\n", role="no-such-role")
+    run_id = glue.conn.start_job_run(JobName=name)["JobRunId"]
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    with pytest.raises(AirflowException, match="FAILED"):
+        glue.job_completion(name, run_id)
+    error = glue.conn.get_job_run(JobName=name, RunId=run_id)["JobRun"]["ErrorMessage"]
+    assert "sts:AssumeRole on resource: arn:aws:iam::123456789012:role/no-such-role" in error
 
 
 def test_max_concurrent_runs_is_enforced(aws):

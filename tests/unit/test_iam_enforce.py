@@ -97,6 +97,25 @@ def test_json_protocol_refusal_is_an_access_denied_exception_naming_the_stream(r
     assert f"kinesis:PutRecords on resource: arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/other" in error["message"]
 
 
+def test_get_records_is_authorized_on_the_stream_its_shard_iterator_reads(role):
+    """GetRecords names no stream: AWS authorizes the iterator's (a delivery role granted the stream reads it)."""
+    from moto.kinesis.utils import compose_shard_iterator
+
+    class Shard:
+        shard_id = "shardId-000000000000"
+
+    stream = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/de-c1w4-kinesis-data-stream"
+    credentials = role([{"Effect": "Allow", "Action": "kinesis:GetRecords", "Resource": stream}])
+    ours = compose_shard_iterator("de-c1w4-kinesis-data-stream", Shard(), 0)
+    other = compose_shard_iterator("other", Shard(), 0)
+    assert decide(signed(credentials, "kinesis", "get_records", ShardIterator=ours)) is None
+    refused = decide(signed(credentials, "kinesis", "get_records", ShardIterator=other))
+    assert (
+        f"kinesis:GetRecords on resource: arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/other"
+        in json.loads(refused.get_data())["message"]
+    )
+
+
 def test_lambda_alias_and_qualified_invoke_resolve_to_the_function_arns(role):
     function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:de-c1w4-transformation-lambda"
     credentials = role(
@@ -221,6 +240,18 @@ def test_a_key_nobody_owns_is_refused_as_aws_refuses_it(role, service, method, p
     assert refused is not None
     assert refused.status_code == status
     assert code in refused.get_data(as_text=True)
+
+
+def test_nobody_assumes_a_role_that_does_not_exist_not_even_the_administrator(role):
+    """moto hands out a session of any ARN; AWS refuses (no trust policy to allow it)."""
+    role([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}])  # one role exists: workers-0
+    admin = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    arn = f"arn:aws:iam::{ACCOUNT}:role/"
+    assert decide(signed(admin, "sts", "assume_role", RoleArn=arn + "workers-0", RoleSessionName="session")) is None
+    refused = decide(signed(admin, "sts", "assume_role", RoleArn=arn + "no-such-role", RoleSessionName="session"))
+    assert refused is not None
+    assert refused.status_code == 403
+    assert f"not authorized to perform: sts:AssumeRole on resource: {arn}no-such-role" in refused.get_data(as_text=True)
 
 
 def test_audit_mode_refuses_nothing_and_logs_what_it_would_refuse(role, monkeypatch, caplog, tmp_path):

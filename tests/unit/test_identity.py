@@ -42,6 +42,7 @@ def test_the_administrator_environment_carries_the_key_and_no_profile(tmp_path, 
 
     assert env["AWS_ACCESS_KEY_ID"] == "test"
     assert not set(env) & {"AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_STS"}
+    assert json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])["login"] == "test"  # the hooks too
 
 
 def test_without_enforcement_the_platform_is_the_administrator(tmp_path):
@@ -73,3 +74,39 @@ def test_the_fingerprint_changes_with_the_variables_and_the_roots_files(tmp_path
     assert identity.fingerprint({"a": 2}) != before
     policy.write_text('actions = ["s3:GetObject", "s3:PutObject"]')
     assert identity.fingerprint({"a": 1}) != before
+
+
+def test_the_services_act_as_their_roles_only_when_the_endpoint_enforces(monkeypatch):
+    """Glue's, Lambda's and Firehose's executors take a session of the resource's role (recsys_local.service_roles);
+    a warm function keeps its session, so its worker is not restarted on every call."""
+    import boto3
+    from moto import mock_aws
+
+    from recsys_local import service_roles
+
+    monkeypatch.delenv(service_roles.ENFORCING, raising=False)
+    assert service_roles.credentials("http://unused", "any", "GlueJobRunnerSession") is None
+    monkeypatch.setenv(service_roles.ENFORCING, "1")
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+        iam.create_role(RoleName="job", AssumeRolePolicyDocument="{}")
+        monkeypatch.setattr(
+            service_roles,
+            "local_client",
+            lambda service, endpoint_url: boto3.client(
+                service, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+            ),
+        )
+        keys = service_roles.credentials("http://unused", "job", "GlueJobRunnerSession")
+        sts = boto3.client(
+            "sts",
+            region_name="us-east-1",
+            aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=keys["AWS_SESSION_TOKEN"],
+        )
+        assert sts.get_caller_identity()["Arn"].endswith(":assumed-role/job/GlueJobRunnerSession")
+        sessions = service_roles.Sessions()
+        first = sessions.get("http://unused", "arn:aws:iam::123456789012:role/job", "fn")
+        assert sessions.get("http://unused", "job", "fn") == first  # a name and its ARN are one role
+        assert first != keys

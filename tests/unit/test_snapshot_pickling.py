@@ -103,3 +103,46 @@ def test_checkpoints_follow_control_plane_changes_not_reads_or_data():
     ]
     assert [c.environ for c in changes if not mutates(c)] == []
     assert [c.environ for c in unchanged if mutates(c)] == []
+
+
+def test_a_checkpoint_is_pickled_by_a_forked_child_while_requests_take_the_lock_again(tmp_path, monkeypatch):
+    """The request lock is held only for the fork: the copy is pickled and written by the child (issue: a pickle
+    under the lock paused every call for the whole snapshot)."""
+    import os
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    from recsys_local.aws_server import MOTO_LOCK
+    from recsys_local.moto_snapshot import MotoSnapshot
+
+    started = tmp_path / "child-started"
+    write = MotoSnapshot._write
+
+    def slow_write(self, final, locked=True):  # runs in the child: says so, then takes its time
+        started.write_text(str(os.getpid()))
+        time.sleep(1.5)
+        return write(self, final, locked)
+
+    monkeypatch.setattr(MotoSnapshot, "_write", slow_write)
+    snapshot = MotoSnapshot(tmp_path)
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+        iam.create_role(RoleName="kept-by-the-checkpoint", AssumeRolePolicyDocument="{}")
+        result: list[bool] = []
+        worker = threading.Thread(target=lambda: result.append(snapshot._checkpoint()))
+        worker.start()
+        for _ in range(600):
+            if started.exists() and started.read_text():
+                break
+            time.sleep(0.05)
+        child = int(started.read_text())
+        assert child != os.getpid()
+        with MOTO_LOCK:  # a request's turn, while the child still pickles
+            os.kill(child, 0)  # alive (raises ProcessLookupError otherwise)
+        worker.join(timeout=60)
+    assert result == [True]
+    saved = pickle.loads(snapshot.path.read_bytes())  # noqa: S301 - written by this test
+    roles = next(v for k, v in saved["backends"].items() if k.startswith("moto.iam."))
+    assert "kept-by-the-checkpoint" in {role.name for role in roles["123456789012"]["global"].roles.values()}
