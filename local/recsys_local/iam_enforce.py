@@ -485,32 +485,63 @@ def _caller_arn(access_key: str) -> str:
 
 
 # --- refusals ------------------------------------------------------------------------------------------------------
+def _refusal(
+    op: Operation, code: str, message: str, status: int = 403, ec2: tuple[str, str, int] | None = None
+) -> Response:
+    """AWS's refusal ``code`` in the request's protocol: S3's XML, EC2's (``ec2``: its own code, text and status),
+    the query protocol's (IAM, STS, RDS, CloudWatch), Lambda's REST JSON, the JSON protocol's (status 400 for
+    AccessDeniedException, as AWS answers it)."""
+    request_id = str(uuid.uuid4())
+    if op.service == "s3":
+        return Response(
+            _xml("Error", f"<Code>{code}</Code>{message}<RequestId>{request_id}</RequestId>"),
+            status=status,
+            content_type="application/xml",
+        )
+    if op.service == "ec2" and ec2 is not None:
+        ec2_code, ec2_message, ec2_status = ec2
+        error = (
+            f"<Errors><Error><Code>{ec2_code}</Code><Message>{ec2_message}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID>"
+        )
+        return Response(_xml("Response", error), status=ec2_status, content_type="text/xml")
+    text = re.sub(r"<[^>]+>", "", message.split("</Message>")[0])
+    if op.service in ("iam", "sts", "rds", "cloudwatch"):
+        error = f"<Error><Type>Sender</Type><Code>{code}</Code><Message>{text}</Message></Error>"
+        return Response(
+            _xml("ErrorResponse", error + f"<RequestId>{request_id}</RequestId>"),
+            status=status,
+            content_type="text/xml",
+        )
+    json_type = "AccessDeniedException" if code == "AccessDenied" else code
+    headers = {"x-amzn-ErrorType": json_type, "x-amzn-RequestId": request_id}
+    if op.service == "lambda":
+        return Response(
+            json.dumps({"Type": "User", "Message": text}),
+            status=status,
+            headers=headers,
+            content_type="application/json",
+        )
+    body = json.dumps({"__type": json_type, "message": text})
+    json_status = 400 if json_type == "AccessDeniedException" else status
+    return Response(body, status=json_status, headers=headers, content_type="application/x-amz-json-1.1")
+
+
 def unrecognized(op: Operation) -> Response:
     """AWS's answer to a key it does not know, in the request's protocol."""
-    request_id = str(uuid.uuid4())
-    message = "The security token included in the request is invalid."
     if op.service == "s3":
-        body = _xml(
-            "Error",
-            "<Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our "
-            f"records.</Message><AWSAccessKeyId>{op.access_key}</AWSAccessKeyId><RequestId>{request_id}</RequestId>",
+        message = (
+            "<Message>The AWS Access Key Id you provided does not exist in our records.</Message>"
+            f"<AWSAccessKeyId>{op.access_key}</AWSAccessKeyId>"
         )
-        return Response(body, status=403, content_type="application/xml")
-    if op.service == "ec2":
-        error = (
-            "<Errors><Error><Code>AuthFailure</Code><Message>AWS was not able to validate the provided access "
-            f"credentials</Message></Error></Errors><RequestID>{request_id}</RequestID>"
-        )
-        return Response(_xml("Response", error), status=401, content_type="text/xml")
-    if op.service in ("iam", "sts", "rds", "cloudwatch"):
-        error = (
-            f"<Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>{message}</Message></Error>"
-            f"<RequestId>{request_id}</RequestId>"
-        )
-        return Response(_xml("ErrorResponse", error), status=403, content_type="text/xml")
-    headers = {"x-amzn-ErrorType": "UnrecognizedClientException", "x-amzn-RequestId": request_id}
-    body = json.dumps({"__type": "UnrecognizedClientException", "message": message})
-    return Response(body, status=403, headers=headers, content_type="application/x-amz-json-1.1")
+        return _refusal(op, "InvalidAccessKeyId", message)
+    message = "<Message>The security token included in the request is invalid.</Message>"
+    code = (
+        "InvalidClientTokenId" if op.service in ("iam", "sts", "rds", "cloudwatch") else "UnrecognizedClientException"
+    )
+    return _refusal(
+        op, code, message, ec2=("AuthFailure", "AWS was not able to validate the provided access credentials", 401)
+    )
 
 
 def denied(op: Operation, who: str, check: Check, explicit: bool) -> Response:
@@ -521,30 +552,8 @@ def denied(op: Operation, who: str, check: Check, explicit: bool) -> Response:
         else (f"because no identity-based policy allows the {check.action} action")
     )
     message = f"User: {who} is not authorized to perform: {check.action} on resource: {check.resource} {why}"
-    request_id = str(uuid.uuid4())
-    if op.service == "s3":
-        body = _xml(
-            "Error", f"<Code>AccessDenied</Code><Message>{message}</Message><RequestId>{request_id}</RequestId>"
-        )
-        return Response(body, status=403, content_type="application/xml")
-    if op.service == "ec2":
-        error = (
-            "<Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this "
-            f"operation. {message}</Message></Error></Errors><RequestID>{request_id}</RequestID>"
-        )
-        return Response(_xml("Response", error), status=403, content_type="text/xml")
-    if op.service in ("iam", "sts", "rds", "cloudwatch"):
-        error = (
-            f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message></Error>"
-            f"<RequestId>{request_id}</RequestId>"
-        )
-        return Response(_xml("ErrorResponse", error), status=403, content_type="text/xml")
-    headers = {"x-amzn-ErrorType": "AccessDeniedException", "x-amzn-RequestId": request_id}
-    if op.service == "lambda":
-        body = json.dumps({"Type": "User", "Message": message})
-        return Response(body, status=403, headers=headers, content_type="application/json")
-    body = json.dumps({"__type": "AccessDeniedException", "message": message})
-    return Response(body, status=400, headers=headers, content_type="application/x-amz-json-1.1")
+    ec2 = ("UnauthorizedOperation", f"You are not authorized to perform this operation. {message}", 403)
+    return _refusal(op, "AccessDenied", f"<Message>{message}</Message>", ec2=ec2)
 
 
 def _xml(root: str, inner: str) -> str:
