@@ -595,18 +595,19 @@ class IamEnforcement:
             return None
         for check in checks(op):
             decision = evaluate(who.policies, check.action, check.resource, Context.of(check.context))
-            self._record(who, check, decision.effect, decision.statement)
+            self._record(who, op.access_key, check, decision.effect, decision.statement)
             if decision.effect != ALLOW:
                 log.warning("%s %s %s on %s (%s)", self._verb, who.arn, check.action, check.resource, decision.effect)
                 if not self.audit_only:
                     return denied(op, who.arn, check, decision.effect == EXPLICIT_DENY)
         return None
 
-    def _record(self, who: Principal, check: Check, effect: str, statement: str) -> None:
+    def _record(self, who: Principal, key: str, check: Check, effect: str, statement: str) -> None:
         if self.decisions is None:
             return
         line = {
             "principal": who.arn,
+            "key": key,  # the session's access key id (not a secret): ties actions.jsonl's requests to a principal
             "action": check.action,
             "resource": check.resource,
             "context": check.context,
