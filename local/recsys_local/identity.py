@@ -58,7 +58,9 @@ def role_name(settings: StackSettings) -> str:
 
 
 def role_arn(settings: StackSettings) -> str:
-    return f"arn:aws:iam::{settings.names.account}:role/{role_name(settings)}"  # the emulator's partition
+    from recsys_local.service_roles import role_arn as arn_of
+
+    return arn_of(role_name(settings))  # the emulator's account and partition
 
 
 def folder(settings: StackSettings) -> Path:
