@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -13,10 +14,29 @@ from recsys_local import pythonpath
 from recsys_local.clients import local_client
 
 
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of source ports for outgoing connections (Linux ``ip_local_port_range``)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port outside the ephemeral range, for an endpoint restarted on the same port. A port the kernel hands
+    out (``bind(0)``) is one any outgoing connection may take as its source port while the endpoint is down (the
+    test lanes open thousands): the restart then fails with "Address already in use"."""
+    low, high = ephemeral_ports()
+    candidates = list(range(high + 1, 65536)) if 65535 - high >= 1000 else list(range(max(1024, low - 5000), low))
+    for port in random.sample(candidates, min(200, len(candidates))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port among {candidates[0]}-{candidates[-1]}")
 
 
 class Endpoint:
