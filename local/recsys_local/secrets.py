@@ -12,7 +12,7 @@ from pathlib import Path
 
 from recsys_local.home import claim
 
-SECRET_KEYS = ("mysql_etl_password", "mysql_admin_password", "vector_db_password")
+SECRET_KEYS = ("mysql_etl_password", "mysql_admin_password", "vector_db_password", "airflow_db_password")
 
 
 def load_or_create(home: Path) -> dict[str, str]:

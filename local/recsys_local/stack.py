@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import AWS_CONN_ID, DEFAULT_REGION, MYSQL_CONN_ID, VECTOR_DB_CONN_ID, project_root
-from recsys_local import identity, mariadb, postgres, pythonpath, target, tls
+from recsys_local import airflow_db, identity, mariadb, postgres, pythonpath, target, tls
 from recsys_local.home import claim, owned
 from recsys_local.process import (
     StackError,
@@ -81,6 +81,9 @@ class Stack:
             ca_file=tls.files(self.home).ca,
         )
 
+    def airflow_db(self) -> airflow_db.AirflowDBConfig:
+        return airflow_db.AirflowDBConfig(home=self.home, password=self.secrets()["airflow_db_password"])
+
     # --- AWS endpoint -------------------------------------------------------------------------------------------
     def start_aws(self) -> bool:
         if self.state.running(AWS_SERVICE):
@@ -103,8 +106,10 @@ class Stack:
         from importlib.metadata import version
 
         home = self.settings.airflow_home
-        marker = home / f".migrated-{version('apache-airflow')}"
-        if marker.exists() and (home / "airflow.db").exists():  # a deleted database is migrated again
+        # beside the cluster's data: a deleted (or new) metadata database is migrated again
+        marker = self.airflow_db().socket_dir / f".migrated-{version('apache-airflow')}"
+        airflow_db.start(self.airflow_db(), self.state)  # `make up` started it; `make airflow` after a crash too
+        if marker.exists():
             return
         home.mkdir(parents=True, exist_ok=True)
         progress("migrating the Airflow metadata database (first run only, ~30 s)")
@@ -178,7 +183,7 @@ class Stack:
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{s.airflow_home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.airflow_db().sqlalchemy_url(),
             "PYTHONPATH": pythonpath(),
             # the local Terraform target, which production code does not import (recsys.provisioning.targets)
             "RECSYS_TARGET_FACTORY": target.FACTORY,
@@ -227,6 +232,7 @@ class Stack:
         for label, start in (
             ("MariaDB (MySQL source)", lambda: mariadb.start(self.mariadb(), self.state)),
             ("PostgreSQL + pgvector (vector DB)", lambda: postgres.start(self.vectordb(), self.state)),
+            ("PostgreSQL (Airflow metadata DB)", lambda: airflow_db.start(self.airflow_db(), self.state)),
             ("AWS endpoint (moto + executors)", self.start_aws),
         ):
             started[label] = start()
@@ -251,13 +257,15 @@ class Stack:
 
         airflow_services.stop(self, progress)  # first: its tasks use the services below
         records = self.state.load()
-        for name in (AWS_SERVICE, postgres.FRONT_SERVICE, postgres.SERVICE, mariadb.SERVICE):
+        for name in (AWS_SERVICE, airflow_db.SERVICE, postgres.FRONT_SERVICE, postgres.SERVICE, mariadb.SERVICE):
             record = records.get(name)
             if record is None:
                 continue
             was_running = record.is_running()
             if name == postgres.SERVICE and was_running:
                 postgres.stop(self.vectordb())  # a clean shutdown first; stop_process below makes sure
+            if name == airflow_db.SERVICE and was_running:
+                airflow_db.stop(self.airflow_db())
             # the endpoint drains requests (up to 60 s) and stops its runners before it saves its snapshot
             stopped = stop_process(record, timeout=150 if name == AWS_SERVICE else 60, progress=progress) or was_running
             detail = ""
@@ -292,6 +300,7 @@ class Stack:
             (postgres.SERVICE, f"{s.host}:{s.vector_db_port}", lambda: postgres.healthy(self.vectordb())),
             (postgres.FRONT_SERVICE, f"{s.host}:{s.vector_db_port}", lambda: postgres.front_healthy(self.vectordb())),
             (AWS_SERVICE, s.aws_endpoint_url, lambda: aws_healthy(s.aws_endpoint_url)),
+            (airflow_db.SERVICE, str(self.airflow_db().socket_file), lambda: airflow_db.healthy(self.airflow_db())),
         )
         for name, endpoint, check in checks:
             record = self.state.running(name)

@@ -15,7 +15,6 @@ import itertools
 import os
 import re
 import signal
-import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ import source_faults
 
 from recsys.config import TRAINING_DATA_PREFIX
 from recsys.etl.glue_job import read_manifest
-from recsys_local import mariadb
+from recsys_local import airflow_db, mariadb
 from recsys_local.process import stop_process
 from recsys_local.seed.generator import SeedSpec
 from recsys_local.seed.loader import seed
@@ -35,8 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.reliability,
 
 
 def asset_events(stack) -> int:
-    database = stack.environment()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
-    with sqlite3.connect(database) as db:
+    with airflow_db.connect(stack.airflow_db()) as db:
         return db.execute("SELECT count(*) FROM asset_event").fetchone()[0]
 
 

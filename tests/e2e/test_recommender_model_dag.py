@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 
 import pytest
 
 from recsys.assets import ML_ARTIFACTS
 from recsys.model.artifacts import LAYOUT, POINTER_KEY, VERSION_METRICS
 from recsys.model.train import RANKING_MARGIN
-from recsys_local import mariadb
+from recsys_local import airflow_db, mariadb
 from recsys_local.seed.generator import SeedSpec
 from recsys_local.seed.loader import seed
 from recsys_local.served import BotoS3Hook
@@ -47,9 +46,9 @@ def test_model_dag_publishes_the_layout_with_one_embedding_per_id(stack, run_dag
     assert summary["model_version"] == pointer["model_version"]
     ranking = summary["ranking"]
     assert ranking["model"]["ndcg@10"] >= RANKING_MARGIN * ranking["most_popular"]["ndcg@10"], ranking
-    with sqlite3.connect(stack.settings.airflow_home / "airflow.db") as db:
+    with airflow_db.connect(stack.airflow_db()) as db:
         (extra,) = db.execute(
-            "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = ? "
+            "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = %s "
             "ORDER BY e.id DESC LIMIT 1",
             (ML_ARTIFACTS.name,),
         ).fetchone()

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from recsys.vectordb.roles import LOADER_ROLE, READER_ROLE
+from recsys_local import airflow_db
 
 # the budget of each test here: may start the session's chain (deployed_platform)
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -184,6 +185,9 @@ def test_no_password_anywhere_after_the_whole_platform_ran(stack, deployed_platf
                 scan(str(path.relative_to(home)), path.read_bytes())
                 scanned_files += 1
     assert scanned_files > 0
+    metadata = airflow_db.dump(stack.airflow_db())
+    assert b"COPY public.xcom " in metadata  # the dump holds the tables the runs wrote
+    scan("the Airflow metadata DB (pg_dump)", metadata)
     lam = stack.client("lambda")
     names = stack.settings.names
     configurations = [

@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from recsys.config import project_root
-from recsys_local import mariadb
+from recsys_local import airflow_db, mariadb
 from recsys_local.seed.generator import SeedSpec
 from recsys_local.seed.loader import seed
 from recsys_local.settings import stack_settings
@@ -33,8 +33,11 @@ def test_down_stops_every_process_and_up_restores_the_data():
         s3 = stack.client("s3")
         s3.create_bucket(Bucket="kept")
         s3.put_object(Bucket="kept", Key="dir/file.txt", Body=b"persisted")
+        with airflow_db.connect(stack.airflow_db(), autocommit=True) as db:  # as Airflow's role, through its socket
+            db.execute("CREATE TABLE kept (note text)")
+            db.execute("INSERT INTO kept VALUES ('a committed task state')")
         records = stack.state.load()
-        assert set(records) == {"mariadb", "vector_db", "vector_db_tls", "aws"}
+        assert set(records) == {"mariadb", "vector_db", "vector_db_tls", "aws", "airflow_db"}
         pids = [record.pid for record in records.values()]
         assert all(psutil.pid_exists(pid) for pid in pids)
 
@@ -48,5 +51,7 @@ def test_down_stops_every_process_and_up_restores_the_data():
             assert cur.fetchone()[0] == 30
         s3 = stack.client("s3")
         assert s3.get_object(Bucket="kept", Key="dir/file.txt")["Body"].read() == b"persisted"
+        with airflow_db.connect(stack.airflow_db()) as db:
+            assert db.execute("SELECT note FROM kept").fetchall() == [("a committed task state",)]
     finally:
         stack.down(quiet)

@@ -9,7 +9,7 @@ import sys
 import pymysql
 import pytest
 
-from recsys_local import mariadb, postgres
+from recsys_local import airflow_db, mariadb, postgres
 from recsys_local.process import StackError, ensure_port_free
 from recsys_local.stack import AWS_SERVICE
 
@@ -18,7 +18,9 @@ pytestmark = pytest.mark.integration
 
 def test_status_reports_every_service_healthy(stack):
     rows = stack.status()
-    assert [r[0] for r in rows] == [mariadb.SERVICE, postgres.SERVICE, postgres.FRONT_SERVICE, AWS_SERVICE]
+    assert [r[0] for r in rows] == [
+        mariadb.SERVICE, postgres.SERVICE, postgres.FRONT_SERVICE, AWS_SERVICE, airflow_db.SERVICE
+    ]  # fmt: skip
     assert all(r[1] == "healthy" for r in rows), rows
 
 
