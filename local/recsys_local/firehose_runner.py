@@ -215,7 +215,8 @@ class FirehoseRunner:
         self.root = state_dir / "firehose"
         self.endpoint_url = ""
         self.streams: dict[str, StreamState] = {}
-        self.sessions = service_roles.Sessions()  # the streams' roles (enforcing endpoint only)
+        # the streams' roles, assumed as Firehose (an enforcing endpoint only)
+        self.sessions = service_roles.Sessions(service_roles.FIREHOSE)
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
         #: Overrides of the streams' own BufferingHints (None: use the stream's, as Firehose does).

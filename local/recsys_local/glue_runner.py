@@ -223,7 +223,7 @@ class GlueRunner:
         try:
             # as Glue: the job's role reads the script, runs the driver and writes its logs
             session = self.sessions[run.run_id] = service_roles.credentials(
-                self.endpoint_url, role, "GlueJobRunnerSession"
+                self.endpoint_url, role, "GlueJobRunnerSession", service_roles.GLUE
             )
             keys = session or {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}  # moto's own
             bucket, _, key = script_location.removeprefix("s3://").partition("/")

@@ -16,8 +16,11 @@ request hands a role to a service (``iam:PassedToService``), ``ec2:CreateTags`` 
 checked against ``*``: only a statement on every resource allows it (stricter than AWS, never looser).
 
 A refusal is AWS's: the protocol's AccessDenied error (HTTP 403, 400 for the JSON protocols), naming the principal,
-the action and the resource. Not evaluated: resource-based policies (bucket and key policies), trust policies,
-permission boundaries, SCPs, signatures (moto checks none of these either).
+the action and the resource. ``sts:AssumeRole`` also needs the role's trust policy to name the caller (a service, the
+account, the user or role; its conditions; :func:`recsys_local.iam_policy.evaluate_trust`): an emulated service
+signs with its stand-in key (:func:`recsys_local.service_roles.service_key`), which only assumes roles. Not evaluated:
+other resource-based policies (bucket and key policies), permission boundaries, SCPs, signatures (moto checks none of
+these either).
 """
 
 from __future__ import annotations
@@ -37,7 +40,17 @@ from werkzeug.wrappers import Response
 from recsys.config import LOCAL_ACCOUNT_ID
 from recsys_local.aws_operations import Operation, operation
 from recsys_local.aws_server import AwsCall, Forward
-from recsys_local.iam_policy import ALLOW, EXPLICIT_DENY, Context, evaluate
+from recsys_local.iam_policy import (
+    ALLOW,
+    EXPLICIT_DENY,
+    IMPLICIT_DENY,
+    Caller,
+    Context,
+    Decision,
+    evaluate,
+    evaluate_trust,
+)
+from recsys_local.service_roles import service_of
 
 log = logging.getLogger("recsys_local.iam")
 
@@ -469,19 +482,35 @@ def principal(access_key: str, headers: dict[str, str]) -> Principal | None:
     return Principal(owner.arn, tuple(policies))
 
 
-def _role_exists(arn: str) -> bool:
+def _trust_policy(arn: str) -> dict[str, Any] | None:
+    """The trust policy of the role ``arn`` names in this account; None when there is no such role."""
     name = arn.rsplit("/", 1)[-1]
     if not arn.startswith(f"arn:{PARTITION}:iam::{LOCAL_ACCOUNT_ID}:role/") or not name:
-        return False
+        return None
     try:
-        _backend("iam", "global").get_role(name)
+        role = _backend("iam", "global").get_role(name)
     except Exception:  # moto's NoSuchEntity
-        return False
-    return True
+        return None
+    document = role.assume_role_policy_document
+    try:
+        parsed = json.loads(document) if isinstance(document, str) else document
+    except ValueError:
+        parsed = None
+    return parsed if isinstance(parsed, dict) else {}  # unreadable: trusts nobody
 
 
-def _caller_arn(access_key: str) -> str:
-    return f"arn:{PARTITION}:iam::{LOCAL_ACCOUNT_ID}:root" if access_key == ADMIN_KEY else access_key
+def _trust_caller(access_key: str, who: Principal | None, service: str) -> Caller:
+    """The caller as a trust policy names it: a service, the account's root (the administrator), a user, or a role
+    session (its session ARN and its role's ARN)."""
+    if service:
+        return Caller(LOCAL_ACCOUNT_ID, service=service)
+    if who is None:
+        return Caller(LOCAL_ACCOUNT_ID, (f"arn:{PARTITION}:iam::{LOCAL_ACCOUNT_ID}:root",))
+    session = re.fullmatch(r"arn:([a-z-]+):sts::(\d+):assumed-role/([^/]+)/.+", who.arn)
+    if session:
+        partition, account, role = session.groups()
+        return Caller(account, (who.arn, f"arn:{partition}:iam::{account}:role/{role}"))
+    return Caller(LOCAL_ACCOUNT_ID, (who.arn,))
 
 
 # --- refusals ------------------------------------------------------------------------------------------------------
@@ -544,12 +573,13 @@ def unrecognized(op: Operation) -> Response:
     )
 
 
-def denied(op: Operation, who: str, check: Check, explicit: bool) -> Response:
-    """AWS's AccessDenied for the request's protocol."""
+def denied(op: Operation, who: str, check: Check, explicit: bool, kind: str = "identity-based") -> Response:
+    """AWS's AccessDenied for the request's protocol (``kind``: the policy that refused, a role's trust policy being
+    "resource-based")."""
     why = (
-        "with an explicit deny in an identity-based policy"
+        f"with an explicit deny in {'an' if kind[0] in 'aeiou' else 'a'} {kind} policy"
         if explicit
-        else (f"because no identity-based policy allows the {check.action} action")
+        else (f"because no {kind} policy allows the {check.action} action")
     )
     message = f"User: {who} is not authorized to perform: {check.action} on resource: {check.resource} {why}"
     ec2 = ("UnauthorizedOperation", f"You are not authorized to perform this operation. {message}", 403)
@@ -579,18 +609,24 @@ class IamEnforcement:
             return None
         if not op.access_key:  # unsigned (the endpoint's own probes): nothing to authorize
             return None
-        if op.service == "sts" and op.name == "AssumeRole" and not _role_exists(str(op.params.get("RoleArn", ""))):
-            # nobody assumes a role that does not exist, the account's administrator included (moto would)
-            arn = str(op.params.get("RoleArn", ""))
-            log.warning("%s sts:AssumeRole of %s: no such role", self._verb, arn)
-            if not self.audit_only:
-                return denied(op, _caller_arn(op.access_key), Check("sts:AssumeRole", arn), explicit=False)
         token = call.environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
-        try:
-            who = principal(op.access_key, {"X-Amz-Security-Token": str(token)} if token else {})
-        except UnknownKey:
-            log.warning("%s an unknown access key %s (%s)", self._verb, op.access_key, op.service)
-            return None if self.audit_only else unrecognized(op)
+        service = service_of(op.access_key)
+        who: Principal | None = None
+        if not service:
+            try:
+                who = principal(op.access_key, {"X-Amz-Security-Token": str(token)} if token else {})
+            except UnknownKey:
+                log.warning("%s an unknown access key %s (%s)", self._verb, op.access_key, op.service)
+                return None if self.audit_only else unrecognized(op)
+        if op.service == "sts" and op.name == "AssumeRole":
+            refusal = self._trust(op, who, service)
+            if refusal is not None or service:
+                return refusal
+        elif service:  # a service's own key only assumes roles: what it does, it does as the role
+            log.warning("%s %s %s: a service acts through a role's session", self._verb, service, op.actions[0])
+            if not self.audit_only:
+                return denied(op, service, Check(op.actions[0], "*"), explicit=False)
+            return None
         if who is None:
             return None
         for check in checks(op):
@@ -602,11 +638,45 @@ class IamEnforcement:
                     return denied(op, who.arn, check, decision.effect == EXPLICIT_DENY)
         return None
 
+    def _trust(self, op: Operation, who: Principal | None, service: str) -> Response | None:
+        """sts:AssumeRole: the role exists and its trust policy lets the caller assume it (the account's administrator
+        included: it is the account's root, which a trust policy names as the account), as AWS decides it."""
+        arn = str(op.params.get("RoleArn", ""))
+        check = Check("sts:AssumeRole", arn)
+        caller = _trust_caller(op.access_key, who, service)
+        document = _trust_policy(arn)
+        if document is None:  # nobody assumes a role that does not exist (moto would)
+            decision = Decision(IMPLICIT_DENY, "no such role")
+        else:
+            context = {
+                "aws:PrincipalAccount": LOCAL_ACCOUNT_ID,
+                "sts:RoleSessionName": op.params.get("RoleSessionName"),
+            }
+            if service:
+                context |= {"aws:SourceAccount": LOCAL_ACCOUNT_ID, "aws:PrincipalServiceName": service}
+            else:
+                context["aws:PrincipalArn"] = caller.arns[0]
+            decision = evaluate_trust(document, caller, check.action, arn, Context.of(context))
+        self._record_line(caller.name, op.access_key, check, decision.effect, decision.statement, policy="trust")
+        if decision.effect == ALLOW:
+            return None
+        log.warning("%s %s sts:AssumeRole of %s (trust policy: %s)", self._verb, caller.name, arn, decision.statement
+                    or decision.effect)  # fmt: skip
+        if self.audit_only:
+            return None
+        return denied(op, caller.name, check, decision.effect == EXPLICIT_DENY, kind="resource-based")
+
     def _record(self, who: Principal, key: str, check: Check, effect: str, statement: str) -> None:
+        self._record_line(who.arn, key, check, effect, statement)
+
+    def _record_line(
+        self, who: str, key: str, check: Check, effect: str, statement: str, policy: str = "identity"
+    ) -> None:
         if self.decisions is None:
             return
         line = {
-            "principal": who.arn,
+            "principal": who,
+            "policy": policy,
             "key": key,  # the session's access key id (not a secret): ties actions.jsonl's requests to a principal
             "action": check.action,
             "resource": check.resource,

@@ -156,3 +156,54 @@ def evaluate(policies: Iterable[tuple[str, dict[str, Any]]], action: str, resour
             return Decision(EXPLICIT_DENY, name)
         allowed = allowed or name
     return Decision(ALLOW, allowed) if allowed else Decision(IMPLICIT_DENY)
+
+
+# --- trust policies (a role's resource-based policy for sts:AssumeRole) --------------------------------------------
+@dataclass(frozen=True)
+class Caller:
+    """Who asks to assume a role: an IAM principal of ``account`` (``arns``: a user's ARN, or a role session's ARN and
+    its role's; the account's administrator is its root) or an AWS service (``service``: ``glue.amazonaws.com``)."""
+
+    account: str
+    arns: tuple[str, ...] = ()
+    service: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.service or (self.arns[0] if self.arns else self.account)
+
+
+def principal_matches(principal: Any, caller: Caller) -> bool:
+    """A trust statement's ``Principal`` names the caller: ``*``; ``{"AWS": ...}`` with the caller's ARN, or its
+    account (``arn:<partition>:iam::<account>:root`` or the bare id: any principal of the account that its own
+    policies let assume roles); ``{"Service": ...}`` with the caller's service."""
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        return False
+    if caller.service:
+        return caller.service in _as_list(principal.get("Service"))
+    for value in _as_list(principal.get("AWS")):
+        value = str(value)
+        if value == "*" or value in caller.arns or value == caller.account:
+            return True
+        if re.fullmatch(rf"arn:[a-z-]+:iam::{re.escape(caller.account)}:root", value):
+            return True
+    return False
+
+
+def evaluate_trust(document: dict[str, Any], caller: Caller, action: str, role_arn: str, context: Context) -> Decision:
+    """The decision of a role's trust policy on ``caller`` asking ``action`` (``sts:AssumeRole``): an applying Deny,
+    else an applying Allow, else implicitly denied. A statement applies when its principal names the caller and its
+    action and conditions match; ``NotPrincipal`` never allows (stricter than AWS, never looser)."""
+    allowed = ""
+    for index, statement in enumerate(_as_list(document.get("Statement"))):
+        name = f"trust/{statement.get('Sid') or index}"
+        if "Principal" not in statement or not principal_matches(statement["Principal"], caller):
+            continue
+        if not statement_applies({k: v for k, v in statement.items() if k != "Resource"}, action, role_arn, context):
+            continue
+        if statement.get("Effect") == "Deny":
+            return Decision(EXPLICIT_DENY, name)
+        allowed = allowed or name
+    return Decision(ALLOW, allowed) if allowed else Decision(IMPLICIT_DENY)

@@ -4,7 +4,8 @@ In AWS an administrator applies ``terraform/airflow_workers`` once (the deployme
 runtime (MWAA, ECS, EC2) hands its workers that role. The local stack does the same when it enforces IAM
 (``LOCAL_IAM_ENFORCEMENT``, on by default): ``make up`` applies the root with the emulator's administrator key (the
 bootstrap, like the account's prerequisites the local target creates) and writes an AWS shared config whose profile
-assumes the role through STS. Everything the platform runs (the Airflow services, ``airflow dags test``, the DAGs'
+assumes the role through STS as MWAA does (the role's default trust names MWAA's service principals; the endpoint
+checks it). Everything the platform runs (the Airflow services, ``airflow dags test``, the DAGs'
 Terraform and hooks, ``make up``'s restore) gets that profile instead of the administrator's key
 (:meth:`recsys_local.stack.Stack.environment`), so each of its requests is authorized against the shipped policies.
 
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
 #: The root an administrator applies (step 0), and the profile the platform acts under.
 ROOT = "airflow_workers"
 PROFILE = "airflow-workers"
-#: The profile holding the emulator's administrator key: only the source of the role assumption.
-ADMIN_PROFILE = "stack-admin"
+#: The profile holding the key the role is assumed with: MWAA's (service_roles.MWAA), as in an account where MWAA
+#: hands its workers the role the root creates (its default trust): the role's trust policy is checked against it.
+SOURCE_PROFILE = "mwaa"
 #: The five managed policies the root attaches to the role.
 POLICY_PARTS = ("runtime", "provision-data", "provision-compute", "provision-streaming", "provision-network")
 #: Environment variables that carry an identity: replaced as a whole when the identity changes.
@@ -88,19 +90,22 @@ def admin_environment(key: str) -> dict[str, str]:
     return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": key}
 
 
-def write_profile(settings: StackSettings, key: str) -> None:
-    """The shared config and credentials files :func:`workers_environment` names (0600: they hold the key)."""
+def write_profile(settings: StackSettings) -> None:
+    """The shared config and credentials files :func:`workers_environment` names (0600, as credentials files are)."""
+    from recsys_local.service_roles import MWAA, service_key
+
+    key = service_key(MWAA)
     names = settings.names
     path = folder(settings)
     path.mkdir(parents=True, exist_ok=True)
     files = {
         "config": (
             f"# Written by `make up` (recsys_local.identity): the Airflow workers act as the role step 0 ships.\n"
-            f"[profile {PROFILE}]\nrole_arn = {role_arn(settings)}\nsource_profile = {ADMIN_PROFILE}\n"
+            f"[profile {PROFILE}]\nrole_arn = {role_arn(settings)}\nsource_profile = {SOURCE_PROFILE}\n"
             f"role_session_name = airflow-workers\nregion = {names.region}\n\n"
-            f"[profile {ADMIN_PROFILE}]\nregion = {names.region}\n"
+            f"[profile {SOURCE_PROFILE}]\nregion = {names.region}\n"
         ),
-        "credentials": f"[{ADMIN_PROFILE}]\naws_access_key_id = {key}\naws_secret_access_key = {key}\n",
+        "credentials": f"[{SOURCE_PROFILE}]\naws_access_key_id = {key}\naws_secret_access_key = {key}\n",
     }
     for name, text in files.items():
         tmp = path / f".{name}.tmp"
@@ -140,7 +145,7 @@ def ensure(stack: Stack, progress: Callable[[str], None], base_env: dict[str, st
     from recsys_local.target import LocalTarget
 
     settings = stack.settings
-    write_profile(settings, stack.aws_key)
+    write_profile(settings)
     # nothing of another identity from the caller's environment (a shell that sourced stack.env names the profile)
     env = {k: v for k, v in base_env.items() if k not in IDENTITY_VARIABLES} | stack.admin_environment()
     target = LocalTarget(env)

@@ -85,7 +85,8 @@ class LambdaRunner:
         self.workers: dict[str, Worker] = {}
         self.lock = threading.Lock()
         self.logs: Any = None  # the CloudWatch Logs client, made on first use
-        self.sessions = service_roles.Sessions()  # the execution roles' sessions (enforcing endpoint only)
+        # the execution roles' sessions, assumed as Lambda (an enforcing endpoint only)
+        self.sessions = service_roles.Sessions(service_roles.LAMBDA)
 
     def restore(self, endpoint_url: str) -> None:
         return None

@@ -7,8 +7,9 @@ authorized against that role's policies. The local endpoint's executors do the s
 endpoint's STS, as the service, and use the session's keys for everything the service does on the resource's behalf.
 Without enforcement they keep the administrator's key (nothing would be checked anyway).
 
-A role that does not exist cannot be assumed (the endpoint refuses ``sts:AssumeRole`` on it, as AWS does): the job
-run, the invocation or the delivery fails with that error, as it would in an account.
+Each service assumes as itself (:func:`service_key`): the role's trust policy must name the service, as in AWS (a
+Glue job cannot run under a role only Lambda may assume), and a role that does not exist cannot be assumed. Refused,
+the job run, the invocation or the delivery fails with STS's AccessDenied, as it would in an account.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ ENFORCING = "RECSYS_LOCAL_IAM_ENFORCING"
 #: How long a session is asked for, and how long before its end a cached one is replaced.
 SESSION_SECONDS = 3600
 RENEW_BEFORE_SECONDS = 600
+#: How an emulated service's key begins (:func:`service_key`).
+SERVICE_KEY_PREFIX = "service:"
+#: The service principals of the platform's roles.
+GLUE, LAMBDA, FIREHOSE = "glue.amazonaws.com", "lambda.amazonaws.com", "firehose.amazonaws.com"
+#: The service that assumes the Airflow workers' role: MWAA's, as the default trust of terraform/airflow_workers.
+MWAA = "airflow-env.amazonaws.com"
 
 
 def enforcing() -> bool:
@@ -36,11 +43,25 @@ def role_arn(role: str) -> str:
     return role if role.startswith("arn:") else f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/{role}"
 
 
-def credentials(endpoint_url: str, role: str, session_name: str) -> dict[str, str] | None:
-    """A new session of ``role`` as environment variables; None when the endpoint does not enforce IAM."""
+def service_key(service: str) -> str:
+    """The access key an AWS service signs with on the local endpoint (``service:glue.amazonaws.com``): this emulator's
+    stand-in for the service's own identity, never a real key. It only assumes roles, and only roles whose trust
+    policy names the service (:mod:`recsys_local.iam_enforce`)."""
+    return SERVICE_KEY_PREFIX + service
+
+
+def service_of(access_key: str) -> str:
+    """The service a :func:`service_key` stands for; empty for any other key."""
+    return access_key.removeprefix(SERVICE_KEY_PREFIX) if access_key.startswith(SERVICE_KEY_PREFIX) else ""
+
+
+def credentials(endpoint_url: str, role: str, session_name: str, service: str) -> dict[str, str] | None:
+    """A new session of ``role``, assumed as ``service`` (its trust policy must name it), as environment variables;
+    None when the endpoint does not enforce IAM."""
     if not enforcing():
         return None
-    sts = local_client("sts", endpoint_url)
+    key = service_key(service)
+    sts = local_client("sts", endpoint_url, credentials={"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": key})
     found = sts.assume_role(RoleArn=role_arn(role), RoleSessionName=session_name, DurationSeconds=SESSION_SECONDS)
     keys = found["Credentials"]
     return {
@@ -54,7 +75,8 @@ class Sessions:
     """Sessions kept per (role, session name) until shortly before they end: a function's warm worker keeps its
     environment (and so is not restarted) for as long as its session lasts."""
 
-    def __init__(self) -> None:
+    def __init__(self, service: str) -> None:
+        self.service = service
         self._lock = threading.Lock()
         self._sessions: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = {}
 
@@ -64,6 +86,6 @@ class Sessions:
             found = self._sessions.get(key)
             if found is not None and found[0] > time.monotonic():
                 return found[1]
-            fresh = credentials(endpoint_url, role, session_name)
+            fresh = credentials(endpoint_url, role, session_name, self.service)
             self._sessions[key] = (time.monotonic() + SESSION_SECONDS - RENEW_BEFORE_SECONDS, fresh)
             return fresh

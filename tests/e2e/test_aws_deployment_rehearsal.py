@@ -109,9 +109,9 @@ IAM_REPORT_HEADER = """# IAM report: what each principal called, what its polici
 
 Written by `make iam-report` (the AWS rehearsal of `make test`: step 0 applies `terraform/airflow_workers` in an
 emulated account, then the first runs; the endpoint records every request, `recsys_local.iam_audit`). A row "allowed,
-not called" says why the action stays. The Glue job, the Lambdas and Firehose act under the emulator's credentials
-until the endpoint enforces IAM per principal (issue 34): their policies are checked statically
-(`tests/iam_rules.py`), and this page lists the Airflow workers only.
+not called" says why the action stays. The Glue job, the Lambdas and Firehose act under their own roles (each assumed
+as its service, through the role's trust policy, and each request authorized against the role's policies); this page
+lists the Airflow workers only (their roles' policies are also checked statically, `tests/iam_rules.py`).
 
 """
 
@@ -123,14 +123,18 @@ NOT_GRANTED = {
 
 
 def workers_profile(tmp_path: Path, names) -> dict[str, str]:
-    """AWS shared config under which boto3 (the DAGs' hooks) and Terraform act as the workers' role."""
+    """AWS shared config under which boto3 (the DAGs' hooks) and Terraform act as the workers' role, assumed as MWAA
+    assumes its execution role (the role's default trust policy names MWAA; the endpoint checks it)."""
+    from recsys_local.service_roles import MWAA, service_key
+
     config, credentials = tmp_path / "aws-config", tmp_path / "aws-credentials"
     role = f"arn:aws:iam::{names.account}:role/{names.prefix}-airflow-workers"
     config.write_text(
-        f"[profile workers]\nrole_arn = {role}\nsource_profile = operator\nrole_session_name = airflow-workers\n"
-        f"region = {names.region}\n\n[profile operator]\nregion = {names.region}\n"
+        f"[profile workers]\nrole_arn = {role}\nsource_profile = mwaa\nrole_session_name = airflow-workers\n"
+        f"region = {names.region}\n\n[profile mwaa]\nregion = {names.region}\n"
     )
-    credentials.write_text("[operator]\naws_access_key_id = test\naws_secret_access_key = test\n")
+    key = service_key(MWAA)
+    credentials.write_text(f"[mwaa]\naws_access_key_id = {key}\naws_secret_access_key = {key}\n")
     return {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_PROFILE": "workers"}
 
 
@@ -368,8 +372,8 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
         "PYTHONPATH": os.pathsep.join((str(ROOT / "include"), str(blocker))),
         **platform,
-        # where the account is: the emulator's endpoint; who the workers are: the role step 0 made, assumed from
-        # the operator's credentials (on AWS the runtime gives the workers that role: MWAA, ECS, EC2)
+        # where the account is: the emulator's endpoint; who the workers are: the role step 0 made, assumed as MWAA
+        # assumes it (on AWS the runtime gives the workers that role: MWAA, ECS, EC2)
         "AWS_ENDPOINT_URL": stack.settings.aws_endpoint_url,
         # Terraform's SDK assumes a profile's role at STS's public endpoint unless this names another
         "AWS_ENDPOINT_URL_STS": stack.settings.aws_endpoint_url,
@@ -439,7 +443,7 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
     made = [d for d in decisions if role in d["principal"]]
 
     # every action the workers called in the first runs (Terraform, the DAGs' hooks) is in the policies step 0 shipped
-    # the workers' own requests: signed with their role's session keys (the operator's key assumes the role; the
+    # the workers' own requests: signed with their role's session keys (MWAA's key assumes the role; the
     # Glue job, the Lambdas and Firehose sign with sessions of their own roles)
     workers_keys = {d["key"] for d in made}
     lines = [json.loads(line) for line in actions_log.read_text().splitlines()[before_runs:]]

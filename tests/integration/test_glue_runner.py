@@ -141,6 +141,34 @@ def test_a_job_whose_role_does_not_exist_fails_its_run(aws):
     assert "sts:AssumeRole on resource: arn:aws:iam::123456789012:role/no-such-role" in error
 
 
+def test_a_job_whose_role_trusts_another_service_fails_its_run(stack, aws):
+    """The role exists and grants what the job needs, but its trust policy names Lambda: Glue cannot assume it."""
+    s3, glue = aws
+    iam = stack.client("iam")
+    lambdas_only = "glue-runner-tests-lambda-role"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    try:
+        iam.get_role(RoleName=lambdas_only)
+    except iam.exceptions.NoSuchEntityException:
+        iam.create_role(RoleName=lambdas_only, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName=lambdas_only, PolicyName="job", PolicyDocument=json.dumps(JOB_POLICY))
+    name = make_job(s3, glue, "print('never runs')\n", role=lambdas_only)
+    run_id = glue.conn.start_job_run(JobName=name)["JobRunId"]
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    with pytest.raises(AirflowException, match="FAILED"):
+        glue.job_completion(name, run_id)
+    error = glue.conn.get_job_run(JobName=name, RunId=run_id)["JobRun"]["ErrorMessage"]
+    role_arn = f"arn:aws:iam::123456789012:role/{lambdas_only}"
+    assert f"glue.amazonaws.com is not authorized to perform: sts:AssumeRole on resource: {role_arn}" in error
+    assert "no resource-based policy allows" in error
+
+
 def test_max_concurrent_runs_is_enforced(aws):
     s3, glue = aws
     name = make_job(s3, glue, "import time; time.sleep(3)\n")

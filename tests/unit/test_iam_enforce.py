@@ -254,6 +254,85 @@ def test_nobody_assumes_a_role_that_does_not_exist_not_even_the_administrator(ro
     assert f"not authorized to perform: sts:AssumeRole on resource: {arn}no-such-role" in refused.get_data(as_text=True)
 
 
+def _role_trusting(name: str, statement: dict[str, Any]) -> str:
+    iam = boto3.client("iam", region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", **statement}]}
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def test_a_service_assumes_only_a_role_whose_trust_policy_names_it(role):
+    """Glue cannot run a job under a role only Lambda may assume: the trust policy, not the caller's key, decides."""
+    role([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}])  # moto's IAM in place
+    glue_role = _role_trusting("job", {"Principal": {"Service": "glue.amazonaws.com"}})
+    as_glue = {"aws_access_key_id": "service:glue.amazonaws.com", "aws_secret_access_key": "x"}
+    as_lambda = {"aws_access_key_id": "service:lambda.amazonaws.com", "aws_secret_access_key": "x"}
+
+    assert (
+        decide(signed(as_glue, "sts", "assume_role", RoleArn=glue_role, RoleSessionName="GlueJobRunnerSession")) is None
+    )
+    refused = decide(signed(as_lambda, "sts", "assume_role", RoleArn=glue_role, RoleSessionName="fn"))
+    assert refused is not None
+    assert refused.status_code == 403
+    text = refused.get_data(as_text=True)
+    assert "<Code>AccessDenied</Code>" in text
+    assert f"User: lambda.amazonaws.com is not authorized to perform: sts:AssumeRole on resource: {glue_role}" in text
+    assert "because no resource-based policy allows the sts:AssumeRole action" in text
+    # nor does the account's administrator: the trust policy names a service only
+    admin = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    assert decide(signed(admin, "sts", "assume_role", RoleArn=glue_role, RoleSessionName="session")) is not None
+
+
+def test_a_trust_condition_and_an_explicit_deny_are_honoured(role):
+    role([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}])
+    workers = _role_trusting(
+        "workers",
+        {
+            "Principal": {"Service": ["airflow-env.amazonaws.com"]},
+            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        },
+    )
+    elsewhere = _role_trusting(
+        "elsewhere",
+        {
+            "Principal": {"Service": "airflow-env.amazonaws.com"},
+            "Condition": {"StringEquals": {"aws:SourceAccount": "999999999999"}},
+        },
+    )
+    mwaa = {"aws_access_key_id": "service:airflow-env.amazonaws.com", "aws_secret_access_key": "x"}
+    assert decide(signed(mwaa, "sts", "assume_role", RoleArn=workers, RoleSessionName="workers")) is None
+    assert decide(signed(mwaa, "sts", "assume_role", RoleArn=elsewhere, RoleSessionName="workers")) is not None
+
+    iam = boto3.client("iam", region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"},
+            {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:*", "Sid": "NoSessions"},
+        ],
+    }
+    denied_arn = iam.create_role(RoleName="denied", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    admin = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    refused = decide(signed(admin, "sts", "assume_role", RoleArn=denied_arn, RoleSessionName="session"))
+    assert refused is not None
+    assert "with an explicit deny in a resource-based policy" in refused.get_data(as_text=True)
+
+
+def test_a_role_trusting_the_account_admits_its_sessions_and_a_service_key_does_nothing_else(role):
+    """A trust policy naming the account admits the account's principals (here a role session); a service's key
+    only assumes roles: any other call with it is refused."""
+    session = role([{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}])
+    target = _role_trusting("chained", {"Principal": {"AWS": ACCOUNT}})
+    assert decide(signed(session, "sts", "assume_role", RoleArn=target, RoleSessionName="next")) is None
+    named = _role_trusting("named", {"Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/somebody-else"}})
+    assert decide(signed(session, "sts", "assume_role", RoleArn=named, RoleSessionName="next")) is not None
+
+    as_glue = {"aws_access_key_id": "service:glue.amazonaws.com", "aws_secret_access_key": "x"}
+    refused = decide(signed(as_glue, "s3", "get_object", Bucket=BUCKET, Key="k"))
+    assert refused is not None
+    assert refused.status_code == 403
+    assert "User: glue.amazonaws.com is not authorized to perform: s3:GetObject" in refused.get_data(as_text=True)
+
+
 def test_audit_mode_refuses_nothing_and_logs_what_it_would_refuse(role, monkeypatch, caplog, tmp_path):
     from recsys_local.aws_server import IAM_AUDIT_ONLY
 

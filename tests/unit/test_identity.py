@@ -30,9 +30,13 @@ def test_with_iam_enforced_the_platform_has_no_key_and_assumes_the_workers_role(
     assert "login" not in connection
     assert "password" not in connection
 
-    identity.write_profile(stack.settings, stack.aws_key)
+    identity.write_profile(stack.settings)
     config = (tmp_path / "home" / "aws-identity" / "config").read_text()
     assert f"role_arn = arn:aws:iam::{stack.settings.names.account}:role/de-c1w4-airflow-workers" in config
+    # assumed as MWAA assumes it (the role's default trust), not with the administrator's key
+    credentials = (tmp_path / "home" / "aws-identity" / "credentials").read_text()
+    assert "aws_access_key_id = service:airflow-env.amazonaws.com" in credentials
+    assert "= test" not in credentials
     assert oct((tmp_path / "home" / "aws-identity" / "credentials").stat().st_mode)[-3:] == "600"
 
 
@@ -85,7 +89,7 @@ def test_the_services_act_as_their_roles_only_when_the_endpoint_enforces(monkeyp
     from recsys_local import service_roles
 
     monkeypatch.delenv(service_roles.ENFORCING, raising=False)
-    assert service_roles.credentials("http://unused", "any", "GlueJobRunnerSession") is None
+    assert service_roles.credentials("http://unused", "any", "GlueJobRunnerSession", service_roles.GLUE) is None
     monkeypatch.setenv(service_roles.ENFORCING, "1")
     with mock_aws():
         iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
@@ -93,11 +97,14 @@ def test_the_services_act_as_their_roles_only_when_the_endpoint_enforces(monkeyp
         monkeypatch.setattr(
             service_roles,
             "local_client",
-            lambda service, endpoint_url: boto3.client(
-                service, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+            lambda service, endpoint_url, credentials: boto3.client(
+                service,
+                region_name="us-east-1",
+                aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
             ),
         )
-        keys = service_roles.credentials("http://unused", "job", "GlueJobRunnerSession")
+        keys = service_roles.credentials("http://unused", "job", "GlueJobRunnerSession", service_roles.GLUE)
         sts = boto3.client(
             "sts",
             region_name="us-east-1",
@@ -106,7 +113,7 @@ def test_the_services_act_as_their_roles_only_when_the_endpoint_enforces(monkeyp
             aws_session_token=keys["AWS_SESSION_TOKEN"],
         )
         assert sts.get_caller_identity()["Arn"].endswith(":assumed-role/job/GlueJobRunnerSession")
-        sessions = service_roles.Sessions()
+        sessions = service_roles.Sessions(service_roles.LAMBDA)
         first = sessions.get("http://unused", "arn:aws:iam::123456789012:role/job", "fn")
         assert sessions.get("http://unused", "job", "fn") == first  # a name and its ARN are one role
         assert first != keys
