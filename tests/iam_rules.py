@@ -17,7 +17,6 @@ NO_RESOURCE_LEVEL = frozenset(
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSecurityGroupRules",
         "ec2:DescribeVpcs",
-        "ec2:DescribeVpcAttribute",
         "cloudwatch:PutMetricData",
         "s3:ListAllMyBuckets",
         "kms:CreateKey",
@@ -151,3 +150,91 @@ STATEMENTS_NO_RUN_NEEDS: dict[str, str] = {
     "LingeringInterfacesLifecycle": "a destroy of a group a Lambda's network interfaces still hold",
     "ScriptsBucketObjects": "the Glue job's source CA object, only with source_db_ssl_ca set",
 }
+
+
+# --- the Service Authorization Reference: every action and condition key AWS knows ---------------------------------
+#: Global condition keys (the IAM User Guide's list, the ones a policy here may use); ``${...}`` is any text.
+GLOBAL_CONDITION_KEYS = (
+    "aws:CalledVia",
+    "aws:CalledViaFirst",
+    "aws:CalledViaLast",
+    "aws:PrincipalAccount",
+    "aws:PrincipalArn",
+    "aws:PrincipalOrgID",
+    "aws:PrincipalServiceName",
+    "aws:PrincipalTag/${TagKey}",
+    "aws:RequestedRegion",
+    "aws:RequestTag/${TagKey}",
+    "aws:ResourceAccount",
+    "aws:ResourceTag/${TagKey}",
+    "aws:SecureTransport",
+    "aws:SourceAccount",
+    "aws:SourceArn",
+    "aws:SourceVpc",
+    "aws:SourceVpce",
+    "aws:TagKeys",
+    "aws:ViaAWSService",
+)
+
+
+def service_reference() -> dict[str, dict[str, Any]]:
+    """AWS's actions and condition keys per service prefix, from the copy of the Service Authorization Reference that
+    the parliament policy linter ships (read as data: its module needs setuptools' pkg_resources)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("parliament")
+    assert spec is not None, "parliament (requirements-dev.txt) is not installed"
+    folder = Path(next(iter(spec.submodule_search_locations or [])))
+    return {service["prefix"]: service for service in json.loads((folder / "iam_definition.json").read_text())}
+
+
+def _template(text: str) -> str:
+    import re
+
+    return "^" + ".*".join(re.escape(part) for part in re.split(r"\$\{[^}]*\}", text)) + "$"
+
+
+def unknown_actions(name: str, policy: dict[str, Any], reference: dict[str, dict[str, Any]]) -> list[str]:
+    """Actions (or wildcard patterns) that name no action of AWS: a typo refuses what it was meant to allow."""
+    import fnmatch
+
+    found = []
+    for index, statement in enumerate(statements(policy)):
+        sid = statement.get("Sid") or str(index)
+        for action in as_list(statement.get("Action")) + as_list(statement.get("NotAction")):
+            prefix, _, verb = str(action).partition(":")
+            service = reference.get(prefix.lower())
+            known = [p["privilege"] for p in service["privileges"]] if service else []
+            if not any(fnmatch.fnmatchcase(k.lower(), verb.lower()) for k in known):
+                found.append(f"{name}/{sid}: {action} is no action of AWS" + ("" if service else f" ({prefix}?)"))
+    return found
+
+
+def unknown_condition_keys(name: str, policy: dict[str, Any], reference: dict[str, dict[str, Any]]) -> list[str]:
+    """Condition keys neither global nor their service's (a condition on a key that is never set never matches)."""
+    import re
+
+    found = []
+    for index, statement in enumerate(statements(policy)):
+        sid = statement.get("Sid") or str(index)
+        condition = statement.get("Condition") or {}
+        # rendered JSON: {operator: {key: values}}; the static reading of the HCL: {key: values}
+        keys = (
+            [k for v in condition.values() for k in v]
+            if all(isinstance(v, dict) for v in condition.values())
+            else list(condition)
+        )
+        for key in keys:
+            if "${" in key and not key.startswith(("aws:", "kms:", "s3:")):  # an interpolation Terraform resolves
+                continue
+            prefix = key.partition(":")[0].lower()
+            service = reference.get(prefix)
+            # the reference writes a tag key as ${TagKey}, or for a few services as "tag-key"
+            candidates = list(GLOBAL_CONDITION_KEYS) + [
+                c["condition"].replace("/tag-key", "/${TagKey}") for c in (service or {}).get("conditions", [])
+            ]
+            if not any(re.match(_template(c), key, re.IGNORECASE) for c in candidates):
+                found.append(f"{name}/{sid}: condition key {key} is neither global nor {prefix}'s")
+    return found

@@ -335,6 +335,8 @@ def _iam(op: Operation, action: str) -> list[Check]:
 
 def _ec2(op: Operation, action: str) -> list[Check]:
     p, arn = op.params, f"arn:{PARTITION}:ec2:{op.region}:{LOCAL_ACCOUNT_ID}"
+    if op.name == "DescribeVpcAttribute":  # the one Describe* with a resource: the VPC
+        return [Check(action, f"{arn}:vpc/{p.get('VpcId', '*')}")]
     if op.name.startswith("Describe"):
         return [Check(action, "*")]
     tags = request_tags(op)

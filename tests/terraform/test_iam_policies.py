@@ -7,7 +7,14 @@ from pathlib import Path
 
 import hcl2
 import pytest
-from iam_rules import identity_policy_violations, lambda_s3_violations
+from iam_rules import (
+    NO_RESOURCE_LEVEL,
+    identity_policy_violations,
+    lambda_s3_violations,
+    service_reference,
+    unknown_actions,
+    unknown_condition_keys,
+)
 
 from recsys.config import project_root
 
@@ -83,3 +90,44 @@ def test_the_rules_catch_what_they_are_for():
     assert identity_policy_violations("metrics", metrics)
     whole_bucket = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}
     assert lambda_s3_violations("lambda", whole_bucket, "b")
+
+
+REFERENCE = service_reference()
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_every_action_and_condition_key_is_one_aws_knows(name):
+    """A typo'd action (or condition key) is no error for IAM: it silently allows nothing (or never matches)."""
+    assert unknown_actions(name, ALL[name], REFERENCE) == []
+    assert unknown_condition_keys(name, ALL[name], REFERENCE) == []
+
+
+def test_resource_star_is_only_for_actions_aws_offers_no_resource_for():
+    """The hand list behind rule "Resource '*' only where AWS allows nothing narrower", checked against AWS's
+    reference: none of its actions has a resource type (ec2:DescribeVpcAttribute has one, the VPC: it left)."""
+    narrower = []
+    for action in sorted(NO_RESOURCE_LEVEL):
+        prefix, _, verb = action.partition(":")
+        (privilege,) = [p for p in REFERENCE[prefix]["privileges"] if p["privilege"] == verb]
+        types = [r["resource_type"] for r in privilege["resource_types"] if r["resource_type"]]
+        if types:
+            narrower.append(f"{action}: {types}")
+    assert narrower == []
+
+
+def test_the_reference_checks_catch_a_typo_naming_the_statement():
+    typo = {
+        "Statement": [
+            {"Sid": "ReadData", "Effect": "Allow", "Action": ["s3:GetObjekt"], "Resource": ["arn:aws:s3:::b/*"]},
+            {"Sid": "Tagged", "Action": "kms:Decrypt", "Condition": {"StringEquals": {"kms:ViaServise": "s3"}}},
+            {"Sid": "NoSuchService", "Action": "s4:Get*"},
+            {"Sid": "Fine", "Action": ["glue:Get*", "logs:PutLogEvents"], "Condition": {"aws:SourceAccount": ["1"]}},
+        ]
+    }
+    assert unknown_actions("p", typo, REFERENCE) == [
+        "p/ReadData: s3:GetObjekt is no action of AWS",
+        "p/NoSuchService: s4:Get* is no action of AWS (s4?)",
+    ]
+    assert unknown_condition_keys("p", typo, REFERENCE) == [
+        "p/Tagged: condition key kms:ViaServise is neither global nor kms's"
+    ]

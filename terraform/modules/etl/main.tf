@@ -213,16 +213,21 @@ data "aws_iam_policy_document" "glue" {
       values   = ["Glue"]
     }
   }
-  # What a Glue connection in a VPC needs (AWS's AWSGlueServiceRole, narrowed): Describe* have no resource-level
-  # permissions; network interfaces only in the connection's subnet with Glue's security group; tags only Glue's own
-  # key on network resources.
+  # What a Glue connection in a VPC needs (AWS's AWSGlueServiceRole, narrowed): these Describe* have no resource-level
+  # permissions (DescribeVpcAttribute has: the platform's VPC only); network interfaces only in the connection's
+  # subnet with Glue's security group; tags only Glue's own key on network resources.
   statement {
     sid = "DescribeNetwork"
     actions = [
       "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcEndpoints", "ec2:DescribeRouteTables", "ec2:DescribeSubnets",
-      "ec2:DescribeSecurityGroups", "ec2:DescribeVpcAttribute",
+      "ec2:DescribeSecurityGroups",
     ]
     resources = ["*"]
+  }
+  statement {
+    sid       = "DescribeConnectionVpc"
+    actions   = ["ec2:DescribeVpcAttribute"]
+    resources = ["arn:${local.partition}:ec2:${var.region}:${var.account_id}:vpc/${var.vpc_id}"]
   }
   statement {
     sid     = "ConnectionNetworkInterfaces"
