@@ -35,7 +35,8 @@ Runs when embeddings of a new model are loaded (`vector_db_embeddings` Asset), a
   those published versions and skips building and applying (the smoke test still runs).
 * `prebuilt_packages` (empty): `"<transformation sha256>,<model inference sha256>"` of zips built ahead of time
   (`make package`) and uploaded to the scripts bucket's `lambda/`: their sha256 is checked and nothing is built,
-  for workers with no route to the package index or the RDS CA download.
+  for workers with no route to the package index or the RDS CA download. Empty: the workers'
+  `RECSYS_PREBUILT_PACKAGES`, which Asset-started runs (no Params) take too.
 * `smoke_test` (true): false skips the Lambda and delivery checks. Neither writes into the production output:
   smoke objects live under `smoke-tests/` (expire after a day).
 """
@@ -110,11 +111,11 @@ def streaming_recommendations() -> None:
         params = context["params"]
         if params["rollback_to_versions"]:
             return {}
-        client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-        if params["prebuilt_packages"]:
-            from recsys.streaming.pipeline import prebuilt_packages
+        from recsys.streaming.pipeline import chosen_prebuilt_packages, prebuilt_packages
 
-            return prebuilt_packages(client, etl["scripts_bucket"], str(params["prebuilt_packages"]))
+        client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        if prebuilt := chosen_prebuilt_packages(params["prebuilt_packages"]):
+            return prebuilt_packages(client, etl["scripts_bucket"], prebuilt)
         return build_and_upload(client, etl["scripts_bucket"])
 
     @task

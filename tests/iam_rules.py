@@ -140,6 +140,13 @@ UNCALLED_REASONS: dict[str, str] = {
 
 #: Statements of the Airflow workers' policies (by Sid) that no request of the rehearsal's first runs needs, outside
 #: the *Lifecycle ones, each with why it stays.
+#: Per service (glue, lambda, firehose): why its role allows an action its sessions did not call in the rehearsal's
+#: first runs (the IAM report's "allowed, not called" rows of the services' roles).
+SERVICE_UNCALLED_REASONS: dict[str, dict[str, str]] = {
+    "glue": {},
+    "lambda": {},
+    "firehose": {},
+}
 STATEMENTS_NO_RUN_NEEDS: dict[str, str] = {
     "UsePlatformKeysThroughServices": "S3 and Secrets Manager call KMS on the workers' behalf (SSE-KMS objects, the "
     "secrets); the emulator's do not",

@@ -149,6 +149,7 @@ class Settings:
     tf_backend_config: Path | None = field(metadata={"env": "TF_BACKEND_CONFIG"})
     tf_var_file: Path | None = field(metadata={"env": "TF_VAR_FILE"})
     lambda_wheelhouse: Path | None = field(metadata={"env": "RECSYS_LAMBDA_WHEELHOUSE"})
+    prebuilt_packages: str | None = field(metadata={"env": "RECSYS_PREBUILT_PACKAGES"})
     vector_db_ca_bundle: Path | None = field(metadata={"env": "VECTOR_DB_CA_BUNDLE"})
     rds_ca_bundle_url: str | None = field(metadata={"env": "RDS_CA_BUNDLE_URL"})
     ca_bundle_dir: Path | None = field(metadata={"env": "RECSYS_CA_BUNDLE_DIR"})

@@ -86,3 +86,31 @@ def test_parsing_imports_nothing_heavy_and_reads_no_variable_or_connection(path)
     assert result.returncode == 0, result.stderr[-3000:]
     imported = set(json.loads(result.stdout.strip().splitlines()[-1]))
     assert not imported & set(HEAVY_MODULES), sorted(imported & set(HEAVY_MODULES))
+
+
+@pytest.mark.parametrize(
+    ("param", "workers", "deployed"),
+    [
+        ("", "aaa,bbb", "aaa,bbb"),  # an Asset-started run (no Params) on workers without the package index
+        ("ccc,ddd", "aaa,bbb", "ccc,ddd"),  # a manual run names other packages
+        ("", "", None),  # neither: the run builds
+    ],
+)
+def test_the_lambda_packages_are_the_params_else_the_workers_prebuilt_ones(
+    dagbag, monkeypatch, param, workers, deployed
+):
+    """``build_and_upload_packages`` deploys the run's ``prebuilt_packages``, else ``RECSYS_PREBUILT_PACKAGES``, else
+    builds: what it hands on decides what the streaming root applies."""
+    import airflow.providers.amazon.aws.hooks.s3 as s3_hooks
+
+    import recsys.streaming.pipeline as pipeline
+
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(s3_hooks, "S3Hook", lambda **_kw: type("Hook", (), {"get_conn": lambda self: "client"})())
+    monkeypatch.setattr(pipeline, "prebuilt_packages", lambda _c, bucket, sha: calls.append(("prebuilt", sha)) or {})
+    monkeypatch.setattr(pipeline, "build_and_upload", lambda _c, bucket: calls.append(("build", bucket)) or {})
+    monkeypatch.setenv("RECSYS_PREBUILT_PACKAGES", workers)
+    task = dagbag.dags["streaming_recommendations"].get_task("build_and_upload_packages")
+    params = {"rollback_to_versions": "", "prebuilt_packages": param}
+    task.python_callable(etl={"scripts_bucket": "scripts"}, params=params)
+    assert calls == ([("prebuilt", deployed)] if deployed else [("build", "scripts")])

@@ -110,8 +110,8 @@ IAM_REPORT_HEADER = """# IAM report: what each principal called, what its polici
 Written by `make iam-report` (the AWS rehearsal of `make test`: step 0 applies `terraform/airflow_workers` in an
 emulated account, then the first runs; the endpoint records every request, `recsys_local.iam_audit`). A row "allowed,
 not called" says why the action stays. The Glue job, the Lambdas and Firehose act under their own roles (each assumed
-as its service, through the role's trust policy, and each request authorized against the role's policies); this page
-lists the Airflow workers only (their roles' policies are also checked statically, `tests/iam_rules.py`).
+as its service, through the role's trust policy, and each request authorized against the role's policies): their
+sections follow the workers' (every policy is also checked statically, `tests/iam_rules.py`).
 
 """
 
@@ -136,6 +136,61 @@ def workers_profile(tmp_path: Path, names) -> dict[str, str]:
     key = service_key(MWAA)
     credentials.write_text(f"[mwaa]\naws_access_key_id = {key}\naws_secret_access_key = {key}\n")
     return {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_PROFILE": "workers"}
+
+
+def role_documents(iam, role: str) -> dict[str, dict]:
+    """A role's policies as the account holds them: inline ones by name, attached managed ones by their ARN."""
+    documents = {}
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        documents[f"{role}/{name}"] = json.loads(document) if isinstance(document, str) else document
+    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+        version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+        document = version["PolicyVersion"]["Document"]
+        documents[attached["PolicyName"]] = json.loads(document) if isinstance(document, str) else document
+    return documents
+
+
+def service_role_reports(stack, decisions: list[dict], actions_log: Path, before_runs: int) -> tuple[str, list[str]]:
+    """The IAM report's sections of the roles the services act as (Glue's job role, each Lambda's execution role,
+    Firehose's delivery role): what their sessions called in the first runs, and why each allowed action nothing
+    called stays (tests/iam_rules.py's SERVICE_UNCALLED_REASONS). Returns the sections and what has no reason."""
+    from iam_rules import SERVICE_UNCALLED_REASONS
+
+    from recsys_local.iam_audit import report
+
+    names = stack.settings.names
+    roles = (
+        ("Glue job", names.glue_role, "glue"),
+        ("Transformation Lambda", f"{names.transformation_lambda}-role", "lambda"),
+        ("Model inference Lambda", f"{names.model_inference_lambda}-role", "lambda"),
+        ("Firehose delivery stream", f"{names.delivery_stream}-role", "firehose"),
+    )
+    requests = [json.loads(line) for line in actions_log.read_text().splitlines()[before_runs:]]
+    iam = stack.client("iam")
+    texts, unexplained = [], []
+    for title, role, kind in roles:
+        made = [
+            d
+            for d in decisions
+            if f":assumed-role/{role}/" in d["principal"] and d.get("policy", "identity") == "identity"
+        ]
+        keys = {d["key"] for d in made}
+        lines = [{**line, "caller": kind} for line in requests if line["key"] in keys]
+        implied = [{"caller": kind, "actions": [d["action"]]} for d in made]
+        assert all(d["effect"] == "allow" for d in made), [d for d in made if d["effect"] != "allow"][:5]
+        text, missing = report(
+            f"{title} (`{role}`)",
+            role_documents(iam, role),
+            lines + implied,
+            (kind,),
+            SERVICE_UNCALLED_REASONS[kind],
+            {},
+        )
+        texts.append(text)
+        unexplained += [f"{role}: {action}" for action in missing]
+    return "\n" + "\n".join(texts), unexplained
 
 
 def granted(action: str, documents: list[dict]) -> bool:
@@ -467,12 +522,15 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
         UNCALLED_REASONS,
         NOT_GRANTED,
     )
-    page = IAM_REPORT_HEADER + text
+    # the services' roles: what Glue, each Lambda and Firehose called as their roles' sessions
+    services_text, services_unexplained = service_role_reports(stack, decisions, actions_log, before_runs)
+    page = IAM_REPORT_HEADER + text + services_text
     (ROOT / ".local" / "reports").mkdir(parents=True, exist_ok=True)
     (ROOT / ".local" / "reports" / "iam.md").write_text(page)
     if os.environ.get("IAM_REPORT_PAGE"):
         (ROOT / "docs" / "iam-report.md").write_text(page)
     assert not unexplained, f"allowed, never called, and no reason why they stay: {unexplained}"
+    assert not services_unexplained, f"the services' roles allow, never call, and say no reason: {services_unexplained}"
 
     # each statement is needed: removed, some request the workers made would have been refused (replayed from the
     # endpoint's decisions), unless it holds update- or destroy-only actions or its reason is written down

@@ -39,6 +39,15 @@ def build_and_upload(s3_client: Any, bucket: str, cache_dir: Path | None = None)
     return {p["function"]: {k: v for k, v in p.items() if k != "path"} for p in uploaded}
 
 
+def chosen_prebuilt_packages(param: str, env: dict[str, str] | None = None) -> str:
+    """The prebuilt packages a run deploys: its ``prebuilt_packages`` Param, else the workers'
+    ``RECSYS_PREBUILT_PACKAGES`` (what an Asset-started run, which sets no Param, deploys on workers with no route to
+    the package index), else none (the run builds)."""
+    from recsys.config import settings
+
+    return str(param).strip() or (settings(env).prebuilt_packages or "").strip()
+
+
 def prebuilt_packages(s3_client: Any, bucket: str, sha256s: str) -> dict[str, dict[str, Any]]:
     """The packages ``python -m recsys.streaming.packaging --build`` made ahead of time and someone uploaded to the
     scripts bucket's ``lambda/``, named by their sha256s (``"<transformation>,<model inference>"``, the order of
