@@ -64,7 +64,8 @@ format: setup ## apply ruff's formatting and fixes
 bench: up ## each speed claim against its reference in one run (ARGS="--quick", ARGS="vectors etl"); bench/results/latest.md
 	@$(PY) -m recsys_local.bench $(ARGS)
 
-package: setup ## build both Lambda zips ahead of time into dist/lambda (for Airflow workers without the internet: upload them, then the prebuilt_packages Param)
+package: ## build both Lambda zips ahead of time into dist/lambda (for Airflow workers without the internet: upload them, then RECSYS_PREBUILT_PACKAGES); needs Python 3.11 only
+	@scripts/setup.sh --python-only
 	@$(PY) -m recsys.streaming.packaging --build dist/lambda
 
 lock: ## re-resolve requirements-dev.txt into requirements-lock.txt (needs the package index)

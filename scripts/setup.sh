@@ -5,6 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+python_only=""
+case "${1:-}" in
+  "") ;;
+  --python-only) python_only=1 ;; # `make package`: the Lambda build needs Python and pip, not the local stack
+  -h | --help)
+    echo "usage: scripts/setup.sh [--python-only]"
+    echo "  Terraform checked, missing Debian packages installed, .venv and .venv-checkov from their locks."
+    echo "  --python-only: .venv only (no Terraform, no Debian packages): what \`make package\` needs"
+    exit 0
+    ;;
+  *)
+    echo "[setup] error: unknown argument $1 (scripts/setup.sh --help)" >&2
+    exit 2
+    ;;
+esac
+
+if [ -z "$python_only" ]; then
 # Terraform provisions both targets (the local stack too) and the test suite runs it: a machine without it is not set
 # up. Neither Debian nor PyPI ships it, so it is installed by hand (HashiCorp's page) and checked here, first.
 terraform_bin=${TERRAFORM_BIN:-terraform} # an empty TERRAFORM_BIN is unset, as for the provisioner
@@ -51,6 +68,8 @@ if ((${#missing[@]})); then
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+fi # python_only
+
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   echo "[setup] error: Python 3.11 is required (the lock is for 3.11); set PYTHON=/path/to/python3.11" >&2
@@ -75,5 +94,9 @@ install_venv() {  # install_venv DIR LOCKFILE [editable]
   touch "$stamp"
 }
 install_venv .venv requirements-lock.txt editable
+if [ -n "$python_only" ]; then
+  echo "[setup] ready: .venv ($(.venv/bin/python --version))"
+  exit 0
+fi
 install_venv .venv-checkov requirements-checkov.lock
 echo "[setup] ready: .venv ($(.venv/bin/python --version)), .venv-checkov"

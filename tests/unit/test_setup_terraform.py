@@ -15,7 +15,7 @@ SETUP = Path(__file__).parents[2] / "scripts" / "setup.sh"
 HOW = "install Terraform >= 1.10 on the PATH (https://developer.hashicorp.com/terraform/install), or set TERRAFORM_BIN"
 
 
-def setup(tmp_path: Path, terraform_bin: str | None) -> subprocess.CompletedProcess[str]:
+def setup(tmp_path: Path, terraform_bin: str | None, *args: str) -> subprocess.CompletedProcess[str]:
     tools = tmp_path / "tools"
     tools.mkdir()
     for tool in ("bash", "dirname", "sed", "sh", "env"):
@@ -23,7 +23,7 @@ def setup(tmp_path: Path, terraform_bin: str | None) -> subprocess.CompletedProc
     env = {"PATH": str(tools), "HOME": str(tmp_path)}
     if terraform_bin is not None:
         env["TERRAFORM_BIN"] = terraform_bin
-    return subprocess.run([str(tools / "bash"), str(SETUP)], env=env, capture_output=True, text=True, timeout=30)
+    return subprocess.run([str(tools / "bash"), str(SETUP), *args], env=env, capture_output=True, text=True, timeout=30)
 
 
 def fake_terraform(tmp_path: Path, says: str) -> str:
@@ -77,3 +77,14 @@ def test_setup_goes_on_with_terraform_1_10_or_later(tmp_path, says):
 
     assert "Terraform" not in result.stderr, result.stderr
     assert "[setup] error: these Debian packages are missing" in result.stderr
+
+
+def test_the_python_only_setup_of_make_package_needs_no_terraform_and_no_debian_package(tmp_path):
+    """`make package` builds the Lambda zips on any machine with Python: past Terraform and apt, it stops at the next
+    step here only because this PATH has no python3 (nothing of the local stack was asked for)."""
+    result = setup(tmp_path, None, "--python-only")
+
+    assert "terraform" not in result.stderr.lower()
+    assert "Debian packages" not in result.stdout + result.stderr
+    assert "python3" in result.stderr  # the next step: the Python check (no python3 on this PATH)
+    assert result.returncode != 0
