@@ -339,8 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m recsys.streaming.packaging",
         description="Build the Lambda packages ahead of time (--build), or download their dependencies' wheels "
         f"(--wheelhouse), for Airflow workers without the internet: upload the zips to the scripts bucket's lambda/ "
-        f"and give their sha256s to streaming_recommendations' prebuilt_packages Param, or set {WHEELHOUSE_ENV} to "
-        "the wheel folder on the workers.",
+        "and set RECSYS_PREBUILT_PACKAGES on the workers to their sha256s (or give them to a run's prebuilt_packages "
+        f"Param), or set {WHEELHOUSE_ENV} to the wheel folder on the workers.",
     )
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--build", type=Path, metavar="DIR", help="build both zips into DIR")
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for package in packages:
         print(f"{package.function}: {package.path} sha256 {package.sha256} -> s3://<scripts bucket>/{package.key}")
-    print("prebuilt_packages Param: " + ",".join(p.sha256 for p in packages))
+    print("RECSYS_PREBUILT_PACKAGES=" + ",".join(p.sha256 for p in packages))
     return 0
 
 
