@@ -147,6 +147,8 @@ SERVICE_UNCALLED_REASONS: dict[str, dict[str, str]] = {
     "lambda": {},
     "firehose": {},
 }
+#: "<policy>/<Sid>" of the services' roles that no request of the rehearsal's first runs needs, and why they stay.
+SERVICE_STATEMENTS_NO_RUN_NEEDS: dict[str, str] = {}
 STATEMENTS_NO_RUN_NEEDS: dict[str, str] = {
     "UsePlatformKeysThroughServices": "S3 and Secrets Manager call KMS on the workers' behalf (SSE-KMS objects, the "
     "secrets); the emulator's do not",

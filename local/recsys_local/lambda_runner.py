@@ -17,7 +17,6 @@ CloudWatch Logs ``/aws/lambda/<function>`` (stream ``YYYY/MM/DD/[<version>]<work
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -84,7 +83,7 @@ class LambdaRunner:
         self.endpoint_url = ""
         self.workers: dict[str, Worker] = {}
         self.lock = threading.Lock()
-        self.logs: Any = None  # the CloudWatch Logs client, made on first use
+        self.logs: dict[str, Any] = {}  # CloudWatch Logs clients by the execution role's session key
         # the execution roles' sessions, assumed as Lambda (an enforcing endpoint only)
         self.sessions = service_roles.Sessions(service_roles.LAMBDA)
 
@@ -214,7 +213,7 @@ class LambdaRunner:
             try:
                 return self._exchange(worker, timeout, {"event": event, "context": context})
             finally:
-                self._ship_logs(name, worker, request_id, started, version)
+                self._ship_logs(name, worker, request_id, started, version, str(fn.role or ""))
 
     def _exchange(self, worker: Worker, timeout: float, request: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
         assert worker.process.stdin is not None
@@ -244,8 +243,10 @@ class LambdaRunner:
             }
         return answer.get("result"), answer.get("error")
 
-    def _ship_logs(self, name: str, worker: Worker, request_id: str, started: float, version: str) -> None:
-        """The request's log lines (what the handler printed meanwhile) to CloudWatch Logs, as Lambda does."""
+    def _ship_logs(self, name: str, worker: Worker, request_id: str, started: float, version: str, role: str) -> None:
+        """The request's log lines (what the handler printed meanwhile) to CloudWatch Logs, as Lambda does: with the
+        execution role's session (its logs:CreateLogStream and logs:PutLogEvents; logs:CreateLogGroup only when the
+        group does not exist, which Terraform creates)."""
         try:
             with open(worker.log_path, "rb") as handle:
                 handle.seek(worker.log_offset)
@@ -258,18 +259,25 @@ class LambdaRunner:
         lines = [f"START RequestId: {request_id} Version: {version}"]
         lines += [line for line in printed.splitlines() if line.strip()]
         lines += [f"END RequestId: {request_id}", f"REPORT RequestId: {request_id}\tDuration: {elapsed:.2f} ms"]
-        if self.logs is None:
-            self.logs = local_client("logs", self.endpoint_url)
-        logs = self.logs
         group = LOG_GROUP.format(function=name)
         events = [{"timestamp": now, "message": line} for line in lines]
         try:
+            session = self.sessions.get(self.endpoint_url, role, name)
+            key = (session or {}).get("AWS_ACCESS_KEY_ID", "")
+            logs = self.logs.get(key)
+            if logs is None:  # one client per session (a renewed session gets a new one; the old ones go)
+                if len(self.logs) > 16:
+                    self.logs.clear()
+                logs = self.logs[key] = local_client("logs", self.endpoint_url, credentials=session)
             try:
                 logs.put_log_events(logGroupName=group, logStreamName=worker.log_stream, logEvents=events)
-            except logs.exceptions.ResourceNotFoundException:  # a new worker's stream (or a new group): once each
-                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            except logs.exceptions.ResourceNotFoundException:  # a new worker's stream (or no group): once each
+                try:
+                    logs.create_log_stream(logGroupName=group, logStreamName=worker.log_stream)
+                except logs.exceptions.ResourceAlreadyExistsException:
+                    pass
+                except logs.exceptions.ResourceNotFoundException:  # no group: Lambda creates it if the role may
                     logs.create_log_group(logGroupName=group)
-                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
                     logs.create_log_stream(logGroupName=group, logStreamName=worker.log_stream)
                 logs.put_log_events(logGroupName=group, logStreamName=worker.log_stream, logEvents=events)
         except Exception:  # logging must never fail the invocation; the worker's file keeps every line

@@ -180,9 +180,10 @@ def service_role_reports(stack, decisions: list[dict], actions_log: Path, before
         lines = [{**line, "caller": kind} for line in requests if line["key"] in keys]
         implied = [{"caller": kind, "actions": [d["action"]]} for d in made]
         assert all(d["effect"] == "allow" for d in made), [d for d in made if d["effect"] != "allow"][:5]
+        documents = role_documents(iam, role)
         text, missing = report(
             f"{title} (`{role}`)",
-            role_documents(iam, role),
+            documents,
             lines + implied,
             (kind,),
             SERVICE_UNCALLED_REASONS[kind],
@@ -190,7 +191,34 @@ def service_role_reports(stack, decisions: list[dict], actions_log: Path, before
         )
         texts.append(text)
         unexplained += [f"{role}: {action}" for action in missing]
+        unexplained += [f"{role}: statement {sid} no request needed" for sid in unneeded_statements(documents, made)]
     return "\n" + "\n".join(texts), unexplained
+
+
+def unneeded_statements(documents: dict[str, dict], made: list[dict]) -> list[str]:
+    """Each Allow statement removed in turn, the decisions replayed: those no request needed (none refused), unless
+    tests/iam_rules.py says why they stay (SERVICE_STATEMENTS_NO_RUN_NEEDS)."""
+    from iam_rules import SERVICE_STATEMENTS_NO_RUN_NEEDS
+
+    from recsys_local.iam_policy import ALLOW, Context, evaluate
+
+    policies = list(documents.items())
+    unneeded = []
+    for name, document in policies:
+        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+        for index, statement in enumerate(statements):
+            sid = statement.get("Sid") or str(index)
+            if statement.get("Effect") != "Allow" or f"{name}/{sid}" in SERVICE_STATEMENTS_NO_RUN_NEEDS:
+                continue
+            reduced = [
+                (other, {**doc, "Statement": [s for s in statements if s is not statement]} if other == name else doc)
+                for other, doc in policies
+            ]
+            if not any(
+                evaluate(reduced, d["action"], d["resource"], Context.of(d["context"])).effect != ALLOW for d in made
+            ):
+                unneeded.append(f"{name}/{sid}")
+    return unneeded
 
 
 def granted(action: str, documents: list[dict]) -> bool:
