@@ -18,9 +18,10 @@ checked against ``*``: only a statement on every resource allows it (stricter th
 A refusal is AWS's: the protocol's AccessDenied error (HTTP 403, 400 for the JSON protocols), naming the principal,
 the action and the resource. ``sts:AssumeRole`` also needs the role's trust policy to name the caller (a service, the
 account, the user or role; its conditions; :func:`recsys_local.iam_policy.evaluate_trust`): an emulated service
-signs with its stand-in key (:func:`recsys_local.service_roles.service_key`), which only assumes roles. Not evaluated:
-other resource-based policies (bucket and key policies), permission boundaries, SCPs, signatures (moto checks none of
-these either).
+signs with its stand-in key (:func:`recsys_local.service_roles.service_key`), which only assumes roles. A bucket's
+policy and a KMS key's policy are evaluated beside the caller's (:func:`resource_policy_refusal`: a bucket policy's
+explicit deny wins; a key policy must allow). The account's administrator (the bootstrap) is exempt from all but trust
+policies. Not evaluated: permission boundaries, SCPs, signatures (moto checks none of these either).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from recsys_local.iam_policy import (
     Context,
     Decision,
     evaluate,
+    evaluate_resource_policy,
     evaluate_trust,
 )
 from recsys_local.service_roles import service_of
@@ -501,6 +503,58 @@ def _trust_policy(arn: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else {}  # unreadable: trusts nobody
 
 
+_KEY_ARN = re.compile(r"arn:[a-z-]+:kms:([a-z0-9-]+):\d+:key/(.+)")
+
+
+def resource_policy(resource: str, region: str) -> tuple[str, dict[str, Any]] | None:
+    """The resource-based policy that governs ``resource`` besides the caller's own: a bucket's policy (for the
+    bucket and its objects) or a KMS key's key policy; None when the resource has none."""
+    if resource.startswith(f"arn:{PARTITION}:s3:::"):
+        bucket = resource.removeprefix(f"arn:{PARTITION}:s3:::").split("/", 1)[0]
+        try:
+            document = _backend("s3", "global").get_bucket(bucket).policy
+        except Exception:  # no such bucket (the request fails on its own)
+            return None
+        return ("bucket policy", _parsed(document)) if document else None
+    key = _KEY_ARN.fullmatch(resource)
+    if key:
+        try:
+            document = _backend("kms", key.group(1)).keys[key.group(2)].policy
+        except Exception:
+            return None
+        return ("key policy", _parsed(document)) if document else None
+    return None
+
+
+def _parsed(document: Any) -> dict[str, Any]:
+    try:
+        parsed = json.loads(document) if isinstance(document, (str, bytes)) else document
+    except ValueError:
+        parsed = None
+    return parsed if isinstance(parsed, dict) else {}  # unreadable: grants nothing
+
+
+def resource_policy_refusal(caller: Caller, check: Check, region: str) -> tuple[str, Decision] | None:
+    """What a bucket or key policy refuses that the caller's own policies allowed (None: nothing): a bucket policy's
+    explicit Deny (e.g. TLS only: the local endpoint stands for AWS's HTTPS one, so ``aws:SecureTransport`` is true);
+    a key policy that does not allow the caller (in AWS a key's policy must allow, itself or by naming the account
+    so that IAM policies decide, as our keys do)."""
+    found = resource_policy(check.resource, region)
+    if found is None:
+        return None
+    kind, document = found
+    context = {
+        **check.context,
+        "aws:SecureTransport": "true",
+        "aws:PrincipalAccount": caller.account,
+        "aws:PrincipalArn": caller.arns[-1] if caller.arns else "",
+    }
+    verdict = evaluate_resource_policy(document, caller, check.action, check.resource, Context.of(context), kind)
+    if verdict.effect == EXPLICIT_DENY or (kind == "key policy" and verdict.effect != ALLOW):
+        return kind, verdict
+    return None
+
+
 def _trust_caller(access_key: str, who: Principal | None, service: str) -> Caller:
     """The caller as a trust policy names it: a service, the account's root (the administrator), a user, or a role
     session (its session ARN and its role's ARN)."""
@@ -631,6 +685,7 @@ class IamEnforcement:
             return None
         if who is None:
             return None
+        caller = _trust_caller(op.access_key, who, "")
         for check in checks(op):
             decision = evaluate(who.policies, check.action, check.resource, Context.of(check.context))
             self._record(who, op.access_key, check, decision.effect, decision.statement)
@@ -638,6 +693,14 @@ class IamEnforcement:
                 log.warning("%s %s %s on %s (%s)", self._verb, who.arn, check.action, check.resource, decision.effect)
                 if not self.audit_only:
                     return denied(op, who.arn, check, decision.effect == EXPLICIT_DENY)
+            refused = resource_policy_refusal(caller, check, op.region)
+            if refused is not None:
+                kind, verdict = refused
+                self._record_line(who.arn, op.access_key, check, verdict.effect, verdict.statement, policy=kind)
+                log.warning("%s %s %s on %s (%s: %s)", self._verb, who.arn, check.action, check.resource, kind,
+                            verdict.statement or verdict.effect)  # fmt: skip
+                if not self.audit_only:
+                    return denied(op, who.arn, check, verdict.effect == EXPLICIT_DENY, kind="resource-based")
         return None
 
     def _trust(self, op: Operation, who: Principal | None, service: str) -> Response | None:

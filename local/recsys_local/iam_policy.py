@@ -192,18 +192,26 @@ def principal_matches(principal: Any, caller: Caller) -> bool:
     return False
 
 
-def evaluate_trust(document: dict[str, Any], caller: Caller, action: str, role_arn: str, context: Context) -> Decision:
-    """The decision of a role's trust policy on ``caller`` asking ``action`` (``sts:AssumeRole``): an applying Deny,
-    else an applying Allow, else implicitly denied. A statement applies when its principal names the caller and its
-    action and conditions match; ``NotPrincipal`` never allows (stricter than AWS, never looser)."""
+def evaluate_resource_policy(
+    document: dict[str, Any], caller: Caller, action: str, resource: str, context: Context, label: str
+) -> Decision:
+    """The decision of a resource-based policy (a role's trust policy, a bucket policy, a key policy) on ``caller``
+    asking ``action`` on ``resource``: an applying Deny, else an applying Allow, else implicitly denied. A statement
+    applies when its principal names the caller and its action, resource (when it names one) and conditions match;
+    ``NotPrincipal`` never allows (stricter than AWS, never looser). ``label`` prefixes the deciding statement."""
     allowed = ""
     for index, statement in enumerate(_as_list(document.get("Statement"))):
-        name = f"trust/{statement.get('Sid') or index}"
+        name = f"{label}/{statement.get('Sid') or index}"
         if "Principal" not in statement or not principal_matches(statement["Principal"], caller):
             continue
-        if not statement_applies({k: v for k, v in statement.items() if k != "Resource"}, action, role_arn, context):
+        if not statement_applies(statement, action, resource, context):
             continue
         if statement.get("Effect") == "Deny":
             return Decision(EXPLICIT_DENY, name)
         allowed = allowed or name
     return Decision(ALLOW, allowed) if allowed else Decision(IMPLICIT_DENY)
+
+
+def evaluate_trust(document: dict[str, Any], caller: Caller, action: str, role_arn: str, context: Context) -> Decision:
+    """The decision of a role's trust policy (no ``Resource``: the role itself) on ``caller`` asking ``action``."""
+    return evaluate_resource_policy(document, caller, action, role_arn, context, "trust")

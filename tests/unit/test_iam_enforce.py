@@ -333,6 +333,67 @@ def test_a_role_trusting_the_account_admits_its_sessions_and_a_service_key_does_
     assert "User: glue.amazonaws.com is not authorized to perform: s3:GetObject" in refused.get_data(as_text=True)
 
 
+def test_a_bucket_policys_deny_refuses_what_the_role_allows_and_tls_only_holds_locally(role):
+    """Explicit deny wins across policies: the bucket's policy refuses the role's allowed read; the platform's
+    TLS-only deny does not (the local endpoint stands for AWS's HTTPS endpoint)."""
+    credentials = role([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}])
+    s3 = boto3.client("s3", region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
+    s3.create_bucket(Bucket=BUCKET)
+    for key in ("ratings-ml-training/a", "secret/a"):  # present: a missing key would need s3:ListBucket too
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"1")
+    tls_only = {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls_only]}))
+    assert decide(signed(credentials, "s3", "get_object", Bucket=BUCKET, Key="ratings-ml-training/a")) is None
+
+    secret_prefix = {
+        "Sid": "NoSecrets",
+        "Effect": "Deny",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/workers-0"},
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{BUCKET}/secret/*",
+    }
+    policy = {"Version": "2012-10-17", "Statement": [tls_only, secret_prefix]}
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+    assert decide(signed(credentials, "s3", "get_object", Bucket=BUCKET, Key="ratings-ml-training/a")) is None
+    refused = decide(signed(credentials, "s3", "get_object", Bucket=BUCKET, Key="secret/a"))
+    assert refused is not None
+    text = refused.get_data(as_text=True)
+    assert f"s3:GetObject on resource: arn:aws:s3:::{BUCKET}/secret/a with an explicit deny in a resource-based" in text
+
+
+def test_a_key_policy_must_let_the_account_or_the_caller_use_the_key(role):
+    """In AWS a KMS key's policy decides first: the default one (the account's root) lets IAM policies decide; one
+    that names somebody else refuses the role its own policy allows."""
+    credentials = role([{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}])
+    kms = boto3.client("kms", region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
+    open_key = kms.create_key()["KeyMetadata"]["KeyId"]  # moto's default policy: the account's root, kms:*
+    somebody = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/somebody-else"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+    locked_key = kms.create_key(Policy=json.dumps(somebody), BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"]
+    blob = b"x" * 16
+    assert decide(signed(credentials, "kms", "decrypt", KeyId=open_key, CiphertextBlob=blob)) is None
+    refused = decide(signed(credentials, "kms", "decrypt", KeyId=locked_key["KeyId"], CiphertextBlob=blob))
+    assert refused is not None
+    text = refused.get_data(as_text=True)
+    assert f"kms:Decrypt on resource: {locked_key['Arn']} because no resource-based policy allows" in text
+
+
 def test_audit_mode_refuses_nothing_and_logs_what_it_would_refuse(role, monkeypatch, caplog, tmp_path):
     from recsys_local.aws_server import IAM_AUDIT_ONLY
 
