@@ -60,6 +60,38 @@ class Context:
         return self.values.get(key.lower())
 
 
+#: The condition operators this module evaluates (each also with ``IfExists`` and the ``ForAnyValue:`` /
+#: ``ForAllValues:`` qualifiers); any other refuses to evaluate, naming it.
+OPERATORS = frozenset(
+    {
+        "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike",
+        "StringNotLike", "ArnEquals", "ArnNotEquals", "ArnLike", "ArnNotLike", "Bool", "Null", "NumericEquals",
+        "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals", "NumericGreaterThan",
+        "NumericGreaterThanEquals",
+    }
+)  # fmt: skip
+
+
+def problems(name: str, document: dict[str, Any]) -> list[str]:
+    """What in a policy document this evaluator (and so the local endpoint) cannot read, each naming the statement:
+    an Effect other than Allow or Deny, no Action or NotAction, a condition operator it does not evaluate."""
+    found = []
+    for index, statement in enumerate(_as_list(document.get("Statement"))):
+        where = f"{name}/{statement.get('Sid') or index}" if isinstance(statement, dict) else f"{name}/{index}"
+        if not isinstance(statement, dict):
+            found.append(f"{where}: a statement must be an object")
+            continue
+        if statement.get("Effect") not in ("Allow", "Deny"):
+            found.append(f"{where}: Effect {statement.get('Effect')!r} (Allow or Deny)")
+        if "Action" not in statement and "NotAction" not in statement:
+            found.append(f"{where}: no Action or NotAction")
+        for operator in statement.get("Condition") or {}:
+            base = operator.rpartition(":")[2].removesuffix("IfExists")
+            if base not in OPERATORS:
+                found.append(f"{where}: condition operator {operator!r} is not evaluated by the local endpoint")
+    return found
+
+
 def _compare(operator: str, wanted: str, value: str) -> bool:
     base = operator
     if base in ("StringEquals", "StringNotEquals"):

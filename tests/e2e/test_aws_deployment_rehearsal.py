@@ -393,6 +393,10 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
         for p in shipped.values()
     ]
     documents = [json.loads(d) if isinstance(d, str) else d for d in documents]
+    from recsys_local.iam_policy import problems
+
+    unreadable = [p for name, d in zip(shipped, documents, strict=True) for p in problems(name, d)]
+    assert not unreadable, f"statements the endpoint cannot evaluate (it would refuse what they allow): {unreadable}"
     sizes = {name: len(json.dumps(d, separators=(",", ":"))) for name, d in zip(shipped, documents, strict=True)}
     assert max(sizes.values()) <= 6144, f"over a managed policy's 6,144 characters (IAM's quota): {sizes}"
     attached = iam.list_attached_role_policies(RoleName=f"{names.prefix}-airflow-workers")["AttachedPolicies"]

@@ -18,6 +18,7 @@ from iam_rules import (
 
 from recsys.provisioning import OUTPUTS, PIPELINES
 from recsys.provisioning.terraform import TerraformProvisioner
+from recsys_local.iam_policy import problems as unreadable
 
 pytestmark = pytest.mark.integration
 
@@ -164,6 +165,7 @@ def test_the_applied_policies_are_least_privilege(provisioner, stack):
         for policy_name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
             document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
             problems += identity_policy_violations(f"{role}/{policy_name}", document)
+            problems += unreadable(f"{role}/{policy_name}", document)  # what the local endpoint could not evaluate
             if role in (f"{names.transformation_lambda}-role", f"{names.model_inference_lambda}-role"):
                 problems += lambda_s3_violations(role, document, names.ml_artifacts_bucket)
         for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
@@ -174,4 +176,5 @@ def test_the_applied_policies_are_least_privilege(provisioner, stack):
     for key in keys:
         document = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
         problems += key_policy_violations(key, document, names.account)
+        problems += unreadable(f"key {key}", document)
     assert problems == []

@@ -42,7 +42,9 @@ def policy_documents(folder: Path) -> dict[str, dict]:
                 for name, body in named.items():
                     statements = []
                     for statement in body.get("statement", []):
-                        conditions = {unq(c["variable"]): unq(c["values"]) for c in statement.get("condition", [])}
+                        conditions: dict[str, dict] = {}  # as IAM's JSON: {operator: {key: values}}
+                        for c in statement.get("condition", []):
+                            conditions.setdefault(unq(c["test"]), {})[unq(c["variable"])] = unq(c["values"])
                         statements.append(
                             {
                                 "Sid": unq(statement.get("sid", "")),
@@ -130,4 +132,30 @@ def test_the_reference_checks_catch_a_typo_naming_the_statement():
     ]
     assert unknown_condition_keys("p", typo, REFERENCE) == [
         "p/Tagged: condition key kms:ViaServise is neither global nor kms's"
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_every_statement_is_one_the_local_endpoint_evaluates(name):
+    """A statement the endpoint cannot read (an operator it does not evaluate) would refuse every request it meets."""
+    from recsys_local.iam_policy import problems
+
+    assert [p for p in problems(name, ALL[name]) if "${" not in p] == []  # an interpolated operator: the applied check
+
+
+def test_unreadable_statements_are_named():
+    from recsys_local.iam_policy import problems
+
+    bad = {
+        "Statement": [
+            {"Sid": "Lower", "Effect": "allow", "Action": "s3:GetObject", "Resource": "*"},
+            {"Sid": "NoAction", "Effect": "Allow", "Resource": "*"},
+            {"Sid": "Ip", "Effect": "Allow", "Action": "s3:*", "Condition": {"IpAddress": {"aws:SourceIp": "1.2.3.4"}}},
+            {"Sid": "Fine", "Effect": "Deny", "Action": "s3:*", "Condition": {"ForAnyValue:StringLikeIfExists": {}}},
+        ]
+    }
+    assert problems("p", bad) == [
+        "p/Lower: Effect 'allow' (Allow or Deny)",
+        "p/NoAction: no Action or NotAction",
+        "p/Ip: condition operator 'IpAddress' is not evaluated by the local endpoint",
     ]
