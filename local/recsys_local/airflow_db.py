@@ -75,22 +75,9 @@ def start(cfg: AirflowDBConfig, state: StateFile) -> bool:
     if os.geteuid() == 0:
         chown_tree(cfg.socket_dir, postgres.SYSTEM_USER)
     postgres.configure_access(cfg)
-    # no TCP listener; connections: the scheduler, triggerer, DAG processor and API server pools, each task's
-    # supervisor and `airflow dags test` runs beside them
-    options = f"-h '' -p {cfg.port} -k {cfg.socket_dir} -c shared_buffers=64MB -c max_connections=200"
-    result = subprocess.run(
-        [postgres._bin("pg_ctl"), "-D", str(cfg.pgdata), "-l", str(cfg.log), "-o", options, "-w", "-t", "60", "start"],
-        capture_output=True,
-        text=True,
-        check=False,
-        **postgres._as_server_user(),  # type: ignore[arg-type]
-    )
-    if result.returncode != 0:
-        tail = cfg.log.read_text(errors="replace")[-2000:] if cfg.log.exists() else ""
-        raise StackError(f"Airflow's metadata database (PostgreSQL) did not start: {result.stderr.strip()}\n{tail}")
-    pid = postgres.postmaster_pid(cfg)
-    if pid is None:
-        raise StackError(f"Airflow's metadata database started but wrote no postmaster.pid in {cfg.pgdata}")
+    # connections: the scheduler, triggerer, DAG processor and API server pools, each task's supervisor and
+    # `airflow dags test` runs beside them
+    pid = postgres.start_server(cfg, "Airflow's metadata database (PostgreSQL)", "64MB", 200)
     state.record(SERVICE, pid)
     wait_until(lambda: postgres._superuser_ok(cfg), "Airflow's metadata database", timeout=30, log=cfg.log)
     bootstrap(cfg)

@@ -178,16 +178,19 @@ def statements(policies: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str
     return out
 
 
-def evaluate(policies: Iterable[tuple[str, dict[str, Any]]], action: str, resource: str, context: Context) -> Decision:
-    """The decision for ``action`` on ``resource``: an applying Deny, else an applying Allow, else implicit deny."""
+def _decide(applying: Iterable[tuple[str, dict[str, Any]]]) -> Decision:
+    """AWS's order over the (name, statement) pairs that apply: a Deny, else an Allow, else implicitly denied."""
     allowed = ""
-    for name, statement in statements(policies):
-        if not statement_applies(statement, action, resource, context):
-            continue
+    for name, statement in applying:
         if statement.get("Effect") == "Deny":
             return Decision(EXPLICIT_DENY, name)
         allowed = allowed or name
     return Decision(ALLOW, allowed) if allowed else Decision(IMPLICIT_DENY)
+
+
+def evaluate(policies: Iterable[tuple[str, dict[str, Any]]], action: str, resource: str, context: Context) -> Decision:
+    """The decision for ``action`` on ``resource``: an applying Deny, else an applying Allow, else implicit deny."""
+    return _decide((n, s) for n, s in statements(policies) if statement_applies(s, action, resource, context))
 
 
 # --- trust policies (a role's resource-based policy for sts:AssumeRole) --------------------------------------------
@@ -231,17 +234,13 @@ def evaluate_resource_policy(
     asking ``action`` on ``resource``: an applying Deny, else an applying Allow, else implicitly denied. A statement
     applies when its principal names the caller and its action, resource (when it names one) and conditions match;
     ``NotPrincipal`` never allows (stricter than AWS, never looser). ``label`` prefixes the deciding statement."""
-    allowed = ""
-    for index, statement in enumerate(_as_list(document.get("Statement"))):
-        name = f"{label}/{statement.get('Sid') or index}"
-        if "Principal" not in statement or not principal_matches(statement["Principal"], caller):
-            continue
-        if not statement_applies(statement, action, resource, context):
-            continue
-        if statement.get("Effect") == "Deny":
-            return Decision(EXPLICIT_DENY, name)
-        allowed = allowed or name
-    return Decision(ALLOW, allowed) if allowed else Decision(IMPLICIT_DENY)
+    return _decide(
+        (f"{label}/{statement.get('Sid') or index}", statement)
+        for index, statement in enumerate(_as_list(document.get("Statement")))
+        if "Principal" in statement
+        and principal_matches(statement["Principal"], caller)
+        and statement_applies(statement, action, resource, context)
+    )
 
 
 def evaluate_trust(document: dict[str, Any], caller: Caller, action: str, role_arn: str, context: Context) -> Decision:

@@ -207,8 +207,22 @@ def start(cfg: VectorDBConfig, state: StateFile) -> bool:
     if os.geteuid() == 0:
         chown_tree(cfg.socket_dir, SYSTEM_USER)
     configure_access(cfg)
-    # no TCP listener (-h ''): the TLS front owns the port; the socket's name carries the port number
-    options = f"-h '' -p {cfg.port} -k {cfg.socket_dir} -c shared_buffers=256MB -c max_connections=100"
+    # no TCP listener: the TLS front owns the port
+    pid = start_server(cfg, "PostgreSQL", shared_buffers="256MB", max_connections=100)
+    state.record(SERVICE, pid)
+    wait_until(lambda: _superuser_ok(cfg), "PostgreSQL", timeout=30, log=cfg.log)
+    bootstrap(cfg)
+    start_front(cfg, state)
+    return True
+
+
+def start_server(cfg: Cluster, label: str, shared_buffers: str, max_connections: int) -> int:
+    """``pg_ctl start`` of the cluster on its Unix socket only (``-h ''``: no TCP listener; the socket's name carries
+    the port number); its postmaster's pid. ``label`` names the server in an error, with its log's tail."""
+    options = (
+        f"-h '' -p {cfg.port} -k {cfg.socket_dir} -c shared_buffers={shared_buffers} "
+        f"-c max_connections={max_connections}"
+    )
     result = subprocess.run(
         [_bin("pg_ctl"), "-D", str(cfg.pgdata), "-l", str(cfg.log), "-o", options, "-w", "-t", "60", "start"],
         capture_output=True,
@@ -218,15 +232,11 @@ def start(cfg: VectorDBConfig, state: StateFile) -> bool:
     )
     if result.returncode != 0:
         tail = cfg.log.read_text(errors="replace")[-2000:] if cfg.log.exists() else ""
-        raise StackError(f"PostgreSQL did not start: {result.stderr.strip()}\n{tail}")
+        raise StackError(f"{label} did not start: {result.stderr.strip()}\n{tail}")
     pid = postmaster_pid(cfg)
     if pid is None:
-        raise StackError(f"PostgreSQL started but wrote no postmaster.pid in {cfg.pgdata}")
-    state.record(SERVICE, pid)
-    wait_until(lambda: _superuser_ok(cfg), "PostgreSQL", timeout=30, log=cfg.log)
-    bootstrap(cfg)
-    start_front(cfg, state)
-    return True
+        raise StackError(f"{label} started but wrote no postmaster.pid in {cfg.pgdata}")
+    return pid
 
 
 def start_front(cfg: VectorDBConfig, state: StateFile) -> bool:
