@@ -52,7 +52,7 @@ def test_model_dag_publishes_the_layout_with_one_embedding_per_id(stack, run_dag
             "ORDER BY e.id DESC LIMIT 1",
             (ML_ARTIFACTS.name,),
         ).fetchone()
-    event = json.loads(extra)
+    event = extra  # a JSON column: psycopg gives the object
     assert event["model_version"] == pointer["model_version"]
     assert event["ranking"]["most_popular"]["ndcg@10"] == round(ranking["most_popular"]["ndcg@10"], 4)
     assert event["gate"].startswith("passed: ")
