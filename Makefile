@@ -52,7 +52,7 @@ check: setup ## the inner loop, no stack: ruff, unit, DAG integrity and static T
 reliability: setup ## fault, restart and load scenarios on the test stack (real kills); prints the table, .local/reliability/, and docs/reliability.md's table after a passing run
 	@RELIABILITY_PAGE=1 RELIABILITY_LOAD_EVENTS=$${RELIABILITY_LOAD_EVENTS:-50000} DURABILITY_FAULTS=$${DURABILITY_FAULTS:-40} $(PY) -m pytest -m reliability
 
-iam-report: setup ## the AWS rehearsal, then docs/iam-report.md: the actions the workers called and why each allowed action nothing called stays
+iam-report: setup ## the AWS rehearsal, then docs/iam-report.md: the actions the workers and the services' roles called, and why each allowed action nothing called stays
 	@IAM_REPORT_PAGE=1 $(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_aws_deployment_rehearsal.py
 
 lint: setup ## ruff only

@@ -138,17 +138,140 @@ UNCALLED_REASONS: dict[str, str] = {
 }
 
 
+_LAMBDA_ENIS = (
+    "Lambda creates the function's network interfaces in the VPC as the role (AWSLambdaVPCAccessExecutionRole); the "
+    "local runner runs the function on the host's network"
+)
+_XRAY = "active tracing: Lambda's X-Ray daemon sends segments as the role; the local runner traces nothing"
+_THROUGH_KMS = "{}: the service encrypts or decrypts with the key as the role; the emulator's {} does not encrypt"
+_GLUE_VPC = (
+    "Glue puts the job's connection in the VPC (network interfaces it tags) as the role; the local runner reaches the "
+    "source over the host's network"
+)
+_NOT_INVOKED = (
+    "the model-inference Lambda answers its Function URL on demand: nothing calls it in the first runs "
+    "(tests/e2e/test_streaming_dag.py does)"
+)
+_FIREHOSE_S3 = (
+    "AWS's documented delivery-role list: Firehose's S3 writer checks the bucket and aborts unfinished multipart "
+    "uploads; the local runner writes each object with one PutObject"
+)
+#: Per principal (glue, transformation, model inference, firehose): why its role allows an action its sessions did
+#: not call in the rehearsal's first runs (the IAM report's "allowed, not called" rows of the services' roles).
+SERVICE_UNCALLED_REASONS: dict[str, dict[str, str]] = {
+    "glue": {
+        "cloudwatch:PutMetricData": "the job's --enable-metrics (Glue's Spark metrics sink); the local runner has none",
+        **dict.fromkeys(
+            (
+                "ec2:CreateNetworkInterface",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeRouteTables",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcAttribute",
+                "ec2:DescribeVpcEndpoints",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+            ),
+            _GLUE_VPC,
+        ),
+        **dict.fromkeys(
+            ("glue:GetConnection", "glue:GetDatabase", "glue:GetTable"),
+            "Glue resolves the job's connection in the Data Catalog as the role when a run starts; the local runner "
+            "takes it from the job's arguments",
+        ),
+        **dict.fromkeys(
+            ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "logs:AssociateKmsKey"),
+            _THROUGH_KMS.format("the job's security configuration (S3 output, logs, bookmarks)", "S3 or Logs"),
+        ),
+        "s3:DeleteObject": "step 3 deletes what neither the live nor the previous manifest lists: a first run leaves "
+        "nothing to delete",
+    },
+    "transformation": {
+        **dict.fromkeys(
+            (
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:CreateNetworkInterface",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeSubnets",
+                "ec2:UnassignPrivateIpAddresses",
+            ),
+            _LAMBDA_ENIS,
+        ),
+        **dict.fromkeys(("kms:Decrypt", "kms:GenerateDataKey"), _THROUGH_KMS.format("SSE-KMS objects", "S3")),
+        "logs:CreateLogGroup": "AWSLambdaVPCAccessExecutionRole's: Terraform creates the function's log group",
+        **dict.fromkeys(
+            (
+                "xray:GetSamplingRules",
+                "xray:GetSamplingStatisticSummaries",
+                "xray:GetSamplingTargets",
+                "xray:PutTelemetryRecords",
+                "xray:PutTraceSegments",
+            ),
+            _XRAY,
+        ),
+    },
+    "firehose": {
+        **dict.fromkeys(
+            ("kms:Decrypt", "kms:GenerateDataKey"), _THROUGH_KMS.format("the delivered objects (SSE-KMS)", "S3")
+        ),
+        "lambda:GetFunctionConfiguration": "Firehose reads the processor's configuration when the stream is created "
+        "or updated; the local runner invokes it directly",
+        "logs:PutLogEvents": "Firehose logs delivery errors to the stream's log group: the first runs deliver without "
+        "one",
+        **dict.fromkeys(
+            (
+                "s3:AbortMultipartUpload",
+                "s3:GetBucketLocation",
+                "s3:GetObject",
+                "s3:ListBucket",
+                "s3:ListBucketMultipartUploads",
+            ),
+            _FIREHOSE_S3,
+        ),
+    },
+}
+SERVICE_UNCALLED_REASONS["model inference"] = {
+    **SERVICE_UNCALLED_REASONS["transformation"],
+    **dict.fromkeys(
+        ("logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "secretsmanager:GetSecretValue"), _NOT_INVOKED
+    ),
+}
+#: Per principal, by Sid (or a managed policy's name): statements no request of the first runs needs, and why.
+_LAMBDA_STATEMENTS = {
+    "AWSLambdaVPCAccessExecutionRole": _LAMBDA_ENIS,
+    "AWSXRayDaemonWriteAccess": _XRAY,
+    "Decrypt": _THROUGH_KMS.format("SSE-KMS objects and the secret", "S3 or Secrets Manager"),
+    "Logs": "AWSLambdaVPCAccessExecutionRole grants logs on every group; this one names the function's own (the "
+    "managed policy is the broader grant: replacing it with its ENI actions alone is open)",
+}
+SERVICE_STATEMENTS_NO_RUN_NEEDS: dict[str, dict[str, str]] = {
+    "glue": {
+        "Encryption": _THROUGH_KMS.format("the job's security configuration", "S3 or Logs"),
+        "Catalog": "Glue resolves the job's connection in the Data Catalog when a run starts (not the local runner)",
+        "JobMetrics": "the job's --enable-metrics (no metrics sink locally)",
+        "DescribeNetwork": _GLUE_VPC,
+        "DescribeConnectionVpc": _GLUE_VPC,
+        "ConnectionNetworkInterfaces": _GLUE_VPC,
+        "DeleteConnectionNetworkInterfaces": _GLUE_VPC,
+        "TagGlueNetworkResources": _GLUE_VPC,
+    },
+    "transformation": _LAMBDA_STATEMENTS,
+    "model inference": {
+        **_LAMBDA_STATEMENTS,
+        "VectorDbCredentials": _NOT_INVOKED,
+        "InferenceBundle": _NOT_INVOKED,
+        "Logs": _NOT_INVOKED,
+    },
+    "firehose": {
+        "Encryption": _THROUGH_KMS.format("the delivered objects (SSE-KMS)", "S3"),
+        "Logs": "Firehose logs delivery errors only: the first runs deliver without one",
+    },
+}
 #: Statements of the Airflow workers' policies (by Sid) that no request of the rehearsal's first runs needs, outside
 #: the *Lifecycle ones, each with why it stays.
-#: Per service (glue, lambda, firehose): why its role allows an action its sessions did not call in the rehearsal's
-#: first runs (the IAM report's "allowed, not called" rows of the services' roles).
-SERVICE_UNCALLED_REASONS: dict[str, dict[str, str]] = {
-    "glue": {},
-    "lambda": {},
-    "firehose": {},
-}
-#: "<policy>/<Sid>" of the services' roles that no request of the rehearsal's first runs needs, and why they stay.
-SERVICE_STATEMENTS_NO_RUN_NEEDS: dict[str, str] = {}
 STATEMENTS_NO_RUN_NEEDS: dict[str, str] = {
     "UsePlatformKeysThroughServices": "S3 and Secrets Manager call KMS on the workers' behalf (SSE-KMS objects, the "
     "secrets); the emulator's do not",

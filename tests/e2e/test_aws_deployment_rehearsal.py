@@ -156,15 +156,15 @@ def service_role_reports(stack, decisions: list[dict], actions_log: Path, before
     """The IAM report's sections of the roles the services act as (Glue's job role, each Lambda's execution role,
     Firehose's delivery role): what their sessions called in the first runs, and why each allowed action nothing
     called stays (tests/iam_rules.py's SERVICE_UNCALLED_REASONS). Returns the sections and what has no reason."""
-    from iam_rules import SERVICE_UNCALLED_REASONS
+    from iam_rules import SERVICE_STATEMENTS_NO_RUN_NEEDS, SERVICE_UNCALLED_REASONS
 
     from recsys_local.iam_audit import report
 
     names = stack.settings.names
     roles = (
         ("Glue job", names.glue_role, "glue"),
-        ("Transformation Lambda", f"{names.transformation_lambda}-role", "lambda"),
-        ("Model inference Lambda", f"{names.model_inference_lambda}-role", "lambda"),
+        ("Transformation Lambda", f"{names.transformation_lambda}-role", "transformation"),
+        ("Model inference Lambda", f"{names.model_inference_lambda}-role", "model inference"),
         ("Firehose delivery stream", f"{names.delivery_stream}-role", "firehose"),
     )
     requests = [json.loads(line) for line in actions_log.read_text().splitlines()[before_runs:]]
@@ -191,15 +191,14 @@ def service_role_reports(stack, decisions: list[dict], actions_log: Path, before
         )
         texts.append(text)
         unexplained += [f"{role}: {action}" for action in missing]
-        unexplained += [f"{role}: statement {sid} no request needed" for sid in unneeded_statements(documents, made)]
+        unneeded = unneeded_statements(documents, made, SERVICE_STATEMENTS_NO_RUN_NEEDS[kind])
+        unexplained += [f"{role}: statement {sid} no request needed" for sid in unneeded]
     return "\n" + "\n".join(texts), unexplained
 
 
-def unneeded_statements(documents: dict[str, dict], made: list[dict]) -> list[str]:
+def unneeded_statements(documents: dict[str, dict], made: list[dict], reasons: dict[str, str]) -> list[str]:
     """Each Allow statement removed in turn, the decisions replayed: those no request needed (none refused), unless
-    tests/iam_rules.py says why they stay (SERVICE_STATEMENTS_NO_RUN_NEEDS)."""
-    from iam_rules import SERVICE_STATEMENTS_NO_RUN_NEEDS
-
+    ``reasons`` (by Sid, or the managed policy's name) says why they stay."""
     from recsys_local.iam_policy import ALLOW, Context, evaluate
 
     policies = list(documents.items())
@@ -208,7 +207,7 @@ def unneeded_statements(documents: dict[str, dict], made: list[dict]) -> list[st
         statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
         for index, statement in enumerate(statements):
             sid = statement.get("Sid") or str(index)
-            if statement.get("Effect") != "Allow" or f"{name}/{sid}" in SERVICE_STATEMENTS_NO_RUN_NEEDS:
+            if statement.get("Effect") != "Allow" or sid in reasons or name in reasons:
                 continue
             reduced = [
                 (other, {**doc, "Statement": [s for s in statements if s is not statement]} if other == name else doc)
