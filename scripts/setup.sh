@@ -93,10 +93,20 @@ install_venv() {  # install_venv DIR LOCKFILE [editable]
   rm -f "$dir"/.installed-*
   touch "$stamp"
 }
-install_venv .venv requirements-lock.txt editable
 if [ -n "$python_only" ]; then
-  echo "[setup] ready: .venv ($(.venv/bin/python --version))"
+  # what the Lambda build imports (recsys, recsys_serving, cryptography for the CA bundle), at the lock's versions:
+  # the whole lock would build mysqlclient from source, which needs Debian's libmariadb-dev and pkg-config
+  if ! ls .venv/.installed-* >/dev/null 2>&1; then
+    echo "[setup] installing the Lambda build's packages into .venv"
+    [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+    quiet_pip .venv --upgrade pip
+    mapfile -t packaging < <(grep -E '^(cryptography|cffi|pycparser)==' requirements-lock.txt)
+    quiet_pip .venv "${packaging[@]}"
+    quiet_pip .venv --no-deps -e .
+  fi
+  echo "[setup] ready: .venv ($(.venv/bin/python --version)) for make package"
   exit 0
 fi
+install_venv .venv requirements-lock.txt editable
 install_venv .venv-checkov requirements-checkov.lock
 echo "[setup] ready: .venv ($(.venv/bin/python --version)), .venv-checkov"

@@ -28,7 +28,8 @@ def free_port() -> int:
     out (``bind(0)``) is one any outgoing connection may take as its source port while the endpoint is down (the
     test lanes open thousands): the restart then fails with "Address already in use"."""
     low, high = ephemeral_ports()
-    candidates = list(range(high + 1, 65536)) if 65535 - high >= 1000 else list(range(max(1024, low - 5000), low))
+    above, below = list(range(high + 1, 65536)), list(range(max(1024, low - 5000), low))
+    candidates = above if len(above) >= 1000 else below or above
     for port in random.sample(candidates, min(200, len(candidates))):
         with socket.socket() as s:
             try:
@@ -36,7 +37,7 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
-    raise AssertionError(f"no free port among {candidates[0]}-{candidates[-1]}")
+    raise AssertionError(f"no free port outside the ephemeral range {low}-{high}")
 
 
 class Endpoint:

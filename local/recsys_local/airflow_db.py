@@ -125,6 +125,13 @@ def dump(cfg: AirflowDBConfig) -> bytes:
     return result.stdout
 
 
+def has_schema(cfg: AirflowDBConfig) -> bool:
+    """Airflow's tables are there (its migrations' ``alembic_version``): a new or re-created cluster has none."""
+    with connect(cfg, connect_timeout=5) as conn:
+        row = conn.execute("SELECT to_regclass('public.alembic_version') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
 def healthy(cfg: AirflowDBConfig) -> tuple[bool, str]:
     """The role ``airflow`` logs in through the socket with its password."""
     try:

@@ -674,6 +674,18 @@ class IamEnforcement:
             except UnknownKey:
                 log.warning("%s an unknown access key %s (%s)", self._verb, op.access_key, op.service)
                 return None if self.audit_only else unrecognized(op)
+        try:
+            return self._decide(op, who, service)
+        except ValueError as exc:  # a policy this evaluator cannot read (an operator it does not know)
+            log.warning("%s %s: a policy cannot be evaluated: %s", self._verb, op.access_key, exc)
+            if self.audit_only:
+                return None
+            check = Check(op.actions[0] if op.actions else f"{op.service}:?", "*")
+            caller = who.arn if who else service or f"arn:{PARTITION}:iam::{LOCAL_ACCOUNT_ID}:root"
+            return denied(op, caller, check, explicit=False)
+
+    def _decide(self, op: Operation, who: Principal | None, service: str) -> Response | None:
+        """The refusal of ``op`` by ``who`` (or the ``service`` whose key signed it), or None."""
         if op.service == "sts" and op.name == "AssumeRole":
             refusal = self._trust(op, who, service)
             if refusal is not None or service:
@@ -720,7 +732,7 @@ class IamEnforcement:
             if service:
                 context |= {"aws:SourceAccount": LOCAL_ACCOUNT_ID, "aws:PrincipalServiceName": service}
             else:
-                context["aws:PrincipalArn"] = caller.arns[0]
+                context["aws:PrincipalArn"] = caller.arns[-1]  # a role session's: its role's ARN, as in AWS
             decision = evaluate_trust(document, caller, check.action, arn, Context.of(context))
         self._record_line(caller.name, op.access_key, check, decision.effect, decision.statement, policy="trust")
         if decision.effect == ALLOW:

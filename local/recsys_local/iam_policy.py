@@ -138,9 +138,9 @@ def _condition_holds(operator: str, key: str, wanted: list[str], context: Contex
     if operator == "Null":
         is_null = values is None or values == []
         return any((w.lower() == "true") == is_null for w in wanted)
-    if values is None:
-        return if_exists or qualifier == "ForAllValues"
     negated = operator in _NEGATED
+    if values is None:  # a missing key matches nothing: a negated operator holds (AWS's "...Not..." on no key)
+        return if_exists or qualifier == "ForAllValues" or (negated and not qualifier)
 
     def one(value: str) -> bool:
         hit = any(_compare(operator, w, value) for w in wanted)
@@ -227,19 +227,27 @@ def principal_matches(principal: Any, caller: Caller) -> bool:
     return False
 
 
+def _names(statement: dict[str, Any], caller: Caller) -> bool:
+    """The statement's principal covers the caller: its ``Principal`` names it, or (a Deny only) its ``NotPrincipal``
+    does not. An Allow with ``NotPrincipal`` covers nobody (stricter than AWS, never looser)."""
+    if "Principal" in statement:
+        return principal_matches(statement["Principal"], caller)
+    if "NotPrincipal" in statement and statement.get("Effect") == "Deny":
+        return not principal_matches(statement["NotPrincipal"], caller)
+    return False
+
+
 def evaluate_resource_policy(
     document: dict[str, Any], caller: Caller, action: str, resource: str, context: Context, label: str
 ) -> Decision:
     """The decision of a resource-based policy (a role's trust policy, a bucket policy, a key policy) on ``caller``
     asking ``action`` on ``resource``: an applying Deny, else an applying Allow, else implicitly denied. A statement
-    applies when its principal names the caller and its action, resource (when it names one) and conditions match;
-    ``NotPrincipal`` never allows (stricter than AWS, never looser). ``label`` prefixes the deciding statement."""
+    applies when its principal covers the caller (:func:`_names`) and its action, resource (when it names one) and
+    conditions match. ``label`` prefixes the deciding statement."""
     return _decide(
         (f"{label}/{statement.get('Sid') or index}", statement)
         for index, statement in enumerate(_as_list(document.get("Statement")))
-        if "Principal" in statement
-        and principal_matches(statement["Principal"], caller)
-        and statement_applies(statement, action, resource, context)
+        if _names(statement, caller) and statement_applies(statement, action, resource, context)
     )
 
 

@@ -17,6 +17,7 @@ CloudWatch Logs ``/aws/lambda/<function>`` (stream ``YYYY/MM/DD/[<version>]<work
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -277,7 +278,9 @@ class LambdaRunner:
                 except logs.exceptions.ResourceAlreadyExistsException:
                     pass
                 except logs.exceptions.ResourceNotFoundException:  # no group: Lambda creates it if the role may
-                    logs.create_log_group(logGroupName=group)
+                    # another worker of the function may have made it meanwhile
+                    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                        logs.create_log_group(logGroupName=group)
                     logs.create_log_stream(logGroupName=group, logStreamName=worker.log_stream)
                 logs.put_log_events(logGroupName=group, logStreamName=worker.log_stream, logEvents=events)
         except Exception:  # logging must never fail the invocation; the worker's file keeps every line

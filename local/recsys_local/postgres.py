@@ -219,9 +219,11 @@ def start(cfg: VectorDBConfig, state: StateFile) -> bool:
 def start_server(cfg: Cluster, label: str, shared_buffers: str, max_connections: int) -> int:
     """``pg_ctl start`` of the cluster on its Unix socket only (``-h ''``: no TCP listener; the socket's name carries
     the port number); its postmaster's pid. ``label`` names the server in an error, with its log's tail."""
+    # the socket is the server account's alone (0700): the superuser is trusted on it, so no other local user may
+    # reach it (root and the account itself do)
     options = (
-        f"-h '' -p {cfg.port} -k {cfg.socket_dir} -c shared_buffers={shared_buffers} "
-        f"-c max_connections={max_connections}"
+        f"-h '' -p {cfg.port} -k {cfg.socket_dir} -c unix_socket_permissions=0700 "
+        f"-c shared_buffers={shared_buffers} -c max_connections={max_connections}"
     )
     result = subprocess.run(
         [_bin("pg_ctl"), "-D", str(cfg.pgdata), "-l", str(cfg.log), "-o", options, "-w", "-t", "60", "start"],

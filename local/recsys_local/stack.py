@@ -106,10 +106,10 @@ class Stack:
         from importlib.metadata import version
 
         home = self.settings.airflow_home
-        # beside the cluster's data: a deleted (or new) metadata database is migrated again
+        # once per Airflow version, and again for a cluster without Airflow's tables (deleted data, a new cluster)
         marker = self.airflow_db().socket_dir / f".migrated-{version('apache-airflow')}"
         airflow_db.start(self.airflow_db(), self.state)  # `make up` started it; `make airflow` after a crash too
-        if marker.exists():
+        if marker.exists() and airflow_db.has_schema(self.airflow_db()):
             return
         home.mkdir(parents=True, exist_ok=True)
         progress("migrating the Airflow metadata database (first run only, ~30 s)")

@@ -34,6 +34,7 @@ def test_down_stops_every_process_and_up_restores_the_data():
         s3.create_bucket(Bucket="kept")
         s3.put_object(Bucket="kept", Key="dir/file.txt", Body=b"persisted")
         with airflow_db.connect(stack.airflow_db(), autocommit=True) as db:  # as Airflow's role, through its socket
+            db.execute("DROP TABLE IF EXISTS kept")  # the folder outlives a run (down keeps the data)
             db.execute("CREATE TABLE kept (note text)")
             db.execute("INSERT INTO kept VALUES ('a committed task state')")
         records = stack.state.load()

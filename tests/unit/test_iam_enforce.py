@@ -394,6 +394,26 @@ def test_a_key_policy_must_let_the_account_or_the_caller_use_the_key(role):
     assert f"kms:Decrypt on resource: {locked_key['Arn']} because no resource-based policy allows" in text
 
 
+def test_a_trust_policy_the_endpoint_cannot_read_refuses_by_name_and_audit_mode_still_allows(role, monkeypatch):
+    """An operator the evaluator does not know is a refusal naming the request, never a 500 (and no refusal in
+    audit mode)."""
+    from recsys_local.aws_server import IAM_AUDIT_ONLY
+
+    role([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}])
+    arn = _role_trusting(
+        "by-ip",
+        {"Principal": {"Service": "glue.amazonaws.com"}, "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}},
+    )
+    as_glue = {"aws_access_key_id": "service:glue.amazonaws.com", "aws_secret_access_key": "x"}
+    call = signed(as_glue, "sts", "assume_role", RoleArn=arn, RoleSessionName="GlueJobRunnerSession")
+    refused = decide(call)
+    assert refused is not None
+    assert refused.status_code == 403
+    assert "glue.amazonaws.com is not authorized to perform: sts:AssumeRole" in refused.get_data(as_text=True)
+    monkeypatch.setenv(IAM_AUDIT_ONLY, "1")
+    assert decide(call) is None
+
+
 def test_audit_mode_refuses_nothing_and_logs_what_it_would_refuse(role, monkeypatch, caplog, tmp_path):
     from recsys_local.aws_server import IAM_AUDIT_ONLY
 

@@ -54,6 +54,9 @@ def test_wildcards_cross_colons_and_slashes_and_question_mark_is_one_character()
         ({"StringEqualsIfExists": {"aws:RequestTag/Project": "de-c1w4"}}, {}, ALLOW),
         ({"StringLike": {"iam:PassedToService": "glue.*"}}, {"iam:PassedToService": "glue.amazonaws.com"}, ALLOW),
         ({"StringNotEquals": {"aws:RequestTag/Project": "x"}}, {"aws:RequestTag/Project": "y"}, ALLOW),
+        # a negated operator holds on a missing key (AWS: the usual Deny unless aws:SourceVpce equals ... applies)
+        ({"StringNotEquals": {"aws:SourceVpce": "vpce-1"}}, {}, ALLOW),
+        ({"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/x"}}, {}, ALLOW),
         (
             {"ArnEquals": {"iam:PolicyARN": "arn:aws:iam::aws:policy/A"}},
             {"iam:PolicyARN": "arn:aws:iam::aws:policy/B"},
@@ -102,3 +105,31 @@ def test_an_operator_the_endpoint_does_not_know_is_an_error_not_an_allow():
     policy = [allow("s3:GetObject", "*", Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})]
     with pytest.raises(ValueError, match="IpAddress"):
         decide(policy, "s3:GetObject", f"{BUCKET}/a", **{"aws:SourceIp": "10.1.1.1"})
+
+
+def test_a_deny_with_not_principal_covers_everybody_else_and_an_allow_with_it_nobody():
+    from recsys_local.iam_policy import Caller, evaluate_resource_policy
+
+    workers = Caller("123456789012", ("arn:aws:sts::123456789012:assumed-role/w/s", "arn:aws:iam::123456789012:role/w"))
+    other = Caller("123456789012", ("arn:aws:iam::123456789012:user/u",))
+    only_workers = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "s3:GetObject", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "NotPrincipal": {"AWS": "arn:aws:iam::123456789012:role/w"},
+                "Action": "s3:GetObject",
+                "Resource": "*",
+            },
+        ]
+    }
+
+    def decide(caller):
+        verdict = evaluate_resource_policy(only_workers, caller, "s3:GetObject", "arn:aws:s3:::b/k", Context(), "b")
+        return verdict.effect
+
+    assert decide(workers) == ALLOW
+    assert decide(other) == EXPLICIT_DENY
+    allow_all_but = {"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": "x"}, "Action": "*", "Resource": "*"}]}
+    result = evaluate_resource_policy(allow_all_but, other, "s3:GetObject", "arn:aws:s3:::b/k", Context(), "p")
+    assert result.effect == IMPLICIT_DENY

@@ -43,9 +43,9 @@ def chosen_prebuilt_packages(param: str, env: dict[str, str] | None = None) -> s
     """The prebuilt packages a run deploys: its ``prebuilt_packages`` Param, else the workers'
     ``RECSYS_PREBUILT_PACKAGES`` (what an Asset-started run, which sets no Param, deploys on workers with no route to
     the package index), else none (the run builds)."""
-    from recsys.config import settings
+    from recsys.config import setting
 
-    return str(param).strip() or (settings(env).prebuilt_packages or "").strip()
+    return str(param).strip() or (setting("prebuilt_packages", env) or "").strip()
 
 
 def prebuilt_packages(s3_client: Any, bucket: str, sha256s: str) -> dict[str, dict[str, Any]]:
