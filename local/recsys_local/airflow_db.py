@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from recsys_local import postgres
-from recsys_local.process import StackError, StateFile, chown_tree, wait_until
+from recsys_local.process import StackError, StateFile, wait_until
 
 SERVICE = "airflow_db"
 #: The socket's number (the server listens on no TCP port; each stack home has its own socket folder).
@@ -70,11 +70,7 @@ def start(cfg: AirflowDBConfig, state: StateFile) -> bool:
     if state.running(SERVICE):
         return False
     postgres.clear_stale_lock(cfg)
-    postgres.initialise(cfg)
-    postgres._prepare_root_access()
-    if os.geteuid() == 0:
-        chown_tree(cfg.socket_dir, postgres.SYSTEM_USER)
-    postgres.configure_access(cfg)
+    postgres.prepare(cfg)
     # connections: the scheduler, triggerer, DAG processor and API server pools, each task's supervisor and
     # `airflow dags test` runs beside them
     pid = postgres.start_server(cfg, "Airflow's metadata database (PostgreSQL)", "64MB", 200)

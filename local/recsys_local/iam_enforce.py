@@ -26,6 +26,7 @@ policies. Not evaluated: permission boundaries, SCPs, signatures (moto checks no
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -495,12 +496,7 @@ def _trust_policy(arn: str) -> dict[str, Any] | None:
         role = _backend("iam", "global").get_role(name)
     except Exception:  # moto's NoSuchEntity
         return None
-    document = role.assume_role_policy_document
-    try:
-        parsed = json.loads(document) if isinstance(document, str) else document
-    except ValueError:
-        parsed = None
-    return parsed if isinstance(parsed, dict) else {}  # unreadable: trusts nobody
+    return _parsed(role.assume_role_policy_document)  # unreadable: trusts nobody
 
 
 _KEY_ARN = re.compile(r"arn:[a-z-]+:kms:([a-z0-9-]+):\d+:key/(.+)")
@@ -527,11 +523,20 @@ def resource_policy(resource: str, region: str) -> tuple[str, dict[str, Any]] | 
 
 
 def _parsed(document: Any) -> dict[str, Any]:
+    """A resource-based policy as moto holds it (JSON text, bytes or already a dict); {} when unreadable: it grants
+    nothing. Parsed once per text (a bucket's policy is read on every request to it)."""
+    if isinstance(document, (str, bytes)):
+        return _parsed_text(document)
+    return document if isinstance(document, dict) else {}
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_text(document: str | bytes) -> dict[str, Any]:
     try:
-        parsed = json.loads(document) if isinstance(document, (str, bytes)) else document
+        parsed = json.loads(document)
     except ValueError:
-        parsed = None
-    return parsed if isinstance(parsed, dict) else {}  # unreadable: grants nothing
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def resource_policy_refusal(caller: Caller, check: Check, region: str) -> tuple[str, Decision] | None:

@@ -90,23 +90,31 @@ def admin_environment(key: str) -> dict[str, str]:
     return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": key}
 
 
-def write_profile(settings: StackSettings) -> None:
-    """The shared config and credentials files :func:`workers_environment` names (0600, as credentials files are)."""
+def profile_files(profile: str, role: str, region: str) -> dict[str, str]:
+    """The AWS shared ``config`` and ``credentials`` texts of a profile ``profile`` that assumes ``role`` as MWAA
+    assumes its execution role (the role's default trust names MWAA; the endpoint checks it)."""
     from recsys_local.service_roles import MWAA, service_key
 
     key = service_key(MWAA)
-    names = settings.names
-    path = folder(settings)
-    path.mkdir(parents=True, exist_ok=True)
-    files = {
+    return {
         "config": (
-            f"# Written by `make up` (recsys_local.identity): the Airflow workers act as the role step 0 ships.\n"
-            f"[profile {PROFILE}]\nrole_arn = {role_arn(settings)}\nsource_profile = {SOURCE_PROFILE}\n"
-            f"role_session_name = airflow-workers\nregion = {names.region}\n\n"
-            f"[profile {SOURCE_PROFILE}]\nregion = {names.region}\n"
+            f"[profile {profile}]\nrole_arn = {role}\nsource_profile = {SOURCE_PROFILE}\n"
+            f"role_session_name = airflow-workers\nregion = {region}\n\n"
+            f"[profile {SOURCE_PROFILE}]\nregion = {region}\n"
         ),
         "credentials": f"[{SOURCE_PROFILE}]\naws_access_key_id = {key}\naws_secret_access_key = {key}\n",
     }
+
+
+def write_profile(settings: StackSettings) -> None:
+    """The shared config and credentials files :func:`workers_environment` names (0600, as credentials files are)."""
+    path = folder(settings)
+    path.mkdir(parents=True, exist_ok=True)
+    files = profile_files(PROFILE, role_arn(settings), settings.names.region)
+    files["config"] = (
+        "# Written by `make up` (recsys_local.identity): the Airflow workers act as the role step 0 ships.\n"
+        + files["config"]
+    )
     for name, text in files.items():
         tmp = path / f".{name}.tmp"
         tmp.write_text(text)

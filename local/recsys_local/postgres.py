@@ -202,11 +202,7 @@ def start(cfg: VectorDBConfig, state: StateFile) -> bool:
     clear_stale_lock(cfg)
     if not state.running(FRONT_SERVICE):
         ensure_port_free(cfg.host, cfg.port, "PostgreSQL (vector DB)", "VECTOR_DB_PORT")
-    initialise(cfg)
-    _prepare_root_access()
-    if os.geteuid() == 0:
-        chown_tree(cfg.socket_dir, SYSTEM_USER)
-    configure_access(cfg)
+    prepare(cfg)
     # no TCP listener: the TLS front owns the port
     pid = start_server(cfg, "PostgreSQL", shared_buffers="256MB", max_connections=100)
     state.record(SERVICE, pid)
@@ -214,6 +210,15 @@ def start(cfg: VectorDBConfig, state: StateFile) -> bool:
     bootstrap(cfg)
     start_front(cfg, state)
     return True
+
+
+def prepare(cfg: Cluster) -> None:
+    """Before a start: the cluster initialised once, usable by the server account (as root), access rules written."""
+    initialise(cfg)
+    _prepare_root_access()
+    if os.geteuid() == 0:
+        chown_tree(cfg.socket_dir, SYSTEM_USER)
+    configure_access(cfg)
 
 
 def start_server(cfg: Cluster, label: str, shared_buffers: str, max_connections: int) -> int:

@@ -125,16 +125,13 @@ NOT_GRANTED = {
 def workers_profile(tmp_path: Path, names) -> dict[str, str]:
     """AWS shared config under which boto3 (the DAGs' hooks) and Terraform act as the workers' role, assumed as MWAA
     assumes its execution role (the role's default trust policy names MWAA; the endpoint checks it)."""
-    from recsys_local.service_roles import MWAA, service_key
+    from recsys_local.identity import profile_files
 
     config, credentials = tmp_path / "aws-config", tmp_path / "aws-credentials"
     role = f"arn:aws:iam::{names.account}:role/{names.prefix}-airflow-workers"
-    config.write_text(
-        f"[profile workers]\nrole_arn = {role}\nsource_profile = mwaa\nrole_session_name = airflow-workers\n"
-        f"region = {names.region}\n\n[profile mwaa]\nregion = {names.region}\n"
-    )
-    key = service_key(MWAA)
-    credentials.write_text(f"[mwaa]\naws_access_key_id = {key}\naws_secret_access_key = {key}\n")
+    files = profile_files("workers", role, names.region)
+    config.write_text(files["config"])
+    credentials.write_text(files["credentials"])
     return {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_PROFILE": "workers"}
 
 
@@ -522,7 +519,7 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
 
     from recsys_local.iam_audit import report
     from recsys_local.iam_enforce import DECISIONS
-    from recsys_local.iam_policy import ALLOW, Context, evaluate
+    from recsys_local.iam_policy import ALLOW
 
     role = f":assumed-role/{names.prefix}-airflow-workers/"
     decisions = [json.loads(line) for line in (stack.home / "aws" / DECISIONS).read_text().splitlines()]
@@ -565,21 +562,9 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
 
     # each statement is needed: removed, some request the workers made would have been refused (replayed from the
     # endpoint's decisions), unless it holds update- or destroy-only actions or its reason is written down
-    policies = list(zip(shipped, documents, strict=True))
-    unneeded = []
-    for name, document in policies:
-        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
-        for index, statement in enumerate(statements):
-            sid = statement.get("Sid") or str(index)
-            reduced = [
-                (other, {**doc, "Statement": [s for s in statements if s is not statement]} if other == name else doc)
-                for other, doc in policies
-            ]
-            refused = [
-                d
-                for d in made
-                if evaluate(reduced, d["action"], d["resource"], Context.of(d["context"])).effect != ALLOW
-            ]
-            if not refused and not sid.endswith("Lifecycle") and sid not in STATEMENTS_NO_RUN_NEEDS:
-                unneeded.append(f"{name}/{sid}")
+    unneeded = [
+        statement
+        for statement in unneeded_statements(dict(zip(shipped, documents, strict=True)), made, STATEMENTS_NO_RUN_NEEDS)
+        if not statement.endswith("Lifecycle")
+    ]
     assert not unneeded, f"statements no request of the first runs needs, with no reason to stay: {unneeded}"
