@@ -29,6 +29,15 @@ def test_the_deployment_requirements_pin_neither_airflow_nor_what_its_constraint
     assert pinned == PINNED
 
 
+def test_torch_comes_from_pytorchs_cpu_index():
+    """The file carries the index line (a managed Airflow's pip reads it): without it, pip on Linux x86_64 takes
+    PyPI's torch of the same version, with its CUDA libraries."""
+    options = [line.split() for line in REQUIREMENTS.read_text().splitlines() if line.startswith("-")]
+    assert options == [["--extra-index-url", "https://download.pytorch.org/whl/cpu"]]
+    (torch,) = [r for r in requirements() if r.name == "torch"]
+    assert torch.specifier.contains("2.13.0+cpu"), "the pin admits the CPU build's local version"
+
+
 def test_the_deployment_requirements_resolve_with_airflow_3_3_2_against_the_lock(tmp_path):
     """pip, offline (--no-index), in the environment `make setup` installed from requirements-lock.txt: every
     requirement is met by the lock's versions beside Airflow 3.3.2, nothing would be installed or changed."""
