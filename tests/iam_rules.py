@@ -34,7 +34,6 @@ TAG_ON_CREATE = frozenset({"kms:TagResource"})
 MUST_BE_CONDITIONED = frozenset({"cloudwatch:PutMetricData", "kms:CreateKey"})
 #: AWS managed policies a role may have attached, each for a stated reason.
 ALLOWED_MANAGED_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole": "Lambda ENIs in the VPC",
     "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess": "active tracing",
 }
 #: The only keys of the ml-artifacts bucket a Lambda reads (recsys_serving.runtime.bundle).
@@ -139,8 +138,9 @@ UNCALLED_REASONS: dict[str, str] = {
 
 
 _LAMBDA_ENIS = (
-    "Lambda creates the function's network interfaces in the VPC as the role (AWSLambdaVPCAccessExecutionRole); the "
-    "local runner runs the function on the host's network"
+    "Lambda manages the function's network interfaces in the VPC as the role (the endpoint checks what Lambda checks "
+    "on create: CreateNetworkInterface, DescribeNetworkInterfaces, DeleteNetworkInterface); the local runner runs the "
+    "function on the host's network"
 )
 _XRAY = "active tracing: Lambda's X-Ray daemon sends segments as the role; the local runner traces nothing"
 _THROUGH_KMS = "{}: the service encrypts or decrypts with the key as the role; the emulator's {} does not encrypt"
@@ -192,16 +192,12 @@ SERVICE_UNCALLED_REASONS: dict[str, dict[str, str]] = {
         **dict.fromkeys(
             (
                 "ec2:AssignPrivateIpAddresses",
-                "ec2:CreateNetworkInterface",
-                "ec2:DeleteNetworkInterface",
-                "ec2:DescribeNetworkInterfaces",
                 "ec2:DescribeSubnets",
                 "ec2:UnassignPrivateIpAddresses",
             ),
             _LAMBDA_ENIS,
         ),
         **dict.fromkeys(("kms:Decrypt", "kms:GenerateDataKey"), _THROUGH_KMS.format("SSE-KMS objects", "S3")),
-        "logs:CreateLogGroup": "AWSLambdaVPCAccessExecutionRole's: Terraform creates the function's log group",
         **dict.fromkeys(
             (
                 "xray:GetSamplingRules",
@@ -241,11 +237,8 @@ SERVICE_UNCALLED_REASONS["model inference"] = {
 }
 #: Per principal, by Sid (or a managed policy's name): statements no request of the first runs needs, and why.
 _LAMBDA_STATEMENTS = {
-    "AWSLambdaVPCAccessExecutionRole": _LAMBDA_ENIS,
     "AWSXRayDaemonWriteAccess": _XRAY,
     "Decrypt": _THROUGH_KMS.format("SSE-KMS objects and the secret", "S3 or Secrets Manager"),
-    "Logs": "AWSLambdaVPCAccessExecutionRole grants logs on every group; this one names the function's own (the "
-    "managed policy is the broader grant: replacing it with its ENI actions alone is open)",
 }
 SERVICE_STATEMENTS_NO_RUN_NEEDS: dict[str, dict[str, str]] = {
     "glue": {

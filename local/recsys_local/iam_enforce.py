@@ -469,11 +469,31 @@ def principal(access_key: str, headers: dict[str, str]) -> Principal | None:
         owner = create_access_key(LOCAL_ACCOUNT_ID, PARTITION, access_key, headers)
     except CreateAccessKeyFailure:
         raise UnknownKey(access_key) from None
-    policies: list[tuple[str, dict[str, Any]]] = []
     try:
         collected = owner.collect_policies()
     except Exception:  # a session of a role deleted since: it holds no policy, so everything is refused
         collected = []
+    return Principal(owner.arn, _documents(collected))
+
+
+def role_principal(arn: str) -> Principal | None:
+    """The role ``arn`` names, with its inline and attached policies (what a service acting as it holds); None when
+    there is no such role."""
+    name = arn.rsplit("/", 1)[-1]
+    if not arn.startswith(f"arn:{PARTITION}:iam::{LOCAL_ACCOUNT_ID}:role/") or not name:
+        return None
+    iam = _backend("iam", "global")
+    try:
+        collected: list[Any] = [iam.get_role_policy(name, policy)[1] for policy in iam.list_role_policies(name)]
+        collected += iam.list_attached_role_policies(name)[0]
+    except Exception:  # moto's NoSuchEntity
+        return None
+    return Principal(arn, _documents(collected))
+
+
+def _documents(collected: list[Any]) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """moto's policies of a principal (inline documents as text, attached managed policies) as named documents."""
+    policies: list[tuple[str, dict[str, Any]]] = []
     for index, policy in enumerate(collected):
         if isinstance(policy, str):
             policies.append((f"inline-{index}", json.loads(policy)))
@@ -484,7 +504,7 @@ def principal(access_key: str, headers: dict[str, str]) -> Principal | None:
         policies.append(
             (str(getattr(policy, "name", index)), json.loads(document) if isinstance(document, str) else document)
         )
-    return Principal(owner.arn, tuple(policies))
+    return tuple(policies)
 
 
 def _trust_policy(arn: str) -> dict[str, Any] | None:
@@ -572,6 +592,46 @@ def _trust_caller(access_key: str, who: Principal | None, service: str) -> Calle
         partition, account, role = session.groups()
         return Caller(account, (who.arn, f"arn:{partition}:iam::{account}:role/{role}"))
     return Caller(LOCAL_ACCOUNT_ID, (who.arn,))
+
+
+# --- what a service checks itself ---------------------------------------------------------------------------------
+#: What Lambda checks the execution role of a function in a VPC may do before it accepts the configuration (it creates
+#: and removes the function's network interfaces as the role), in the order it reports the first one missing.
+LAMBDA_VPC_ACTIONS = ("ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface")
+
+
+def lambda_vpc_checks(op: Operation) -> tuple[str, list[Check]] | None:
+    """For CreateFunction / UpdateFunctionConfiguration with subnets: the execution role's ARN and the authorizations
+    Lambda makes as that role (each ENI action on the subnets, security groups and a new interface); None otherwise."""
+    if op.service != "lambda" or op.name not in ("CreateFunction", "UpdateFunctionConfiguration"):
+        return None
+    vpc = op.params.get("VpcConfig") or {}
+    subnets = [str(s) for s in vpc.get("SubnetIds") or []]
+    if not subnets:
+        return None
+    role = str(op.params.get("Role") or "")
+    if not role:  # an update keeps the function's role
+        name = str(op.params.get("FunctionName") or "").split(":function:")[-1].split(":")[0]
+        try:
+            role = str(_backend("lambda", op.region).get_function(name).role)
+        except Exception:  # no such function: the request fails on its own
+            return None
+    ec2 = f"arn:{PARTITION}:ec2:{op.region}:{LOCAL_ACCOUNT_ID}"
+    interface = f"{ec2}:network-interface/*"
+    create = [interface, *(f"{ec2}:subnet/{s}" for s in subnets)]
+    create += [f"{ec2}:security-group/{g}" for g in vpc.get("SecurityGroupIds") or []]
+    return role, [
+        *(Check("ec2:CreateNetworkInterface", resource) for resource in create),
+        Check("ec2:DescribeNetworkInterfaces", "*"),
+        Check("ec2:DeleteNetworkInterface", interface),
+    ]
+
+
+def lambda_vpc_refused(op: Operation, action: str) -> Response:
+    """Lambda's answer when the execution role may not manage the function's network interfaces."""
+    call = action.split(":")[1]
+    message = f"<Message>The provided execution role does not have permissions to call {call} on EC2</Message>"
+    return _refusal(op, "InvalidParameterValueException", message, status=400)
 
 
 # --- refusals ------------------------------------------------------------------------------------------------------
@@ -701,7 +761,7 @@ class IamEnforcement:
                 return denied(op, service, Check(op.actions[0], "*"), explicit=False)
             return None
         if who is None:
-            return None
+            return self._lambda_vpc_role(op)
         caller = _trust_caller(op.access_key, who, "")
         for check in checks(op):
             decision = evaluate(who.policies, check.action, check.resource, Context.of(check.context))
@@ -718,6 +778,25 @@ class IamEnforcement:
                             verdict.statement or verdict.effect)  # fmt: skip
                 if not self.audit_only:
                     return denied(op, who.arn, check, verdict.effect == EXPLICIT_DENY, kind="resource-based")
+        return self._lambda_vpc_role(op)
+
+    def _lambda_vpc_role(self, op: Operation) -> Response | None:
+        """A function in a VPC: Lambda checks its execution role may manage the network interfaces, whoever asks
+        (the decisions are the role's: the IAM report counts them as its calls)."""
+        found = lambda_vpc_checks(op)
+        if found is None:
+            return None
+        role_arn, needed = found
+        role = role_principal(role_arn)
+        for check in needed:
+            decision = evaluate(role.policies if role else (), check.action, check.resource, Context.of(check.context))
+            if role is not None:
+                self._record(role, "lambda.amazonaws.com", check, decision.effect, decision.statement)
+            if decision.effect != ALLOW:
+                log.warning("%s %s: Lambda's check of %s %s on %s", self._verb, role_arn, op.name, check.action,
+                            check.resource)  # fmt: skip
+                if not self.audit_only:
+                    return lambda_vpc_refused(op, check.action)
         return None
 
     def _trust(self, op: Operation, who: Principal | None, service: str) -> Response | None:

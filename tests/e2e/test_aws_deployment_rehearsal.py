@@ -171,7 +171,9 @@ def service_role_reports(stack, decisions: list[dict], actions_log: Path, before
         made = [
             d
             for d in decisions
-            if f":assumed-role/{role}/" in d["principal"] and d.get("policy", "identity") == "identity"
+            # its sessions' requests, and what a service checks the role may do (Lambda's ENI check on create)
+            if (f":assumed-role/{role}/" in d["principal"] or d["principal"].endswith(f":role/{role}"))
+            and d.get("policy", "identity") == "identity"
         ]
         keys = {d["key"] for d in made}
         lines = [{**line, "caller": kind} for line in requests if line["key"] in keys]

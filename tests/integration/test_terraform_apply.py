@@ -23,6 +23,21 @@ from recsys_local.iam_policy import problems as unreadable
 pytestmark = pytest.mark.integration
 
 
+class RecordingProvisioner(TerraformProvisioner):
+    """Keeps each root's first whole plan (``terraform show -json``) for the network checks: the plan an operator
+    reviews before the first apply, where the groups the root creates have no ids yet."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(env)
+        self.first_plans: dict[str, dict] = {}
+
+    def plan(self, workdir, pipeline, variables, addresses=()):
+        plan = super().plan(workdir, pipeline, variables, addresses)
+        if not addresses:
+            self.first_plans.setdefault(pipeline, plan)
+        return plan
+
+
 @pytest.fixture(scope="module")
 def provisioner(stack, tmp_path_factory):
     env = {
@@ -30,7 +45,7 @@ def provisioner(stack, tmp_path_factory):
         **stack.environment(),
         "TERRAFORM_WORK_DIR": str(tmp_path_factory.mktemp("terraform-work")),
     }
-    return TerraformProvisioner(env)
+    return RecordingProvisioner(env)
 
 
 def package_keys(stack) -> dict[str, str]:
@@ -142,6 +157,48 @@ def test_the_network_admits_each_client_where_it_connects(provisioner, stack):
     assert {workers, clients} <= ingress_sources(ec2, vector_db, settings.vector_db_port)
     function = stack.client("lambda").get_function_configuration(FunctionName=names.transformation_lambda)
     assert clients in function["VpcConfig"]["SecurityGroupIds"]
+
+
+def test_the_plans_let_each_client_reach_its_server(provisioner, stack):
+    """Issue 34 part 4, on ``terraform show -json`` of each root's first plan (the apply tests above made them; a
+    root planned after its apply shows the same groups with known ids): the workers and Glue reach the MySQL source,
+    the workers and both Lambdas the vector DB, Glue's workers each other (Glue's requirement), and Glue and the
+    Lambdas the AWS endpoints on 443. The workers' own egress is the operator's group (a prerequisite)."""
+    from network_paths import ANYWHERE, Plans, missing_paths, sends
+
+    for pipeline in PIPELINES:
+        if pipeline not in provisioner.first_plans:  # this test alone: plan the applied root now
+            with provisioner.workspace(pipeline) as workdir:
+                provisioner.init(workdir, pipeline)
+                variables = package_keys(stack) if pipeline == "streaming_inference" else None
+                provisioner.plan(workdir, pipeline, variables)
+    plans = Plans(provisioner.first_plans)
+    rules = plans.rules()
+    workers = plans.variable("etl", "airflow_workers_security_group_id")
+    source = [plans.variable("etl", "source_db_security_group_id")]
+    source_port = plans.variable("etl", "source_db_port")
+    (connection,) = [a for root, a in plans.resources("aws_glue_connection") if root == "etl"]
+    glue = plans.groups("etl", connection, "physical_connection_requirements", 0, "security_group_id_list")
+    (database,) = [a for root, a in plans.resources("aws_db_instance") if root == "vector_db"]
+    vector_db = plans.groups("vector_db", database, "vpc_security_group_ids")
+    vector_db_port = plans.variable("vector_db", "vector_db_port")
+    functions = [a for root, a in plans.resources("aws_lambda_function") if root == "streaming_inference"]
+    assert len(functions) == 2, functions
+    lambdas = {a: plans.groups("streaming_inference", a, "vpc_config", 0, "security_group_ids") for a in functions}
+    assert workers == plans.variable("vector_db", "airflow_workers_security_group_id")
+
+    missing = missing_paths(rules, [workers], source, source_port, egress=False)
+    missing += missing_paths(rules, glue, source, source_port, egress=True)
+    missing += missing_paths(rules, glue, glue, 0, egress=True) + missing_paths(rules, glue, glue, 65535, egress=True)
+    missing += missing_paths(rules, [workers], vector_db, vector_db_port, egress=False)
+    for function, groups in lambdas.items():
+        missing += [f"{function}: {m}" for m in missing_paths(rules, groups, vector_db, vector_db_port, egress=True)]
+    for name, groups in {"glue": glue, **lambdas}.items():
+        if not any(sends(rules, group, ANYWHERE, 443) for group in groups):
+            missing.append(f"{name}: no egress on 443 to the AWS endpoints")
+    assert missing == [], "\n".join(missing)
+    # the Lambdas' group is the one the vector_db root created (looked up by name), not a look-alike
+    assert set().union(*lambdas.values()) == {f"sg:{stack.settings.names.vector_db}-clients-sg"}
 
 
 def test_the_applied_policies_are_least_privilege(provisioner, stack):

@@ -501,3 +501,57 @@ def test_the_tags_of_a_create_request_are_read_in_each_protocols_shape(service, 
     }[service]
     environ, body = signed_request(service, method, {**params, **shaped})
     assert request_tags(operation(environ, body)) == tags
+
+
+def test_lambda_refuses_a_vpc_function_whose_execution_role_cannot_manage_its_network_interfaces(role):
+    """As AWS's Lambda does on CreateFunction: the execution role (not the caller) must be able to create the ENI in
+    each subnet with each security group, describe and delete ENIs; the answer is Lambda's, not an AccessDenied."""
+    ec2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+    function = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:de-c1w4-model-inference"
+    caller = role(
+        [
+            {"Effect": "Allow", "Action": "lambda:CreateFunction", "Resource": function},
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"},
+        ]
+    )
+    iam = boto3.client("iam", region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+
+    def execution_role(name: str, subnet: str, delete: bool) -> str:
+        statements = [
+            {
+                "Effect": "Allow",
+                "Action": "ec2:CreateNetworkInterface",
+                "Resource": [f"{ec2}:network-interface/*", f"{ec2}:subnet/{subnet}", f"{ec2}:security-group/sg-1"],
+            },
+            {"Effect": "Allow", "Action": "ec2:DescribeNetworkInterfaces", "Resource": "*"},
+        ]
+        if delete:
+            statements.append(
+                {"Effect": "Allow", "Action": "ec2:DeleteNetworkInterface", "Resource": f"{ec2}:network-interface/*"}
+            )
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.put_role_policy(
+            RoleName=name, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements})
+        )
+        return arn
+
+    def create(execution: str) -> Any:
+        params = {
+            "FunctionName": "de-c1w4-model-inference",
+            "Role": execution,
+            "Code": {"S3Bucket": "scripts", "S3Key": "k.zip"},
+            "VpcConfig": {"SubnetIds": ["subnet-a", "subnet-b"], "SecurityGroupIds": ["sg-1"]},
+        }
+        return decide(signed(caller, "lambda", "create_function", **params))
+
+    one_subnet = create(execution_role("one-subnet", "subnet-a", delete=True))
+    assert one_subnet.status_code == 400
+    assert one_subnet.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+    expected = "The provided execution role does not have permissions to call CreateNetworkInterface on EC2"
+    assert json.loads(one_subnet.get_data())["Message"] == expected
+    no_delete = create(execution_role("no-delete", "*", delete=False))
+    assert "call DeleteNetworkInterface on EC2" in json.loads(no_delete.get_data())["Message"]
+    assert create(execution_role("enough", "*", delete=True)) is None

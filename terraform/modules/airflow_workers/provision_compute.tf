@@ -7,9 +7,11 @@ locals {
     firehose = { arn = "${local.arn}:iam::${var.account_id}:role/${var.names.delivery_stream}-role", service = "firehose.amazonaws.com" }
   }
   role_arns        = [for role in local.roles : role.arn]
-  managed_policies = ["${local.arn}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole", "${local.arn}:iam::aws:policy/AWSXRayDaemonWriteAccess"]
-  glue             = "${local.arn}:glue:${local.regional}"
-  glue_database    = var.names.glue_database
+  managed_policies = ["${local.arn}:iam::aws:policy/AWSXRayDaemonWriteAccess"]
+  # attached by earlier versions of the streaming root (its inline ENI statements replace it): an upgrade detaches it
+  retired_managed_policies = ["${local.arn}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"]
+  glue                     = "${local.arn}:glue:${local.regional}"
+  glue_database            = var.names.glue_database
   streams = [
     "${local.arn}:firehose:${local.regional}:deliverystream/${var.names.delivery_stream}",
     "${local.arn}:firehose:${local.regional}:deliverystream/${var.names.delivery_stream}-smoke",
@@ -43,7 +45,7 @@ data "aws_iam_policy_document" "provision_compute" {
     resources = local.role_arns
   }
 
-  # only the two AWS managed policies the Lambda roles use
+  # only the AWS managed policy the Lambda roles use
   statement {
     sid       = "LambdaRoleManagedPolicies"
     actions   = ["iam:AttachRolePolicy"]
@@ -62,7 +64,7 @@ data "aws_iam_policy_document" "provision_compute" {
     condition {
       test     = "ArnEquals"
       variable = "iam:PolicyARN"
-      values   = local.managed_policies
+      values   = concat(local.managed_policies, local.retired_managed_policies)
     }
   }
 

@@ -7,6 +7,7 @@ data "aws_partition" "current" {}
 
 locals {
   partition = data.aws_partition.current.partition
+  ec2       = "arn:${local.partition}:ec2:${var.region}:${var.account_id}"
 }
 
 module "kms" {
@@ -104,6 +105,27 @@ data "aws_iam_policy_document" "lambda" {
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = compact(concat([module.kms.arn], var.read_kms_key_arns))
   }
+  # The function's network interfaces in the VPC, which Lambda creates and removes as the role (what
+  # AWSLambdaVPCAccessExecutionRole grants, without its logs:* on every log group): in the private subnets, with the
+  # vector DB's client security group.
+  statement {
+    sid     = "VpcNetworkInterfaces"
+    actions = ["ec2:CreateNetworkInterface"]
+    resources = concat(
+      ["${local.ec2}:network-interface/*", "${local.ec2}:security-group/${var.vector_db_client_security_group_id}"],
+      [for subnet in var.private_subnet_ids : "${local.ec2}:subnet/${subnet}"],
+    )
+  }
+  statement {
+    sid       = "ManageNetworkInterfaces"
+    actions   = ["ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+    resources = ["${local.ec2}:network-interface/*"]
+  }
+  statement {
+    sid       = "DescribeNetwork"
+    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+    resources = ["*"]
+  }
 }
 
 resource "aws_iam_role_policy" "lambda" {
@@ -111,12 +133,6 @@ resource "aws_iam_role_policy" "lambda" {
   name     = "${each.value.name}-least-privilege"
   role     = aws_iam_role.lambda[each.key].id
   policy   = data.aws_iam_policy_document.lambda[each.key].json
-}
-
-resource "aws_iam_role_policy_attachment" "lambda_vpc" {
-  for_each   = local.lambdas
-  role       = aws_iam_role.lambda[each.key].name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 }
 
 # Active tracing needs the function's role to write segments to X-Ray.
@@ -175,12 +191,11 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
-  # the role must be able to create the function's ENIs and write its traces before the function exists: no
-  # ordering race left to the provider's retries
+  # the role must be able to create the function's ENIs (Lambda checks it on create) and write its traces before
+  # the function exists: no ordering race left to the provider's retries
   depends_on = [
     aws_cloudwatch_log_group.lambda,
     aws_iam_role_policy.lambda,
-    aws_iam_role_policy_attachment.lambda_vpc,
     aws_iam_role_policy_attachment.lambda_xray,
   ]
 }
