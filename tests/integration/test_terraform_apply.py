@@ -235,3 +235,34 @@ def test_the_applied_policies_are_least_privilege(provisioner, stack):
         problems += key_policy_violations(key, document, names.account)
         problems += unreadable(f"key {key}", document)
     assert problems == []
+
+
+@pytest.mark.parametrize("pipeline", ["etl", "streaming_inference"])
+def test_a_plan_refuses_subnets_in_one_availability_zone_or_another_vpc(provisioner, stack, pipeline):
+    """Part 4: two availability zones are validated by every root that places something in the subnets (the
+    vector DB's subnet group already was), and the etl root's subnets must be in its VPC; the plan fails, naming
+    the variable, before anything is created."""
+    from recsys.provisioning import ProvisioningError
+
+    ec2 = stack.client("ec2")
+    vpc, (first, _) = provisioner.target.network()
+    zone = ec2.describe_subnets(SubnetIds=[first])["Subnets"][0]["AvailabilityZone"]
+    taken = {s["CidrBlock"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]}
+    cidr = next(f"172.31.{n}.0/24" for n in range(200, 250) if f"172.31.{n}.0/24" not in taken)
+    twin = ec2.create_subnet(VpcId=vpc, AvailabilityZone=zone, CidrBlock=cidr)["Subnet"]["SubnetId"]
+    other_vpc = ec2.create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    elsewhere = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.99.1.0/24")["Subnet"]["SubnetId"]
+    variables = package_keys(stack) if pipeline == "streaming_inference" else {}
+    try:
+        with provisioner.workspace(pipeline) as workdir:
+            provisioner.init(workdir, pipeline)
+            with pytest.raises(ProvisioningError, match="two availability zones"):
+                provisioner.plan(workdir, pipeline, {**variables, "private_subnet_ids": [first, twin]})
+            if pipeline == "etl":
+                subnets = [first, elsewhere]
+                with pytest.raises(ProvisioningError, match="must be in vpc_id"):
+                    provisioner.plan(workdir, pipeline, {**variables, "private_subnet_ids": subnets})
+    finally:
+        ec2.delete_subnet(SubnetId=twin)
+        ec2.delete_subnet(SubnetId=elsewhere)
+        ec2.delete_vpc(VpcId=other_vpc)

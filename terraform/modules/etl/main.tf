@@ -7,8 +7,14 @@ locals {
   partition = data.aws_partition.current.partition
 }
 
-data "aws_subnet" "first" {
-  id = var.private_subnet_ids[0]
+data "aws_subnet" "private" {
+  for_each = toset(var.private_subnet_ids)
+  id       = each.value
+}
+
+locals {
+  # the Glue connection's subnet (Glue runs a job's workers in one subnet)
+  first_subnet = data.aws_subnet.private[var.private_subnet_ids[0]]
 }
 
 module "kms" {
@@ -119,9 +125,20 @@ resource "aws_glue_connection" "source" {
   }
 
   physical_connection_requirements {
-    availability_zone      = data.aws_subnet.first.availability_zone
-    subnet_id              = data.aws_subnet.first.id
+    availability_zone      = local.first_subnet.availability_zone
+    subnet_id              = local.first_subnet.id
     security_group_id_list = [aws_security_group.glue.id]
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(distinct([for subnet in data.aws_subnet.private : subnet.availability_zone])) >= 2
+      error_message = "private_subnet_ids must span at least two availability zones (the vector DB's subnet group and the Lambdas need two)."
+    }
+    precondition {
+      condition     = alltrue([for subnet in data.aws_subnet.private : subnet.vpc_id == var.vpc_id])
+      error_message = "every subnet of private_subnet_ids must be in vpc_id."
+    }
   }
 }
 
@@ -234,7 +251,7 @@ data "aws_iam_policy_document" "glue" {
     actions = ["ec2:CreateNetworkInterface"]
     resources = [
       "arn:${local.partition}:ec2:${var.region}:${var.account_id}:network-interface/*",
-      "arn:${local.partition}:ec2:${var.region}:${var.account_id}:subnet/${data.aws_subnet.first.id}",
+      "arn:${local.partition}:ec2:${var.region}:${var.account_id}:subnet/${local.first_subnet.id}",
       "arn:${local.partition}:ec2:${var.region}:${var.account_id}:security-group/${aws_security_group.glue.id}",
     ]
   }

@@ -28,6 +28,11 @@ module "recommendations" {
   expire_prefixes = { "errors/" = var.error_retention_days, "smoke-tests/" = 1 }
 }
 
+data "aws_subnet" "private" {
+  for_each = toset(var.private_subnet_ids)
+  id       = each.value
+}
+
 resource "aws_kinesis_stream" "activity" {
   name             = var.names.kinesis_stream
   retention_period = 24
@@ -189,6 +194,13 @@ resource "aws_lambda_function" "this" {
 
   tracing_config {
     mode = "Active"
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(distinct([for subnet in data.aws_subnet.private : subnet.availability_zone])) >= 2
+      error_message = "private_subnet_ids must span at least two availability zones (Lambda runs a VPC function in each)."
+    }
   }
 
   # the role must be able to create the function's ENIs (Lambda checks it on create) and write its traces before
