@@ -315,3 +315,16 @@ def test_review_findings_stay_fixed():
     # The job does not claim the catalog: Terraform's table does.
     assert "--catalog_database" not in etl
     assert 'resource "aws_glue_catalog_table"' in etl
+
+
+def test_the_example_and_step_1_name_every_security_group_variable():
+    """Part 4: an operator fills every security-group variable of every root from the example, following step 1."""
+    names = {
+        unq(name) for root in ROOTS for name in blocks(load_dir(root), "variable") if "security_group" in unq(name)
+    }
+    assert names >= {"source_db_security_group_id", "airflow_workers_security_group_id"}
+    example = (TF / "terraform.tfvars.example").read_text()
+    step_1 = (project_root() / "docs" / "aws-deployment.md").read_text().split("\n1. ", 1)[1].split("\n2. ", 1)[0]
+    for name in sorted(names):
+        assert re.search(rf"(?m)^#?\s*{name}\s*=", example), f"terraform.tfvars.example has no line for {name}"
+        assert f"`{name}`" in step_1, f"docs/aws-deployment.md step 1 does not name {name}"
