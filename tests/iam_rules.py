@@ -363,3 +363,90 @@ def unknown_condition_keys(name: str, policy: dict[str, Any], reference: dict[st
             if not any(re.match(_template(c), key, re.IGNORECASE) for c in candidates):
                 found.append(f"{name}/{sid}: condition key {key} is neither global nor {prefix}'s")
     return found
+
+
+#: Resource types an action is authorized on that the reference's copy does not list, each with where AWS says so.
+RESOURCE_TYPES_BEYOND_THE_REFERENCE: dict[str, tuple[str, ...]] = {
+    # the endpoint authorizes it on log-group:* as AWS does (CloudWatch Logs' access-control examples grant it on a
+    # log-group ARN); the reference lists no resource type for it
+    "logs:DescribeLogGroups": ("log-group",),
+}
+
+
+def resource_mismatches(name: str, policy: dict[str, Any], reference: dict[str, dict[str, Any]]) -> list[str]:
+    """A rendered policy's statements whose resources and actions do not meet (the linter's resource mismatch): a
+    resource ARN that is of no resource type any of the statement's actions applies to (a typo in a service, a type
+    or a separator matches nothing the roots create), and an action none of the statement's resources can be (the
+    grant can never allow anything). Resource "*" meets every action."""
+    import re
+
+    def tokens(template: str) -> tuple[str, ...]:  # ${Partition}, ${Region}, ${Account}: one ARN field each
+        out: list[str] = []
+        for part in re.split(r"(\$\{[^}]*\})", template):
+            if part.startswith("${"):
+                out.append(_FIELD if part in ("${Partition}", "${Region}", "${Account}") else _ANY)
+            else:
+                out += list(part)
+        return tuple(out)
+
+    arns = {
+        (prefix, item["resource"]): tokens(item["arn"])
+        for prefix, service in reference.items()
+        for item in service.get("resources", [])
+    }
+
+    def types(action: str) -> list[tuple[str, ...]] | None:
+        """The ARN patterns of the resource types ``action`` applies to; None when AWS names none (Resource "*")."""
+        prefix, _, verb = action.partition(":")
+        service = reference.get(prefix.lower(), {})
+        privilege = next((p for p in service.get("privileges", []) if p["privilege"].lower() == verb.lower()), None)
+        if privilege is None:
+            return []  # unknown actions are unknown_actions' finding
+        named = [t["resource_type"].rstrip("*") for t in privilege["resource_types"] if t["resource_type"]]
+        named += RESOURCE_TYPES_BEYOND_THE_REFERENCE.get(action, ())
+        return [arns[(prefix.lower(), t)] for t in named if (prefix.lower(), t) in arns] or None
+
+    found = []
+    for index, statement in enumerate(statements(policy)):
+        resources = [str(r) for r in as_list(statement.get("Resource"))]
+        actions = [str(a) for a in as_list(statement.get("Action"))]
+        if statement.get("Effect") != "Allow" or "*" in resources or any("*" in a.split(":", 1)[0] for a in actions):
+            continue
+        where = f"{name}/{statement.get('Sid') or index}"
+        patterns = {action: types(action) for action in actions if "*" not in action}
+        for resource in resources:
+            if not any(_overlap(resource, p) for found_types in patterns.values() for p in found_types or []):
+                found.append(f"{where}: {resource} is a resource none of {sorted(patterns)} applies to")
+        for action, found_types in patterns.items():
+            if found_types is None:
+                found.append(f"{where}: {action} applies to no resource type (it needs Resource '*')")
+            elif found_types and not any(_overlap(r, p) for p in found_types for r in resources):
+                found.append(f"{where}: {action} applies to none of {resources}")
+    return found
+
+
+_ANY, _FIELD = "\x00any", "\x00field"  # wildcards: any run of characters; a run without ":" (one ARN field)
+
+
+def _overlap(resource: str, template: tuple[str, ...]) -> bool:
+    """Some ARN matches both the policy's resource (IAM's ``*``: any run of characters) and a resource type's ARN
+    template (its fields)."""
+    import functools
+
+    first = tuple(_ANY if c == "*" else c for c in resource)
+    second = template
+
+    def accepts(wildcard: str, char: str) -> bool:
+        return char in (_ANY, _FIELD) or wildcard == _ANY or char != ":"
+
+    @functools.cache
+    def meet(i: int, j: int) -> bool:
+        if i == len(first) and j == len(second):
+            return True
+        if i < len(first) and first[i] in (_ANY, _FIELD):
+            return meet(i + 1, j) or (j < len(second) and accepts(first[i], second[j]) and meet(i, j + 1))
+        if j < len(second) and second[j] in (_ANY, _FIELD):
+            return meet(i, j + 1) or (i < len(first) and accepts(second[j], first[i]) and meet(i + 1, j))
+        return i < len(first) and j < len(second) and first[i] == second[j] and meet(i + 1, j + 1)
+
+    return meet(0, 0)

@@ -14,6 +14,8 @@ from iam_rules import (
     identity_policy_violations,
     key_policy_violations,
     lambda_s3_violations,
+    resource_mismatches,
+    service_reference,
 )
 
 from recsys.provisioning import OUTPUTS, PIPELINES
@@ -218,11 +220,21 @@ def test_the_applied_policies_are_least_privilege(provisioner, stack):
     ]
     assert len(roles) >= 4, roles  # glue, two Lambdas, firehose
     problems: list[str] = []
+    reference = service_reference()
+    # the workers' policies as rendered: each resource one their actions apply to (the static check reads them with
+    # Terraform's interpolations as wildcards)
+    for attached in iam.list_attached_role_policies(RoleName=workers)["AttachedPolicies"]:
+        policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+        version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+        document = version["PolicyVersion"]["Document"]
+        document = json.loads(document) if isinstance(document, str) else document
+        problems += resource_mismatches(f"{workers}/{attached['PolicyName']}", document, reference)
     for role in roles:
         for policy_name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
             document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
             problems += identity_policy_violations(f"{role}/{policy_name}", document)
             problems += unreadable(f"{role}/{policy_name}", document)  # what the local endpoint could not evaluate
+            problems += resource_mismatches(f"{role}/{policy_name}", document, reference)
             if role in (f"{names.transformation_lambda}-role", f"{names.model_inference_lambda}-role"):
                 problems += lambda_s3_violations(role, document, names.ml_artifacts_bucket)
         for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:

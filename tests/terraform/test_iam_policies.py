@@ -9,8 +9,10 @@ import hcl2
 import pytest
 from iam_rules import (
     NO_RESOURCE_LEVEL,
+    as_list,
     identity_policy_violations,
     lambda_s3_violations,
+    resource_mismatches,
     service_reference,
     unknown_actions,
     unknown_condition_keys,
@@ -133,6 +135,44 @@ def test_the_reference_checks_catch_a_typo_naming_the_statement():
     assert unknown_condition_keys("p", typo, REFERENCE) == [
         "p/Tagged: condition key kms:ViaServise is neither global nor kms's"
     ]
+
+
+def interpolations_as_wildcards(document: dict) -> dict:
+    """Terraform's ``${...}`` in resources read as IAM's ``*`` (the literal parts still must meet a resource type)."""
+    import re
+
+    statements = [
+        {**s, "Resource": [re.sub(r"\$\{[^}]*\}", "*", str(r)) for r in as_list(s["Resource"])]}
+        for s in document["Statement"]
+    ]
+    return {**document, "Statement": statements}
+
+
+@pytest.mark.parametrize("name", sorted(IDENTITY))
+def test_every_resource_is_one_the_statements_actions_apply_to(name):
+    """A resource pattern that matches nothing of its actions' resource types (a typo'd service, type or separator)
+    and an action that none of the statement's resources can be, both named by statement (the rendered policies:
+    tests/integration/test_terraform_apply.py and the rehearsal)."""
+    assert resource_mismatches(name, interpolations_as_wildcards(IDENTITY[name]), REFERENCE) == []
+
+
+def test_the_resource_check_catches_a_pattern_that_matches_nothing():
+    ec2 = "arn:aws:ec2:us-east-1:123456789012"
+    policy = {
+        "Statement": [
+            {"Sid": "Eni", "Effect": "Allow", "Action": ["ec2:CreateNetworkInterface"],
+             "Resource": [f"{ec2}:network-interfaces/*"]},
+            {"Sid": "Bundle", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:b/latest.json"},
+            {"Sid": "Describe", "Effect": "Allow", "Action": "ec2:DescribeSubnets", "Resource": f"{ec2}:subnet/s"},
+            {"Sid": "Streams", "Effect": "Allow", "Action": ["logs:PutLogEvents"],
+             "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/f:*"},
+        ]
+    }  # fmt: skip
+    found = resource_mismatches("p", policy, REFERENCE)
+    assert f"p/Eni: {ec2}:network-interfaces/* is a resource none of ['ec2:CreateNetworkInterface'] applies to" in found
+    assert "p/Bundle: s3:GetObject applies to none of ['arn:aws:s3:b/latest.json']" in found
+    assert "p/Describe: ec2:DescribeSubnets applies to no resource type (it needs Resource '*')" in found
+    assert not [f for f in found if f.startswith("p/Streams")], "a log group's streams are its ARN with :*"
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
