@@ -370,6 +370,8 @@ RESOURCE_TYPES_BEYOND_THE_REFERENCE: dict[str, tuple[str, ...]] = {
     # the endpoint authorizes it on log-group:* as AWS does (CloudWatch Logs' access-control examples grant it on a
     # log-group ARN); the reference lists no resource type for it
     "logs:DescribeLogGroups": ("log-group",),
+    # Glue tags databases and connections now (AWS Glue's "AWS tags in AWS Glue"); the provider reads them with GetTags
+    "glue:GetTags": ("database", "connection"),
 }
 
 

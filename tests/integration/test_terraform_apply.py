@@ -246,7 +246,7 @@ def test_the_applied_policies_are_least_privilege(provisioner, stack):
         document = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
         problems += key_policy_violations(key, document, names.account)
         problems += unreadable(f"key {key}", document)
-    assert problems == []
+    assert problems == [], "\n".join(problems)
 
 
 @pytest.mark.parametrize("pipeline", ["etl", "streaming_inference"])

@@ -124,7 +124,6 @@ data "aws_iam_policy_document" "provision_compute" {
       "${local.glue}:catalog",
       "${local.glue}:database/${local.glue_database}",
       "${local.glue}:table/${local.glue_database}/*",
-      "${local.glue}:userDefinedFunction/${local.glue_database}/*",
     ]
   }
 
