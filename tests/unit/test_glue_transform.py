@@ -100,11 +100,30 @@ def test_the_source_endpoint_comes_from_the_jobs_arguments_and_an_rds_managed_se
         source_endpoint({"source_secret_id": "arn:s", "source_host": ""}, managed)
 
 
-def test_a_file_url_for_the_local_driver_is_the_file_in_the_jobs_working_directory(tmp_path, monkeypatch):
+def test_a_file_url_for_the_local_driver_is_the_file_in_each_jvms_working_directory(tmp_path, monkeypatch):
+    """Relative, as Glue's: the driver reads it where --extra-files put it, each executor where addFile put it."""
     from types import SimpleNamespace
 
     from recsys.etl.glue_job import Context
 
     monkeypatch.chdir(tmp_path)  # where --extra-files put the CA (the local Glue runner runs the script here)
     local = SimpleNamespace(in_glue=False, args={"source_ssl_ca": "file:ca.pem"})
-    assert Context.jdbc_ssl_options(local) == {"useSsl": "true", "serverSslCert": str(tmp_path / "ca.pem")}
+    assert Context.jdbc_ssl_options(local) == {"useSsl": "true", "serverSslCert": "ca.pem"}
+
+
+def test_the_trust_store_is_shipped_to_the_executors_and_a_missing_one_is_named(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from recsys.etl.glue_job import ship_trust_store
+
+    monkeypatch.chdir(tmp_path)
+    shipped: list[str] = []
+    spark = SimpleNamespace(sparkContext=SimpleNamespace(addFile=shipped.append))
+    ctx = SimpleNamespace(spark=spark, args={"source_ssl_ca": "file:rds-ca.jks"})
+    with pytest.raises(FileNotFoundError, match=r"--source_ssl_ca file:rds-ca.jks: no rds-ca.jks in the job's"):
+        ship_trust_store(ctx)
+    (tmp_path / "rds-ca.jks").write_bytes(b"store")
+    ship_trust_store(ctx)
+    for elsewhere in ("", "/etc/ssl/ca.pem", "file:/abs/ca.pem", "s3://b/ca.jks"):
+        ship_trust_store(SimpleNamespace(spark=spark, args={"source_ssl_ca": elsewhere}))
+    assert shipped == [str(tmp_path / "rds-ca.jks")]

@@ -219,7 +219,9 @@ class Context:
                 }
             return {"sslMode": "REQUIRED"}
         if ca:  # MariaDB Connector/J 2.7 (Debian's): verifies the chain and the host name against this CA
-            return {"useSsl": "true", "serverSslCert": str(Path(ca.removeprefix("file:")).resolve())}
+            # a relative file: name stays relative, as in Glue: each JVM reads it from its own working directory
+            path = ca.removeprefix("file:") if ca.startswith("file:") else str(Path(ca).resolve())
+            return {"useSsl": "true", "serverSslCert": path}
         return {"useSsl": "true", "trustServerCertificate": "true"}
 
     def staging_dir(self, run_id: str) -> str:
@@ -250,7 +252,24 @@ def source_endpoint(args: dict[str, str], secret: dict[str, Any]) -> tuple[str, 
     return str(host), int(port), str(database)
 
 
+def ship_trust_store(ctx: Context) -> None:
+    """The executors open the JDBC connections of the partitioned read, each with ``--source_ssl_ca``'s relative
+    ``file:`` name resolved in its own working directory, but Glue's ``--extra-files`` reaches only the driver's:
+    Spark's ``addFile`` puts the trust store in every executor's working directory (SparkFiles' root there)."""
+    ca = ctx.args.get("source_ssl_ca", "")  # what jdbc_ssl_options hands the driver
+    name = ca.removeprefix("file:")
+    if not ca.startswith("file:") or "/" in name or not name:
+        return  # a path (on every node) or a URL: nothing to ship
+    path = Path(name).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--source_ssl_ca {ca}: no {name} in the job's working directory {Path.cwd()} (--extra-files puts it there)"
+        )
+    ctx.spark.sparkContext.addFile(str(path))
+
+
 def read_source(ctx: Context, args: dict[str, str]) -> tuple[Any, Any, Any]:
+    ship_trust_store(ctx)
     secret = json.loads(ctx.secrets.get_secret_value(SecretId=args["source_secret_id"])["SecretString"])
     missing = [key for key in ("username", "password") if not secret.get(key)]
     if missing:
