@@ -32,6 +32,7 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ PARTITION = "aws"
 DECISIONS = "iam-decisions.jsonl"
 #: Actions AWS authorizes for every principal.
 ALWAYS_ALLOWED = frozenset({"sts:GetCallerIdentity"})
+#: An unsigned GET of this path answers the enforcement's counters (no bucket can be named "_recsys")
+TIMING_PATH = "/_recsys/iam-timing"
 
 
 @dataclass
@@ -722,14 +725,32 @@ class IamEnforcement:
         from recsys_local.aws_server import IAM_AUDIT_ONLY
 
         self.audit_only = os.environ.get(IAM_AUDIT_ONLY) == "1"
+        #: what enforcement costs: signed requests authorized and the seconds spent deciding them (the request
+        #: waits for the decision: an upper bound of the time it adds); GET TIMING_PATH answers them (make bench)
+        self.authorized = 0
+        self.seconds = 0.0
         self._verb = "would deny" if self.audit_only else "denied"
 
     def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
+        if call.environ.get("PATH_INFO") == TIMING_PATH and call.environ.get("REQUEST_METHOD") == "GET":
+            with self._lock:
+                counters = {"authorized": self.authorized, "seconds": round(self.seconds, 6)}
+            return Response(json.dumps(counters), content_type="application/json")
+        started = time.perf_counter()
         op = operation(call.environ, call.body)
         if op is None:
             return None
         if not op.access_key:  # unsigned (the endpoint's own probes): nothing to authorize
             return None
+        try:
+            return self._authorize(call, op)
+        finally:
+            spent = time.perf_counter() - started
+            with self._lock:
+                self.authorized += 1
+                self.seconds += spent
+
+    def _authorize(self, call: AwsCall, op: Operation) -> Response | None:
         token = call.environ.get("HTTP_X_AMZ_SECURITY_TOKEN")
         service = service_of(op.access_key)
         who: Principal | None = None

@@ -555,3 +555,19 @@ def test_lambda_refuses_a_vpc_function_whose_execution_role_cannot_manage_its_ne
     no_delete = create(execution_role("no-delete", "*", delete=False))
     assert "call DeleteNetworkInterface on EC2" in json.loads(no_delete.get_data())["Message"]
     assert create(execution_role("enough", "*", delete=True)) is None
+
+
+def test_the_endpoint_counts_what_enforcement_costs_and_answers_it_on_its_timing_path(role):
+    """make bench's iam suite reads these counters: each signed request decided adds one, and its deciding time."""
+    from recsys_local.iam_enforce import TIMING_PATH
+
+    enforcement = IamEnforcement(state_dir=None)
+    credentials = role([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}])
+    for key in ("a", "b", "c"):
+        enforcement.intercept(signed(credentials, "s3", "get_object", Bucket=BUCKET, Key=key), lambda _c: None)
+    answer = enforcement.intercept(
+        AwsCall(environ={"PATH_INFO": TIMING_PATH, "REQUEST_METHOD": "GET"}, body=b""), lambda _c: None
+    )
+    counters = json.loads(answer.get_data())
+    assert counters["authorized"] == 3
+    assert counters["seconds"] > 0

@@ -13,7 +13,7 @@ from recsys.config import project_root
 from recsys_local.bench import Entry, say, write_results
 from recsys_local.bench.end_to_end import NotDeployed
 
-SUITES = ("dag_parse", "streaming", "vectors", "etl", "end_to_end", "served")
+SUITES = ("dag_parse", "streaming", "vectors", "etl", "end_to_end", "served", "iam")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,6 +80,10 @@ def run_suite(suite: str, args: argparse.Namespace) -> list[Entry]:
         from recsys_local.bench import end_to_end
 
         return end_to_end.run(args.quick)
+    if suite == "iam":
+        from recsys_local.bench import iam
+
+        return iam.run(args.quick)
     if suite == "served":
         from recsys_local.bench import served
 
