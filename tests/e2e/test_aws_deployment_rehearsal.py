@@ -234,6 +234,74 @@ def granted(action: str, documents: list[dict]) -> bool:
     return False
 
 
+#: What the batch DAG's Glue task calls through the provider's hook, as the deployment's workers (their profile)
+START_THE_GLUE_JOB = """
+import sys
+from airflow.providers.amazon.aws.hooks.glue import GlueJobHook
+try:
+    GlueJobHook(aws_conn_id="aws_default", job_name=sys.argv[1]).conn.start_job_run(JobName=sys.argv[1])
+except Exception as error:
+    sys.exit(f"{type(error).__name__}: {error}")
+"""
+
+
+def without_statement(document: dict, sid: str) -> dict:
+    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+    kept = [s for s in statements if s.get("Sid") != sid]
+    assert len(kept) == len(statements) - 1, f"no statement {sid}"
+    return {**document, "Statement": kept}
+
+
+def statement_removals_fail_the_steps(stack, names, env: dict[str, str]) -> list[str]:
+    """Issue 34 part 3, in real runs: one statement removed from the live policy of a principal, the step that needs
+    it fails with AccessDenied naming the action and the resource; the policy is put back. The workers' RunTheGlueJob
+    (the batch DAG's Glue task starts the run) and the model-inference Lambda's InferenceBundle (its first request
+    loads the bundle); the Glue job's role: tests/integration/test_glue_runner.py; every statement of every principal:
+    the replay above, with the same evaluator."""
+    iam, problems = stack.client("iam"), []
+    job = f"arn:aws:glue:{names.region}:{names.account}:job/{names.glue_job}"
+    runtime = f"arn:aws:iam::{names.account}:policy/{names.prefix}-airflow-workers-runtime"
+    policy = iam.get_policy(PolicyArn=runtime)["Policy"]
+    original = iam.get_policy_version(PolicyArn=runtime, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+    document = original["Document"] if isinstance(original["Document"], dict) else json.loads(original["Document"])
+    reduced = iam.create_policy_version(
+        PolicyArn=runtime, PolicyDocument=json.dumps(without_statement(document, "RunTheGlueJob")), SetAsDefault=True
+    )["PolicyVersion"]["VersionId"]
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", START_THE_GLUE_JOB, names.glue_job], env=env, capture_output=True, text=True
+        )
+    finally:
+        iam.set_default_policy_version(PolicyArn=runtime, VersionId=policy["DefaultVersionId"])
+        iam.delete_policy_version(PolicyArn=runtime, VersionId=reduced)
+    expected = f"not authorized to perform: glue:StartJobRun on resource: {job}"
+    if run.returncode == 0 or "AccessDenied" not in run.stderr or expected not in run.stderr:
+        problems.append(f"workers without RunTheGlueJob: the Glue task's start did not fail naming it: {run.stderr}")
+
+    role, name = f"{names.model_inference_lambda}-role", f"{names.model_inference_lambda}-least-privilege"
+    inline = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    inline = inline if isinstance(inline, dict) else json.loads(inline)
+    iam.put_role_policy(
+        RoleName=role, PolicyName=name, PolicyDocument=json.dumps(without_statement(inline, "InferenceBundle"))
+    )
+    try:
+        event = {
+            "requestContext": {"http": {"method": "POST"}},
+            "rawPath": "/user_embeddings",
+            "body": json.dumps({"city": "Nantes", "country": "France", "credit_limit": 21000}),
+        }
+        answer = stack.client("lambda").invoke(
+            FunctionName=f"{names.model_inference_lambda}:live", Payload=json.dumps(event).encode()
+        )
+        payload = answer["Payload"].read().decode()
+    finally:
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(inline))
+    expected = f"not authorized to perform: s3:GetObject on resource: arn:aws:s3:::{names.ml_artifacts_bucket}/"
+    if "FunctionError" not in answer or "AccessDenied" not in payload or expected not in payload:
+        problems.append(f"model inference without InferenceBundle: its request did not fail naming it: {payload}")
+    return problems
+
+
 def filled(example: Path, values: dict[str, str]) -> str:
     """The example file with each given assignment's value replaced (every one must be in the example)."""
     text = example.read_text()
@@ -570,3 +638,7 @@ def test_the_documented_aws_deployment_completes_in_an_empty_account(account, tm
         if not statement.endswith("Lifecycle")
     ]
     assert not unneeded, f"statements no request of the first runs needs, with no reason to stay: {unneeded}"
+
+    # 4. a statement removed fails the real step that needs it, naming the action and the resource (a sample of
+    # principals in real runs; the replay above covers every statement)
+    assert statement_removals_fail_the_steps(stack, names, env) == []
