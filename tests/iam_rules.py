@@ -345,13 +345,10 @@ def unknown_condition_keys(name: str, policy: dict[str, Any], reference: dict[st
     for index, statement in enumerate(statements(policy)):
         sid = statement.get("Sid") or str(index)
         condition = statement.get("Condition") or {}
-        # rendered JSON: {operator: {key: values}}; the static reading of the HCL: {key: values}
-        keys = (
-            [k for v in condition.values() for k in v]
-            if all(isinstance(v, dict) for v in condition.values())
-            else list(condition)
-        )
-        for key in keys:
+        flat = [operator for operator, keys in condition.items() if not isinstance(keys, dict)]
+        if flat:  # IAM's grammar: {operator: {key: values}}
+            found.append(f"{name}/{sid}: condition {flat} is not {{operator: {{key: values}}}}")
+        for key in [k for keys in condition.values() if isinstance(keys, dict) for k in keys]:
             if "${" in key and not key.startswith(("aws:", "kms:", "s3:")):  # an interpolation Terraform resolves
                 continue
             prefix = key.partition(":")[0].lower()

@@ -125,7 +125,8 @@ def test_the_reference_checks_catch_a_typo_naming_the_statement():
             {"Sid": "ReadData", "Effect": "Allow", "Action": ["s3:GetObjekt"], "Resource": ["arn:aws:s3:::b/*"]},
             {"Sid": "Tagged", "Action": "kms:Decrypt", "Condition": {"StringEquals": {"kms:ViaServise": "s3"}}},
             {"Sid": "NoSuchService", "Action": "s4:Get*"},
-            {"Sid": "Fine", "Action": ["glue:Get*", "logs:PutLogEvents"], "Condition": {"aws:SourceAccount": ["1"]}},
+            {"Sid": "Fine", "Action": ["glue:Get*"], "Condition": {"StringEquals": {"aws:SourceAccount": ["1"]}}},
+            {"Sid": "Flat", "Action": ["logs:PutLogEvents"], "Condition": {"aws:SourceAccount": ["1"]}},
         ]
     }
     assert unknown_actions("p", typo, REFERENCE) == [
@@ -133,7 +134,8 @@ def test_the_reference_checks_catch_a_typo_naming_the_statement():
         "p/NoSuchService: s4:Get* is no action of AWS (s4?)",
     ]
     assert unknown_condition_keys("p", typo, REFERENCE) == [
-        "p/Tagged: condition key kms:ViaServise is neither global nor kms's"
+        "p/Tagged: condition key kms:ViaServise is neither global nor kms's",
+        "p/Flat: condition ['aws:SourceAccount'] is not {operator: {key: values}}",
     ]
 
 
