@@ -405,17 +405,35 @@ def resource_mismatches(name: str, policy: dict[str, Any], reference: dict[str, 
         named += RESOURCE_TYPES_BEYOND_THE_REFERENCE.get(action, ())
         return [arns[(prefix.lower(), t)] for t in named if (prefix.lower(), t) in arns] or None
 
+    def expanded(action: str) -> list[str]:
+        """An action pattern's actions (``glue:Get*``: every Get action of Glue)."""
+        import fnmatch
+
+        prefix, _, verb = action.partition(":")
+        if not any(c in verb for c in "*?"):
+            return [action]
+        known = [p["privilege"] for p in reference.get(prefix.lower(), {}).get("privileges", [])]
+        return [f"{prefix}:{k}" for k in known if fnmatch.fnmatchcase(k.lower(), verb.lower())]
+
     found = []
     for index, statement in enumerate(statements(policy)):
         resources = [str(r) for r in as_list(statement.get("Resource"))]
         actions = [str(a) for a in as_list(statement.get("Action"))]
-        if statement.get("Effect") != "Allow" or "*" in resources or any("*" in a.split(":", 1)[0] for a in actions):
-            continue
+        if statement.get("Effect") != "Allow" or not resources or "*" in resources:
+            continue  # NotResource, or every resource: nothing to meet
+        if any(any(c in a.split(":", 1)[0] for c in "*?") for a in actions):
+            continue  # a service wildcard: the identity rules refuse it
         where = f"{name}/{statement.get('Sid') or index}"
-        patterns = {action: types(action) for action in actions if "*" not in action}
+        patterns = {action: types(action) for action in actions if not any(c in action for c in "*?")}
+        families = {action: [types(a) for a in expanded(action)] for action in actions if action not in patterns}
+        reachable = [p for found_types in patterns.values() for p in found_types or []]
+        reachable += [p for family in families.values() for found_types in family for p in found_types or []]
         for resource in resources:
-            if not any(_overlap(resource, p) for found_types in patterns.values() for p in found_types or []):
-                found.append(f"{where}: {resource} is a resource none of {sorted(patterns)} applies to")
+            if not any(_overlap(resource, p) for p in reachable):
+                found.append(f"{where}: {resource} is a resource none of {sorted(actions)} applies to")
+        for action, family in families.items():  # a pattern: some action it names must meet some resource
+            if not any(_overlap(r, p) for found_types in family for p in found_types or [] for r in resources):
+                found.append(f"{where}: no action of {action} applies to any of {resources}")
         for action, found_types in patterns.items():
             if found_types is None:
                 found.append(f"{where}: {action} applies to no resource type (it needs Resource '*')")
@@ -424,7 +442,8 @@ def resource_mismatches(name: str, policy: dict[str, Any], reference: dict[str, 
     return found
 
 
-_ANY, _FIELD = "\x00any", "\x00field"  # wildcards: any run of characters; a run without ":" (one ARN field)
+#: wildcards: any run of characters; a run without ":" (one ARN field); one character (IAM's ?)
+_ANY, _FIELD, _ONE = "\x00any", "\x00field", "\x00one"
 
 
 def _overlap(resource: str, template: tuple[str, ...]) -> bool:
@@ -432,16 +451,20 @@ def _overlap(resource: str, template: tuple[str, ...]) -> bool:
     template (its fields)."""
     import functools
 
-    first = tuple(_ANY if c == "*" else c for c in resource)
+    first = tuple(_ANY if c == "*" else _ONE if c == "?" else c for c in resource)
     second = template
 
     def accepts(wildcard: str, char: str) -> bool:
-        return char in (_ANY, _FIELD) or wildcard == _ANY or char != ":"
+        return char in (_ANY, _FIELD, _ONE) or wildcard == _ANY or char != ":"
 
     @functools.cache
     def meet(i: int, j: int) -> bool:
         if i == len(first) and j == len(second):
             return True
+        if i < len(first) and first[i] == _ONE:  # exactly one character of the other side's
+            if j < len(second) and second[j] in (_ANY, _FIELD):
+                return meet(i + 1, j) or meet(i, j + 1)
+            return j < len(second) and meet(i + 1, j + 1)
         if i < len(first) and first[i] in (_ANY, _FIELD):
             return meet(i + 1, j) or (j < len(second) and accepts(first[i], second[j]) and meet(i, j + 1))
         if j < len(second) and second[j] in (_ANY, _FIELD):

@@ -135,4 +135,4 @@ def test_the_executors_verify_the_source_with_the_trust_store_the_job_ships(sour
                 work.parent.rmdir()
     if not shipped:
         assert result.returncode != 0
-        assert "source-ca.pem" in result.stderr
+        assert "Failed to find serverSslCert file. serverSslCert=source-ca.pem" in result.stderr

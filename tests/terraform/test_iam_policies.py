@@ -175,6 +175,20 @@ def test_the_resource_check_catches_a_pattern_that_matches_nothing():
     assert "p/Bundle: s3:GetObject applies to none of ['arn:aws:s3:b/latest.json']" in found
     assert "p/Describe: ec2:DescribeSubnets applies to no resource type (it needs Resource '*')" in found
     assert not [f for f in found if f.startswith("p/Streams")], "a log group's streams are its ARN with :*"
+    # no false finding: an action pattern meets what some action it names applies to; NotResource; IAM's ?
+    glue = "arn:aws:glue:us-east-1:123456789012"
+    fine = {
+        "Statement": [
+            {"Sid": "Family", "Effect": "Allow", "Action": "glue:Get*", "Resource": f"{glue}:table/d/t"},
+            {"Sid": "Mixed", "Effect": "Allow", "Action": ["s3:GetObject", "s3:List*"],
+             "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]},
+            {"Sid": "Not", "Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::b/x"},
+            {"Sid": "One", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/?"},
+        ]
+    }  # fmt: skip
+    assert resource_mismatches("fine", fine, REFERENCE) == []
+    typo = {"Statement": [{"Sid": "T", "Effect": "Allow", "Action": "glue:Get*", "Resource": f"{glue}:tabel/d/t"}]}
+    assert "T: no action of glue:Get* applies to any of" in " ".join(resource_mismatches("p", typo, REFERENCE))
 
 
 @pytest.mark.parametrize("name", sorted(ALL))

@@ -118,7 +118,7 @@ def test_the_trust_store_is_shipped_to_the_executors_and_a_missing_one_is_named(
 
     monkeypatch.chdir(tmp_path)
     shipped: list[str] = []
-    spark = SimpleNamespace(sparkContext=SimpleNamespace(addFile=shipped.append))
+    spark = SimpleNamespace(sparkContext=SimpleNamespace(addFile=shipped.append, listFiles=shipped))
     ctx = SimpleNamespace(spark=spark, args={"source_ssl_ca": "file:rds-ca.jks"})
     with pytest.raises(FileNotFoundError, match=r"--source_ssl_ca file:rds-ca.jks: no rds-ca.jks in the job's"):
         ship_trust_store(ctx)
@@ -126,4 +126,8 @@ def test_the_trust_store_is_shipped_to_the_executors_and_a_missing_one_is_named(
     ship_trust_store(ctx)
     for elsewhere in ("", "/etc/ssl/ca.pem", "file:/abs/ca.pem", "s3://b/ca.jks"):
         ship_trust_store(SimpleNamespace(spark=spark, args={"source_ssl_ca": elsewhere}))
+    assert shipped == [str(tmp_path / "rds-ca.jks")]
+    # a file of that name Spark already distributes (e.g. from --files) is not added again from another path
+    spark.sparkContext.listFiles = ["spark://driver:4040/files/rds-ca.jks"]
+    ship_trust_store(ctx)
     assert shipped == [str(tmp_path / "rds-ca.jks")]

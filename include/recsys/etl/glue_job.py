@@ -254,8 +254,10 @@ def source_endpoint(args: dict[str, str], secret: dict[str, Any]) -> tuple[str, 
 
 def ship_trust_store(ctx: Context) -> None:
     """The executors open the JDBC connections of the partitioned read, each with ``--source_ssl_ca``'s relative
-    ``file:`` name resolved in its own working directory, but Glue's ``--extra-files`` reaches only the driver's:
-    Spark's ``addFile`` puts the trust store in every executor's working directory (SparkFiles' root there)."""
+    ``file:`` name resolved in its own working directory, while Glue documents ``--extra-files`` as copied to the
+    script's working directory (the driver's): Spark's ``addFile`` puts the trust store in every executor's working
+    directory (SparkFiles' root there). A file of that name Spark already distributes is left as it is (adding it
+    again from another path is an error in Spark)."""
     ca = ctx.args.get("source_ssl_ca", "")  # what jdbc_ssl_options hands the driver
     name = ca.removeprefix("file:")
     if not ca.startswith("file:") or "/" in name or not name:
@@ -265,7 +267,10 @@ def ship_trust_store(ctx: Context) -> None:
         raise FileNotFoundError(
             f"--source_ssl_ca {ca}: no {name} in the job's working directory {Path.cwd()} (--extra-files puts it there)"
         )
-    ctx.spark.sparkContext.addFile(str(path))
+    context = ctx.spark.sparkContext
+    if any(Path(registered.split("?")[0]).name == name for registered in context.listFiles):
+        return
+    context.addFile(str(path))
 
 
 def read_source(ctx: Context, args: dict[str, str]) -> tuple[Any, Any, Any]:
