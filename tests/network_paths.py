@@ -2,7 +2,7 @@
 
 A first plan does not know the ids of the groups it creates: an unknown group id is followed through the root's
 configuration (the expression's reference, e.g. ``aws_security_group.glue.id``) to the planned group, and every group
-is then named by its name where one is known (a group one root creates and another looks up by name, as the
+is then named by its VPC and name where both are known (a group one root creates and another looks up by name, as the
 streaming root finds the vector DB's client group, is one group). Groups the plans only receive as variables (the
 source's, the Airflow workers') keep their ids.
 
@@ -61,6 +61,11 @@ class Plans:
         self.values: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
         self.names: dict[str, str] = {}  # a known group id -> its name
         for root, plan in plans.items():
+            for address in _unread_rule_forms(plan.get("configuration", {}).get("root_module", {})):
+                raise ValueError(
+                    f"{root}: {address}: a rule form tests/network_paths.py does not read (the roots use "
+                    "aws_vpc_security_group_ingress_rule / egress_rule; applied groups list those as ingress/egress)"
+                )
             unknown = {c["address"]: c["change"].get("after_unknown") or {} for c in plan.get("resource_changes", [])}
             sources = [plan.get("planned_values", {}).get("root_module", {})]
             sources.append(plan.get("prior_state", {}).get("values", {}).get("root_module", {}))
@@ -71,14 +76,19 @@ class Plans:
                     if key not in self.values:
                         self.values[key] = (resource["type"], values, unknown.get(resource["address"], {}))
                     if resource["type"] == "aws_security_group" and values.get("id") and values.get("name"):
-                        self.names[values["id"]] = values["name"]
+                        self.names[values["id"]] = _key(values)
 
     def variable(self, root: str, name: str) -> Any:
         return self.plans[root]["variables"][name]["value"]
 
     def group(self, value: str) -> str:
-        """A group as the checks name it: ``sg:<name>`` where its name is known, else its id."""
-        return f"sg:{self.names[value]}" if value in self.names else value
+        """A group as the checks name it: ``sg:<vpc>/<name>`` where both are known, else its id."""
+        return self.names.get(value, value)
+
+    def planned_group(self, root: str, address: str) -> str:
+        """The key of a group a root's plan creates."""
+        values, _ = self.of(root, address)
+        return _key(values)
 
     def of(self, root: str, address: str) -> tuple[dict[str, Any], dict[str, Any]]:
         _, values, unknown = self.values[f"{root}:{address}"]
@@ -111,8 +121,7 @@ class Plans:
         for reference in (expression or {}).get("references", []):
             parts = reference.split(".")
             if parts[0] == "aws_security_group" and len(parts) >= 2:
-                values, _ = self.of(root, f"{_module_prefix(address)}aws_security_group.{parts[1]}")
-                found.append(f"sg:{values['name']}")
+                found.append(self.planned_group(root, f"{_module_prefix(address)}aws_security_group.{parts[1]}"))
         if not found:
             raise ValueError(f"{root}: {address} {'.'.join(map(str, path))}: no security group known or referenced")
         return list(dict.fromkeys(found))
@@ -123,11 +132,29 @@ class Plans:
             for root, address in self.resources(kind):
                 values, _ = self.of(root, address)
                 (group,) = self.groups(root, address, "security_group_id")
-                peer = values.get("cidr_ipv4") or self.groups(root, address, "referenced_security_group_id")[0]
+                network = values.get("cidr_ipv4") or values.get("cidr_ipv6") or values.get("prefix_list_id")
+                peer = network or self.groups(root, address, "referenced_security_group_id")[0]
                 protocol = str(values.get("ip_protocol"))
                 ports = int(values.get("from_port") or 0), int(values.get("to_port") or 0)
                 found.append(Rule(direction, group, peer, protocol, *ports, f"{root}:{address}"))
         return found
+
+
+def _unread_rule_forms(module: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    """Configured rules this reader does not read: aws_security_group_rule, a group's inline ingress/egress blocks."""
+    for resource in module.get("resources", []):
+        inline = resource.get("type") == "aws_security_group" and {"ingress", "egress"} & set(
+            resource.get("expressions", {})
+        )
+        if resource.get("type") == "aws_security_group_rule" or inline:
+            yield prefix + resource["address"]
+    for name, call in module.get("module_calls", {}).items():
+        yield from _unread_rule_forms(call.get("module", {}), f"{prefix}module.{name}.")
+
+
+def _key(values: dict[str, Any]) -> str:
+    """A group by its VPC and name (a group of the same name in another VPC is another group)."""
+    return f"sg:{values.get('vpc_id')}/{values['name']}"
 
 
 def _step(value: Any, step: str | int) -> Any:
@@ -156,6 +183,16 @@ def admits(rules: Iterable[Rule], target: str, source: str, port: int) -> list[R
 def sends(rules: Iterable[Rule], source: str, target: str, port: int) -> list[Rule]:
     """The egress rules of ``source`` letting it open ``port`` towards ``target``."""
     return [r for r in rules if r.direction == "egress" and r.group == source and _towards(r, target, port)]
+
+
+def reaches_networks(rules: Iterable[Rule], source: str, port: int) -> list[Rule]:
+    """The egress rules of ``source`` opening ``port`` towards addresses (a CIDR or a prefix list: the AWS services'
+    VPC endpoints or NAT), not a group."""
+    return [
+        r
+        for r in rules
+        if r.direction == "egress" and r.group == source and r.covers(port) and not r.peer.startswith(("sg:", "sg-"))
+    ]
 
 
 def missing_paths(rules: list[Rule], sources: list[str], targets: list[str], port: int, egress: bool) -> list[str]:

@@ -608,17 +608,21 @@ def lambda_vpc_checks(op: Operation) -> tuple[str, list[Check]] | None:
     Lambda makes as that role (each ENI action on the subnets, security groups and a new interface); None otherwise."""
     if op.service != "lambda" or op.name not in ("CreateFunction", "UpdateFunctionConfiguration"):
         return None
-    vpc = op.params.get("VpcConfig") or {}
-    subnets = [str(s) for s in vpc.get("SubnetIds") or []]
-    if not subnets:
-        return None
+    vpc = op.params.get("VpcConfig")
     role = str(op.params.get("Role") or "")
-    if not role:  # an update keeps the function's role
+    if op.name == "UpdateFunctionConfiguration" and (vpc is None or not role):
+        # an update keeps what it does not name: the function's subnets and groups, its role
         name = str(op.params.get("FunctionName") or "").split(":function:")[-1].split(":")[0]
         try:
-            role = str(_backend("lambda", op.region).get_function(name).role)
+            function = _backend("lambda", op.region).get_function(name)
         except Exception:  # no such function: the request fails on its own
             return None
+        current = getattr(function, "_vpc_config", None) or getattr(function, "vpc_config", None) or {}
+        vpc = vpc if vpc is not None else current
+        role = role or str(function.role)
+    subnets = [str(s) for s in (vpc or {}).get("SubnetIds") or []]
+    if not subnets:
+        return None
     ec2 = f"arn:{PARTITION}:ec2:{op.region}:{LOCAL_ACCOUNT_ID}"
     interface = f"{ec2}:network-interface/*"
     create = [interface, *(f"{ec2}:subnet/{s}" for s in subnets)]
@@ -732,7 +736,12 @@ class IamEnforcement:
         self._verb = "would deny" if self.audit_only else "denied"
 
     def intercept(self, call: AwsCall, forward: Forward) -> Response | None:
-        if call.environ.get("PATH_INFO") == TIMING_PATH and call.environ.get("REQUEST_METHOD") == "GET":
+        environ = call.environ
+        if (
+            environ.get("PATH_INFO") == TIMING_PATH
+            and environ.get("REQUEST_METHOD") == "GET"
+            and not (environ.get("HTTP_AUTHORIZATION") or "X-Amz-Signature" in environ.get("QUERY_STRING", ""))
+        ):
             with self._lock:
                 counters = {"authorized": self.authorized, "seconds": round(self.seconds, 6)}
             return Response(json.dumps(counters), content_type="application/json")
@@ -809,10 +818,14 @@ class IamEnforcement:
             return None
         role_arn, needed = found
         role = role_principal(role_arn)
+        if role is None:
+            if self.audit_only:
+                return None
+            message = "<Message>The role defined for the function cannot be assumed by Lambda.</Message>"
+            return _refusal(op, "InvalidParameterValueException", message, status=400)
         for check in needed:
-            decision = evaluate(role.policies if role else (), check.action, check.resource, Context.of(check.context))
-            if role is not None:
-                self._record(role, "lambda.amazonaws.com", check, decision.effect, decision.statement)
+            decision = evaluate(role.policies, check.action, check.resource, Context.of(check.context))
+            self._record(role, "lambda.amazonaws.com", check, decision.effect, decision.statement)
             if decision.effect != ALLOW:
                 log.warning("%s %s: Lambda's check of %s %s on %s", self._verb, role_arn, op.name, check.action,
                             check.resource)  # fmt: skip

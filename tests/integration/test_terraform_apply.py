@@ -166,7 +166,7 @@ def test_the_plans_let_each_client_reach_its_server(provisioner, stack):
     root planned after its apply shows the same groups with known ids): the workers and Glue reach the MySQL source,
     the workers and both Lambdas the vector DB, Glue's workers each other (Glue's requirement), and Glue and the
     Lambdas the AWS endpoints on 443. The workers' own egress is the operator's group (a prerequisite)."""
-    from network_paths import ANYWHERE, Plans, missing_paths, sends
+    from network_paths import Plans, missing_paths, reaches_networks
 
     for pipeline in PIPELINES:
         if pipeline not in provisioner.first_plans:  # this test alone: plan the applied root now
@@ -196,11 +196,14 @@ def test_the_plans_let_each_client_reach_its_server(provisioner, stack):
     for function, groups in lambdas.items():
         missing += [f"{function}: {m}" for m in missing_paths(rules, groups, vector_db, vector_db_port, egress=True)]
     for name, groups in {"glue": glue, **lambdas}.items():
-        if not any(sends(rules, group, ANYWHERE, 443) for group in groups):
+        if not any(reaches_networks(rules, group, 443) for group in groups):
             missing.append(f"{name}: no egress on 443 to the AWS endpoints")
     assert missing == [], "\n".join(missing)
     # the Lambdas' group is the one the vector_db root created (looked up by name), not a look-alike
-    assert set().union(*lambdas.values()) == {f"sg:{stack.settings.names.vector_db}-clients-sg"}
+    (clients,) = [
+        a for root, a in plans.resources("aws_security_group") if root == "vector_db" and a.endswith(".clients")
+    ]
+    assert set().union(*lambdas.values()) == {plans.planned_group("vector_db", clients)}
 
 
 def test_the_applied_policies_are_least_privilege(provisioner, stack):

@@ -571,3 +571,46 @@ def test_the_endpoint_counts_what_enforcement_costs_and_answers_it_on_its_timing
     counters = json.loads(answer.get_data())
     assert counters["authorized"] == 3
     assert counters["seconds"] > 0
+
+
+def test_lambda_checks_a_vpc_functions_new_role_and_names_a_role_it_cannot_assume(role):
+    """An update that names only a new role keeps the function's subnets: the new role is checked; a role that does
+    not exist gets Lambda's own answer."""
+    import io
+    import zipfile
+
+    admin = {"region_name": REGION, "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    iam, lam = boto3.client("iam", **admin), boto3.client("lambda", **admin)
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    eni = {"Effect": "Allow", "Action": ["ec2:*NetworkInterface*"], "Resource": "*"}
+    roles = {}
+    for name, statements in (("with-enis", [eni]), ("without-enis", [])):
+        roles[name] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        document = {
+            "Version": "2012-10-17",
+            "Statement": statements or [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}],
+        }
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(document))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    lam.create_function(
+        FunctionName="fn", Runtime="python3.11", Role=roles["with-enis"], Handler="app.handler",
+        Code={"ZipFile": buffer.getvalue()}, VpcConfig={"SubnetIds": ["subnet-a"], "SecurityGroupIds": ["sg-1"]},
+    )  # fmt: skip
+    caller = role(
+        [{"Effect": "Allow", "Action": ["lambda:UpdateFunctionConfiguration", "iam:PassRole"], "Resource": "*"}]
+    )
+    refused = decide(
+        signed(caller, "lambda", "update_function_configuration", FunctionName="fn", Role=roles["without-enis"])
+    )
+    assert "call CreateNetworkInterface on EC2" in json.loads(refused.get_data())["Message"]
+    assert (
+        decide(signed(caller, "lambda", "update_function_configuration", FunctionName="fn", Role=roles["with-enis"]))
+        is None
+    )
+    missing = f"arn:aws:iam::{ACCOUNT}:role/nobody"
+    refused = decide(signed(caller, "lambda", "update_function_configuration", FunctionName="fn", Role=missing))
+    assert json.loads(refused.get_data())["Message"] == "The role defined for the function cannot be assumed by Lambda."

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import copy
 
-from network_paths import ANYWHERE, Plans, missing_paths, sends
+import pytest
+from network_paths import ANYWHERE, Plans, missing_paths, reaches_networks
 
 SOURCE, WORKERS = "sg-0source", "sg-0workers"
+GLUE = "sg:vpc-1/de-c1w4-etl-job-sg"
 
 
 def rule(name: str, kind: str, group: str | None, peer: str | None, port: int, cidr: str | None = None) -> tuple:
@@ -33,7 +35,7 @@ def rule(name: str, kind: str, group: str | None, peer: str | None, port: int, c
 
 def plan(*rules: tuple) -> dict:
     glue = {"address": "module.etl.aws_security_group.glue", "mode": "managed", "type": "aws_security_group",
-            "name": "glue", "values": {"name": "de-c1w4-etl-job-sg"}}  # fmt: skip
+            "name": "glue", "values": {"name": "de-c1w4-etl-job-sg", "vpc_id": "vpc-1"}}  # fmt: skip
     connection = {
         "address": "module.etl.aws_glue_connection.source", "mode": "managed", "type": "aws_glue_connection",
         "name": "source", "values": {"physical_connection_requirements": [{}]},
@@ -52,7 +54,8 @@ def plan(*rules: tuple) -> dict:
             {"address": "module.etl", "resources": [glue, connection, *(r[0] for r in rules)]}]}},
         "resource_changes": [connection_change, *(r[2] for r in rules)],
         "configuration": {"root_module": {"module_calls": {"etl": {"module": {
-            "resources": [{"address": "aws_security_group.glue"}, connection_config, *(r[1] for r in rules)]}}}}},
+            "resources": [{"address": "aws_security_group.glue", "type": "aws_security_group", "expressions": {}},
+                          connection_config, *(r[1] for r in rules)]}}}}},
     }  # fmt: skip
 
 
@@ -71,20 +74,21 @@ def glue_groups(plans: Plans) -> list[str]:
 
 def test_unknown_group_ids_are_followed_to_the_planned_group():
     plans = Plans({"etl": plan(*COMPLETE)})
-    assert glue_groups(plans) == ["sg:de-c1w4-etl-job-sg"]
+    assert glue_groups(plans) == [GLUE]
     rules = {r.address.rsplit(".", 1)[1]: r for r in plans.rules()}
-    assert (rules["source_from_glue"].group, rules["source_from_glue"].peer) == (SOURCE, "sg:de-c1w4-etl-job-sg")
-    assert (rules["glue_source"].group, rules["glue_source"].peer) == ("sg:de-c1w4-etl-job-sg", SOURCE)
+    assert (rules["source_from_glue"].group, rules["source_from_glue"].peer) == (SOURCE, GLUE)
+    assert (rules["glue_source"].group, rules["glue_source"].peer) == (GLUE, SOURCE)
     assert missing_paths(plans.rules(), glue_groups(plans), [SOURCE], 3306, egress=True) == []
     assert missing_paths(plans.rules(), [WORKERS], [SOURCE], 3306, egress=False) == []
-    assert sends(plans.rules(), "sg:de-c1w4-etl-job-sg", ANYWHERE, 443)
+    assert reaches_networks(plans.rules(), GLUE, 443)
+    assert not reaches_networks(plans.rules(), GLUE, 3306), "a group is not an address range"
 
 
 def test_each_missing_rule_is_reported():
     for removed in ("source_from_glue", "glue_source"):
         plans = Plans({"etl": plan(*(r for r in COMPLETE if r[0]["name"] != removed))})
         (problem,) = missing_paths(plans.rules(), glue_groups(plans), [SOURCE], 3306, egress=True)
-        assert "sg:de-c1w4-etl-job-sg" in problem, problem
+        assert GLUE in problem, problem
         assert "port 3306" in problem
     workers_removed = Plans({"etl": plan(*(r for r in COMPLETE if r[0]["name"] != "source_from_workers"))})
     assert missing_paths(workers_removed.rules(), [WORKERS], [SOURCE], 3306, egress=False)
@@ -100,7 +104,21 @@ def test_a_known_group_id_is_named_by_the_group_that_has_it():
     looked_up = plan(*COMPLETE)
     looked_up["prior_state"] = {"values": {"root_module": {"resources": [
         {"address": "data.aws_security_group.glue", "mode": "data", "type": "aws_security_group", "name": "glue",
-         "values": {"id": "sg-0glue", "name": "de-c1w4-etl-job-sg"}}]}}}  # fmt: skip
+         "values": {"id": "sg-0glue", "name": "de-c1w4-etl-job-sg", "vpc_id": "vpc-1"}}]}}}  # fmt: skip
     plans = Plans({"etl": looked_up})
-    assert plans.group("sg-0glue") == "sg:de-c1w4-etl-job-sg"
+    assert plans.group("sg-0glue") == GLUE
     assert plans.group(SOURCE) == SOURCE
+
+
+def test_a_same_named_group_of_another_vpc_is_another_group_and_an_unread_rule_form_is_refused():
+    elsewhere = plan(*COMPLETE)
+    elsewhere["prior_state"] = {"values": {"root_module": {"resources": [
+        {"address": "data.aws_security_group.glue", "mode": "data", "type": "aws_security_group", "name": "glue",
+         "values": {"id": "sg-0other", "name": "de-c1w4-etl-job-sg", "vpc_id": "vpc-2"}}]}}}  # fmt: skip
+    assert Plans({"etl": elsewhere}).group("sg-0other") != GLUE
+    legacy = plan(*COMPLETE)
+    legacy["configuration"]["root_module"]["module_calls"]["etl"]["module"]["resources"].append(
+        {"address": "aws_security_group_rule.x", "type": "aws_security_group_rule", "expressions": {}}
+    )
+    with pytest.raises(ValueError, match=r"a rule form tests/network_paths\.py does not read"):
+        Plans({"etl": legacy})

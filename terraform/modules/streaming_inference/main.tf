@@ -199,7 +199,7 @@ resource "aws_lambda_function" "this" {
   lifecycle {
     precondition {
       condition     = length(distinct([for subnet in data.aws_subnet.private : subnet.availability_zone])) >= 2
-      error_message = "private_subnet_ids must span at least two availability zones (Lambda runs a VPC function in each)."
+      error_message = "private_subnet_ids must span at least two availability zones (the vector DB's subnet group needs two; Lambda runs a VPC function in each subnet given)."
     }
   }
 
