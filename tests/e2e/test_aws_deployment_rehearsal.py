@@ -290,6 +290,7 @@ def statement_removals_fail_the_steps(stack, names, env: dict[str, str]) -> list
             "rawPath": "/user_embeddings",
             "body": json.dumps({"city": "Nantes", "country": "France", "credit_limit": 21000}),
         }
+        # nothing invoked this function before (its first runs only deploy it): a cold worker loads the bundle
         answer = stack.client("lambda").invoke(
             FunctionName=f"{names.model_inference_lambda}:live", Payload=json.dumps(event).encode()
         )
