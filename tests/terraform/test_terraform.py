@@ -328,3 +328,33 @@ def test_the_example_and_step_1_name_every_security_group_variable():
     for name in sorted(names):
         assert re.search(rf"(?m)^#?\s*{name}\s*=", example), f"terraform.tfvars.example has no line for {name}"
         assert f"`{name}`" in step_1, f"docs/aws-deployment.md step 1 does not name {name}"
+
+
+def test_the_prerequisites_name_a_way_out_for_every_service_called_from_the_private_subnets():
+    """Part 4: every AWS service the workers, Glue or the Lambdas call from private subnets has its VPC endpoint (or
+    the NAT route) in the prerequisites' table, with who calls it."""
+    page = (project_root() / "docs" / "aws-deployment.md").read_text()
+    table = page.split("| endpoint | called from the private subnets by |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines()[2:] if line.startswith("|")]
+    covered = {name.strip().split(" (")[0]: callers for cell, callers in rows for name in cell.split(",")}
+    needed = {
+        "S3": ("workers", "Glue", "Lambdas"),
+        "STS": ("workers",),
+        "Secrets Manager": ("workers", "Glue", "Lambdas"),
+        "KMS": ("workers", "Glue"),
+        "CloudWatch Logs": ("workers", "Glue"),
+        "CloudWatch monitoring": ("Glue",),
+        "Glue": ("workers",),
+        "Lambda": ("workers",),
+        "Kinesis": ("workers",),
+        "Firehose": ("workers",),
+        "RDS": ("workers",),
+        "EC2": ("workers",),
+        "IAM": ("workers",),
+        "X-Ray": ("Lambdas",),  # the functions trace actively (tracing_config Active)
+    }
+    for service, callers in needed.items():
+        assert service in covered, f"no row for {service} in the prerequisites' endpoint table"
+        for caller in callers:
+            assert caller in covered[service], f"{service}'s row does not name the {caller}"
+    assert "IAM is global and has no interface endpoint" in page
