@@ -7,6 +7,7 @@ The wheel's PostgreSQL has no SSL support, so the server listens on its Unix soc
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import tempfile
 import time
@@ -227,7 +228,7 @@ def start_server(cfg: Cluster, label: str, shared_buffers: str, max_connections:
     # the socket is the server account's alone (0700): the superuser is trusted on it, so no other local user may
     # reach it (root and the account itself do)
     options = (
-        f"-h '' -p {cfg.port} -k {cfg.socket_dir} -c unix_socket_permissions=0700 "
+        f"-h '' -p {cfg.port} -k {shlex.quote(str(cfg.socket_dir))} -c unix_socket_permissions=0700 "
         f"-c shared_buffers={shared_buffers} -c max_connections={max_connections}"
     )
     result = subprocess.run(

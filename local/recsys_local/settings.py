@@ -56,13 +56,26 @@ STACK_ENV: dict[str, str] = {
 }
 
 
+#: Characters a POSIX shell acts on inside double quotes (and a line break), refused in the stack's home
+SHELL_ACTIVE = frozenset('"$`\\\n')
+
+
 def stack_settings(env: dict[str, str] | None = None) -> StackSettings:
     """Settings of the local stack from the environment (defaults in `.env.example`)."""
     env = dict(os.environ) if env is None else env
     home = env.get("LOCAL_STACK_HOME", str(project_root() / ".local"))
     if not home.strip():  # an empty path is the current directory: never a guess for a folder `make clean` deletes
         raise ValueError("LOCAL_STACK_HOME is set but empty: unset it (the default is .local/) or give a folder")
-    kwargs: dict[str, object] = {"home": Path(home).resolve()}
+    resolved = Path(home).resolve()
+    # PostgreSQL's pg_ctl starts the server through the shell with the data, log and socket paths inside double
+    # quotes, where these characters still act: a path is data, it never runs a command
+    shell_active = sorted({c for c in str(resolved) if c in SHELL_ACTIVE})
+    if shell_active:
+        raise ValueError(
+            f"LOCAL_STACK_HOME={home!r} contains {' '.join(repr(c) for c in shell_active)}: the stack's PostgreSQL "
+            "clusters live there and pg_ctl hands their paths to a shell; choose a folder without these characters"
+        )
+    kwargs: dict[str, object] = {"home": resolved}
     for variable, field in STACK_ENV.items():
         if field == "home" or variable not in env:
             continue

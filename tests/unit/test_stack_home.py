@@ -163,3 +163,14 @@ def test_clean_stops_the_stacks_inside_the_home_before_deleting_it(tmp_path, mon
     Stack(stack_settings({"LOCAL_STACK_HOME": str(home)})).clean(lambda _m: None)
     assert stopped == [home, inner, legacy]
     assert not home.exists()
+
+
+@pytest.mark.parametrize("name", ["x$(touch pwned)", "x`id`", 'x"y', "x\\y", "x\ny"])
+def test_a_stack_home_a_shell_would_act_on_is_refused_naming_the_variable(tmp_path, name):
+    """pg_ctl hands the clusters' paths to a shell inside double quotes: a home is data, it never runs a command."""
+    with pytest.raises(ValueError, match=r"LOCAL_STACK_HOME=.* contains .*pg_ctl hands their paths to a shell"):
+        stack_settings({"LOCAL_STACK_HOME": str(tmp_path / name)})
+
+
+def test_a_stack_home_with_a_space_is_a_stack_home(tmp_path):
+    assert stack_settings({"LOCAL_STACK_HOME": str(tmp_path / "my stack")}).home == tmp_path / "my stack"
