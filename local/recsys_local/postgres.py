@@ -21,6 +21,7 @@ from psycopg import sql
 
 from recsys_local import pythonpath
 from recsys_local.process import StackError, StateFile, chown_tree, ensure_port_free, make_traversable, wait_until
+from recsys_local.settings import SHELL_ACTIVE
 
 SERVICE = "vector_db"
 FRONT_SERVICE = "vector_db_tls"
@@ -225,6 +226,10 @@ def prepare(cfg: Cluster) -> None:
 def start_server(cfg: Cluster, label: str, shared_buffers: str, max_connections: int) -> int:
     """``pg_ctl start`` of the cluster on its Unix socket only (``-h ''``: no TCP listener; the socket's name carries
     the port number); its postmaster's pid. ``label`` names the server in an error, with its log's tail."""
+    # pg_ctl runs the server through a shell, the paths inside double quotes: a path is data, never a command
+    for path in (cfg.pgdata, cfg.log, cfg.socket_dir):
+        if SHELL_ACTIVE & set(str(path)):
+            raise StackError(f"{label}: refusing to start with {str(path)!r}: a shell would act on its characters")
     # the socket is the server account's alone (0700): the superuser is trusted on it, so no other local user may
     # reach it (root and the account itself do)
     options = (

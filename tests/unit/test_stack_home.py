@@ -174,3 +174,15 @@ def test_a_stack_home_a_shell_would_act_on_is_refused_naming_the_variable(tmp_pa
 
 def test_a_stack_home_with_a_space_is_a_stack_home(tmp_path):
     assert stack_settings({"LOCAL_STACK_HOME": str(tmp_path / "my stack")}).home == tmp_path / "my stack"
+
+
+def test_postgres_refuses_to_hand_a_shell_active_path_to_pg_ctl(tmp_path):
+    """Whatever the caller: the cluster never starts from a path a shell would act on (nothing runs)."""
+    from recsys_local import airflow_db, postgres
+    from recsys_local.process import StackError
+
+    home = tmp_path / "x$(touch pwned)"
+    cfg = airflow_db.AirflowDBConfig(home=home, password="unused")
+    with pytest.raises(StackError, match=r"refusing to start with .*a shell would act on its characters"):
+        postgres.start_server(cfg, "test cluster", "64MB", 10)
+    assert not list(tmp_path.rglob("pwned"))
