@@ -1,8 +1,9 @@
 """The model's inference bundle: numpy weights (`.npz`) plus encoders and scalers as JSON. No torch, no pickle.
 
 The streaming Lambdas load this at cold start (torch is ~750 MB and a zip Lambda holds 250 MB; unpickling from a
-bucket would execute code). :func:`user_embedding` / :func:`item_embedding` reproduce the torch towers exactly
-(tests check agreement within 1e-5).
+bucket would execute code). :func:`user_embeddings` / :func:`item_embeddings` reproduce the torch towers exactly
+(tests check agreement within 1e-5). The towers embed customers and products new since training; a known one's
+vector is the version's stored row (it adds what training learned from its purchases).
 
 Feature handling (the same as training, see :mod:`recsys.model.features`): categorical values are stripped strings,
 NULL becomes ``"__missing__"``, unknown categories encode to all zeros (scikit-learn's ``handle_unknown="ignore"``);
@@ -100,6 +101,7 @@ def to_float(value: Any) -> float | None:
 @dataclass(frozen=True)
 class InferenceBundle:
     model_version: str
+    #: format 1's field from the rating model; the ranker writes 0.0 and nothing reads it
     global_mean: float
     user_encoder: Encoder
     item_encoder: Encoder
@@ -120,10 +122,6 @@ class InferenceBundle:
 
     def item_embeddings(self, rows: list[dict[str, Any]]) -> np.ndarray:
         return self._tower("item", self.item_encoder.encode(rows))
-
-    def predict(self, users: list[dict[str, Any]], items: list[dict[str, Any]]) -> np.ndarray:
-        """Predicted ratings of aligned (user, item) rows: global mean + inner product of the embeddings."""
-        return self.global_mean + np.sum(self.user_embeddings(users) * self.item_embeddings(items), axis=1)
 
     # --- serialisation --------------------------------------------------------------------------------------------
     def to_files(self) -> tuple[bytes, bytes]:

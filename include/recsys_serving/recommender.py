@@ -1,8 +1,10 @@
 """Recommendations for a batch of events with a constant number of SQL round trips (two), shared by the Lambdas.
 
-One model version end to end: the user vectors come from the bundle's user tower, and every search reads that same
-version's item table (:func:`recsys_serving.search.version_tables`), never the live view, so a new model going live
-in the vector DB mid-stream cannot mix into the answers of a Lambda still serving the old one. Each answer says which
+One model version end to end: a customer the version's user table holds is searched with their stored vector (what
+training learned from their purchases), a customer new since training with the bundle's user tower over the event's
+attributes, and every search reads that same version's tables (:func:`recsys_serving.search.version_tables`), never
+the live views, so a new model going live in the vector DB mid-stream cannot mix into the answers of a Lambda still
+serving the old one. Each answer says which
 version computed it. If the vector DB no longer holds the version, the batch fails
 (:class:`~recsys_serving.search.ModelVersionUnavailable`; Firehose retries, then routes to ``errors/``).
 
@@ -87,11 +89,16 @@ def recommend(
     """
     if not events:
         return []
-    items_table, _users_table = version_tables(bundle.model_version)
+    items_table, users_table = version_tables(bundle.model_version)
     with np.errstate(over="ignore", invalid="ignore"):  # handled below: such an event fails alone
         user_vectors = np.asarray(bundle.user_embeddings([e.user_features() for e in events]))
     finite = np.isfinite(user_vectors).all(axis=1)
-    searched = iter(items_from_users_batch(conn, user_vectors[finite], k, items_table) if finite.any() else [])
+    customers = [e.customer_number for e, ok in zip(events, finite, strict=True) if ok]
+    searched = iter(
+        items_from_users_batch(conn, user_vectors[finite], k, items_table, customers, users_table)
+        if finite.any()
+        else []
+    )
     anchors = sorted({code for e, ok in zip(events, finite, strict=True) if ok for code in e.anchor_items()})
     for_items = similar_items(conn, anchors, k, items_table, _cold_vectors(bundle, events, finite))
     out: list[Recommendation | ValueError] = []

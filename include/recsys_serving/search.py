@@ -1,7 +1,7 @@
 """Similarity search over the embeddings in PostgreSQL + pgvector; shared by the DAGs and the streaming Lambdas.
 
-Scores are inner products (the model predicts ``global mean + <user, item>``): the items a query ranks first are
-the items the model would rate highest. The index answers them through search keys (:func:`recsys.vectordb.loader.
+Scores are inner products (the model ranks items by ``<user, item>``): the items a query ranks first are the items
+the model ranks highest. The index answers them through search keys (:func:`recsys.vectordb.loader.
 create_search_index`): each item table has ``<table>_key(embedding)``, the vector extended by one coordinate so all
 keys have one length, and a query ``[q, 0]`` is nearest (L2, ``<->``) to the keys of the highest-scoring items; the
 ``item_emb`` view shows it as ``search_key``. Every function takes an open psycopg 3 connection with pgvector
@@ -192,26 +192,39 @@ def items_from_item(conn: Any, product_code: str, k: int = 10, items_table: str 
 
 
 def items_from_users_batch(
-    conn: Any, embeddings: np.ndarray, k: int = 10, items_table: str = ITEM_TABLE
+    conn: Any,
+    embeddings: np.ndarray,
+    k: int = 10,
+    items_table: str = ITEM_TABLE,
+    customer_numbers: Sequence[int] | None = None,
+    users_table: str = USER_TABLE,
 ) -> list[list[Match]]:
-    """Top-k items for each of many query vectors, in one round trip (one statement: one snapshot)."""
+    """Top-k items for each of many query vectors, in one round trip (one statement: one snapshot).
+
+    With ``customer_numbers`` (aligned with ``embeddings``), a customer ``users_table`` holds is searched with their
+    stored vector (what training learned from their purchases) and ``embeddings`` stand in only for the others
+    (customers new since training, embedded from their attributes)."""
     from psycopg import sql
 
     queries = [_vector(e) for e in np.atleast_2d(np.asarray(embeddings, dtype=np.float32))]
     if not queries:
         return []
+    customers = [None] * len(queries) if customer_numbers is None else [int(c) for c in customer_numbers]
+    if len(customers) != len(queries):
+        raise ValueError(f"{len(customers)} customer numbers for {len(queries)} query vectors")
     query = sql.SQL(
         """
         SELECT q.ord, m.id, m.score
-        FROM unnest(%s::vector[]) WITH ORDINALITY AS q(embedding, ord)
+        FROM unnest(%s::vector[], %s::int4[]) WITH ORDINALITY AS q(embedding, customer, ord)
+        LEFT JOIN {u} u ON u.id = q.customer
         CROSS JOIN LATERAL (
-            SELECT i.id, -(i.embedding <#> q.embedding) AS score
-            FROM {t} i ORDER BY {key} <-> (q.embedding || '[0]'::vector) LIMIT %s
+            SELECT i.id, -(i.embedding <#> COALESCE(u.embedding, q.embedding)) AS score
+            FROM {t} i ORDER BY {key} <-> (COALESCE(u.embedding, q.embedding) || '[0]'::vector) LIMIT %s
         ) m
         ORDER BY q.ord, m.score DESC
         """
-    ).format(t=_table(items_table), key=search_key(items_table, "i"))
-    rows = _run(conn, query, (queries, _limit(k)), items_table)
+    ).format(u=_table(users_table), t=_table(items_table), key=search_key(items_table, "i"))
+    rows = _run(conn, query, (queries, customers, _limit(k)), f"{items_table} or {users_table}")
     out: list[list[Match]] = [[] for _ in queries]
     for ordinal, code, score in rows:
         out[int(ordinal) - 1].append((str(code), float(score)))

@@ -99,6 +99,14 @@ def summary(stack: Stack) -> None:
             f"model {ranking['model_version']} on held-out ratings ({ranking['users']} users): model "
             f"{figures('model')}; most popular {figures('most_popular')}; random {figures('random')}"
         )
+        gate = ranking["gate"]
+        if "interval_95" in gate:
+            low, high = gate["interval_95"]
+            say(
+                f"the gate: NDCG@{k} minus {gate['baseline'].replace('_', ' ')}'s {gate['difference']:+.3f}, 95% "
+                f"interval [{low:+.3f}, {high:+.3f}] over {gate['users']} customers (the gate asks a lower bound "
+                f"above zero and {gate['margin']}x the baseline)"
+            )
     say(f"AWS endpoint {stack.settings.aws_endpoint_url}; environment in {stack.settings.env_file}")
     say("the stack keeps running: `make status`, `make down`")
 
@@ -114,7 +122,7 @@ def _live_ranking(stack: Stack) -> dict | None:
         metrics = json.loads(s3.get_object(Bucket=bucket, Key=prefix + VERSION_METRICS)["Body"].read())
     except s3.exceptions.ClientError:
         return None
-    return {"model_version": metrics["model_version"], **metrics["ranking"]}
+    return {"model_version": metrics["model_version"], "gate": metrics.get("gate") or {}, **metrics["ranking"]}
 
 
 def _training_manifest(stack: Stack) -> dict | None:

@@ -2,13 +2,12 @@
 lists it returns scored with the model's own ranking metrics and compared with the model's exact ranking of the same
 events (``make bench`` and ``tests/e2e/test_streaming_dag.py``).
 
-What this measures: the served list (the Lambda's ``recommended_items``: the event's user features through the
-bundle's user tower, then the search index over the served version's item table) against the exact top k of the same
-user vector (the search's and the Lambda's own share of any gap), and against the exact top k of the user's embedding
-stored at training (adds what the event's features change; the events here carry the table's features, so only a
-drift between the bundle and the stored embeddings shows). Cold-start rules concern the similar-items answers, not
-this list. All are scored against the same held-out positives (rating >= 4 in the version's test split, the split
-training used), over every item (the Lambda does not know what a customer bought before), at the Lambda's k.
+What this measures: the served list (the Lambda's ``recommended_items``: a known customer's vector stored at
+training, a newcomer's from the event's attributes through the bundle's user tower, then the search index over the
+served version's item table) against the exact top k of the same user vector (the search's and the Lambda's own
+share of any gap). Cold-start rules concern the similar-items answers, not this list. Both are scored against the
+same held-out positives (rating >= 4 in the version's test split, the split training used), over every item (the
+Lambda does not filter what a customer bought before), at the Lambda's k.
 """
 
 from __future__ import annotations
@@ -118,23 +117,18 @@ def compare(
     """The served lists against the model's exact top k, scored against the held-out positives with the model's
     metrics (recall, NDCG, MAP at the Lambda's k, catalog coverage).
 
-    Two exact rankings: ``exact`` embeds the event's user features with the bundle (what the Lambda does, by exact
-    search: the gap to it is the search's and the Lambda's rules'); ``exact_stored`` uses the user's embedding the
-    version stored at training (``stored_users``, from the table's features: the gap adds what the event's features
-    change)."""
+    ``exact`` ranks every item of the version (numpy) with the vector the Lambda uses: the customer's stored vector
+    (``stored_users``, the version's user embeddings) when it has one, else the bundle's user tower over the event's
+    attributes; the gap to it is the search index's and the Lambda's rules'."""
     k = len(next(iter(answers.values()))["recommended_items"]) if answers else DEFAULT_K
-    users = bundle.user_embeddings([parse_event(h.event).user_features() for h in held])
-    lists: dict[str, list[list[str]]] = {"served": [], "exact": [], "exact_stored": []}
-    for h, user in zip(held, users, strict=True):
+    towers = bundle.user_embeddings([parse_event(h.event).user_features() for h in held])
+    lists: dict[str, list[list[str]]] = {"served": [], "exact": []}
+    for h, tower in zip(held, towers, strict=True):
+        user = (stored_users or {}).get(str(h.customer), tower)
         lists["served"].append([item["product_code"] for item in answers[h.event["session_id"]]["recommended_items"]])
         lists["exact"].append([ids[i] for i in np.argsort(-(vectors @ user), kind="stable")[:k]])
-        stored = (stored_users or {}).get(str(h.customer))
-        if stored is not None:
-            lists["exact_stored"].append([ids[i] for i in np.argsort(-(vectors @ stored), kind="stable")[:k]])
     out: dict[str, Any] = {"k": k, "users": len(held)}
     for name, ranked in lists.items():
-        if len(ranked) != len(held):
-            continue
         scores = np.array([rank_scores(r, set(h.relevant), k) for r, h in zip(ranked, held, strict=True)])
         out[name] = {
             f"recall@{k}": float(scores[:, 0].mean()),

@@ -5,14 +5,15 @@ Layout (relative keys, the lab's)::
     embeddings/item_embeddings.csv    id,embedding   (product code, pgvector literal [v1,...,v32])
     embeddings/user_embeddings.csv    id,embedding   (customer number, ...)
     model/best_model.pth              torch: {"state_dict", "architecture", "model_version", "config"}
-    model/metrics.json                RMSE/MAE vs baselines, the ranking comparison, rows, version, data manifest
+    model/metrics.json                the ranking comparisons, the candidates, rows, version, data manifest
     model/inference_bundle.npz/.json  numpy weights + encoders/scalers as JSON (no torch, no pickle)
     scalers/{item,user}_ohe.pkl, scalers/{item,user}_std_scaler.pkl   scikit-learn objects (pickles)
 
 and, per version only (not a lab file, never copied to the canonical keys)::
 
-    versions/<model_version>/metrics.json   the held-out ranking of the model against the most-popular and random
-                                            baselines (recall@10, NDCG@10, MAP@10, coverage) and the held-out RMSE
+    versions/<model_version>/metrics.json   the held-out rankings of the model against the most-popular and random
+                                            baselines (recall@10, NDCG@10, MAP@10, coverage; known and cold-start
+                                            customers) and the gate's paired interval
 
 Publishing: :func:`stage` puts every file under ``versions/<model_version>/<key>``; after the quality gate,
 :func:`promote` overwrites the canonical keys above (lab compatibility) and writes the pointer ``latest.json``
@@ -72,17 +73,18 @@ def embeddings_csv(ids: list[Any], vectors: np.ndarray) -> bytes:
 
 
 def version_metrics(metrics: dict[str, Any], version: str) -> dict[str, Any]:
-    """What a version is judged by: the held-out ranking against its baselines and the held-out RMSE."""
-    test = metrics.get("test", {})
+    """What a version is judged by: the held-out rankings (known and cold-start customers) against the baselines,
+    the gate's figures (paired difference with the stronger baseline, its 95% interval, customers) and the candidate
+    validation chose."""
+    from recsys.model.train import gate_figures
+
     return {
         "model_version": version,
         "ranking": metrics.get("ranking", {}),
-        "test_rmse": {
-            "model": test.get("rmse"),
-            "global_mean": test.get("baseline_global_mean", {}).get("rmse"),
-            "item_mean": test.get("baseline_item_mean", {}).get("rmse"),
-            "rows": test.get("rows"),
-        },
+        "cold_start_ranking": metrics.get("cold_start_ranking", {}),
+        "gate": gate_figures(metrics),
+        "candidate": metrics.get("candidate"),
+        "candidates": metrics.get("candidates", {}),
     }
 
 

@@ -1,11 +1,24 @@
-"""Train the two-tower recommender (torch) on the training dataset; evaluate against baselines.
+"""Train the recommender (torch) on the training dataset; rank against baselines; gate.
 
-Prediction = global mean + <user embedding, item embedding>: the items a user would rate highest are exactly the
-nearest items by inner product, which is what the vector DB's index searches (pgvector ``vector_ip_ops``).
+The model is a hybrid two-tower ranker. Each customer known in training has a learned embedding, each product too;
+the towers turn attributes into vectors (customer: city, country, credit limit; product: line, scale, stock,
+prices). A known customer's vector is ``tower_weight * user_tower(attributes) + user_id[customer]``, a known
+product's likewise; a customer or product not in training (new since) is its tower alone. Scores are inner
+products, which is what the vector DB's index searches (pgvector ``vector_ip_ops``), so the stored vectors are all a
+reader needs: the Lambdas use a known customer's stored vector and the bundle's towers only for newcomers.
+
+Objective: the top-N task, not rating prediction. A softmax over the catalog for each purchase (ratings >= 4 weigh
+1, lower ones :attr:`TrainConfig.low_rating_weight`; a purchase is still a signal of interest), plus the same loss
+for the towers alone (for customers and products the IDs do not know: the cold-start path, DropoutNet's idea), plus
+optionally a rating regression on the same vectors (an auxiliary task that helps when attributes drive ratings).
+Two candidates are trained (:data:`CANDIDATES`: towers and IDs together, or IDs only for known customers and
+products) and the one with the better validation NDCG@10 is kept, as any hyperparameter: on the public sample,
+where purchases follow co-purchase patterns, the IDs win; on the generated data, where attributes drive ratings,
+the hybrid does.
 
 Splits (deterministic for a seed): 10% of customers are held out entirely (cold-start report); of the rest, ratings
-are split 80/10/10 into train / validation (early stopping and checkpoint choice) / test (the quality gate: a split
-the checkpoint was not chosen on, so the gate sees an honest estimate).
+are split 80/10/10 into train / validation (early stopping, the candidate's choice) / test (the quality gate: a
+split nothing was chosen on, so the gate sees an honest estimate).
 """
 
 from __future__ import annotations
@@ -29,17 +42,35 @@ from recsys_serving.bundle import InferenceBundle
 log = logging.getLogger(__name__)
 
 USER_KEY, ITEM_KEY, TARGET = "customerNumber", "productCode", "productRating"
+#: A held-out rating this high is a positive: an item the customer should have been shown.
+POSITIVE_RATING = 4
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One architecture choice: how much the towers add to a known id's vector, and the rating task's weight."""
+
+    name: str
+    tower_weight: float
+    rating_loss_weight: float
+
+
+#: Trained in turn; the better validation NDCG@10 is kept (measured on both datasets and three seeds each,
+#: docs/pipelines.md).
+CANDIDATES = (Candidate("hybrid", 1.0, 1.0), Candidate("ids", 0.0, 0.0))
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     embedding_dim: int = EMBEDDING_DIM
     hidden: int = 64
-    epochs: int = 60
+    epochs: int = 300
     batch_size: int = 256
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    patience: int = 8
+    learning_rate: float = 1e-2
+    weight_decay: float = 1e-3
+    dropout: float = 0.3
+    low_rating_weight: float = 0.3
+    patience: int = 25
     seed: int = 42
     cold_start_fraction: float = 0.1
 
@@ -53,23 +84,47 @@ class Tower(nn.Module):
         return self.net(x)
 
 
-class TwoTower(nn.Module):
-    def __init__(self, user_width: int, item_width: int, hidden: int, dim: int, global_mean: float) -> None:
+class HybridTwoTower(nn.Module):
+    """Towers over attributes plus learned id embeddings (index 0: unknown, the tower alone)."""
+
+    def __init__(
+        self, user_width: int, item_width: int, users: int, items: int, hidden: int, dim: int, tower_weight: float
+    ) -> None:
         super().__init__()
         self.user = Tower(user_width, hidden, dim)
         self.item = Tower(item_width, hidden, dim)
-        self.register_buffer("global_mean", torch.tensor(float(global_mean)))
+        self.user_id = nn.Embedding(users + 1, dim, padding_idx=0)
+        self.item_id = nn.Embedding(items + 1, dim, padding_idx=0)
+        for table in (self.user_id, self.item_id):
+            nn.init.normal_(table.weight, 0.0, 0.01)
+            with torch.no_grad():
+                table.weight[0].zero_()
+        self.register_buffer("tower_weight", torch.tensor(float(tower_weight)))
+        # the auxiliary rating task reads the same inner product through an affine map
+        self.rating_scale = nn.Parameter(torch.tensor(0.1))
+        self.rating_bias = nn.Parameter(torch.tensor(0.0))
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.global_mean + (self.user(users) * self.item(items)).sum(dim=1)
+    @staticmethod
+    def _combine(tower: torch.Tensor, ids: torch.Tensor, table: nn.Embedding, weight: torch.Tensor) -> torch.Tensor:
+        return torch.where((ids > 0).unsqueeze(1), weight * tower + table(ids), tower)
+
+    def users(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return self._combine(self.user(x), ids, self.user_id, self.tower_weight)
+
+    def items(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return self._combine(self.item(x), ids, self.item_id, self.tower_weight)
 
 
 @dataclass
 class TrainResult:
-    model: TwoTower
+    model: HybridTwoTower
     user_features: TowerFeatures
     item_features: TowerFeatures
     config: TrainConfig
+    candidate: Candidate = CANDIDATES[0]
+    #: customer number / product code -> row of the id embedding (1-based; absent: not in training)
+    user_index: dict[int, int] = field(default_factory=dict)
+    item_index: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     user_ids: list[int] = field(default_factory=list)
     item_ids: list[str] = field(default_factory=list)
@@ -80,31 +135,37 @@ class TrainResult:
         return {
             "user_width": self.model.user.net[0].in_features,
             "item_width": self.model.item.net[0].in_features,
+            "users": self.model.user_id.num_embeddings - 1,
+            "items": self.model.item_id.num_embeddings - 1,
             "hidden": self.config.hidden,
             "dim": self.config.embedding_dim,
-            "global_mean": float(self.model.global_mean),
+            "candidate": asdict(self.candidate),
         }
 
+    def embed_users(self, rows: pd.DataFrame) -> np.ndarray:
+        """Vectors of customers (one row each, with their attributes): known ones with their id embedding."""
+        ids = torch.tensor([self.user_index.get(int(u), 0) for u in rows[USER_KEY]], dtype=torch.long)
+        with torch.no_grad():
+            return self.model.users(torch.from_numpy(self.user_features.transform(rows)), ids).numpy()
+
+    def embed_items(self, rows: pd.DataFrame) -> np.ndarray:
+        ids = torch.tensor([self.item_index.get(str(i), 0) for i in rows[ITEM_KEY]], dtype=torch.long)
+        with torch.no_grad():
+            return self.model.items(torch.from_numpy(self.item_features.transform(rows)), ids).numpy()
+
     def bundle(self, model_version: str) -> InferenceBundle:
+        """The towers (for customers and products the version's tables do not hold), without torch or pickle."""
         layers = {}
         for name, tower in (("user", self.model.user), ("item", self.model.item)):
             linears = [m for m in tower.net if isinstance(m, nn.Linear)]
             layers[name] = [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linears]
         return InferenceBundle(
             model_version=model_version,
-            global_mean=float(self.model.global_mean),
+            global_mean=0.0,
             user_encoder=self.user_features.to_encoder(),
             item_encoder=self.item_features.to_encoder(),
             layers=layers,
         )
-
-
-def _rmse(pred: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((pred - truth) ** 2))) if len(truth) else float("nan")
-
-
-def _mae(pred: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean(np.abs(pred - truth))) if len(truth) else float("nan")
 
 
 def split(frame: pd.DataFrame, config: TrainConfig) -> dict[str, pd.DataFrame]:
@@ -121,101 +182,173 @@ def split(frame: pd.DataFrame, config: TrainConfig) -> dict[str, pd.DataFrame]:
     }
 
 
-def train(frame: pd.DataFrame, config: TrainConfig = TrainConfig(), log_every: int = 5) -> TrainResult:
-    """Fit preprocessing and the two towers; keep the best validation checkpoint; compute metrics."""
+def train(frame: pd.DataFrame, config: TrainConfig = TrainConfig()) -> TrainResult:
+    """Fit preprocessing and each of :data:`CANDIDATES`; keep the one with the best validation NDCG@10 (at its best
+    epoch); compute the held-out metrics and every customer's and product's vector."""
     if len(frame) < 50:
         raise ValueError(f"only {len(frame)} training rows: too few to train and validate a model")
-    torch.manual_seed(config.seed)
     torch.use_deterministic_algorithms(True)
+    started = time.monotonic()
     parts = split(frame, config)
     train_df = parts["train"]
-    user_features = fit_user_features(train_df)
-    item_features = fit_item_features(train_df)
-    global_mean = float(train_df[TARGET].mean())
-
-    def tensors(df: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return (
-            torch.from_numpy(user_features.transform(df)),
-            torch.from_numpy(item_features.transform(df)),
-            torch.from_numpy(df[TARGET].to_numpy(dtype=np.float32)),
+    user_index = {int(u): n + 1 for n, u in enumerate(sorted(train_df[USER_KEY].unique()))}
+    item_index = {str(i): n + 1 for n, i in enumerate(sorted(train_df[ITEM_KEY].unique()))}
+    fitted, tried = None, {}
+    for candidate in CANDIDATES:
+        result = TrainResult(
+            None,  # type: ignore[arg-type]  # set by _fit
+            fit_user_features(train_df),
+            fit_item_features(train_df),
+            config,
+            candidate,
+            user_index,
+            item_index,
         )
-
-    xu, xi, y = tensors(train_df)
-    vu, vi, vy = tensors(parts["validation"])
-    model = TwoTower(xu.shape[1], xi.shape[1], config.hidden, config.embedding_dim, global_mean)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed)
-    best_rmse, best_state, best_epoch, stale = math.inf, None, 0, 0
-    started = time.monotonic()
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        order = torch.randperm(len(y), generator=generator)
-        for start in range(0, len(y), config.batch_size):
-            batch = order[start : start + config.batch_size]
-            optimiser.zero_grad()
-            loss = nn.functional.mse_loss(model(xu[batch], xi[batch]), y[batch])
-            loss.backward()
-            optimiser.step()
-        model.eval()
-        with torch.no_grad():
-            val_rmse = float(torch.sqrt(nn.functional.mse_loss(model(vu, vi), vy)))
-        if val_rmse < best_rmse - 1e-5:
-            best_rmse, best_epoch, stale = val_rmse, epoch, 0
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-        if epoch % log_every == 0 or stale == 0:
-            log.info("epoch %d: validation RMSE %.4f (best %.4f at %d)", epoch, val_rmse, best_rmse, best_epoch)
-        if stale >= config.patience:
-            log.info("early stop at epoch %d", epoch)
-            break
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    model.eval()
-    result = TrainResult(model, user_features, item_features, config)
-    result.metrics = evaluate(result, parts, global_mean)
-    result.metrics.update(
-        best_epoch=best_epoch,
+        validation_ndcg, best_epoch = _fit(result, parts)
+        tried[candidate.name] = {"validation_ndcg@10": round(validation_ndcg, 6), "best_epoch": best_epoch}
+        log.info("candidate %s: validation NDCG@10 %.4f (epoch %d)", candidate.name, validation_ndcg, best_epoch)
+        if fitted is None or validation_ndcg > tried[fitted.candidate.name]["validation_ndcg@10"]:
+            fitted = result
+    assert fitted is not None
+    fitted.metrics = evaluate(fitted, parts)
+    fitted.metrics.update(
+        candidate=fitted.candidate.name,
+        candidates=tried,
+        best_epoch=tried[fitted.candidate.name]["best_epoch"],
         training_rows=len(train_df),
         seconds=round(time.monotonic() - started, 1),
         config=asdict(config),
     )
-    embed_all(result, frame)
-    return result
+    embed_all(fitted, frame)
+    return fitted
 
 
-def predict(result: TrainResult, df: pd.DataFrame) -> np.ndarray:
-    with torch.no_grad():
-        users = torch.from_numpy(result.user_features.transform(df))
-        items = torch.from_numpy(result.item_features.transform(df))
-        return result.model(users, items).numpy()
+class _ValidationRanking:
+    """NDCG@k of every validation customer's ranking of the catalog (what they rated in training excluded), vectorised:
+    the early-stopping signal, the same figure :func:`ranking_metrics` computes for the test split."""
+
+    def __init__(self, result: TrainResult, parts: dict[str, pd.DataFrame], items: list[str], k: int = 10) -> None:
+        held = parts["validation"]
+        positives = held[held[TARGET] >= POSITIVE_RATING].groupby(USER_KEY)[ITEM_KEY].agg(set)
+        seen = parts["train"].groupby(USER_KEY)[ITEM_KEY].agg(set)
+        column = {item: n for n, item in enumerate(items)}
+        self.excluded = np.zeros((len(positives), len(items)), dtype=bool)
+        self.relevant = np.zeros((len(positives), len(items)))
+        for row, (customer, relevant) in enumerate(positives.items()):
+            self.excluded[row, [column[i] for i in seen.get(customer, ())]] = True
+            self.relevant[row, [column[i] for i in relevant if i in column]] = 1.0
+        self.discount = 1.0 / np.log2(np.arange(2, k + 2))
+        self.ideal = np.array([self.discount[: min(k, int(n))].sum() for n in self.relevant.sum(axis=1)])
+        self.k = k
+        users = held.drop_duplicates(USER_KEY).set_index(USER_KEY).loc[list(positives.index)].reset_index()
+        self.user_x = torch.from_numpy(result.user_features.transform(users))
+        self.user_ids = torch.tensor([result.user_index.get(int(u), 0) for u in users[USER_KEY]], dtype=torch.long)
+
+    def ndcg(self, model: HybridTwoTower, item_x: torch.Tensor, item_ids: torch.Tensor) -> float:
+        if not len(self.ideal):
+            return float("nan")
+        with torch.no_grad():
+            scores = (model.users(self.user_x, self.user_ids) @ model.items(item_x, item_ids).T).numpy()
+        scores[self.excluded] = -np.inf
+        top = np.argsort(-scores, axis=1, kind="stable")[:, : self.k]
+        gains = np.take_along_axis(self.relevant, top, axis=1) @ self.discount
+        return float(np.mean(gains / self.ideal))
 
 
-def evaluate(result: TrainResult, parts: dict[str, pd.DataFrame], global_mean: float) -> dict[str, Any]:
-    train_df = parts["train"]
-    item_means = train_df.groupby(ITEM_KEY)[TARGET].mean()
-    metrics: dict[str, Any] = {}
-    for name in ("validation", "test", "cold_start"):
-        df = parts[name]
-        truth = df[TARGET].to_numpy(dtype=float)
-        model_pred = predict(result, df) if len(df) else np.array([])
-        item_pred = df[ITEM_KEY].map(item_means).fillna(global_mean).to_numpy(dtype=float)
-        metrics[name] = {
-            "rows": len(df),
-            "rmse": _rmse(model_pred, truth),
-            "mae": _mae(model_pred, truth),
-            "baseline_global_mean": {
-                "rmse": _rmse(np.full_like(truth, global_mean), truth),
-                "mae": _mae(np.full_like(truth, global_mean), truth),
-            },
-            "baseline_item_mean": {"rmse": _rmse(item_pred, truth), "mae": _mae(item_pred, truth)},
-        }
-    metrics["ranking"] = ranking_metrics(result, parts)
-    return metrics
+def _fit(result: TrainResult, parts: dict[str, pd.DataFrame]) -> tuple[float, int]:
+    """Train ``result``'s candidate; keep its best validation checkpoint. Returns (validation NDCG@10, epoch)."""
+    config, candidate, train_df = result.config, result.candidate, parts["train"]
+    torch.manual_seed(config.seed)
+    catalog = _catalog(parts)
+    items = catalog[ITEM_KEY].tolist()
+    item_x = torch.from_numpy(result.item_features.transform(catalog))
+    item_ids = torch.tensor([result.item_index.get(str(i), 0) for i in items], dtype=torch.long)
+    column = {item: n for n, item in enumerate(items)}
+    model = HybridTwoTower(
+        result.user_features.transform(train_df.head(1)).shape[1],
+        item_x.shape[1],
+        len(result.user_index),
+        len(result.item_index),
+        config.hidden,
+        config.embedding_dim,
+        candidate.tower_weight,
+    )
+    result.model = model
+    users_x = torch.from_numpy(result.user_features.transform(train_df))
+    users_ids = torch.tensor([result.user_index[int(u)] for u in train_df[USER_KEY]], dtype=torch.long)
+    targets = torch.tensor([column[i] for i in train_df[ITEM_KEY]], dtype=torch.long)
+    ratings = torch.from_numpy(train_df[TARGET].to_numpy(dtype=np.float32))
+    weights = torch.where(ratings >= POSITIVE_RATING, 1.0, config.low_rating_weight)
+    mean_rating = float(ratings.mean())
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    validation = _ValidationRanking(result, parts, items)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    def softmax_loss(users: torch.Tensor, catalog_vectors: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        losses = nn.functional.cross_entropy(users @ catalog_vectors.T, targets[batch], reduction="none")
+        return (losses * weights[batch]).mean()
+
+    best_ndcg, best_state, best_epoch, stale = -math.inf, None, 0, 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(len(targets), generator=generator)
+        for start in range(0, len(order), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            users = nn.functional.dropout(model.users(users_x[batch], users_ids[batch]), config.dropout)
+            catalog_vectors = model.items(item_x, item_ids)
+            loss = softmax_loss(users, catalog_vectors, batch)
+            # the towers alone must rank too: they are the path for customers and products new since training
+            loss = loss + softmax_loss(model.user(users_x[batch]), catalog_vectors, batch)
+            loss = loss + softmax_loss(users, model.item(item_x), batch)
+            if candidate.rating_loss_weight:
+                inner = (users * catalog_vectors[targets[batch]]).sum(dim=1)
+                predicted = mean_rating + model.rating_bias + model.rating_scale * inner
+                loss = loss + candidate.rating_loss_weight * nn.functional.mse_loss(predicted, ratings[batch])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        model.eval()
+        ndcg = validation.ndcg(model, item_x, item_ids)
+        if ndcg > best_ndcg + 1e-6:
+            best_ndcg, best_epoch, stale = ndcg, epoch, 0
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        if epoch % LOG_EVERY == 0:
+            log.info(
+                "%s epoch %d: validation NDCG@10 %.4f (best %.4f at %d)",
+                candidate.name,
+                epoch,
+                ndcg,
+                best_ndcg,
+                best_epoch,
+            )
+        if stale >= config.patience:
+            break
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    return best_ndcg, best_epoch
+
+
+#: Epochs between progress lines of a candidate's training.
+LOG_EVERY = 10
+
+
+def evaluate(result: TrainResult, parts: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Held-out rankings: the test split (known customers: the gate's) and the cold-start customers (none of their
+    ratings in training: the towers' path), each against the most-popular and a random list."""
+    return {
+        "rows": {name: len(part) for name, part in parts.items()},
+        "ranking": ranking_metrics(result, parts),
+        "cold_start_ranking": ranking_metrics(result, parts, held_out="cold_start"),
+    }
 
 
 #: The rankings compared on the held-out split: the model's, and two baselines on the same candidates.
 RANKERS = ("model", "most_popular", "random")
+#: The non-learned lists the gate pairs the model with (the stronger of them on the day).
+BASELINES = ("most_popular", "random")
 
 
 def rank_scores(ranked: list[Any], relevant: set[Any], k: int) -> tuple[float, float, float]:
@@ -229,28 +362,27 @@ def rank_scores(ranked: list[Any], relevant: set[Any], k: int) -> tuple[float, f
 
 
 def ranked_candidates(
-    result: TrainResult, parts: dict[str, pd.DataFrame]
+    result: TrainResult, parts: dict[str, pd.DataFrame], held_out: str = "test"
 ) -> Iterator[tuple[Any, set[Any], dict[str, list[Any]]]]:
-    """Per held-out user (a positive, rating >= 4, in ``test``): the user, their positives, and each of
-    :data:`RANKERS`' order of the same candidates: every item of train and test the user has not rated in training
-    (what a recommender would show). Most popular: items by their number of ratings in training (a purchase each, in
-    the lab's data), ties by product code; random: a seeded shuffle."""
-    train_df, test_df = parts["train"], parts["test"]
+    """Per held-out customer (a positive, rating >= 4, in ``held_out``): the customer, their positives, and each of
+    :data:`RANKERS`' order of the same candidates: every item of train and test the customer has not rated in
+    training (what a recommender would show; a cold-start customer rated nothing there). The model ranks with the
+    customer's vector as served (a known customer's id embedding, else the tower); most popular: items by their
+    number of ratings in training (a purchase each, in the lab's data), ties by product code; random: a seeded
+    shuffle."""
+    train_df, held = parts["train"], parts[held_out]
     items = _catalog(parts)
-    with torch.no_grad():
-        item_vecs = result.model.item(torch.from_numpy(result.item_features.transform(items))).numpy()
+    item_vecs = result.embed_items(items)
     item_ids = items[ITEM_KEY].tolist()
     counts = train_df[ITEM_KEY].value_counts()
     by_popularity = sorted(item_ids, key=lambda item: (-int(counts.get(item, 0)), str(item)))
     rng = np.random.default_rng(result.config.seed)
     seen = train_df.groupby(USER_KEY)[ITEM_KEY].agg(set)
-    positives = test_df[test_df[TARGET] >= 4].groupby(USER_KEY)[ITEM_KEY].agg(set)
-    first_rows = test_df.drop_duplicates(USER_KEY).set_index(USER_KEY)
+    positives = held[held[TARGET] >= POSITIVE_RATING].groupby(USER_KEY)[ITEM_KEY].agg(set)
+    first_rows = held.drop_duplicates(USER_KEY).set_index(USER_KEY)
     for customer, relevant in positives.items():
         excluded = seen.get(customer, set())
-        row = first_rows.loc[[customer]].reset_index()
-        with torch.no_grad():
-            user_vec = result.model.user(torch.from_numpy(result.user_features.transform(row))).numpy()[0]
+        user_vec = result.embed_users(first_rows.loc[[customer]].reset_index())[0]
         orders = {
             "model": [item_ids[i] for i in np.argsort(-(item_vecs @ user_vec), kind="stable")],
             "most_popular": by_popularity,
@@ -268,14 +400,17 @@ def _catalog(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat([parts["train"], parts["test"]]).drop_duplicates(ITEM_KEY).sort_values(ITEM_KEY)
 
 
-def ranking_metrics(result: TrainResult, parts: dict[str, pd.DataFrame], k: int = 10) -> dict[str, Any]:
-    """The model's top-k against the most popular items and a random list, on the same held-out users and candidates
-    (:func:`ranked_candidates`). Per ranking: recall@k, NDCG@k, MAP@k (mean over users) and catalog coverage (share
-    of the candidate items that appear in anyone's top k)."""
+def ranking_metrics(
+    result: TrainResult, parts: dict[str, pd.DataFrame], k: int = 10, held_out: str = "test"
+) -> dict[str, Any]:
+    """The model's top-k against the most popular items and a random list, on the same held-out customers and
+    candidates (:func:`ranked_candidates`). Per ranking: recall@k, NDCG@k, MAP@k (mean over customers), catalog
+    coverage (share of the candidate items that appear in anyone's top k), and each customer's NDCG@k in customer
+    order (``per_user_ndcg@k``, what the gate pairs)."""
     per_ranker: dict[str, list[tuple[float, float, float]]] = {name: [] for name in RANKERS}
     shown: dict[str, set[Any]] = {name: set() for name in RANKERS}
     users = 0
-    for _, relevant, candidates in ranked_candidates(result, parts):
+    for _, relevant, candidates in ranked_candidates(result, parts, held_out):
         users += 1
         for name, ranking in candidates.items():
             top = ranking[:k]
@@ -290,26 +425,37 @@ def ranking_metrics(result: TrainResult, parts: dict[str, pd.DataFrame], k: int 
             f"ndcg@{k}": float(np.mean(rows[:, 1])),
             f"map@{k}": float(np.mean(rows[:, 2])),
             "coverage": len(shown[name]) / catalog if catalog else float("nan"),
+            f"per_user_ndcg@{k}": [round(float(r[1]), 6) for r in per_ranker[name]],
         }
     return out
 
 
 def ranking_summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The held-out ranking in a few numbers (rounded), e.g. for an Asset event: per ranking, each metric at k."""
-    ranking = metrics.get("ranking") or {}
-    summary: dict[str, Any] = {"k": ranking.get("k"), "users": ranking.get("users")}
-    for name in RANKERS:
-        summary[name] = {key: round(float(value), 4) for key, value in (ranking.get(name) or {}).items()}
+    """The held-out ranking in a few numbers (rounded), e.g. for an Asset event: per ranking, each metric at k (the
+    per-customer lists left out), the cold-start customers' NDCG, and the gate's comparison."""
+    summary: dict[str, Any] = {}
+    for part in ("ranking", "cold_start_ranking"):
+        ranking = metrics.get(part) or {}
+        figures: dict[str, Any] = {"k": ranking.get("k"), "users": ranking.get("users")}
+        for name in RANKERS:
+            figures[name] = {
+                key: round(float(value), 4)
+                for key, value in (ranking.get(name) or {}).items()
+                if not key.startswith("per_user")
+            }
+        summary[part] = figures
+    summary["gate"] = gate_figures(metrics)
+    summary["candidate"] = metrics.get("candidate")
     return summary
 
 
 def embed_all(result: TrainResult, frame: pd.DataFrame) -> None:
-    """Embeddings of every customer and product in the dataset (one row per id, features as in the data)."""
+    """Vectors of every customer and product in the dataset (one row per id, features as in the data): known ones
+    with their id embeddings, the others by the towers."""
     users = frame.drop_duplicates(USER_KEY).sort_values(USER_KEY)
     items = frame.drop_duplicates(ITEM_KEY).sort_values(ITEM_KEY)
-    with torch.no_grad():
-        result.user_embeddings = result.model.user(torch.from_numpy(result.user_features.transform(users))).numpy()
-        result.item_embeddings = result.model.item(torch.from_numpy(result.item_features.transform(items))).numpy()
+    result.user_embeddings = result.embed_users(users)
+    result.item_embeddings = result.embed_items(items)
     result.user_ids = [int(u) for u in users[USER_KEY]]
     result.item_ids = [str(i) for i in items[ITEM_KEY]]
 
@@ -318,42 +464,73 @@ class QualityGateError(RuntimeError):
     """The model does not beat its baselines; the message carries the metrics."""
 
 
-#: The ranking gate: the model's NDCG@10 on the held-out split must reach this multiple of the most-popular
-#: baseline's. Measured (2026-12-06, 60 epochs): seed data 2.5x and 1.6x (seeds 42, 1); the public classicmodels
-#: sample with lab-style ratings 1.5x, 3.5x and 1.4x (seeds 42, 1, 7). 1.1 leaves room for the small held-out sets
-#: (49-70 users) and still refuses a model no better than "the ten most popular products".
-RANKING_MARGIN = 1.1
+#: The gate's margin on the point estimate: the model's mean NDCG@10 must reach this multiple of the stronger
+#: baseline's (besides the interval's lower bound above zero). Chosen on the validation splits, which the gate
+#: does not decide on (docs/pipelines.md, "The gate").
+RANKING_MARGIN = 1.5
+#: Resamples of the paired bootstrap over customers, and its fixed seed (the verdict is reproducible).
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 20261207
 
 
-def quality_gate(metrics: dict[str, Any], force: bool = False, split_name: str = "test") -> str:
-    """Pass when, on the held-out ``test`` split, the model's RMSE beats the global-mean and item-mean baselines
-    and its ranking (NDCG@k) reaches :data:`RANKING_MARGIN` times the most-popular baseline's; raise
-    :class:`QualityGateError` otherwise (unless forced), so the version is not promoted and the live one keeps
-    serving. The checkpoint was chosen on validation, so gating on validation would flatter the model."""
-    held_out = metrics[split_name]
-    if not held_out.get("rows"):
-        raise QualityGateError(f"model not published: the {split_name} split is empty")
-    best_baseline = min(held_out["baseline_global_mean"]["rmse"], held_out["baseline_item_mean"]["rmse"])
-    message = (
-        f"{split_name} RMSE {held_out['rmse']:.4f} vs best baseline {best_baseline:.4f} "
-        f"(global mean {held_out['baseline_global_mean']['rmse']:.4f}, "
-        f"item mean {held_out['baseline_item_mean']['rmse']:.4f}; {held_out['rows']} held-out ratings, "
-        f"checkpoint chosen on validation RMSE {metrics['validation']['rmse']:.4f})"
-    )
-    failures = [] if held_out["rmse"] < best_baseline else ["RMSE"]
-    ranking = metrics.get("ranking") or {}
+def paired_bootstrap(
+    a: list[float], b: list[float], resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float, float]:
+    """Mean of ``a - b`` (paired per customer) and its 95% percentile-bootstrap interval over customers."""
+    difference = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if not len(difference):
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = difference[rng.integers(0, len(difference), size=(resamples, len(difference)))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(difference.mean()), float(low), float(high)
+
+
+def gate_figures(metrics: dict[str, Any], held_out: str = "ranking") -> dict[str, Any]:
+    """The model against the stronger non-learned list on the held-out customers: NDCG@k of both, the paired
+    difference and its 95% bootstrap interval, the number of customers."""
+    ranking = metrics.get(held_out) or {}
     k = ranking.get("k", 10)
-    model, popular = (ranking.get(name, {}).get(f"ndcg@{k}") for name in ("model", "most_popular"))
-    if model is None or popular is None or not ranking.get("users"):
-        failures.append("ranking")
-        message += f"; no held-out ranking to compare with popularity ({ranking.get('users', 0)} users)"
+    key = f"ndcg@{k}"
+    if not ranking.get("users") or any(f"per_user_{key}" not in (ranking.get(n) or {}) for n in RANKERS):
+        return {"users": ranking.get("users", 0)}
+    baseline = max(BASELINES, key=lambda name: ranking[name][key])
+    mean, low, high = paired_bootstrap(ranking["model"][f"per_user_{key}"], ranking[baseline][f"per_user_{key}"])
+    return {
+        "k": k,
+        "users": ranking["users"],
+        "model": round(ranking["model"][key], 4),
+        "baseline": baseline,
+        "baseline_ndcg": round(ranking[baseline][key], 4),
+        "difference": round(mean, 4),
+        "interval_95": [round(low, 4), round(high, 4)],
+        "margin": RANKING_MARGIN,
+    }
+
+
+def quality_gate(metrics: dict[str, Any], force: bool = False) -> str:
+    """Pass when, on the held-out test customers, the model's NDCG@10 beats the stronger of the most-popular and
+    random lists: the 95% lower bound of the paired bootstrap difference above zero, and the mean at least
+    :data:`RANKING_MARGIN` times the baseline's. Raise :class:`QualityGateError` otherwise (unless forced), so the
+    version is not promoted and the live one keeps serving. Nothing was chosen on the test split (the checkpoint
+    and the candidate were chosen on validation), so the gate sees an honest estimate."""
+    figures = gate_figures(metrics)
+    if "difference" not in figures:
+        message = f"no held-out ranking to compare with the baselines ({figures['users']} customers)"
+        failures = ["no ranking"]
     else:
-        message += (
-            f"; {split_name} NDCG@{k} {model:.4f} vs most popular {popular:.4f} x {RANKING_MARGIN} = "
-            f"{popular * RANKING_MARGIN:.4f} (random {ranking['random'][f'ndcg@{k}']:.4f}; {ranking['users']} users)"
+        k, low, high = figures["k"], *figures["interval_95"]
+        message = (
+            f"test NDCG@{k} {figures['model']:.4f} vs {figures['baseline'].replace('_', ' ')} "
+            f"{figures['baseline_ndcg']:.4f} (the stronger baseline); paired difference {figures['difference']:+.4f}, "
+            f"95% interval [{low:+.4f}, {high:+.4f}] over {figures['users']} customers; margin {RANKING_MARGIN}x = "
+            f"{figures['baseline_ndcg'] * RANKING_MARGIN:.4f}"
         )
-        if not model >= popular * RANKING_MARGIN:
-            failures.append("ranking")
+        failures = []
+        if not low > 0:
+            failures.append("interval")
+        if not figures["model"] >= figures["baseline_ndcg"] * RANKING_MARGIN:
+            failures.append("margin")
     if not failures:
         return "passed: " + message
     if force:
