@@ -59,20 +59,23 @@ def _table(name: str) -> Any:
     return sql.Identifier(name)
 
 
-def _run(conn: Any, query: Any, params: Any, table: str) -> list[Any]:
-    """Execute; a missing versioned table becomes :class:`ModelVersionUnavailable` naming it."""
+def _run(conn: Any, query: Any, params: Any, *tables: str) -> list[Any]:
+    """Execute; a missing versioned table becomes :class:`ModelVersionUnavailable` naming it (of ``tables``, the one
+    PostgreSQL names)."""
     import psycopg
 
     try:
         return conn.execute(query, params).fetchall()
-    except psycopg.errors.UndefinedTable:
+    except psycopg.errors.UndefinedTable as error:
+        message = error.diag.message_primary or ""
+        table = next((t for t in tables if f'"{t}"' in message), tables[0])
         raise ModelVersionUnavailable(
             f"table {table} is not in the vector DB: that model version was never loaded or has been dropped "
             "(the loader keeps the newest few); redeploy the Lambdas with a loaded version"
         ) from None
     except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedColumn) as error:
         raise ModelVersionUnavailable(
-            f"{table} has no search key ({error.diag.message_primary}): it was loaded before search keys existed; "
+            f"{tables[0]} has no search key ({error.diag.message_primary}): it was loaded before search keys existed; "
             "run vector_db_embeddings once (the load adds them to the versions it keeps)"
         ) from None
 
@@ -224,7 +227,7 @@ def items_from_users_batch(
         ORDER BY q.ord, m.score DESC
         """
     ).format(u=_table(users_table), t=_table(items_table), key=search_key(items_table, "i"))
-    rows = _run(conn, query, (queries, customers, _limit(k)), f"{items_table} or {users_table}")
+    rows = _run(conn, query, (queries, customers, _limit(k)), items_table, users_table)
     out: list[list[Match]] = [[] for _ in queries]
     for ordinal, code, score in rows:
         out[int(ordinal) - 1].append((str(code), float(score)))

@@ -38,14 +38,13 @@ def test_model_dag_publishes_the_layout_with_one_embedding_per_id(stack, run_dag
     pointer = json.loads(read(POINTER_KEY))
     metrics = json.loads(read("model/metrics.json"))
     assert metrics["model_version"] == pointer["model_version"]
-    val = metrics["validation"]
-    assert val["rmse"] < val["baseline_global_mean"]["rmse"]
-    assert val["rmse"] < val["baseline_item_mean"]["rmse"]
+    assert metrics["candidate"] in metrics["candidates"]
     # the version's held-out ranking against its baselines, beside its files, and on the Asset event
     summary = json.loads(read(f"{pointer['prefix']}{VERSION_METRICS}"))
     assert summary["model_version"] == pointer["model_version"]
     ranking = summary["ranking"]
     assert ranking["model"]["ndcg@10"] >= RANKING_MARGIN * ranking["most_popular"]["ndcg@10"], ranking
+    assert summary["gate"]["interval_95"][0] > 0, summary["gate"]
     with airflow_db.connect(stack.airflow_db()) as db:
         (extra,) = db.execute(
             "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = %s "
@@ -56,6 +55,8 @@ def test_model_dag_publishes_the_layout_with_one_embedding_per_id(stack, run_dag
     assert event["model_version"] == pointer["model_version"]
     assert event["ranking"]["most_popular"]["ndcg@10"] == round(ranking["most_popular"]["ndcg@10"], 4)
     assert event["gate"].startswith("passed: ")
+    assert event["gate_figures"] == summary["gate"]
+    assert event["cold_start_ranking"]["users"] == summary["cold_start_ranking"]["users"]
 
     with mariadb.connect(stack.mariadb()) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(DISTINCT productCode), COUNT(DISTINCT customerNumber) FROM ratings")

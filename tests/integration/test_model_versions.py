@@ -166,7 +166,9 @@ def test_a_dropped_version_fails_the_batch_by_name_and_the_views_follow_the_live
         assert kept[:3] == ["v-k4", "v-k3", "v-k2"]
         assert "v-k1" not in kept
         record = {"recordId": "r", "data": base64.b64encode(json.dumps(event(products, 1)).encode()).decode()}
-        with pytest.raises(search.ModelVersionUnavailable, match=r"item_emb_v_k1_[0-9a-f]{8} is not in the vector DB"):
+        with pytest.raises(
+            search.ModelVersionUnavailable, match=r"(item|user)_emb_v_k1_[0-9a-f]{8} is not in the vector DB"
+        ):
             transform([record], conn, result.bundle("v-k1"))
         assert transform([record], conn, result.bundle("v-k3"))[0]["result"] == "Ok"
         kind = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'item_emb'").fetchone()[0]

@@ -29,6 +29,23 @@ def test_the_deployment_requirements_pin_neither_airflow_nor_what_its_constraint
     assert pinned == PINNED
 
 
+def test_the_ranking_peers_are_dev_dependencies_only():
+    """implicit (ALS, BPR, item-kNN: the ranking benchmark's peers) is in the dev requirements and the lock, never in
+    what a deployment or the Lambdas install, and no production or serving module imports it."""
+    root = project_root()
+    assert "implicit" not in {r.name.lower() for r in requirements()}
+    lambda_lines = (root / "include/recsys_serving/lambda-requirements.txt").read_text().splitlines()
+    assert not [line for line in lambda_lines if line.split("#", 1)[0].strip().lower().startswith("implicit")]
+    assert "implicit==" in (root / "requirements-dev.txt").read_text()
+    imports = [
+        path
+        for home in ("include", "dags", "plugins")
+        for path in (root / home).rglob("*.py")
+        if "import implicit" in path.read_text() or "from implicit" in path.read_text()
+    ]
+    assert imports == []
+
+
 def test_torch_comes_from_pytorchs_cpu_index():
     """The file carries the index line (a managed Airflow's pip reads it): without it, pip on Linux x86_64 takes
     PyPI's torch of the same version, with its CUDA libraries."""

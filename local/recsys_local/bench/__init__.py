@@ -73,12 +73,12 @@ def scratch_database(stack: Any, name: str) -> dict[str, Any]:
     return {**cfg.conninfo(), "dbname": name}
 
 
-def train_on_generated(spec: Any, epochs: int, seed: int) -> tuple[Any, dict[str, Any]]:
-    """The two-tower model trained on generated source data (:mod:`recsys_local.seed`); (the result, the tables)."""
+def generated_frame(spec: Any) -> tuple[Any, dict[str, Any]]:
+    """Generated source data (:mod:`recsys_local.seed`) as training data in contract columns; (the frame, the
+    tables)."""
     import pandas as pd
 
     from recsys.config import TRAINING_COLUMNS
-    from recsys.model.train import TrainConfig, train
     from recsys_local.seed.generator import generate
 
     tables: dict[str, list[pd.DataFrame]] = {}
@@ -86,7 +86,15 @@ def train_on_generated(spec: Any, epochs: int, seed: int) -> tuple[Any, dict[str
         tables.setdefault(table, []).append(frame)
     data = {t: pd.concat(v, ignore_index=True) for t, v in tables.items()}
     frame = data["ratings"].merge(data["customers"], on="customerNumber").merge(data["products"], on="productCode")
-    return train(frame[list(TRAINING_COLUMNS)], TrainConfig(epochs=epochs, seed=seed), log_every=1000), data
+    return frame[list(TRAINING_COLUMNS)], data
+
+
+def train_on_generated(spec: Any, epochs: int, seed: int) -> tuple[Any, dict[str, Any]]:
+    """The recommender trained on generated source data; (the result, the tables)."""
+    from recsys.model.train import TrainConfig, train
+
+    frame, data = generated_frame(spec)
+    return train(frame, TrainConfig(epochs=epochs, seed=seed)), data
 
 
 def machine() -> dict[str, Any]:

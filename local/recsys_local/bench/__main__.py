@@ -13,7 +13,7 @@ from recsys.config import project_root
 from recsys_local.bench import Entry, say, write_results
 from recsys_local.bench.end_to_end import NotDeployed
 
-SUITES = ("dag_parse", "streaming", "vectors", "etl", "end_to_end", "served", "iam")
+SUITES = ("dag_parse", "streaming", "vectors", "etl", "end_to_end", "served", "iam", "ranking")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,6 +28,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, help="top-10 queries per ivfflat.probes value (200; quick 100)")
     parser.add_argument("--ratings", type=int, help="ratings for the ETL suite (1,000,000; quick 100,000)")
     parser.add_argument("--customers", type=int, help="customers for the ETL suite (10,000; quick 1,000)")
+    parser.add_argument(
+        "--public-dump",
+        type=Path,
+        metavar="FILE",
+        help="the public classicmodels dump (mysqlsampledatabase.sql) for the ranking suite's second dataset",
+    )
     parser.add_argument("--out", default=str(project_root() / "bench" / "results"), help="results folder")
     args = parser.parse_args(argv)
     unknown = [suite for suite in args.suites if suite not in SUITES]
@@ -84,6 +90,10 @@ def run_suite(suite: str, args: argparse.Namespace) -> list[Entry]:
         from recsys_local.bench import iam
 
         return iam.run(args.quick)
+    if suite == "ranking":
+        from recsys_local.bench import ranking
+
+        return ranking.run(args.quick, args.public_dump)
     if suite == "served":
         from recsys_local.bench import served
 
