@@ -15,6 +15,7 @@ import pytest
 from recsys.config import TRAINING_COLUMNS
 from recsys.model.artifacts import LAYOUT, VERSION_METRICS, artifact_files
 from recsys.model.train import (
+    CANDIDATES,
     RANKERS,
     RANKING_MARGIN,
     QualityGateError,
@@ -69,14 +70,16 @@ def test_ranks_better_than_both_baselines_and_passes_the_gate(result):
 
 def test_the_candidate_kept_is_the_better_one_on_validation(result):
     tried = result.metrics["candidates"]
-    assert set(tried) == {"hybrid", "ids"}
+    assert set(tried) == {candidate.name for candidate in CANDIDATES}
     assert result.metrics["candidate"] == max(tried, key=lambda name: tried[name]["validation_ndcg@10"])
     assert result.candidate.name == result.metrics["candidate"]
 
 
-def test_known_customers_use_their_id_embedding_and_newcomers_the_tower(frame, result):
-    """Stored vectors of customers known in training differ from their tower output when the ids count; a
-    customer unknown in training is their tower's vector."""
+@pytest.mark.parametrize("candidate", [c for c in CANDIDATES if c.ids], ids=lambda c: c.name)
+def test_known_customers_use_their_id_embedding_and_newcomers_the_tower(frame, candidate):
+    """A customer known in training is stored as tower_weight x tower + their id embedding; a customer unknown in
+    training is their tower's vector."""
+    result = train(frame, TrainConfig(epochs=5, seed=1), candidates=(candidate,))
     users = frame.drop_duplicates("customerNumber").sort_values("customerNumber")
     towers = result.bundle("v").user_embeddings(users.to_dict("records"))
     known = users.customerNumber.map(lambda c: int(c) in result.user_index).to_numpy()

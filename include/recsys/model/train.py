@@ -8,13 +8,13 @@ products, which is what the vector DB's index searches (pgvector ``vector_ip_ops
 reader needs: the Lambdas use a known customer's stored vector and the bundle's towers only for newcomers.
 
 Objective: the top-N task, not rating prediction. A softmax over the catalog for each purchase (ratings >= 4 weigh
-1, lower ones :attr:`TrainConfig.low_rating_weight`; a purchase is still a signal of interest), plus the same loss
-for the towers alone (for customers and products the IDs do not know: the cold-start path, DropoutNet's idea), plus
-optionally a rating regression on the same vectors (an auxiliary task that helps when attributes drive ratings).
-Two candidates are trained (:data:`CANDIDATES`: towers and IDs together, or IDs only for known customers and
-products) and the one with the better validation NDCG@10 is kept, as any hyperparameter: on the public sample,
-where purchases follow co-purchase patterns, the IDs win; on the generated data, where attributes drive ratings,
-the hybrid does.
+1, lower ones :attr:`TrainConfig.low_rating_weight`: a purchase is still a signal of interest), plus the same loss
+for the towers alone (the path of customers and products the ids do not know: DropoutNet's idea), plus optionally a
+rating regression on the same vectors (an auxiliary task that helps where attributes drive ratings). Three
+candidates are trained (:data:`CANDIDATES`: towers only, towers and ids together, ids only for known customers and
+products) and the one with the best validation NDCG@10 is kept, as any hyperparameter: on the public sample, where
+purchases follow co-purchase patterns, the ids win; on the generated data, where attributes drive ratings and
+purchases, the towers do. Measured beside ALS, BPR and item-kNN: ``make bench ARGS=ranking``.
 
 Splits (deterministic for a seed): 10% of customers are held out entirely (cold-start report); of the rest, ratings
 are split 80/10/10 into train / validation (early stopping, the candidate's choice) / test (the quality gate: a
@@ -48,16 +48,22 @@ POSITIVE_RATING = 4
 
 @dataclass(frozen=True)
 class Candidate:
-    """One architecture choice: how much the towers add to a known id's vector, and the rating task's weight."""
+    """One architecture choice: whether customers and products get id embeddings, how much the towers add to a known
+    id's vector, and the rating task's weight."""
 
     name: str
     tower_weight: float
     rating_loss_weight: float
+    ids: bool = True
 
 
-#: Trained in turn; the better validation NDCG@10 is kept (measured on both datasets and three seeds each,
-#: docs/pipelines.md).
-CANDIDATES = (Candidate("hybrid", 1.0, 1.0), Candidate("ids", 0.0, 0.0))
+#: Trained in turn; the best validation NDCG@10 is kept (measured on both datasets and three seeds each,
+#: docs/pipelines.md). A candidate without ids uses the towers for everyone.
+CANDIDATES = (
+    Candidate("towers", 1.0, 1.0, ids=False),
+    Candidate("hybrid", 1.0, 1.0),
+    Candidate("ids", 0.0, 0.0),
+)
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,12 @@ class TrainConfig:
     embedding_dim: int = EMBEDDING_DIM
     hidden: int = 64
     epochs: int = 300
-    batch_size: int = 256
-    learning_rate: float = 1e-2
+    batch_size: int = 512
+    learning_rate: float = 2e-2
     weight_decay: float = 1e-3
-    dropout: float = 0.3
+    dropout: float = 0.0
     low_rating_weight: float = 0.3
-    patience: int = 25
+    patience: int = 15
     seed: int = 42
     cold_start_fraction: float = 0.1
 
@@ -105,14 +111,14 @@ class HybridTwoTower(nn.Module):
         self.rating_bias = nn.Parameter(torch.tensor(0.0))
 
     @staticmethod
-    def _combine(tower: torch.Tensor, ids: torch.Tensor, table: nn.Embedding, weight: torch.Tensor) -> torch.Tensor:
+    def combine(tower: torch.Tensor, ids: torch.Tensor, table: nn.Embedding, weight: torch.Tensor) -> torch.Tensor:
         return torch.where((ids > 0).unsqueeze(1), weight * tower + table(ids), tower)
 
     def users(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        return self._combine(self.user(x), ids, self.user_id, self.tower_weight)
+        return self.combine(self.user(x), ids, self.user_id, self.tower_weight)
 
     def items(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        return self._combine(self.item(x), ids, self.item_id, self.tower_weight)
+        return self.combine(self.item(x), ids, self.item_id, self.tower_weight)
 
 
 @dataclass
@@ -182,9 +188,13 @@ def split(frame: pd.DataFrame, config: TrainConfig) -> dict[str, pd.DataFrame]:
     }
 
 
-def train(frame: pd.DataFrame, config: TrainConfig = TrainConfig()) -> TrainResult:
-    """Fit preprocessing and each of :data:`CANDIDATES`; keep the one with the best validation NDCG@10 (at its best
-    epoch); compute the held-out metrics and every customer's and product's vector."""
+def train(
+    frame: pd.DataFrame, config: TrainConfig = TrainConfig(), candidates: tuple[Candidate, ...] = CANDIDATES
+) -> TrainResult:
+    """Fit preprocessing and each of ``candidates``; keep the one with the best validation NDCG@10 (at its best
+    epoch); compute the held-out metrics and every customer's and product's vector. Hyperparameters (the defaults of
+    :class:`TrainConfig`) were chosen by validation NDCG@10 summed over both datasets and three seeds, with the
+    training time held near twice the rating model's (docs/pipelines.md)."""
     if len(frame) < 50:
         raise ValueError(f"only {len(frame)} training rows: too few to train and validate a model")
     torch.use_deterministic_algorithms(True)
@@ -194,15 +204,15 @@ def train(frame: pd.DataFrame, config: TrainConfig = TrainConfig()) -> TrainResu
     user_index = {int(u): n + 1 for n, u in enumerate(sorted(train_df[USER_KEY].unique()))}
     item_index = {str(i): n + 1 for n, i in enumerate(sorted(train_df[ITEM_KEY].unique()))}
     fitted, tried = None, {}
-    for candidate in CANDIDATES:
+    for candidate in candidates:
         result = TrainResult(
             None,  # type: ignore[arg-type]  # set by _fit
             fit_user_features(train_df),
             fit_item_features(train_df),
             config,
             candidate,
-            user_index,
-            item_index,
+            user_index if candidate.ids else {},
+            item_index if candidate.ids else {},
         )
         validation_ndcg, best_epoch = _fit(result, parts)
         tried[candidate.name] = {"validation_ndcg@10": round(validation_ndcg, 6), "best_epoch": best_epoch}
@@ -275,12 +285,14 @@ def _fit(result: TrainResult, parts: dict[str, pd.DataFrame]) -> tuple[float, in
     )
     result.model = model
     users_x = torch.from_numpy(result.user_features.transform(train_df))
-    users_ids = torch.tensor([result.user_index[int(u)] for u in train_df[USER_KEY]], dtype=torch.long)
+    users_ids = torch.tensor([result.user_index.get(int(u), 0) for u in train_df[USER_KEY]], dtype=torch.long)
     targets = torch.tensor([column[i] for i in train_df[ITEM_KEY]], dtype=torch.long)
     ratings = torch.from_numpy(train_df[TARGET].to_numpy(dtype=np.float32))
     weights = torch.where(ratings >= POSITIVE_RATING, 1.0, config.low_rating_weight)
     mean_rating = float(ratings.mean())
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimiser = torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True
+    )
     validation = _ValidationRanking(result, parts, items)
     generator = torch.Generator().manual_seed(config.seed)
 
@@ -294,12 +306,14 @@ def _fit(result: TrainResult, parts: dict[str, pd.DataFrame]) -> tuple[float, in
         order = torch.randperm(len(targets), generator=generator)
         for start in range(0, len(order), config.batch_size):
             batch = order[start : start + config.batch_size]
-            users = nn.functional.dropout(model.users(users_x[batch], users_ids[batch]), config.dropout)
-            catalog_vectors = model.items(item_x, item_ids)
+            user_towers, item_towers = model.user(users_x[batch]), model.item(item_x)
+            users = model.combine(user_towers, users_ids[batch], model.user_id, model.tower_weight)
+            users = nn.functional.dropout(users, config.dropout)
+            catalog_vectors = model.combine(item_towers, item_ids, model.item_id, model.tower_weight)
             loss = softmax_loss(users, catalog_vectors, batch)
-            # the towers alone must rank too: they are the path for customers and products new since training
-            loss = loss + softmax_loss(model.user(users_x[batch]), catalog_vectors, batch)
-            loss = loss + softmax_loss(users, model.item(item_x), batch)
+            if candidate.ids:  # the towers alone must rank too: the path for customers and products new since training
+                loss = loss + softmax_loss(user_towers, catalog_vectors, batch)
+                loss = loss + softmax_loss(users, item_towers, batch)
             if candidate.rating_loss_weight:
                 inner = (users * catalog_vectors[targets[batch]]).sum(dim=1)
                 predicted = mean_rating + model.rating_bias + model.rating_scale * inner
@@ -379,10 +393,10 @@ def ranked_candidates(
     rng = np.random.default_rng(result.config.seed)
     seen = train_df.groupby(USER_KEY)[ITEM_KEY].agg(set)
     positives = held[held[TARGET] >= POSITIVE_RATING].groupby(USER_KEY)[ITEM_KEY].agg(set)
-    first_rows = held.drop_duplicates(USER_KEY).set_index(USER_KEY)
-    for customer, relevant in positives.items():
+    first_rows = held.drop_duplicates(USER_KEY).set_index(USER_KEY).loc[list(positives.index)].reset_index()
+    user_vecs = result.embed_users(first_rows) if len(first_rows) else np.zeros((0, item_vecs.shape[1]))
+    for (customer, relevant), user_vec in zip(positives.items(), user_vecs, strict=True):
         excluded = seen.get(customer, set())
-        user_vec = result.embed_users(first_rows.loc[[customer]].reset_index())[0]
         orders = {
             "model": [item_ids[i] for i in np.argsort(-(item_vecs @ user_vec), kind="stable")],
             "most_popular": by_popularity,
@@ -466,8 +480,10 @@ class QualityGateError(RuntimeError):
 
 
 #: The gate's margin on the point estimate: the model's mean NDCG@10 must reach this multiple of the stronger
-#: baseline's (besides the interval's lower bound above zero). Chosen on the validation splits, which the gate
-#: does not decide on (docs/pipelines.md, "The gate").
+#: baseline's (besides the interval's lower bound above zero). Chosen on the validation splits, which the gate does
+#: not decide on: the smallest validation ratio over both datasets and three seeds was 1.72 (generated data, seed
+#: 1), and validation flatters (the epoch and the candidate are picked there), so a quarter better it is
+#: (docs/pipelines.md, "The gate").
 RANKING_MARGIN = 1.25
 #: Resamples of the paired bootstrap over customers, and its fixed seed (the verdict is reproducible).
 BOOTSTRAP_RESAMPLES = 10_000
