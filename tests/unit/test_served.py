@@ -224,3 +224,21 @@ def test_measure_refuses_a_dataset_that_is_not_the_one_the_version_was_trained_o
     with pytest.raises(RuntimeError, match=rf"^{MANIFEST_URL} is not the dataset v1 was trained on$"):
         measure(published, function, "artifacts", "transform")
     assert function.calls == []  # nothing replayed against the wrong split
+
+
+def test_the_training_task_stages_a_complete_version_from_a_runs_manifest(published):
+    """What `train_model` runs, over moto's S3: the run's dataset in, every file of the layout staged beside the
+    version's metrics, the gate's figures in them."""
+    from recsys.model.artifacts import LAYOUT, VERSION_METRICS
+    from recsys.model.pipeline import train_and_stage
+    from recsys_local.served import BotoS3Hook
+
+    staged = train_and_stage(
+        BotoS3Hook(published), {"ml_artifacts_bucket": "artifacts", "datalake_bucket": "lake"}, 5, 4, MANIFEST_URL
+    )
+    prefix = staged["prefix"]
+    keys = {o["Key"] for o in published.list_objects_v2(Bucket="artifacts", Prefix=prefix)["Contents"]}
+    assert keys == {prefix + key for key in (*LAYOUT, VERSION_METRICS)}
+    summary = json.loads(published.get_object(Bucket="artifacts", Key=prefix + VERSION_METRICS)["Body"].read())
+    assert summary["gate"]["users"] == staged["metrics"]["ranking"]["users"] > 0
+    assert staged["metrics"]["data_manifest_url"] == MANIFEST_URL

@@ -82,7 +82,15 @@ def train_and_stage(
     version = model_version(str(manifest.get("run_id")), seed)
     prefix = stage(s3_hook.get_conn(), artifacts_bucket, version, artifact_files(result, version, manifest))
     metrics = json.loads(json.dumps(result.metrics, default=float))
-    log.info("staged %s at s3://%s/%s: %s", version, artifacts_bucket, prefix, metrics["validation"])
+    log.info(
+        "staged %s at s3://%s/%s: candidate %s (validation %s), test NDCG@10 %.4f",
+        version,
+        artifacts_bucket,
+        prefix,
+        metrics["candidate"],
+        metrics["candidates"],
+        metrics["ranking"]["model"]["ndcg@10"],
+    )
     return {
         "model_version": version,
         "bucket": artifacts_bucket,
