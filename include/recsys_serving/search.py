@@ -81,13 +81,17 @@ def _run(conn: Any, query: Any, params: Any, *tables: str) -> list[Any]:
 
 
 def connect(conninfo: str | None = None, probes: int = DEFAULT_PROBES, **kwargs: Any) -> Any:
-    """A psycopg 3 connection (autocommit) with the vector type registered and ``ivfflat.probes`` set."""
+    """A psycopg 3 connection (autocommit) with the vector type registered, ``ivfflat.probes`` set, and iterative
+    index scans on: a query that filters (similar items leave out the anchor itself) keeps scanning lists until k
+    rows survive, instead of answering with fewer (pgvector 0.8's ``ivfflat.iterative_scan``; every query here
+    orders its final rows by score, so the relaxed order within a scan does not reach an answer)."""
     import psycopg
     from pgvector.psycopg import register_vector
 
     conn = psycopg.connect(conninfo or "", autocommit=True, **kwargs)
     register_vector(conn)
     conn.execute("SELECT set_config('ivfflat.probes', %s, false)", (str(int(probes)),))
+    conn.execute("SELECT set_config('ivfflat.iterative_scan', 'relaxed_order', false)")
     return conn
 
 
@@ -164,9 +168,10 @@ def items_from_user(
         embedding = user_embedding(conn, customer_number, users_table)
         if embedding is None:
             raise LookupError(f"customer {customer_number} has no embedding")
-    query = sql.SQL("SELECT i.id, -(i.embedding <#> %s) AS score FROM {} i ORDER BY {} <-> %s LIMIT %s").format(
-        _table(items_table), search_key(items_table, "i")
-    )
+    query = sql.SQL(
+        "SELECT m.id, m.score FROM (SELECT i.id, -(i.embedding <#> %s) AS score FROM {} i ORDER BY {} <-> %s LIMIT %s)"
+        " m ORDER BY m.score DESC"
+    ).format(_table(items_table), search_key(items_table, "i"))
     rows = _run(conn, query, (_vector(embedding), query_key(embedding), _limit(k)), items_table)
     return [(str(code), float(score)) for code, score in rows]
 

@@ -191,3 +191,65 @@ def measure(s3: Any, lambda_client: Any, bucket: str, function: str, qualifier: 
         held, answers, load_bundle(s3, bucket, version), ids, vectors, dict(zip(users, stored, strict=True))
     )
     return {"model_version": version, **result}
+
+
+def rebuild_item_index(conn: Any, items_table: str, lists: int) -> None:
+    """Replace a version's item index by one of ``lists`` IVFFlat lists over the same search keys, and make the
+    session use it even on a small table (the planner would scan a few hundred rows exactly)."""
+    from psycopg import sql
+
+    from recsys.vectordb.loader import key_expression
+
+    index = sql.Identifier(f"{items_table}_ivf")
+    conn.execute(sql.SQL("DROP INDEX {}").format(index))
+    conn.execute(
+        sql.SQL("CREATE INDEX {} ON {} USING ivfflat (({}) vector_l2_ops) WITH (lists = {})").format(
+            index,
+            sql.Identifier(items_table),
+            key_expression(items_table, sql.Identifier("embedding")),
+            sql.Literal(int(lists)),
+        )
+    )
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(items_table)))
+    conn.execute("SET enable_seqscan = off")
+
+
+def replay_through_a_coarse_index(
+    s3: Any, bucket: str, version: str, conninfo: dict[str, Any], lists: int, probes: int
+) -> dict[str, Any]:
+    """The same held-out events through the Lambdas' own search code (:func:`recsys_serving.recommender.recommend`)
+    over ``version`` loaded into a scratch database (``conninfo``) whose item index has ``lists`` IVFFlat lists
+    scanned ``probes`` at a time: with the catalog's few hundred items the shipped index is one list and every
+    query is exact, so this shows what an index that cannot reach every list loses (served < exact)."""
+    import tempfile
+    from pathlib import Path
+
+    from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, load_bundle
+    from recsys.model.pipeline import load_training_frame
+    from recsys.vectordb.loader import load
+    from recsys_serving.recommender import recommend
+    from recsys_serving.search import connect, version_tables
+
+    def read(key: str) -> bytes:
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    metrics = json.loads(read(f"versions/{version}/model/metrics.json"))
+    frame, _ = load_training_frame(BotoS3Hook(s3), metrics["data_manifest_url"])
+    held = held_out_events(frame, int(metrics["config"]["seed"]))
+    bundle = load_bundle(s3, bucket, version)
+    items_csv, users_csv = read(f"versions/{version}/{ITEM_EMBEDDINGS}"), read(f"versions/{version}/{USER_EMBEDDINGS}")
+    with tempfile.TemporaryDirectory(prefix="served-index-") as tmp, connect(probes=probes, **conninfo) as conn:
+        paths = [Path(tmp) / "items.csv", Path(tmp) / "users.csv"]
+        for path, body in zip(paths, (items_csv, users_csv), strict=True):
+            path.write_bytes(body)
+        load(conn, *paths, version)
+        rebuild_item_index(conn, version_tables(version)[0], lists)
+        answers = {}
+        for h, answer in zip(held, recommend(conn, bundle, [parse_event(h.event) for h in held]), strict=True):
+            if isinstance(answer, Exception):
+                raise RuntimeError(f"session {h.event['session_id']}: {answer}")
+            answers[h.event["session_id"]] = {"recommended_items": [{"product_code": c} for c, _ in answer.recommended]}
+    ids, vectors = item_vectors(items_csv)
+    users, stored = item_vectors(users_csv)
+    result = compare(held, answers, bundle, ids, vectors, dict(zip(users, stored, strict=True)))
+    return {"model_version": version, "lists": lists, "probes": probes, **result}

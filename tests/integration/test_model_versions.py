@@ -180,3 +180,28 @@ def test_a_dropped_version_fails_the_batch_by_name_and_the_views_follow_the_live
             ).fetchall()
         )
         assert "item_emb_v_k4_" in plan
+
+
+def test_an_index_whose_probes_miss_lists_still_answers_k_items(stack, tmp_path):
+    """Ten IVFFlat lists scanned one at a time: similar items (which leave out the anchor) and user queries still
+    get k items each, because the connection scans on until k rows survive (iterative scans); without that, some
+    anchors get fewer."""
+    from recsys_local.served import rebuild_item_index
+
+    frame, _ = training_frame()
+    result = train(frame, TrainConfig(epochs=3, seed=6))
+    cfg = stack.vectordb()
+    with search.connect(probes=1, **cfg.conninfo()) as conn:
+        load(conn, *publish(result, "v-lists", tmp_path), "v-lists", keep_versions=3)
+        items_table, users_table = search.version_tables("v-lists")
+        rebuild_item_index(conn, items_table, lists=10)
+        similar = search.similar_items(conn, result.item_ids, K, items_table)
+        assert set(similar) == set(result.item_ids)
+        assert {len(matches) for matches, _ in similar.values()} == {K}
+        batch = search.items_from_users_batch(
+            conn, result.user_embeddings[:20], K, items_table, result.user_ids[:20], users_table
+        )
+        assert {len(matches) for matches in batch} == {K}
+        conn.execute("SET ivfflat.iterative_scan = off")
+        short = search.similar_items(conn, result.item_ids, K, items_table)
+        assert min((len(short.get(code, ([], False))[0]) for code in result.item_ids), default=K) < K

@@ -73,6 +73,16 @@ def scratch_database(stack: Any, name: str) -> dict[str, Any]:
     return {**cfg.conninfo(), "dbname": name}
 
 
+def drop_scratch_database(stack: Any, name: str) -> None:
+    """Remove a benchmark's scratch database (:func:`scratch_database`) from the stack's vector DB."""
+    from psycopg import sql
+
+    from recsys_local.postgres import _superuser_conn
+
+    with _superuser_conn(stack.vectordb()) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def generated_frame(spec: Any) -> tuple[Any, dict[str, Any]]:
     """Generated source data (:mod:`recsys_local.seed`) as training data in contract columns; (the frame, the
     tables)."""
