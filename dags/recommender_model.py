@@ -11,7 +11,7 @@ Runs when the `ratings_ml_training` Asset updates (after `batch_training_data`),
 | task | what it does |
 |---|---|
 | `read_etl_outputs` | the outputs of Terraform root `terraform/etl` (applied by `batch_training_data`): the ml-artifacts bucket |
-| `train_model` | reads the dataset of the Asset event that triggered the run (its manifest URL is in the event's `extra`; a manual run reads the live `_manifest.json`), trains two candidates (deterministic for the seed, early stopping on validation NDCG@10) and keeps the better one on validation, stages every file under `versions/<model version>/` |
+| `train_model` | reads the dataset of the Asset event that triggered the run (its manifest URL is in the event's `extra`; a manual run reads the live `_manifest.json`), trains two candidates (towers only; ids with towers for newcomers; deterministic for the seed, early stopping on validation NDCG@10) and keeps the better one on validation, stages every file under `versions/<model version>/` |
 | `check_model_quality` | the gate, on the held-out test split (nothing was chosen on it): per customer, the model's NDCG@10 (over items unseen in training) paired with the stronger of the most-popular and random lists; the 95% bootstrap lower bound of the difference must be above zero and the mean at least 1.25x the baseline's; else the task fails with the figures and the live version keeps serving |
 | `promote_model` | copies the version to the canonical keys and writes `latest.json` last; publishes the `ml_artifacts` Asset with the version and its ranking against popularity and random in the event's `extra` |
 

@@ -18,6 +18,7 @@ from recsys.model.train import (
     CANDIDATES,
     RANKERS,
     RANKING_MARGIN,
+    Candidate,
     QualityGateError,
     TrainConfig,
     gate_figures,
@@ -75,7 +76,9 @@ def test_the_candidate_kept_is_the_better_one_on_validation(result):
     assert result.candidate.name == result.metrics["candidate"]
 
 
-@pytest.mark.parametrize("candidate", [c for c in CANDIDATES if c.ids], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "candidate", [*(c for c in CANDIDATES if c.ids), Candidate("with-towers", 1.0, 1.0)], ids=lambda c: c.name
+)
 def test_known_customers_use_their_id_embedding_and_newcomers_the_tower(frame, candidate):
     """A customer known in training is stored as tower_weight x tower + their id embedding; a customer unknown in
     training is their tower's vector."""

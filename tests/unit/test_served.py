@@ -15,17 +15,20 @@ from moto import mock_aws
 from test_model import training_frame
 
 from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, artifact_files, load_bundle, promote, stage
-from recsys.model.train import TrainConfig, split, train
+from recsys.model.train import CANDIDATES, TrainConfig, split, train
 from recsys_local.seed.generator import SeedSpec
 from recsys_local.served import compare, firehose_event, held_out_events, item_vectors, measure
 from recsys_serving.bundle import InferenceBundle
 from recsys_serving.events import parse_event
 
+IDS = tuple(c for c in CANDIDATES if c.ids)
+
 
 @pytest.fixture(scope="module")
 def trained():
     frame = training_frame(SeedSpec(customers=200, products=110, ratings=4000, seed=3))
-    result = train(frame, TrainConfig(epochs=5, seed=1))
+    # the candidate with id embeddings: a known customer's stored vector is not their tower's, as the Lambda must know
+    result = train(frame, TrainConfig(epochs=5, seed=1), candidates=IDS)
     return frame, result, InferenceBundle.from_files(*result.bundle("v-served").to_files())
 
 
