@@ -25,8 +25,8 @@ Runs when embeddings of a new model are loaded (`vector_db_embeddings` Asset), a
 
 ## Params
 
-* `model_version` (empty = the vector DB's live version): the version the Lambdas serve. The Lambdas compute user
-  vectors with that version's towers and search that version's item tables (`item_emb_<version key>`), so a newer
+* `model_version` (empty = the vector DB's live version): the version the Lambdas serve. The Lambdas take known
+  customers' vectors from that version's user table (newcomers': that version's user tower) and search its item tables (`item_emb_<version key>`), so a newer
   model going live in the vector DB never mixes into their answers; each output line names its version.
 * `provision_infrastructure` (true): false only reads the streaming root's outputs; promoting then fails unless
   `$LATEST` already runs the packages this run built (nothing moves on a mismatch).

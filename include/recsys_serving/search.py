@@ -12,12 +12,14 @@ version passes that version's table (:func:`version_tables`) so its queries neve
 
 Index settings: the item index is IVFFlat (rows / 1000 lists); ``ivfflat.probes`` (default here 15, set per
 connection; ``VECTOR_DB_PROBES`` in the Lambdas) is how many lists a query scans: recall@10 0.996 at p99 7.2 ms on
-1M item-tower vectors (`make bench`); with a few hundred items the table is one list and every query is exact.
+1M item-tower vectors (`make bench`, 2026-11-28, the rating model's towers, before iterative scans); with a few hundred
+items the table is one list and every query is exact.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from recsys_serving import EMBEDDING_DIM
+
+log = logging.getLogger(__name__)
 
 ITEM_TABLE = "item_emb"
 USER_TABLE = "user_emb"
@@ -91,7 +95,10 @@ def connect(conninfo: str | None = None, probes: int = DEFAULT_PROBES, **kwargs:
     conn = psycopg.connect(conninfo or "", autocommit=True, **kwargs)
     register_vector(conn)
     conn.execute("SELECT set_config('ivfflat.probes', %s, false)", (str(int(probes)),))
-    conn.execute("SELECT set_config('ivfflat.iterative_scan', 'relaxed_order', false)")
+    try:
+        conn.execute("SELECT set_config('ivfflat.iterative_scan', 'relaxed_order', false)")
+    except psycopg.errors.DatabaseError as error:  # pgvector before 0.8 has no iterative scans: search as before
+        log.warning("ivfflat.iterative_scan not set (pgvector >= 0.8 has it): %s", error.diag.message_primary)
     return conn
 
 

@@ -205,3 +205,32 @@ def test_an_index_whose_probes_miss_lists_still_answers_k_items(stack, tmp_path)
         conn.execute("SET ivfflat.iterative_scan = off")
         short = search.similar_items(conn, result.item_ids, K, items_table)
         assert min((len(short.get(code, ([], False))[0]) for code in result.item_ids), default=K) < K
+
+
+def test_a_known_customer_is_served_from_their_stored_vector_and_a_newcomer_from_the_tower(stack, tmp_path):
+    """One batch, two events with the same attributes: the known customer's list is the top k of their stored vector
+    (ids learned in training), the newcomer's the top k of the bundle's user tower over the event."""
+    from recsys.model.train import CANDIDATES
+
+    frame, products = training_frame()
+    result = train(frame, TrainConfig(epochs=5, seed=6), candidates=tuple(c for c in CANDIDATES if c.ids))
+    bundle = result.bundle("v-known")
+    known = result.user_ids[0]
+    assert 1002 not in result.user_ids  # the second event's customer is a newcomer
+    cfg = stack.vectordb()
+    with search.connect(**cfg.conninfo()) as conn:
+        load(conn, *publish(result, "v-known", tmp_path), "v-known", keep_versions=3)
+        records = []
+        for number, customer in ((1, known), (2, 1002)):
+            data = {**event(products, 1), "session_id": f"s-{number}", "customer_number": int(customer)}
+            records.append({"recordId": f"r{number}", "data": base64.b64encode(json.dumps(data).encode()).decode()})
+        lines = [json.loads(base64.b64decode(r["data"])) for r in transform(records, conn, bundle)]
+    stored = result.user_embeddings[0]
+    tower = bundle.user_embeddings([{"city": "Madrid", "country": "Spain", "creditLimit": 1000.0}])[0]
+
+    def top(vector):
+        return [result.item_ids[i] for i in np.argsort(-(result.item_embeddings @ vector), kind="stable")[:K]]
+
+    assert [item["product_code"] for item in lines[0]["recommended_items"]] == top(stored)
+    assert [item["product_code"] for item in lines[1]["recommended_items"]] == top(tower)
+    assert top(stored) != top(tower)  # the ids matter: the test tells the two paths apart

@@ -8,8 +8,8 @@ Versioned tables: each model version's embeddings live in their own tables, ``it
 ``user_emb_<version key>`` (:func:`recsys_serving.search.version_tables`), never changed once loaded. The lab's
 names ``item_emb`` and ``user_emb`` are views on the live version's tables (plain views: the planner inlines them and
 the index serves ``ORDER BY search_key <-> q' LIMIT k`` through them). So a reader that knows its model version
-(the streaming Lambdas, whose user tower is that version's) queries that version's item vectors even while a newer
-version goes live, and a reader of ``item_emb`` sees one version per statement.
+(the streaming Lambdas, whose stored user vectors and user tower are that version's) queries that version's tables
+even while a newer version goes live, and a reader of ``item_emb`` sees one version per statement.
 
 Loading: staging tables filled with binary ``COPY`` (psycopg 3 + pgvector; the items file parsed block by block
 while the previous block is copied), the items' search index (:func:`create_search_index`: IVFFlat over keys that

@@ -233,12 +233,17 @@ def measure(frame: pd.DataFrame, seed: int) -> dict[str, Any]:
     """Every ranking of one dataset and seed, warm (test) and cold-start customers."""
     from threadpoolctl import threadpool_limits
 
-    from recsys.model.train import TrainConfig, candidate_catalog, paired_bootstrap, split, train
+    from recsys.model.train import TrainConfig, candidate_catalog, gate_figures, paired_bootstrap, split, train
 
     result = train(frame, TrainConfig(seed=seed))
     parts = split(frame, result.config)
     catalog = len(candidate_catalog(parts))
-    out: dict[str, Any] = {"candidate": result.candidate.name, "training_seconds": result.metrics["seconds"]}
+    gate = gate_figures(result.metrics)
+    out: dict[str, Any] = {
+        "candidate": result.candidate.name,
+        "training_seconds": result.metrics["seconds"],
+        "gate": "pass" if gate["interval_above_zero"] and gate["reaches_margin"] else "refused",
+    }
     for held_out in ("test", "cold_start"):
         customers, relevant, candidates = _held_out(result, parts, held_out)
         figures: dict[str, Any] = {"users": len(customers)}
@@ -260,9 +265,11 @@ def measure(frame: pd.DataFrame, seed: int) -> dict[str, Any]:
 def table(results: dict[str, dict[int, dict[str, Any]]]) -> str:
     """The Markdown table of NDCG@10 (warm / cold-start) per ranking, dataset and seed."""
     header = (
-        "| data | seed | customers (warm / cold) | " + " | ".join(ROWS) + " | model - best of ALS, BPR (95% interval) |"
+        "| data | seed | customers (warm / cold) | "
+        + " | ".join(ROWS)
+        + " | model - best of ALS, BPR (95% interval) | the model's gate |"
     )
-    lines = [header, "|" + "---|" * (len(ROWS) + 4)]
+    lines = [header, "|" + "---|" * (len(ROWS) + 5)]
     for dataset, by_seed in results.items():
         for seed, r in by_seed.items():
             cells = []
@@ -275,7 +282,7 @@ def table(results: dict[str, dict[int, dict[str, Any]]]) -> str:
             lines.append(
                 f"| {dataset} | {seed} | {r['test']['users']} / {r['cold_start']['users']} | "
                 + " | ".join(cells)
-                + f" | {versus['difference']:+.3f} ({versus['peer']}) [{low:+.3f}, {high:+.3f}] |"
+                + f" | {versus['difference']:+.3f} ({versus['peer']}) [{low:+.3f}, {high:+.3f}] | {r['gate']} |"
             )
     return "\n".join(lines)
 
