@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -158,24 +159,48 @@ class BotoS3Hook:
         return str(self.client.get_object(Bucket=bucket_name, Key=key)["Body"].read().decode())
 
 
+def _read(s3: Any, bucket: str, key: str) -> bytes:
+    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def version_held_out(s3: Any, bucket: str, version: str) -> list[HeldOut]:
+    """The held-out events of ``version``'s own test split: its ``model/metrics.json`` names the dataset's manifest
+    and the training seed (refused if the manifest now names another dataset)."""
+    from recsys.model.pipeline import load_training_frame
+
+    metrics = json.loads(_read(s3, bucket, f"versions/{version}/model/metrics.json"))
+    frame, manifest = load_training_frame(BotoS3Hook(s3), metrics["data_manifest_url"])
+    if manifest.get("run_id") != (metrics.get("data_manifest") or {}).get("run_id"):
+        raise RuntimeError(f"{metrics['data_manifest_url']} is not the dataset {version} was trained on")
+    return held_out_events(frame, int(metrics["config"]["seed"]))
+
+
+def version_embeddings(s3: Any, bucket: str, version: str) -> tuple[bytes, bytes]:
+    """The item and user embeddings CSVs of ``version``, as published."""
+    from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS
+
+    prefix = f"versions/{version}/"
+    return _read(s3, bucket, prefix + ITEM_EMBEDDINGS), _read(s3, bucket, prefix + USER_EMBEDDINGS)
+
+
+def _compare_with_version(
+    held: list[HeldOut], answers: dict[str, Any], bundle: InferenceBundle, items_csv: bytes, users_csv: bytes
+) -> dict[str, Any]:
+    ids, vectors = item_vectors(items_csv)
+    users, stored = item_vectors(users_csv)
+    return compare(held, answers, bundle, ids, vectors, dict(zip(users, stored, strict=True)))
+
+
 def measure(s3: Any, lambda_client: Any, bucket: str, function: str, qualifier: str = "live") -> dict[str, Any]:
     """Replay the live version's held-out customers through ``function:qualifier`` and compare (:func:`compare`).
 
     The version and its split come from the ml-artifacts bucket: the live pointer, its ``model/metrics.json`` (the
-    dataset's manifest and the training seed), its inference bundle and item embeddings."""
-    from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, load_bundle, read_pointer
-    from recsys.model.pipeline import load_training_frame
-
-    def read(key: str) -> bytes:
-        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    dataset's manifest and the training seed), its inference bundle and embeddings."""
+    from recsys.model.artifacts import load_bundle, read_pointer
 
     version = read_pointer(s3, bucket)["model_version"]
     for _ in range(2):  # the function may serve another version than the pointer's (pinned): then measure that one
-        metrics = json.loads(read(f"versions/{version}/model/metrics.json"))
-        frame, manifest = load_training_frame(BotoS3Hook(s3), metrics["data_manifest_url"])
-        if manifest.get("run_id") != (metrics.get("data_manifest") or {}).get("run_id"):
-            raise RuntimeError(f"{metrics['data_manifest_url']} is not the dataset {version} was trained on")
-        held = held_out_events(frame, int(metrics["config"]["seed"]))
+        held = version_held_out(s3, bucket, version)
         answers = served_lists(lambda_client, function, qualifier, held)
         served = {a["model_version"] for a in answers.values()}
         if len(served) != 1:
@@ -185,10 +210,8 @@ def measure(s3: Any, lambda_client: Any, bucket: str, function: str, qualifier: 
         version = served.pop()
     else:
         raise RuntimeError(f"{function}:{qualifier} kept changing its model version")
-    ids, vectors = item_vectors(read(f"versions/{version}/{ITEM_EMBEDDINGS}"))
-    users, stored = item_vectors(read(f"versions/{version}/{USER_EMBEDDINGS}"))
-    result = compare(
-        held, answers, load_bundle(s3, bucket, version), ids, vectors, dict(zip(users, stored, strict=True))
+    result = _compare_with_version(
+        held, answers, load_bundle(s3, bucket, version), *version_embeddings(s3, bucket, version)
     )
     return {"model_version": version, **result}
 
@@ -198,58 +221,49 @@ def rebuild_item_index(conn: Any, items_table: str, lists: int) -> None:
     session use it even on a small table (the planner would scan a few hundred rows exactly)."""
     from psycopg import sql
 
-    from recsys.vectordb.loader import key_expression
+    from recsys.vectordb.loader import create_ivfflat_index
 
-    index = sql.Identifier(f"{items_table}_ivf")
-    conn.execute(sql.SQL("DROP INDEX {}").format(index))
-    conn.execute(
-        sql.SQL("CREATE INDEX {} ON {} USING ivfflat (({}) vector_l2_ops) WITH (lists = {})").format(
-            index,
-            sql.Identifier(items_table),
-            key_expression(items_table, sql.Identifier("embedding")),
-            sql.Literal(int(lists)),
-        )
-    )
+    conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(f"{items_table}_ivf")))
+    create_ivfflat_index(conn, items_table, lists)
     conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(items_table)))
     conn.execute("SET enable_seqscan = off")
 
 
 def replay_through_a_coarse_index(
-    s3: Any, bucket: str, version: str, conninfo: dict[str, Any], lists: int, probes: int
-) -> dict[str, Any]:
+    s3: Any, bucket: str, version: str, conninfo: dict[str, Any], lists: int, probes: Sequence[int]
+) -> dict[int, dict[str, Any]]:
     """The same held-out events through the Lambdas' own search code (:func:`recsys_serving.recommender.recommend`)
-    over ``version`` loaded into a scratch database (``conninfo``) whose item index has ``lists`` IVFFlat lists
-    scanned ``probes`` at a time: with the catalog's few hundred items the shipped index is one list and every
-    query is exact, so this shows what an index that cannot reach every list loses (served < exact)."""
+    over ``version`` loaded once into a scratch database (``conninfo``) whose item index has ``lists`` IVFFlat lists,
+    scanned at each of ``probes`` in turn: with the catalog's few hundred items the shipped index is one list and
+    every query is exact, so this shows what an index that cannot reach every list loses (served < exact)."""
     import tempfile
     from pathlib import Path
 
-    from recsys.model.artifacts import ITEM_EMBEDDINGS, USER_EMBEDDINGS, load_bundle
-    from recsys.model.pipeline import load_training_frame
+    from recsys.model.artifacts import load_bundle
     from recsys.vectordb.loader import load
     from recsys_serving.recommender import recommend
     from recsys_serving.search import connect, version_tables
 
-    def read(key: str) -> bytes:
-        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-    metrics = json.loads(read(f"versions/{version}/model/metrics.json"))
-    frame, _ = load_training_frame(BotoS3Hook(s3), metrics["data_manifest_url"])
-    held = held_out_events(frame, int(metrics["config"]["seed"]))
+    held = version_held_out(s3, bucket, version)
     bundle = load_bundle(s3, bucket, version)
-    items_csv, users_csv = read(f"versions/{version}/{ITEM_EMBEDDINGS}"), read(f"versions/{version}/{USER_EMBEDDINGS}")
-    with tempfile.TemporaryDirectory(prefix="served-index-") as tmp, connect(probes=probes, **conninfo) as conn:
+    items_csv, users_csv = version_embeddings(s3, bucket, version)
+    events = [parse_event(h.event) for h in held]
+    out: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="served-index-") as tmp, connect(**conninfo) as conn:
         paths = [Path(tmp) / "items.csv", Path(tmp) / "users.csv"]
         for path, body in zip(paths, (items_csv, users_csv), strict=True):
             path.write_bytes(body)
         load(conn, *paths, version)
         rebuild_item_index(conn, version_tables(version)[0], lists)
-        answers = {}
-        for h, answer in zip(held, recommend(conn, bundle, [parse_event(h.event) for h in held]), strict=True):
-            if isinstance(answer, Exception):
-                raise RuntimeError(f"session {h.event['session_id']}: {answer}")
-            answers[h.event["session_id"]] = {"recommended_items": [{"product_code": c} for c, _ in answer.recommended]}
-    ids, vectors = item_vectors(items_csv)
-    users, stored = item_vectors(users_csv)
-    result = compare(held, answers, bundle, ids, vectors, dict(zip(users, stored, strict=True)))
-    return {"model_version": version, "lists": lists, "probes": probes, **result}
+        for probe in probes:
+            conn.execute("SELECT set_config('ivfflat.probes', %s, false)", (str(int(probe)),))
+            answers = {}
+            for h, answer in zip(held, recommend(conn, bundle, events), strict=True):
+                if isinstance(answer, Exception):
+                    raise RuntimeError(f"session {h.event['session_id']}: {answer}")
+                answers[h.event["session_id"]] = {
+                    "recommended_items": [{"product_code": c} for c, _ in answer.recommended]
+                }
+            result = _compare_with_version(held, answers, bundle, items_csv, users_csv)
+            out[probe] = {"model_version": version, "lists": lists, "probes": probe, **result}
+    return out

@@ -94,6 +94,17 @@ def test_a_file_that_is_not_the_dump_is_refused_naming_what_is_missing(tmp_path)
         public_sample_frame(dump)
 
 
+def test_a_binary_file_or_a_missing_column_is_refused_naming_the_file(tmp_path):
+    binary = tmp_path / "dump.sql.gz"
+    binary.write_bytes(b"\x1f\x8b\x08\x00\xff\xfe")
+    with pytest.raises(PublicDumpError, match=r"dump\.sql\.gz: not UTF-8 text \(byte 1\)"):
+        public_sample_frame(binary)
+    renamed = tmp_path / "renamed.sql"
+    renamed.write_text(DUMP.replace("`creditLimit`", "`credit`"))
+    with pytest.raises(PublicDumpError, match=r"renamed\.sql: table customers has no column creditLimit"):
+        public_sample_frame(renamed)
+
+
 def test_a_peer_orders_the_models_candidates_unknown_items_last_by_code():
     orders = _peer_orders(
         lambda customer: {"b": 0.5, "c": 0.9} if customer == 1 else {},

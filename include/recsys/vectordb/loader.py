@@ -403,15 +403,22 @@ def create_search_index(conn: Any, table: str, rows: int, max_norm: float) -> in
         ).format(sql.Identifier(f"{table}_key"), sql.Literal(repr(bound * bound)))
     )
     lists = ivfflat_lists(rows)
+    create_ivfflat_index(conn, table, lists)
+    return lists
+
+
+def create_ivfflat_index(conn: Any, table: str, lists: int) -> None:
+    """The item table's IVFFlat index over its search keys (``<table>_ivf``), with ``lists`` lists."""
+    from psycopg import sql
+
     conn.execute(
         sql.SQL("CREATE INDEX {} ON {} USING ivfflat (({}) vector_l2_ops) WITH (lists = {})").format(
             sql.Identifier(f"{table}_ivf"),
             sql.Identifier(table),
             key_expression(table, sql.Identifier("embedding")),
-            sql.Literal(lists),
+            sql.Literal(int(lists)),
         )
     )
-    return lists
 
 
 #: PostgreSQL's binary COPY framing: signature, flags, header extension length; the trailer is a field count of -1.

@@ -72,7 +72,10 @@ def public_sample_frame(dump: Path, rating_seed: int = 42) -> pd.DataFrame:
     columns: list[str] = []
     row: list[Any] | None = None
     depth = 0
-    text = dump.read_text(encoding="utf-8", errors="strict")
+    try:
+        text = dump.read_text(encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as error:
+        raise PublicDumpError(f"{dump}: not UTF-8 text (byte {error.start}): not the classicmodels dump") from None
     stream = [(t, v) for t, v in lexer.tokenize(text) if t not in tokens.Whitespace and t not in tokens.Newline]
     for n, (ttype, value) in enumerate(stream):
         if ttype in tokens.Keyword.DML and value.lower() == "insert":
@@ -102,10 +105,23 @@ def public_sample_frame(dump: Path, rating_seed: int = 42) -> pd.DataFrame:
     if missing:
         raise PublicDumpError(f"{dump}: no INSERT rows for {', '.join(sorted(missing))}: not the classicmodels dump")
     frames = {name: pd.DataFrame(rows, columns=cols) for name, (cols, rows) in tables.items()}
+    needed = {
+        "customers": ("customerNumber", "city", "state", "postalCode", "country", "creditLimit"),
+        "products": ("productCode", "productLine", "productScale", "quantityInStock", "buyPrice", "MSRP"),
+        "orders": ("orderNumber", "customerNumber"),
+        "orderdetails": ("orderNumber", "productCode"),
+    }
+    for name, columns_needed in needed.items():
+        absent = [c for c in columns_needed if c not in frames[name].columns]
+        if absent:
+            raise PublicDumpError(f"{dump}: table {name} has no column {', '.join(absent)}")
     customers, products = frames["customers"], frames["products"]
-    customers["creditLimit"] = pd.to_numeric(customers["creditLimit"])
-    for column in ("buyPrice", "MSRP", "quantityInStock"):
-        products[column] = pd.to_numeric(products[column])
+    for table, columns_numeric in ((customers, ("creditLimit",)), (products, ("buyPrice", "MSRP", "quantityInStock"))):
+        for column in columns_numeric:
+            try:
+                table[column] = pd.to_numeric(table[column])
+            except (TypeError, ValueError) as error:
+                raise PublicDumpError(f"{dump}: column {column}: {error}") from None
     pairs = frames["orders"][["orderNumber", "customerNumber"]].merge(
         frames["orderdetails"][["orderNumber", "productCode"]]
     )[["customerNumber", "productCode"]]
@@ -213,9 +229,10 @@ def _peer_orders(scores: Callable[..., Any], customers: list[Any], candidates: l
     return out
 
 
-def _tuned(parts: dict[str, pd.DataFrame], result: Any, kind: str, seed: int, catalog: int) -> Scored:
-    """The peer with the grid point of the best validation NDCG@10, scored on test."""
-    validation = _held_out(result, parts, "validation")
+def _tuned(parts: dict[str, pd.DataFrame], held: dict[str, tuple], kind: str, seed: int, catalog: int) -> Scored:
+    """The peer with the grid point of the best validation NDCG@10, scored on test (``held``: :func:`_held_out` of
+    each split)."""
+    validation, test = held["validation"], held["test"]
     best: tuple[float, dict[str, Any]] | None = None
     for params in GRIDS[kind]:
         scorer = _peer_scores(parts, kind, params, seed)
@@ -223,7 +240,6 @@ def _tuned(parts: dict[str, pd.DataFrame], result: Any, kind: str, seed: int, ca
         if best is None or value > best[0]:
             best = (value, params)
     assert best is not None
-    test = _held_out(result, parts, "test")
     scored = _score(_peer_orders(_peer_scores(parts, kind, best[1], seed), test[0], test[2]), test[1], catalog)
     scored.params = best[1]
     return scored
@@ -239,13 +255,14 @@ def measure(frame: pd.DataFrame, seed: int) -> dict[str, Any]:
     parts = split(frame, result.config)
     catalog = len(candidate_catalog(parts))
     gate = gate_figures(result.metrics)
+    held = {name: _held_out(result, parts, name) for name in ("validation", "test", "cold_start")}
     out: dict[str, Any] = {
         "candidate": result.candidate.name,
         "training_seconds": result.metrics["seconds"],
         "gate": "pass" if gate["interval_above_zero"] and gate["reaches_margin"] else "refused",
     }
     for held_out in ("test", "cold_start"):
-        customers, relevant, candidates = _held_out(result, parts, held_out)
+        customers, relevant, candidates = held[held_out]
         figures: dict[str, Any] = {"users": len(customers)}
         for name in ("model", "most_popular", "random"):
             figures[name] = _score([c[name] for c in candidates], relevant, catalog)
@@ -254,7 +271,7 @@ def measure(frame: pd.DataFrame, seed: int) -> dict[str, Any]:
         # implicit's BM25 weighting hands its own fit a COO matrix and then warns about it
         warnings.filterwarnings("ignore", message="Method expects CSR input")
         for kind in PEERS:
-            out["test"][kind] = _tuned(parts, result, kind, seed, catalog)
+            out["test"][kind] = _tuned(parts, held, kind, seed, catalog)
     warm = out["test"]
     best = max(("als", "bpr"), key=lambda name: warm[name].ndcg)
     mean, low, high = paired_bootstrap(warm["model"].per_user, warm[best].per_user)

@@ -40,24 +40,23 @@ def run(quick: bool) -> list[Entry]:
     from recsys_local.served import replay_through_a_coarse_index
     from recsys_serving.search import DEFAULT_PROBES
 
-    coarse: dict[int, dict] = {}
-    try:
-        for probes in (DEFAULT_PROBES, 1):  # the shipped setting, and one list per query to show what loss looks like
-            coarse[probes] = replay_through_a_coarse_index(
-                stack.client("s3"),
-                names.ml_artifacts_bucket,
-                result["model_version"],
-                scratch_database(stack, BENCH_DB),
-                COARSE_LISTS,
-                probes,
-            )
-            say(
-                f"the same events over a {COARSE_LISTS}-list index at probes {probes}: NDCG@{k} "
-                f"{coarse[probes]['served'][f'ndcg@{k}']:.3f} vs exact {coarse[probes]['exact'][f'ndcg@{k}']:.3f}, "
-                f"overlap {coarse[probes]['overlap']:.3f}"
-            )
+    try:  # the shipped probes, and one list per query to show what loss looks like
+        coarse = replay_through_a_coarse_index(
+            stack.client("s3"),
+            names.ml_artifacts_bucket,
+            result["model_version"],
+            scratch_database(stack, BENCH_DB),
+            COARSE_LISTS,
+            (DEFAULT_PROBES, 1),
+        )
     finally:
         drop_scratch_database(stack, BENCH_DB)
+    for probes, replay in coarse.items():
+        say(
+            f"the same events over a {COARSE_LISTS}-list index at probes {probes}: NDCG@{k} "
+            f"{replay['served'][f'ndcg@{k}']:.3f} vs exact {replay['exact'][f'ndcg@{k}']:.3f}, "
+            f"overlap {replay['overlap']:.3f}"
+        )
     shipped = coarse[DEFAULT_PROBES]
     return [
         Entry(
