@@ -1,6 +1,7 @@
 """One source of truth for names, schemas and settings shared by the DAGs, the jobs, Terraform and the local stack.
 
-Non-secret settings come from the environment: every variable production code reads is a field of :class:`Settings`
+Non-secret settings come from the environment: every variable production code reads is a field of :class:`Settings`,
+a class on the one loader of every home (:class:`recsys_serving.settings.SettingsBase`, pydantic-settings)
 (docs/configuration.md lists each once; ``tests/unit/test_settings.py`` holds the two equal and fails on a read
 anywhere else). Nothing here reads the environment at import time: call :func:`settings` (or :func:`platform_names`)
 when a task runs, so what a task does follows the worker's environment at run time.
@@ -15,10 +16,14 @@ The local stack's own settings are ``recsys_local.settings``; the Lambdas' envir
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeFloat, NonNegativeInt
+
+from recsys_serving.settings import SettingsBase
 
 #: Default project prefix: the lab's resource names start with it.
 DEFAULT_PREFIX = "de-c1w4"
@@ -127,87 +132,46 @@ class PlatformNames:
         return {kind.upper(): self.name(kind) for kind in NAME_TEMPLATES}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What production code reads from the environment, typed; each field names its variable. Empty counts as unset.
+class Settings(SettingsBase):
+    """What production code reads from the environment, typed; each field names its variable (the rules of
+    :class:`recsys_serving.settings.SettingsBase`: empty is unset, a bad value names its variable).
 
     Build it with :func:`settings` when a task runs (see the module's docstring for the three read at parse time)."""
 
-    target: str | None = field(metadata={"env": "RECSYS_TARGET"})
-    target_factory: str | None = field(metadata={"env": "RECSYS_TARGET_FACTORY"})
-    prefix: str = field(metadata={"env": "RECSYS_PREFIX"})
-    account_id: str | None = field(metadata={"env": "AWS_ACCOUNT_ID"})
-    region: str = field(metadata={"env": "AWS_DEFAULT_REGION"})
-    task_retries: int = field(metadata={"env": "RECSYS_TASK_RETRIES"})
-    retry_delay_seconds: float = field(metadata={"env": "RECSYS_RETRY_DELAY_SECONDS"})
-    artifact_wait_seconds: int = field(metadata={"env": "RECSYS_ARTIFACT_WAIT_SECONDS"})
-    terraform_bin: str = field(metadata={"env": "TERRAFORM_BIN"})
-    terraform_dir: Path | None = field(metadata={"env": "TERRAFORM_DIR"})
-    terraform_work_dir: Path | None = field(metadata={"env": "TERRAFORM_WORK_DIR"})
-    terraform_cli_config: Path | None = field(metadata={"env": "TF_CLI_CONFIG_FILE"})
-    tf_plugin_mirror: Path | None = field(metadata={"env": "TF_PLUGIN_MIRROR"})
-    tf_backend_config: Path | None = field(metadata={"env": "TF_BACKEND_CONFIG"})
-    tf_var_file: Path | None = field(metadata={"env": "TF_VAR_FILE"})
-    lambda_wheelhouse: Path | None = field(metadata={"env": "RECSYS_LAMBDA_WHEELHOUSE"})
-    prebuilt_packages: str | None = field(metadata={"env": "RECSYS_PREBUILT_PACKAGES"})
-    vector_db_ca_bundle: Path | None = field(metadata={"env": "VECTOR_DB_CA_BUNDLE"})
-    rds_ca_bundle_url: str | None = field(metadata={"env": "RDS_CA_BUNDLE_URL"})
-    ca_bundle_dir: Path | None = field(metadata={"env": "RECSYS_CA_BUNDLE_DIR"})
-    vector_db_maintenance_work_mem: str = field(metadata={"env": "VECTOR_DB_MAINTENANCE_WORK_MEM"})
-    vector_db_keep_versions: int = field(metadata={"env": "VECTOR_DB_KEEP_VERSIONS"})
-
-    @classmethod
-    def variables(cls) -> dict[str, str]:
-        """Environment variable -> field name."""
-        return {f.metadata["env"]: f.name for f in fields(cls)}
+    target: Literal["local", "aws"] | None = Field(None, validation_alias="RECSYS_TARGET")
+    target_factory: str | None = Field(None, validation_alias="RECSYS_TARGET_FACTORY")
+    prefix: str = Field(DEFAULT_PREFIX, validation_alias="RECSYS_PREFIX")
+    account_id: str | None = Field(None, validation_alias="AWS_ACCOUNT_ID")
+    region: str = Field(DEFAULT_REGION, validation_alias="AWS_DEFAULT_REGION")
+    task_retries: NonNegativeInt = Field(2, validation_alias="RECSYS_TASK_RETRIES")
+    retry_delay_seconds: NonNegativeFloat = Field(60.0, validation_alias="RECSYS_RETRY_DELAY_SECONDS")
+    artifact_wait_seconds: NonNegativeInt = Field(1800, validation_alias="RECSYS_ARTIFACT_WAIT_SECONDS")
+    terraform_bin: str = Field("terraform", validation_alias="TERRAFORM_BIN")
+    terraform_dir: Path | None = Field(None, validation_alias="TERRAFORM_DIR")
+    terraform_work_dir: Path | None = Field(None, validation_alias="TERRAFORM_WORK_DIR")
+    terraform_cli_config: Path | None = Field(None, validation_alias="TF_CLI_CONFIG_FILE")
+    tf_plugin_mirror: Path | None = Field(None, validation_alias="TF_PLUGIN_MIRROR")
+    tf_backend_config: Path | None = Field(None, validation_alias="TF_BACKEND_CONFIG")
+    tf_var_file: Path | None = Field(None, validation_alias="TF_VAR_FILE")
+    lambda_wheelhouse: Path | None = Field(None, validation_alias="RECSYS_LAMBDA_WHEELHOUSE")
+    prebuilt_packages: str | None = Field(None, validation_alias="RECSYS_PREBUILT_PACKAGES")
+    vector_db_ca_bundle: Path | None = Field(None, validation_alias="VECTOR_DB_CA_BUNDLE")
+    rds_ca_bundle_url: str | None = Field(None, validation_alias="RDS_CA_BUNDLE_URL")
+    ca_bundle_dir: Path | None = Field(None, validation_alias="RECSYS_CA_BUNDLE_DIR")
+    vector_db_maintenance_work_mem: str = Field("256MB", validation_alias="VECTOR_DB_MAINTENANCE_WORK_MEM")
+    vector_db_keep_versions: NonNegativeInt = Field(3, validation_alias="VECTOR_DB_KEEP_VERSIONS")
 
 
-#: Defaults of the fields that have one (the others are None when unset).
-SETTING_DEFAULTS: dict[str, object] = {
-    "prefix": DEFAULT_PREFIX,
-    "region": DEFAULT_REGION,
-    "task_retries": 2,
-    "retry_delay_seconds": 60.0,
-    "artifact_wait_seconds": 1800,
-    "terraform_bin": "terraform",
-    "vector_db_maintenance_work_mem": "256MB",
-    "vector_db_keep_versions": 3,
-}
-
-
-def _parse(variable: str, kind: str, value: str) -> object:
-    try:
-        if kind.startswith("int"):
-            number = int(value)
-            if number < 0:
-                raise ValueError
-            return number
-        if kind.startswith("float"):
-            real = float(value)
-            if not real >= 0:
-                raise ValueError
-            return real
-    except ValueError:
-        raise ValueError(f"{variable}={value!r}: expected a non-negative {kind.split()[0]} number") from None
-    if kind.startswith("Path"):
-        return Path(value)
-    return value
-
-
-def settings(env: dict[str, str] | None = None) -> Settings:
+def settings(env: Mapping[str, str] | None = None) -> Settings:
     """:class:`Settings` from ``env`` (default: this process's environment, now). A value that does not parse fails
-    naming the variable and the value."""
-    env = dict(os.environ) if env is None else env
-    return Settings(**{f.name: setting(f.name, env) for f in fields(Settings)})
+    naming the variable and the value (:class:`recsys_serving.settings.SettingsError`, a ValueError)."""
+    return Settings.load(env)
 
 
-def setting(name: str, env: dict[str, str] | None = None) -> Any:
+def setting(name: str, env: Mapping[str, str] | None = None) -> Any:
     """One field of :class:`Settings` (``name``), parsed alone: what a DAG file reads at parse time, so a bad value
     of any other variable cannot fail the parse."""
-    env = os.environ if env is None else env
-    f = next(f for f in fields(Settings) if f.name == name)
-    raw = env.get(f.metadata["env"], "")
-    return SETTING_DEFAULTS.get(f.name) if raw == "" else _parse(f.metadata["env"], str(f.type), raw)
+    return Settings.load_field(name, env)
 
 
 def parse_time_setting(name: str) -> Any:
@@ -218,16 +182,16 @@ def parse_time_setting(name: str) -> Any:
     except ValueError as exc:
         import logging
 
-        logging.getLogger(__name__).error("%s; using the default %r", exc, SETTING_DEFAULTS[name])
-        return SETTING_DEFAULTS[name]
+        logging.getLogger(__name__).error("%s; using the default %r", exc, Settings.default(name))
+        return Settings.default(name)
 
 
-def aws_region(env: dict[str, str] | None = None) -> str:
+def aws_region(env: Mapping[str, str] | None = None) -> str:
     """``AWS_DEFAULT_REGION``, else :data:`DEFAULT_REGION`."""
     return settings(env).region
 
 
-def platform_names(env: dict[str, str] | None = None, account: str | None = None) -> PlatformNames:
+def platform_names(env: Mapping[str, str] | None = None, account: str | None = None) -> PlatformNames:
     """Names for the current deployment: ``RECSYS_PREFIX``, the account (``account``, e.g. what STS says, else
     ``AWS_ACCOUNT_ID``) and ``AWS_DEFAULT_REGION``. The local stack's account is the default only on the local target
     (``RECSYS_TARGET=local``): elsewhere a name holding the account is refused without one

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 
 from recsys_serving import EMBEDDING_DIM
+from recsys_serving.settings import DEFAULT_PROBES
 
 log = logging.getLogger(__name__)
 
 ITEM_TABLE = "item_emb"
 USER_TABLE = "user_emb"
-DEFAULT_PROBES = 15
 
 Match = tuple[str, float]
 

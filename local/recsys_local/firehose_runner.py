@@ -36,7 +36,6 @@ import base64
 import binascii
 import json
 import logging
-import os
 import re
 import shutil
 import threading
@@ -53,6 +52,7 @@ from recsys.config import aws_region
 from recsys_local import service_roles
 from recsys_local.aws_server import AwsCall, Forward, json_response
 from recsys_local.clients import local_client
+from recsys_local.settings import ExecutorSettings
 
 log = logging.getLogger("recsys_local.firehose")
 
@@ -101,11 +101,6 @@ class InvocationFailed(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-def _env_number(name: str, kind: type) -> Any:
-    value = os.environ.get(name)
-    return kind(value) if value else None
 
 
 def render_prefix(prefix: str, when: datetime, error_type: str = "") -> str:
@@ -219,12 +214,13 @@ class FirehoseRunner:
         self.sessions = service_roles.Sessions(service_roles.FIREHOSE)
         self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
+        knobs = ExecutorSettings.load()
         #: Overrides of the streams' own BufferingHints (None: use the stream's, as Firehose does).
-        self.buffer_bytes: int | None = _env_number("FIREHOSE_BUFFER_BYTES", int)
-        self.buffer_seconds: float | None = _env_number("FIREHOSE_BUFFER_SECONDS", float)
-        self.poll_seconds = float(os.environ.get("FIREHOSE_POLL_SECONDS", 1))
+        self.buffer_bytes = knobs.firehose_buffer_bytes
+        self.buffer_seconds = knobs.firehose_buffer_seconds
+        self.poll_seconds = knobs.firehose_poll_seconds
         #: Seconds between a failed invocation and its retry (doubles each time, at most 5 s).
-        self.retry_backoff = float(os.environ.get("FIREHOSE_RETRY_BACKOFF_SECONDS", 0.5))
+        self.retry_backoff = knobs.firehose_retry_backoff_seconds
         #: Guards the states DirectPut calls append to while the loop delivers them.
         self.lock = threading.RLock()
 

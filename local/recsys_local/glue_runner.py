@@ -38,6 +38,7 @@ from recsys.config import aws_region
 from recsys_local import service_roles
 from recsys_local.aws_server import AwsCall, Forward, json_response
 from recsys_local.clients import local_client
+from recsys_local.settings import ExecutorSettings
 
 log = logging.getLogger("recsys_local.glue")
 
@@ -78,7 +79,7 @@ class GlueRunner:
         self.lock = threading.Lock()
         #: Held from the MaxConcurrentRuns check until the new run is registered.
         self.start_lock = threading.Lock()
-        self.minute_seconds = float(os.environ.get("GLUE_TIMEOUT_UNIT_SECONDS", 60))
+        self.minute_seconds = ExecutorSettings.load().glue_timeout_unit_seconds
         #: run id -> the job role's session the run acts as (enforcing endpoint only; recsys_local.service_roles)
         self.sessions: dict[str, dict[str, str] | None] = {}
 

@@ -69,3 +69,22 @@ def test_the_deployment_requirements_resolve_with_airflow_3_3_2_against_the_lock
     result = subprocess.run([*command, "pandas==2.2.0", "apache-airflow==3.3.2"], capture_output=True, text=True)
     assert result.returncode != 0
     assert "pandas==2.2.0" in result.stderr
+
+
+def test_the_lambdas_settings_loader_is_the_version_the_workers_run():
+    """The serving package's settings loader (pydantic-settings and what it needs) is pinned in the Lambdas' lock at
+    the versions of requirements-lock.txt: one loader, one behaviour, in every home."""
+
+    def pins(path: str) -> dict[str, str]:
+        found = {}
+        for line in (project_root() / path).read_text().splitlines():
+            requirement = line.split("#", 1)[0].split(" --hash", 1)[0].strip()
+            if "==" in requirement:
+                name, _, version = requirement.partition("==")
+                found[name.lower().replace("_", "-")] = version.strip()
+        return found
+
+    lambdas, lock = pins("include/recsys_serving/lambda-requirements.txt"), pins("requirements-lock.txt")
+    loader = {"pydantic", "pydantic-core", "pydantic-settings", "annotated-types", "typing-inspection", "python-dotenv"}
+    assert loader <= set(lambdas)
+    assert {name: lambdas[name] for name in loader} == {name: lock[name] for name in loader}

@@ -1,7 +1,8 @@
-"""The environment the code reads, against docs/configuration.md: production code reads it only through
-``recsys.config.Settings``, whose variables are the "Airflow workers" table; the Lambdas read exactly the "Lambdas'
-environment" table; what the local platform reads is in its table. A variable read and not documented (or documented
-and never read) fails here, by name."""
+"""The environment the code reads, against docs/configuration.md. Every home reads it only through a class on the one
+loader (``recsys_serving.settings.SettingsBase``): production's ``recsys.config.Settings`` is the "Airflow workers"
+table, ``recsys_serving.settings.LambdaSettings`` the "Lambdas' environment" table, ``recsys_local.settings``' classes
+the local platform's table; each table holds its class's variables and defaults. A read anywhere else, or a variable
+read and not documented (or documented and never read), fails here, by name."""
 
 from __future__ import annotations
 
@@ -10,16 +11,29 @@ import re
 from pathlib import Path
 
 import pytest
+from source_tree import LOCAL, PRODUCTION, ROOT, SERVING, python_files
 
-from recsys.config import Settings, platform_names, project_root, settings
+from recsys.config import Settings, platform_names, settings
+from recsys_local.settings import ExecutorSettings, StackSettings, stack_settings
+from recsys_serving.settings import LambdaSettings, SettingsBase, SettingsError
 
-ROOT = project_root()
 PAGE = ROOT / "docs" / "configuration.md"
-PRODUCTION = [ROOT / "include" / "recsys", ROOT / "dags", ROOT / "plugins"]
-#: The Glue script is standalone (Glue runs it): the variables it reads are the local Glue executor's.
+#: The Glue script ships alone (Glue runs it, without our packages): the Spark session it makes when no Glue runtime
+#: is present reads the local Glue executor's three variables (docs/configuration.md, the local platform's table).
 STANDALONE = ROOT / "include" / "recsys" / "etl" / "glue_job.py"
-#: Variables of other programs (the shell's, Java's, Airflow's, the Lambda runtime's) that code reads, not settings.
-NOT_SETTINGS = {"PATH", "HOME", "JAVA_HOME", "LAMBDA_TASK_ROOT", "AIRFLOW__LOGGING__LOGGING_LEVEL", "TMPDIR"}
+GLUE_SCRIPT_VARIABLES = {"MARIADB_JDBC_JAR", "SPARK_MASTER", "SPARK_DRIVER_MEMORY"}
+#: Variables of other programs (the shell's, Java's, Airflow's) that code forwards to a child process, not settings.
+NOT_SETTINGS = {"PATH", "HOME", "JAVA_HOME", "AIRFLOW__LOGGING__LOGGING_LEVEL", "TMPDIR"}
+#: The local table's rows no settings class reads, and why: boto3's and Terraform's own variables that the stack writes
+#: into stack.env (the workers' identity), the tests' knobs (read by tests), the Glue script's.
+LOCAL_ROWS_OF_OTHER_PROGRAMS = {
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ENDPOINT_URL_STS",
+    "RELIABILITY_LOAD_EVENTS",
+    "DURABILITY_FAULTS",
+} | GLUE_SCRIPT_VARIABLES
 #: Files that may build Settings at import (parse) time, and why: docs/configuration.md and recsys.config say which.
 PARSE_TIME = {"include/recsys/dag_defaults.py", "dags/vector_db_embeddings.py"}
 
@@ -97,28 +111,73 @@ def environment_reads(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-def python_files(*folders: Path) -> list[Path]:
-    return sorted(p for folder in folders for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+def rows(prefix: str) -> dict[str, str]:
+    """Variable -> its default cell, for the table under the heading starting ``prefix``."""
+    matches = []
+    heading = ""
+    for line in PAGE.read_text().splitlines():
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip()
+        elif line.startswith("| `") and heading.startswith(prefix):
+            cells = line.split("|")
+            matches += [(name, cells[2]) for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[1])]
+    return dict(matches)
 
 
-def test_settings_variables_are_the_airflow_workers_table_each_once():
-    documented = table("Airflow workers")
-    assert sorted(documented) == sorted(set(documented)), "a variable is listed twice"
-    assert set(documented) == set(Settings.variables())
+#: Each settings class and the table that documents it.
+CLASSES = [
+    (Settings, "Airflow workers"),
+    (LambdaSettings, "The Lambdas' environment"),
+    (StackSettings, "The local platform only"),
+    (ExecutorSettings, "The local platform only"),
+]
 
 
-def test_production_code_reads_the_environment_only_through_settings():
+def test_each_table_lists_its_classes_variables_each_once():
+    for heading in {heading for _, heading in CLASSES}:
+        documented = table(heading)
+        assert sorted(documented) == sorted(set(documented)), f"{heading}: a variable is listed twice"
+        read = set().union(*(cls.variables() for cls, h in CLASSES if h == heading))
+        other = LOCAL_ROWS_OF_OTHER_PROGRAMS if heading.startswith("The local") else set()
+        assert set(documented) == read | other, heading
+
+
+def documented_default(value: object) -> str:
+    """How a table writes a default: ``60`` for 60.0, the path's last part for a folder of the checkout."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, Path):
+        return value.name
+    return str(value)
+
+
+def test_each_default_in_the_tables_is_the_codes():
+    """A field's default is in its row's default cell, in backticks (``2``, ``de-c1w4``): the table is checked from
+    the class, so a changed default fails here until the docs say it too."""
+    wrong = []
+    for cls, heading in CLASSES:
+        cells = rows(heading)
+        for variable, field in cls.variables().items():
+            default = cls.default(field)
+            if default is not None and f"`{documented_default(default)}`" not in cells[variable]:
+                wrong.append(f"{variable}: code {default!r}, docs {cells[variable].strip()!r}")
+    assert wrong == []
+
+
+def test_no_home_reads_the_environment_outside_the_loader():
+    """Production, serving and local code read the environment only through a settings class: no ``os.environ``
+    lookup, ``os.getenv`` or ``in os.environ`` elsewhere (forwarding the whole environment to a child is no read).
+    The Glue script is the exception: it ships alone."""
     outside = []
-    for path in python_files(*PRODUCTION):
-        if path in (STANDALONE, ROOT / "include" / "recsys" / "config.py"):
+    for path in python_files(*PRODUCTION, SERVING, LOCAL):
+        if path == STANDALONE:
             continue
-        text = path.read_text()
         relative = path.relative_to(ROOT).as_posix()
         outside += [
             f"{relative}:{line} reads {name}" for line, name in environment_reads(path) if name not in NOT_SETTINGS
         ]
-        outside += [f"{relative} calls os.getenv" for _ in re.findall(r"\bos\.getenv\(", text)]
-    assert outside == [], f"read it through recsys.config.settings() and document it: {outside}"
+    assert outside == [], f"add a field to the home's settings class (SettingsBase) and document it: {outside}"
+    assert {name for _, name in environment_reads(STANDALONE)} == GLUE_SCRIPT_VARIABLES
 
 
 def parse_time_code(tree: ast.Module) -> list[ast.AST]:
@@ -198,36 +257,76 @@ def test_a_bad_parse_time_value_is_logged_and_the_dags_still_load(monkeypatch, c
         settings()  # a task refuses it
 
 
-def test_the_lambdas_read_exactly_their_table():
-    serving = ROOT / "include" / "recsys_serving"
-    read = {name for path in python_files(serving) for _, name in environment_reads(path)} - NOT_SETTINGS
-    documented = table("The Lambdas' environment")
-    assert sorted(documented) == sorted(set(documented)), "a variable is listed twice"
-    assert read == set(documented)
+def test_terraform_sets_only_what_the_lambdas_read():
     terraform = (ROOT / "terraform" / "modules" / "streaming_inference" / "main.tf").read_text()
     environment = terraform[terraform.index("environment {") :]
     set_by_terraform = set(re.findall(r"^\s+([A-Z][A-Z0-9_]+)\s+=", environment, flags=re.MULTILINE))
-    assert set_by_terraform <= read, "Terraform sets a variable the Lambdas never read"
+    assert set_by_terraform <= set(LambdaSettings.variables()), "Terraform sets a variable the Lambdas never read"
 
 
-def test_what_the_local_platform_reads_is_documented():
-    from recsys_local.settings import STACK_ENV
+def test_every_field_of_a_settings_class_names_one_variable():
+    """A field reads its own variable, named once: two fields of one class never share one (a derived field, which
+    reads none, is allowed: ``StackSettings.names``)."""
+    for cls, _ in CLASSES:
+        aliases = [f.validation_alias for f in cls.model_fields.values() if f.validation_alias is not None]
+        assert all(isinstance(a, str) and re.fullmatch(r"[A-Z][A-Z0-9_]+", a) for a in aliases), cls
+        assert len(aliases) == len(set(aliases)), cls
+    assert [name for name, f in StackSettings.model_fields.items() if f.validation_alias is None] == ["host", "names"]
 
-    read = {name for path in python_files(ROOT / "local", STANDALONE.parent) for _, name in environment_reads(path)}
-    read = {name for name in read if not name.startswith("<")}  # computed names: STACK_ENV's, added below
-    read |= set(STACK_ENV)
-    documented = {name for names in tables().values() for name in names}
-    assert sorted(read - NOT_SETTINGS - documented) == []
 
-
-def test_a_bad_value_names_its_variable_and_empty_means_unset():
-    with pytest.raises(ValueError, match=r"RECSYS_TASK_RETRIES='two'"):
+def test_a_bad_value_names_its_variable_value_and_form_in_every_home():
+    with pytest.raises(SettingsError, match=r"RECSYS_TASK_RETRIES='two': input should be a valid integer"):
         settings({"RECSYS_TASK_RETRIES": "two"})
-    with pytest.raises(ValueError, match=r"VECTOR_DB_KEEP_VERSIONS='-1'"):
+    with pytest.raises(ValueError, match=r"VECTOR_DB_KEEP_VERSIONS='-1': input should be greater than or equal to 0"):
         settings({"VECTOR_DB_KEEP_VERSIONS": "-1"})
+    with pytest.raises(SettingsError, match=r"VECTOR_DB_PROBES='many': input should be a valid integer"):
+        LambdaSettings.load({"VECTOR_DB_PROBES": "many"})
+    with pytest.raises(SettingsError, match=r"AWS_PORT='70000': input should be less than or equal to 65535"):
+        stack_settings({"AWS_PORT": "70000"})
+    with pytest.raises(SettingsError, match=r"FIREHOSE_POLL_SECONDS='0': input should be greater than 0"):
+        ExecutorSettings.load({"FIREHOSE_POLL_SECONDS": "0"})
+    # every bad value at once, each named
+    with pytest.raises(SettingsError) as caught:
+        settings({"RECSYS_TASK_RETRIES": "two", "RECSYS_TARGET": "gcp"})
+    assert "RECSYS_TASK_RETRIES='two'" in str(caught.value)
+    assert "RECSYS_TARGET='gcp'" in str(caught.value)
+
+
+def test_empty_or_blank_means_unset_in_every_home():
     chosen = settings({"RECSYS_TASK_RETRIES": "", "TERRAFORM_DIR": "/srv/tf", "RECSYS_RETRY_DELAY_SECONDS": "0.5"})
     assert (chosen.task_retries, chosen.terraform_dir, chosen.retry_delay_seconds) == (2, Path("/srv/tf"), 0.5)
+    assert settings({"TF_VAR_FILE": "  "}).tf_var_file is None
+    assert LambdaSettings.load({"MODEL_VERSION": "", "VECTOR_DB_PROBES": " "}).model_version == "latest"
+    assert stack_settings({"MYSQL_PORT": "", "LOCAL_IAM_ENFORCEMENT": ""}).mysql_port == 3307
+    assert stack_settings({"LOCAL_IAM_ENFORCEMENT": ""}).iam_enforcement == "on"
     assert platform_names({"RECSYS_TARGET": "aws"}).account is None
+
+
+def test_a_settings_class_reads_only_the_environment_it_is_given(monkeypatch):
+    monkeypatch.setenv("RECSYS_TASK_RETRIES", "7")
+    assert settings({}).task_retries == 2  # a mapping given: the process's environment is not looked at
+    assert settings().task_retries == 7
+    monkeypatch.setenv("RECSYS_TASK_RETRIES", "8")
+    assert settings().task_retries == 8  # read at the call, never cached
+
+
+def test_one_field_parsed_alone_ignores_the_others_bad_values():
+    from recsys.config import setting
+
+    assert setting("task_retries", {"RECSYS_TASK_RETRIES": "5", "VECTOR_DB_KEEP_VERSIONS": "many"}) == 5
+    with pytest.raises(SettingsError, match="RECSYS_TASK_RETRIES='x'"):
+        setting("task_retries", {"RECSYS_TASK_RETRIES": "x"})
+
+
+def test_the_loader_reads_no_dotenv_file_and_no_field_without_a_variable(tmp_path, monkeypatch):
+    """Nothing but the environment: a ``.env`` file in the working folder is make's to export, not the loader's to
+    read; a derived field is never read, whatever the environment holds."""
+    (tmp_path / ".env").write_text("RECSYS_TASK_RETRIES=9\n")
+    monkeypatch.chdir(tmp_path)
+    assert settings({}).task_retries == 2
+    assert stack_settings({"names": "x", "host": "localhost"}).host == "127.0.0.1"
+    assert issubclass(SettingsError, ValueError)
+    assert all(issubclass(cls, SettingsBase) for cls, _ in CLASSES)
 
 
 def test_the_reads_check_sees_every_form(tmp_path):

@@ -39,16 +39,18 @@ def bystander(tmp_path: Path) -> Path:
     return folder
 
 
-def test_an_empty_stack_home_is_refused_naming_the_variable():
-    with pytest.raises(ValueError, match="LOCAL_STACK_HOME is set but empty"):
-        stack_settings({"LOCAL_STACK_HOME": ""})
-    with pytest.raises(ValueError, match="LOCAL_STACK_HOME is set but empty"):
-        stack_settings({"LOCAL_STACK_HOME": "  "})
+def test_an_empty_stack_home_is_unset_the_default_never_the_current_directory(bystander, monkeypatch):
+    """The defect as found: an empty value was the current directory, and `make clean` removed the checkout. Empty
+    is unset, as for every setting: the default `.local/` of the project, a folder the stack makes and marks."""
+    monkeypatch.chdir(bystander)
+    for empty in ("", "  "):
+        assert stack_settings({"LOCAL_STACK_HOME": empty}).home == ROOT / ".local"
+    assert stack_settings({}).home == ROOT / ".local"
 
 
 @pytest.mark.parametrize("command", ["clean", "down"])
-@pytest.mark.parametrize("home", ["", "."])
-def test_clean_and_down_refuse_an_empty_or_dot_home_and_the_current_directory_stays(bystander, command, home):
+def test_clean_and_down_refuse_a_dot_home_and_the_current_directory_stays(bystander, command):
+    home = "."
     result = cli([command], cwd=bystander, home=home)
     assert result.returncode == 2
     assert "LOCAL_STACK_HOME" in result.stderr
@@ -117,19 +119,20 @@ def test_a_home_from_before_the_mark_is_adopted_by_up_and_refused_by_clean_until
     assert owned(legacy, "delete")
 
 
-def test_make_clean_with_an_empty_home_in_dot_env_keeps_the_checkout(tmp_path):
-    """The defect as found: the Makefile exports `.env`; an empty LOCAL_STACK_HOME once removed the checkout. Run in a
-    copy of the Makefile, so a regression deletes only the copy's folder."""
+def test_make_clean_with_the_checkout_as_home_in_dot_env_keeps_the_checkout(tmp_path):
+    """The Makefile exports `.env`; an empty LOCAL_STACK_HOME once removed the checkout (empty is the default now:
+    the test above). A home that is the checkout itself is refused. Run in a copy of the Makefile, so a regression
+    deletes only the copy's folder."""
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     shutil.copy(ROOT / "Makefile", checkout / "Makefile")
     (checkout / ".venv").symlink_to(ROOT / ".venv")
-    (checkout / ".env").write_text("LOCAL_STACK_HOME=\n")
+    (checkout / ".env").write_text("LOCAL_STACK_HOME=.\n")
     (checkout / "work.py").write_text("print('mine')\n")
     env = {k: v for k, v in os.environ.items() if k != "LOCAL_STACK_HOME"}
     result = subprocess.run(["make", "clean"], cwd=checkout, env=env, capture_output=True, text=True, check=False)
     assert result.returncode != 0
-    assert "LOCAL_STACK_HOME is set but empty" in result.stderr
+    assert "LOCAL_STACK_HOME" in result.stderr
     assert (checkout / "work.py").exists()
 
 

@@ -283,7 +283,7 @@ def test_the_local_target_plugs_in_from_the_local_platform():
     assert isinstance(plugged, AwsTarget)
     with pytest.raises(ProvisioningError, match=r"RECSYS_TARGET_FACTORY='nowhere:Target' cannot be loaded"):
         target_for({"RECSYS_TARGET": "local", "RECSYS_TARGET_FACTORY": "nowhere:Target"})
-    with pytest.raises(ProvisioningError, match="expected 'local' or 'aws'"):
+    with pytest.raises(ProvisioningError, match="RECSYS_TARGET='gcp': input should be 'local' or 'aws'"):
         target_for({"RECSYS_TARGET": "gcp"})
 
 

@@ -52,8 +52,6 @@ def target_for(env: dict[str, str]) -> Target:
         )
     if chosen.target == "aws":
         return AwsTarget(env)
-    if chosen.target != "local":
-        raise ProvisioningError(f"RECSYS_TARGET={chosen.target!r}: expected 'local' or 'aws'")
     spec = chosen.target_factory
     if not spec:
         raise ProvisioningError(

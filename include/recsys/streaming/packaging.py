@@ -30,11 +30,12 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import recsys_serving
-from recsys.config import aws_region, project_root, settings
+from recsys.config import Settings, aws_region, project_root, settings
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,8 @@ PLATFORM = "manylinux2014_x86_64"
 MAX_ZIPPED = 50 * 1024 * 1024
 MAX_UNZIPPED = 250 * 1024 * 1024
 REQUIREMENTS = Path(recsys_serving.__file__).with_name("lambda-requirements.txt")
-WHEELHOUSE_ENV = "RECSYS_LAMBDA_WHEELHOUSE"
-CA_BUNDLE_ENV = "VECTOR_DB_CA_BUNDLE"
-CA_BUNDLE_URL_ENV = "RDS_CA_BUNDLE_URL"
+WHEELHOUSE_ENV = Settings.variable("lambda_wheelhouse")
+CA_BUNDLE_ENV = Settings.variable("vector_db_ca_bundle")
 RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/{region}/{region}-bundle.pem"
 CA_ARCNAME = "certs/vector-db-ca.pem"
 #: Build inputs in the repository: a region's RDS bundle saved here (``<region>-bundle.pem``, public certificates)
@@ -160,15 +160,14 @@ PLATFORM_OPTIONS = (
 )
 
 
-def _wheel_source(env: dict[str, str] | None = None) -> list[str]:
+def _wheel_source(env: Mapping[str, str] | None = None) -> list[str]:
     """pip's index options: none (pip's configured index), or only the wheelhouse ``RECSYS_LAMBDA_WHEELHOUSE`` names."""
-    env = dict(os.environ) if env is None else env
-    wheelhouse = str(settings(env).lambda_wheelhouse or "")
-    if not wheelhouse:
+    wheelhouse = settings(env).lambda_wheelhouse
+    if wheelhouse is None:
         return []
-    if not Path(wheelhouse).is_dir():
+    if not wheelhouse.is_dir():
         raise PackagingError(f"{WHEELHOUSE_ENV}={wheelhouse} is not a folder (fill one with --wheelhouse)")
-    return ["--no-index", "--find-links", str(Path(wheelhouse).resolve())]
+    return ["--no-index", "--find-links", str(wheelhouse.resolve())]
 
 
 def _install(pins: list[str], requirements: Path, target: Path) -> None:
@@ -254,21 +253,20 @@ def check_ca_bundle(data: bytes, where: str) -> int:
     return len(certificates)
 
 
-def ca_bundle(cache: Path, region: str, env: dict[str, str] | None = None) -> Path:
+def ca_bundle(cache: Path, region: str, env: Mapping[str, str] | None = None) -> Path:
     """The CA bundle for the vector DB's certificate (see the module doc)."""
-    env = dict(os.environ) if env is None else env
-    configured = str(settings(env).vector_db_ca_bundle or "")
-    if configured:
-        path = Path(configured)
+    config = settings(env)
+    if config.vector_db_ca_bundle is not None:
+        path = config.vector_db_ca_bundle
         if not path.is_file():
-            raise PackagingError(f"{CA_BUNDLE_ENV}={configured} does not exist")
-        check_ca_bundle(path.read_bytes(), f"{CA_BUNDLE_ENV}={configured}")
+            raise PackagingError(f"{CA_BUNDLE_ENV}={path} does not exist")
+        check_ca_bundle(path.read_bytes(), f"{CA_BUNDLE_ENV}={path}")
         return path
-    shipped = (settings(env).ca_bundle_dir or CA_BUNDLE_DIR) / f"{region}-bundle.pem"
+    shipped = (config.ca_bundle_dir or CA_BUNDLE_DIR) / f"{region}-bundle.pem"
     if shipped.is_file():  # committed with the repository: no download on the worker
         check_ca_bundle(shipped.read_bytes(), str(shipped))
         return shipped
-    url = settings(env).rds_ca_bundle_url or RDS_CA_BUNDLE_URL.format(region=region)
+    url = config.rds_ca_bundle_url or RDS_CA_BUNDLE_URL.format(region=region)
     target = cache / f"rds-ca-{region}.pem"
     if target.is_file() and time.time() - target.stat().st_mtime < CA_CACHE_SECONDS:
         return target
@@ -339,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m recsys.streaming.packaging",
         description="Build the Lambda packages ahead of time (--build), or download their dependencies' wheels "
         f"(--wheelhouse), for Airflow workers without the internet: upload the zips to the scripts bucket's lambda/ "
-        "and set RECSYS_PREBUILT_PACKAGES on the workers to their sha256s (or give them to a run's prebuilt_packages "
-        f"Param), or set {WHEELHOUSE_ENV} to the wheel folder on the workers.",
+        f"and set {Settings.variable('prebuilt_packages')} on the workers to their sha256s (or give them to a run's "
+        f"prebuilt_packages Param), or set {WHEELHOUSE_ENV} to the wheel folder on the workers.",
     )
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--build", type=Path, metavar="DIR", help="build both zips into DIR")
@@ -358,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for package in packages:
         print(f"{package.function}: {package.path} sha256 {package.sha256} -> s3://<scripts bucket>/{package.key}")
-    print("RECSYS_PREBUILT_PACKAGES=" + ",".join(p.sha256 for p in packages))
+    print(f"{Settings.variable('prebuilt_packages')}=" + ",".join(p.sha256 for p in packages))
     return 0
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recsys_local.bench import Entry, say
-from recsys_local.settings import stack_settings
+from recsys_local.settings import ExecutorSettings, stack_settings
 from recsys_local.stack import Stack
 
 SLACK_SECONDS = 2.0
@@ -62,10 +62,8 @@ def run(quick: bool) -> list[Entry]:
     except firehose.exceptions.ResourceNotFoundException:
         raise NotDeployed(f"{names.delivery_stream} does not exist: run `make demo` first") from None
     destination = description["DeliveryStreamDescription"]["Destinations"][0]["ExtendedS3DestinationDescription"]
-    interval = float(destination["BufferingHints"]["IntervalInSeconds"])
-    import os
-
-    interval = float(os.environ.get("FIREHOSE_BUFFER_SECONDS", interval))
+    hinted = float(destination["BufferingHints"]["IntervalInSeconds"])
+    interval = ExecutorSettings.load().firehose_buffer_seconds or hinted
     bucket = names.recommendations_bucket
     product = _product(stack)
     events = 1 if quick else 10  # each waits for one buffer interval
