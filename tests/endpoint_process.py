@@ -1,4 +1,4 @@
-"""The local AWS endpoint as its own process (``python -m recsys_local.aws_server``), as the stack runs it."""
+"""The local AWS endpoint as its own process (``python -m recsys_local.aws_endpoint``), as the stack runs it."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def free_port() -> int:
 
 
 class Endpoint:
-    """``python -m recsys_local.aws_server`` as a child process on a fixed port and state directory."""
+    """``python -m recsys_local.aws_endpoint`` as a child process on a fixed port and state directory."""
 
     def __init__(self, state_dir: Path, log_path: Path) -> None:
         self.port = free_port()
@@ -64,7 +64,7 @@ class Endpoint:
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "recsys_local.aws_server", "--port", str(self.port), "--state-dir", "."],
+                [sys.executable, "-m", "recsys_local.aws_endpoint", "--port", str(self.port), "--state-dir", "."],
                 cwd=self.state_dir,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -1,5 +1,5 @@
-"""The project's source tree as the tests read it: the three homes' folders, their Python files, each file's imports
-and the import graph between the project's own modules (tests/unit/test_layers.py, tests/unit/test_settings.py).
+"""The project's source tree as the tests read it: the three homes' folders (one list for every test that reads the
+code), their Python files, each file's imports and the import graph between the project's own modules.
 
 A module is named as Python imports it: ``include/recsys/etl/glue_job.py`` is ``recsys.etl.glue_job``, a package's
 ``__init__.py`` is the package, and a DAG or plugin file is a top-level module (Airflow puts ``dags/`` and
@@ -44,8 +44,9 @@ def imports(path: Path) -> list[tuple[int, str]]:
 def module_name(path: Path, folder: Path) -> str:
     """The name Python imports ``path`` under when ``folder`` is a package (it holds ``__init__.py``) or a folder on
     the path (``dags/``): ``recsys_local/seed/__init__.py`` -> ``recsys_local.seed``."""
-    base = folder if (folder / "__init__.py").is_file() else None
-    parts = [folder.name, *path.relative_to(folder).with_suffix("").parts] if base else [path.stem]
+    parts = list(path.relative_to(folder).with_suffix("").parts)
+    if (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -83,8 +84,9 @@ def imported_modules(path: Path, name: str, known: Iterable[str]) -> list[tuple[
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names if alias.name in known]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+            if node.level:  # `from . import x` is the package's x; each further dot goes one package up
+                parts = package.split(".")
+                anchor = parts[: len(parts) - (node.level - 1)]
                 base = ".".join([*anchor, node.module] if node.module else anchor)
             else:
                 base = node.module or ""
@@ -98,7 +100,7 @@ def imported_modules(path: Path, name: str, known: Iterable[str]) -> list[tuple[
             named = "." in module or attribute.isidentifier()  # not a bare word: a DAG id is its module's name
             if module in known and named and (not attribute or attribute.isidentifier()):
                 found.append((node.lineno, module))
-    return found
+    return list(dict.fromkeys(found))  # `from a import b, c` imports a once
 
 
 def import_graph(*folders: Path) -> dict[str, set[str]]:
@@ -147,7 +149,7 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def shortest_cycle(graph: dict[str, set[str]], component: set[str]) -> list[str]:
-    """The shortest path from the component's first module back to itself, inside the component (breadth-first)."""
+    """The shortest way from the component's first module back to itself, inside the component (breadth-first)."""
     start = min(component)
     came_from: dict[str, str] = {}
     frontier = [start]
@@ -159,7 +161,7 @@ def shortest_cycle(graph: dict[str, set[str]], component: set[str]) -> list[str]
                     path = [node]
                     while path[-1] != start:
                         path.append(came_from[path[-1]])
-                    return [start, *reversed(path[:-1]), start] if node != start else [start, start]
+                    return [*reversed(path), start]
                 if target not in came_from:
                     came_from[target] = node
                     following.append(target)

@@ -27,6 +27,8 @@ from psycopg import sql
 
 from recsys_local import postgres
 from recsys_local.process import StackError, StateFile, wait_until
+from recsys_local.secrets import load_or_create
+from recsys_local.settings import StackSettings
 
 SERVICE = "airflow_db"
 #: The socket's number (the server listens on no TCP port; each stack home has its own socket folder).
@@ -61,6 +63,11 @@ class AirflowDBConfig:
         """Airflow's ``sql_alchemy_conn``: psycopg2 through the socket, password-authenticated."""
         host = quote(str(self.socket_dir), safe="")
         return f"postgresql+psycopg2://{ROLE}:{quote(self.password, safe='')}@/{DATABASE}?host={host}&port={self.port}"
+
+
+def config(settings: StackSettings) -> AirflowDBConfig:
+    """The stack's Airflow metadata DB: its folder and the password of the stack's secrets (made on first use)."""
+    return AirflowDBConfig(home=settings.home, password=load_or_create(settings.home)["airflow_db_password"])
 
 
 def start(cfg: AirflowDBConfig, state: StateFile) -> bool:

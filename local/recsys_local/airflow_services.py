@@ -7,6 +7,9 @@ Each is started with the stack's environment (connections, AIRFLOW_HOME under th
 ``make down`` stops them (and every process they started). The UI listens on ``http://<host>:<AIRFLOW_PORT>``
 (8080); Airflow's simple auth manager generates the ``admin`` password into
 ``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated`` (local only, git-ignored).
+
+The stack composes these services (its ``down`` stops them, its ``status`` reports them): each function takes what it
+needs of the stack as an :class:`AirflowHost`, which :class:`recsys_local.stack.Stack` is.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from recsys_local.process import StackError, ensure_port_free, spawn, stop_process
+from recsys_local.identity import base_environment
+from recsys_local.process import StackError, StateFile, ensure_port_free, spawn, stop_process
 
 if TYPE_CHECKING:
-    from recsys_local.stack import Stack
+    from recsys_local.settings import StackSettings
 
 #: Start order; stopped in reverse (the api-server, which task processes report to, last).
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -31,20 +35,32 @@ HEALTH_KEYS = {"scheduler": "scheduler", "triggerer": "triggerer", "dag-processo
 USER = "admin"
 
 
+class AirflowHost(Protocol):
+    """What Airflow's processes need of the stack they run on: its settings, folder, process registry and
+    environment, and the migration of its metadata DB."""
+
+    @property
+    def settings(self) -> StackSettings: ...
+    @property
+    def home(self) -> Path: ...
+    @property
+    def state(self) -> StateFile: ...
+    def environment(self) -> dict[str, str]: ...
+    def migrate_airflow(self, progress: Callable[[str], None]) -> None: ...
+
+
 def service(component: str) -> str:
     return f"airflow-{component}"
 
 
-def base_url(stack: Stack) -> str:
+def base_url(stack: AirflowHost) -> str:
     return f"http://{stack.settings.host}:{stack.settings.airflow_port}"
 
 
-def environment(stack: Stack) -> dict[str, str]:
+def environment(stack: AirflowHost) -> dict[str, str]:
     """What every component runs with: the stack's environment plus the settings of a real deployment."""
-    from recsys_local.stack import _base_env
-
     url = base_url(stack)
-    env = {**_base_env(), **stack.environment()}
+    env = {**base_environment(), **stack.environment()}
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.update(
         {
@@ -64,19 +80,19 @@ def environment(stack: Stack) -> dict[str, str]:
     return env
 
 
-def password(stack: Stack) -> str:
+def password(stack: AirflowHost) -> str:
     path = stack.settings.airflow_home / "simple_auth_manager_passwords.json.generated"
     if not path.exists():
         raise StackError(f"{path} not found: the api-server writes it when it first starts")
     return str(json.loads(path.read_text())[USER])
 
 
-def health(stack: Stack) -> dict[str, Any]:
+def health(stack: AirflowHost) -> dict[str, Any]:
     with urllib.request.urlopen(f"{base_url(stack)}/api/v2/monitor/health", timeout=3) as response:  # noqa: S310
         return dict(json.loads(response.read()))
 
 
-def healthy(stack: Stack) -> tuple[bool, str]:
+def healthy(stack: AirflowHost) -> tuple[bool, str]:
     try:
         report = health(stack)
     except OSError as exc:
@@ -89,11 +105,11 @@ def healthy(stack: Stack) -> tuple[bool, str]:
     return not bad, ", ".join(f"{k} {v}" for k, v in states.items())
 
 
-def running(stack: Stack) -> list[str]:
+def running(stack: AirflowHost) -> list[str]:
     return [c for c in COMPONENTS if stack.state.running(service(c))]
 
 
-def start(stack: Stack, progress: Callable[[str], None], timeout: float = 180) -> None:
+def start(stack: AirflowHost, progress: Callable[[str], None], timeout: float = 180) -> None:
     """Start the four components (those not running yet) and wait until Airflow reports them all healthy."""
     missing = [c for c in COMPONENTS if not stack.state.running(service(c))]
     if not missing:
@@ -130,7 +146,7 @@ def start(stack: Stack, progress: Callable[[str], None], timeout: float = 180) -
     raise StackError(f"Airflow did not become healthy within {timeout:.0f} s ({detail}); logs under {logs}")
 
 
-def stop(stack: Stack, progress: Callable[[str], None]) -> None:
+def stop(stack: AirflowHost, progress: Callable[[str], None]) -> None:
     """Stop every recorded component and all the processes it started (task runners, uvicorn workers)."""
     records = stack.state.load()
     for component in reversed(COMPONENTS):

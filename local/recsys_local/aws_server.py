@@ -11,8 +11,10 @@ application in front of moto:
                                                   +-- Extension.start(endpoint): background workers that act like the
                                                       service (run a Glue script, poll Kinesis for Firehose)
 
-Every extension sees each request; the first one that returns a response wins, otherwise moto answers. Extensions
-are listed in :data:`EXTENSIONS` (``module:Class``) so each pipeline adds its own without touching the server.
+Every extension sees each request; the first one that returns a response wins, otherwise moto answers. The server
+knows extensions only by this protocol: which ones run, in which order, is the caller's list (``module:Class``,
+:data:`recsys_local.aws_endpoint.EXTENSIONS`), so each pipeline adds its own without touching the server and no
+executor is imported by the server it plugs into.
 
 moto's models are plain dicts that are not safe for concurrent use (its own code says so), while the server runs a
 thread per request. Unserialized, concurrent calls raced: ``dictionary changed size during iteration`` answered 500
@@ -20,19 +22,15 @@ in the middle of a create that had already been applied, the client's SDK retrie
 ``AlreadyExists`` (a Terraform apply then failed with a resource outside its state); two ``PutRecord`` calls could
 take the same Kinesis sequence number. So every call into moto holds :data:`MOTO_LOCK` (extensions that read moto's
 backends directly take it too); an extension's own slow work (running a Glue script, invoking a Lambda) does not.
-Run it with ``python -m recsys_local.aws_server --help``.
+The endpoint as the stack runs it: ``python -m recsys_local.aws_endpoint --help``.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import io
 import json
 import logging
-import os
-import signal
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,18 +44,6 @@ log = logging.getLogger("recsys_local.aws")
 
 #: Held for every call into moto and every direct use of its backends (re-entrant: a patched model may call moto).
 MOTO_LOCK = threading.RLock()
-
-#: The executors loaded into the endpoint, as ``module:Class``; each takes ``(state_dir: Path)``.
-EXTENSIONS: list[str] = [
-    "recsys_local.iam_audit:ActionLog",  # first: it wraps moto's authorization before anything else runs
-    "recsys_local.fidelity:MotoFidelity",
-    "recsys_local.s3_persistence:S3Persistence",
-    "recsys_local.kinesis_persistence:KinesisPersistence",
-    "recsys_local.moto_snapshot:MotoSnapshot",  # after S3's restore: it configures the buckets the mirror made
-    "recsys_local.glue_runner:GlueRunner",
-    "recsys_local.lambda_runner:LambdaRunner",
-    "recsys_local.firehose_runner:FirehoseRunner",
-]
 
 
 @dataclass
@@ -204,21 +190,10 @@ class InterceptingApp:
                 log.exception("extension %s failed after %s %s", type(extension).__name__, call.target, call.path)
 
 
-#: The extension that refuses what the caller's policies do not allow: right after the request log, before anything
-#: answers.
-IAM_ENFORCEMENT = "recsys_local.iam_enforce:IamEnforcement"
-#: Set in the endpoint's own process by ``--enforce-iam audit``.
-IAM_AUDIT_ONLY = "RECSYS_IAM_AUDIT_ONLY"
-
-
-def extensions(enforce_iam: bool) -> list[str]:
-    """The endpoint's extensions, in order; with IAM enforcement when asked."""
-    return [EXTENSIONS[0], IAM_ENFORCEMENT, *EXTENSIONS[1:]] if enforce_iam else list(EXTENSIONS)
-
-
-def load_extensions(state_dir: Path, names: list[str] | None = None) -> list[Extension]:
+def load_extensions(state_dir: Path, names: list[str]) -> list[Extension]:
+    """An instance of each extension named ``module:Class``, in order; each class takes ``(state_dir: Path)``."""
     loaded: list[Extension] = []
-    for spec in EXTENSIONS if names is None else names:
+    for spec in names:
         module_name, _, class_name = spec.partition(":")
         cls = getattr(importlib.import_module(module_name), class_name)
         loaded.append(cls(state_dir))
@@ -259,9 +234,10 @@ def request_handler() -> type:
 
 
 class LocalAwsServer:
-    """moto + extensions on host:port, usable in-process (tests) or as the stack's supervised process."""
+    """moto + the extensions named ``module:Class`` (in order) on host:port, usable in-process (tests) or as the
+    stack's supervised process (:mod:`recsys_local.aws_endpoint`)."""
 
-    def __init__(self, host: str, port: int, state_dir: Path, extensions: list[str] | None = None) -> None:
+    def __init__(self, host: str, port: int, state_dir: Path, extensions: list[str]) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         self.state_dir = state_dir
@@ -312,52 +288,3 @@ class LocalAwsServer:
                 extension.stop()
             except Exception:  # one extension's failure must not keep the others from saving theirs
                 log.exception("extension %s failed to stop", type(extension).__name__)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m recsys_local.aws_server",
-        description="Serve the local AWS endpoint (moto plus the stack's executors) until SIGTERM or SIGINT.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5055)
-    parser.add_argument("--state-dir", type=Path, required=True, help="where executors keep state across restarts")
-    parser.add_argument(
-        "--enforce-iam",
-        choices=("on", "audit"),
-        help="authorize every request against the caller's IAM policies, as AWS does (recsys_local.iam_enforce); "
-        "audit: log what would be refused and refuse nothing. The emulator's own credentials (test) stay the "
-        "account's administrator",
-    )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    state_dir = args.state_dir.resolve()  # executors hand paths to subprocesses with other working directories
-    state_dir.mkdir(parents=True, exist_ok=True)
-    if args.enforce_iam == "audit":
-        os.environ[IAM_AUDIT_ONLY] = "1"  # read by the extension when it loads, in this process
-    if args.enforce_iam is not None:
-        from recsys_local.service_roles import ENFORCING
-
-        os.environ[ENFORCING] = "1"  # the executors act as the roles AWS's services would (recsys_local.service_roles)
-    server = LocalAwsServer(args.host, args.port, state_dir, extensions(enforce_iam=args.enforce_iam is not None))
-    stopped = threading.Event()
-
-    def _stop(signum: int, _frame: object) -> None:
-        log.info("signal %s: stopping", signum)
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    server.start()
-    log.info("local AWS endpoint on %s with %d executor(s)", server.endpoint_url, len(server.extensions))
-    # not a bare wait(): the kernel may deliver SIGTERM to any of the server's threads, and then the main thread,
-    # blocked on a lock, never runs the handler (seen: a stop ignored for 90 s); a timed wait re-checks twice a second
-    while not stopped.wait(timeout=0.5):
-        pass
-    server.stop()
-    log.info("stopped")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

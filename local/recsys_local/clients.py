@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import threading
 
 import boto3
 from botocore.config import Config
 
 from recsys.config import DEFAULT_REGION
+from recsys_local.process import port_accepts
+from recsys_local.settings import SharedAwsConfig
 
 #: What a session reads from the environment once, when it is made: the shared files and the profile they name.
-_SHARED_CONFIG = ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE")
 _sessions: dict[tuple[str, ...], boto3.session.Session] = {}
 _sessions_lock = threading.Lock()
 
@@ -20,7 +20,7 @@ def _session() -> boto3.session.Session:
     """A session per shared-config environment. boto3's default session reads the config file once per process, so
     a profile named later (a test or a tool that took a stack's environment: the workers' profile) was "not found"
     even for a client given explicit keys."""
-    key = tuple(os.environ.get(name, "") for name in _SHARED_CONFIG)
+    key = tuple(SharedAwsConfig.load().model_dump().values())
     with _sessions_lock:
         if key not in _sessions:
             _sessions[key] = boto3.session.Session()
@@ -51,3 +51,23 @@ def local_client(
             aws_session_token=keys.get("AWS_SESSION_TOKEN"),
             config=config or Config(retries={"total_max_attempts": attempts}),
         )
+
+
+def aws_healthy(endpoint_url: str) -> tuple[bool, str]:
+    """The endpoint answers S3 ListBuckets (what every pipeline needs first)."""
+    host, _, port = endpoint_url.removeprefix("http://").partition(":")
+    if not port_accepts(host, int(port)):
+        return False, "not listening"
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    s3 = local_client(
+        "s3",
+        endpoint_url,
+        DEFAULT_REGION,
+        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 2}),
+    )
+    try:
+        buckets = s3.list_buckets().get("Buckets", [])
+    except (BotoCoreError, ClientError) as exc:
+        return False, str(exc)
+    return True, f"moto answering S3 ({len(buckets)} buckets)"

@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -718,6 +717,11 @@ def _xml(root: str, inner: str) -> str:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<{root}>{inner}</{root}>'
 
 
+#: True when the endpoint only records what it would refuse (``--enforce-iam audit``): :mod:`recsys_local.aws_endpoint`
+#: sets it before the extension loads.
+AUDIT_ONLY = False
+
+
 class IamEnforcement:
     """Extension: refuses what the caller's policies do not allow (see the module docstring); answers nothing else."""
 
@@ -726,9 +730,7 @@ class IamEnforcement:
         #: (remove it and replay the log) and the record of what a refusal named
         self.decisions = state_dir / DECISIONS if state_dir is not None else None
         self._lock = threading.Lock()
-        from recsys_local.aws_server import IAM_AUDIT_ONLY
-
-        self.audit_only = os.environ.get(IAM_AUDIT_ONLY) == "1"
+        self.audit_only = AUDIT_ONLY
         #: what enforcement costs: signed requests authorized and the seconds spent deciding them (the request
         #: waits for the decision: an upper bound of the time it adds); GET TIMING_PATH answers them (make bench)
         self.authorized = 0

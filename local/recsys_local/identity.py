@@ -28,7 +28,6 @@ from recsys_local.process import StackError
 
 if TYPE_CHECKING:
     from recsys_local.settings import StackSettings
-    from recsys_local.stack import Stack
 
 #: The root an administrator applies (step 0), and the profile the platform acts under.
 ROOT = "airflow_workers"
@@ -48,6 +47,12 @@ IDENTITY_VARIABLES = (
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_ENDPOINT_URL_STS",
 )
+
+
+def base_environment() -> dict[str, str]:
+    """This process's environment without an identity or a connection of its own (a shell that sourced stack.env
+    names the workers' profile): each use adds its own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_") and k not in IDENTITY_VARIABLES}
 
 
 def enabled(settings: StackSettings) -> bool:
@@ -146,26 +151,26 @@ def role_in_place(iam: Any, settings: StackSettings) -> bool:
     return wanted <= {policy["PolicyName"] for policy in attached}
 
 
-def ensure(stack: Stack, progress: Callable[[str], None], base_env: dict[str, str]) -> bool:
-    """Apply ``terraform/airflow_workers`` as the administrator unless the role is in place and unchanged; write
-    the workers' profile. Returns whether it applied."""
+def ensure(settings: StackSettings, admin_env: dict[str, str], progress: Callable[[str], None]) -> bool:
+    """Apply ``terraform/airflow_workers`` with ``admin_env`` (the stack's environment as the emulator's
+    administrator) unless the role is in place and unchanged; write the workers' profile. Returns whether it
+    applied."""
     from recsys.provisioning.terraform import TerraformProvisioner
+    from recsys_local.clients import local_client
     from recsys_local.target import LocalTarget
 
-    settings = stack.settings
     write_profile(settings)
-    # nothing of another identity from the caller's environment (a shell that sourced stack.env names the profile)
-    env = {k: v for k, v in base_env.items() if k not in IDENTITY_VARIABLES} | stack.admin_environment()
-    target = LocalTarget(env)
+    target = LocalTarget(admin_env)
     variables = target.variables(ROOT)
     marker = target.state_path(ROOT).with_suffix(".fingerprint")
     wanted = fingerprint(variables)
     current = marker.read_text().strip() if marker.is_file() else ""
-    if current == wanted and role_in_place(stack.client("iam"), settings):
+    iam = local_client("iam", settings.aws_endpoint_url, settings.names.region)
+    if current == wanted and role_in_place(iam, settings):
         return False
     progress(f"applying terraform/{ROOT} as the administrator: the platform acts as {role_name(settings)}")
-    TerraformProvisioner(env, target=target).provision(ROOT)
-    if not role_in_place(stack.client("iam"), settings):
+    TerraformProvisioner(admin_env, target=target).provision(ROOT)
+    if not role_in_place(iam, settings):
         raise StackError(f"terraform/{ROOT} applied but {role_name(settings)} lacks its policies")
     tmp = marker.with_name(marker.name + ".tmp")
     tmp.write_text(wanted + "\n")

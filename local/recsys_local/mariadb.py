@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pymysql
 
+from recsys_local import tls
 from recsys_local.process import StackError, StateFile, chown_tree, ensure_port_free, spawn, wait_until
+from recsys_local.secrets import load_or_create
+from recsys_local.settings import StackSettings
 
 SERVICE = "mariadb"
 MARIADBD = "/usr/sbin/mariadbd"
@@ -58,13 +61,26 @@ class MariaDBConfig:
         return self.home / "logs" / "mariadb.log"
 
 
+def config(settings: StackSettings) -> MariaDBConfig:
+    """The stack's MariaDB: its settings, the passwords of the stack's secrets (made on first use) and its CA."""
+    secrets = load_or_create(settings.home)
+    return MariaDBConfig(
+        home=settings.home,
+        host=settings.host,
+        port=settings.mysql_port,
+        database=settings.mysql_database,
+        etl_user=settings.mysql_user,
+        etl_password=secrets["mysql_etl_password"],
+        admin_password=secrets["mysql_admin_password"],
+        ca_file=tls.files(settings.home).ca,
+    )
+
+
 def _run_as_root() -> bool:
     return os.geteuid() == 0
 
 
 def write_config(cfg: MariaDBConfig) -> None:
-    from recsys_local import tls
-
     cfg.cnf.parent.mkdir(parents=True, exist_ok=True)
     user_line = f"user = {SYSTEM_USER}\n" if _run_as_root() else ""
     files = tls.ensure(cfg.home, cfg.host)

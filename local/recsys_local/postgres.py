@@ -19,9 +19,10 @@ import psutil
 import psycopg
 from psycopg import sql
 
-from recsys_local import pythonpath
+from recsys_local import pythonpath, tls
 from recsys_local.process import StackError, StateFile, chown_tree, ensure_port_free, make_traversable, wait_until
-from recsys_local.settings import SHELL_ACTIVE
+from recsys_local.secrets import load_or_create
+from recsys_local.settings import SHELL_ACTIVE, StackSettings
 
 SERVICE = "vector_db"
 FRONT_SERVICE = "vector_db_tls"
@@ -83,6 +84,20 @@ class VectorDBConfig:
     @property
     def socket_file(self) -> Path:
         return self.socket_dir / f".s.PGSQL.{self.port}"
+
+
+def config(settings: StackSettings) -> VectorDBConfig:
+    """The stack's vector DB: its settings, the master password of the stack's secrets (made on first use) and
+    its CA."""
+    return VectorDBConfig(
+        home=settings.home,
+        host=settings.host,
+        port=settings.vector_db_port,
+        user=settings.vector_db_user,
+        password=load_or_create(settings.home)["vector_db_password"],
+        database=settings.vector_db_name,
+        ca_file=tls.files(settings.home).ca,
+    )
 
 
 def _bin(name: str) -> str:
@@ -256,7 +271,6 @@ def start_front(cfg: VectorDBConfig, state: StateFile) -> bool:
     """Start the TLS front on the vector DB's port unless it runs; True when started now."""
     import sys
 
-    from recsys_local import tls
     from recsys_local.process import port_accepts, spawn
 
     if state.running(FRONT_SERVICE):

@@ -16,6 +16,9 @@ first): a no-op when they hold them.
 A resource an apply created but could not record (the endpoint's answer was lost and the provider's retry found it
 existing) is imported and the root applied once more. A root that still fails to re-apply is reported with
 Terraform's error and the DAG to run, and does not stop ``make up``.
+
+The stack calls it (:meth:`recsys_local.stack.Stack.up`) and hands over what it needs as data
+(:class:`RestartedStack`): the restore never calls back into the stack.
 """
 
 from __future__ import annotations
@@ -24,10 +27,9 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from recsys_local.stack import Stack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 #: Dependency order: streaming reads the vector DB root's resources; every root reads the ETL buckets.
 ORDER = ("etl", "vector_db", "streaming_inference")
@@ -50,19 +52,33 @@ def applied_roots(target: Any) -> list[str]:
 INDEPENDENT = ("etl", "vector_db")
 
 
-def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dict[str, str]:
+@dataclass(frozen=True)
+class RestartedStack:
+    """What the restore needs of the stack whose AWS endpoint (re)started."""
+
+    #: the platform's environment: each root is re-applied with it, as its DAG applies it
+    env: dict[str, str] = field(repr=False)
+    #: the endpoint's state folder, with its snapshot (:mod:`recsys_local.moto_snapshot`)
+    aws_state: Path
+    #: the endpoint's process, as the stack recorded it (None: not recorded)
+    endpoint_pid: int | None
+    #: the endpoint and region of the administrator's client that gives the vector DB roles their passwords
+    aws_endpoint_url: str
+    region: str
+    #: a connection to the vector DB as its master user (:meth:`recsys_local.postgres.VectorDBConfig.conninfo`)
+    vector_db: dict[str, object] = field(repr=False)
+
+
+def restore_infrastructure(stack: RestartedStack, progress: Callable[[str], None]) -> dict[str, str]:
     """Re-apply every applied root against the (restarted) endpoint; returns root -> "restored" or the error.
     ``etl`` and ``vector_db`` are applied concurrently, ``streaming_inference`` after both."""
     from concurrent.futures import ThreadPoolExecutor
 
     from recsys.provisioning import provisioner
     from recsys_local.moto_snapshot import restored
-    from recsys_local.stack import AWS_SERVICE, _base_env
 
-    env = {**_base_env(), **stack.environment()}
-    roots = applied_roots(provisioner(env).target)
-    record = stack.state.load().get(AWS_SERVICE)
-    snapshot = restored(stack.home / "aws", record.pid) if record is not None else None
+    roots = applied_roots(provisioner(stack.env).target)
+    snapshot = restored(stack.aws_state, stack.endpoint_pid) if stack.endpoint_pid is not None else None
     if not roots:
         return {}
     if snapshot is not None and not snapshot.get("left_out") and snapshot.get("final", True):
@@ -85,18 +101,18 @@ def restore_infrastructure(stack: Stack, progress: Callable[[str], None]) -> dic
     outcome: dict[str, str] = {}
     first = [pipeline for pipeline in roots if pipeline in INDEPENDENT]
     with ThreadPoolExecutor(max_workers=len(first) or 1, thread_name_prefix="restore") as pool:
-        for result in pool.map(lambda pipeline: _restore_root(stack, env, pipeline, report), first):
+        for result in pool.map(lambda pipeline: _restore_root(stack, pipeline, report), first):
             outcome.update(result)
     for pipeline in roots:
         if pipeline not in INDEPENDENT:
-            outcome.update(_restore_root(stack, env, pipeline, report))
+            outcome.update(_restore_root(stack, pipeline, report))
     return outcome
 
 
-def _restore_root(stack: Stack, env: dict[str, str], pipeline: str, progress: Callable[[str], None]) -> dict[str, str]:
+def _restore_root(stack: RestartedStack, pipeline: str, progress: Callable[[str], None]) -> dict[str, str]:
     from recsys.provisioning import OWNER_DAGS, provisioner
 
-    terraform = provisioner(env)  # one per thread: a provisioner keeps per-run state
+    terraform = provisioner(stack.env)  # one per thread: a provisioner keeps per-run state
     outcome: dict[str, str] = {}
     variables: dict[str, Any] = {}
     remembered = terraform.target.applied_variables_path(pipeline)
@@ -136,14 +152,14 @@ def serving_after_restore(remembered: str, loaded: list[str]) -> str:
     return loaded[0]
 
 
-def _still_loaded(stack: Stack, remembered: str, progress: Callable[[str], None]) -> str:
+def _still_loaded(stack: RestartedStack, remembered: str, progress: Callable[[str], None]) -> str:
     """A version pruned since the last deploy would send every batch to ``errors/``: serve the live one instead."""
     import psycopg
 
     from recsys.vectordb.loader import loaded_versions
 
     try:
-        with psycopg.connect(**stack.vectordb().conninfo()) as conn:
+        with psycopg.connect(**stack.vector_db) as conn:
             loaded = [v["model_version"] for v in loaded_versions(conn)]
     except Exception as exc:  # the vector DB's own restart reports its problem; re-apply as remembered
         progress(f"could not list the vector DB's model versions ({_first_line(exc)}); keeping {remembered}")
@@ -169,9 +185,11 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def restore_role_secrets(stack: Stack, outputs: dict[str, Any]) -> dict[str, Any]:
+def restore_role_secrets(stack: RestartedStack, outputs: dict[str, Any]) -> dict[str, Any]:
     """Give the database roles passwords in their (re-created, empty) secrets, as the master user."""
     from recsys.vectordb.roles import ensure_roles
+    from recsys_local.clients import local_client
 
     arns = {"loader": outputs["vector_db_loader_secret_arn"], "reader": outputs["vector_db_reader_secret_arn"]}
-    return ensure_roles(stack.vectordb().conninfo(), stack.client("secretsmanager"), arns)
+    secrets = local_client("secretsmanager", stack.aws_endpoint_url, stack.region)
+    return ensure_roles(stack.vector_db, secrets, arns)

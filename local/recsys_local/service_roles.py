@@ -14,15 +14,15 @@ the job run, the invocation or the delivery fails with STS's AccessDenied, as it
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
 from recsys.config import LOCAL_ACCOUNT_ID
 from recsys_local.clients import local_client
 
-#: Set to 1 in the endpoint's own process when it enforces IAM (on or audit).
-ENFORCING = "RECSYS_LOCAL_IAM_ENFORCING"
+#: True in the endpoint's own process when it enforces IAM (on or audit): :mod:`recsys_local.aws_endpoint` sets it
+#: before the executors load.
+ENFORCING = False
 #: How long a session is asked for, and how long before its end a cached one is replaced.
 SESSION_SECONDS = 3600
 RENEW_BEFORE_SECONDS = 600
@@ -35,7 +35,7 @@ MWAA = "airflow-env.amazonaws.com"
 
 
 def enforcing() -> bool:
-    return os.environ.get(ENFORCING) == "1"
+    return ENFORCING
 
 
 def role_arn(role: str) -> str:

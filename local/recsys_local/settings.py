@@ -19,6 +19,9 @@ from recsys_serving.settings import SettingsBase
 
 #: A TCP port.
 Port = Annotated[int, Field(ge=1, le=65535)]
+#: A database or user name: the stack writes it into SQL and client scripts, so it is a plain identifier (a setting is
+#: data: it never carries a quote, a command or a client escape such as ``\!``).
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]
 
 #: Characters a POSIX shell acts on inside double quotes (and a line break), refused in the stack's home
 SHELL_ACTIVE = frozenset('"$`\\\n')
@@ -43,15 +46,18 @@ class StackSettings(SettingsBase):
     aws_port: Port = Field(5055, validation_alias="AWS_PORT")
     airflow_port: Port = Field(8080, validation_alias="AIRFLOW_PORT")
     host: str = "127.0.0.1"
-    mysql_user: str = Field("etl", validation_alias="MYSQL_USER")
-    mysql_database: str = Field(SOURCE_DATABASE, validation_alias="MYSQL_DATABASE")
-    vector_db_user: str = Field("recsys", validation_alias="VECTOR_DB_USER")
-    vector_db_name: str = Field("postgres", validation_alias="VECTOR_DB_NAME")
+    mysql_user: Identifier = Field("etl", validation_alias="MYSQL_USER")
+    mysql_database: Identifier = Field(SOURCE_DATABASE, validation_alias="MYSQL_DATABASE")
+    vector_db_user: Identifier = Field("recsys", validation_alias="VECTOR_DB_USER")
+    vector_db_name: Identifier = Field("postgres", validation_alias="VECTOR_DB_NAME")
     #: authorize every AWS request against the caller's policies (recsys_local.iam_enforce): off, on, or audit
     #: (record in the endpoint's log what would be refused, refuse nothing)
     iam_enforcement: Annotated[Literal["on", "off", "audit"], BeforeValidator(_enforcement_mode)] = Field(
         "on", validation_alias="LOCAL_IAM_ENFORCEMENT"
     )
+    #: the stack's own tfvars (e.g. ``glue_timeout_minutes = 1``), applied after its variables; never TF_VAR_FILE, so an
+    #: AWS account's file never reaches the local stack
+    local_tf_var_file: Path | None = Field(None, validation_alias="LOCAL_TF_VAR_FILE")
     #: the stack's resource names: derived from RECSYS_PREFIX and AWS_DEFAULT_REGION, always moto's account
     names: PlatformNames = Field(default_factory=PlatformNames)
 
@@ -99,6 +105,15 @@ class ExecutorSettings(SettingsBase):
     firehose_retry_backoff_seconds: NonNegativeFloat = Field(0.5, validation_alias="FIREHOSE_RETRY_BACKOFF_SECONDS")
     #: seconds per minute of a Glue job's Timeout
     glue_timeout_unit_seconds: PositiveFloat = Field(60.0, validation_alias="GLUE_TIMEOUT_UNIT_SECONDS")
+
+
+class SharedAwsConfig(SettingsBase):
+    """boto3's and Terraform's own variables that select a shared configuration (the workers' profile, which
+    ``stack.env`` names): read to know when a process's clients must load it again."""
+
+    config_file: Path | None = Field(None, validation_alias="AWS_CONFIG_FILE")
+    shared_credentials_file: Path | None = Field(None, validation_alias="AWS_SHARED_CREDENTIALS_FILE")
+    profile: str | None = Field(None, validation_alias="AWS_PROFILE")
 
 
 def stack_settings(env: Mapping[str, str] | None = None) -> StackSettings:

@@ -1,4 +1,8 @@
-"""Start, stop and describe the whole local stack; write `.local/stack.env`."""
+"""Start, stop and describe the whole local stack; write `.local/stack.env`.
+
+The stack composes the services below it (``mariadb``, ``postgres``, ``airflow_db``, the AWS endpoint,
+``airflow_services``, ``identity``, ``restore``) and hands each what it needs; none of them imports it back. The
+commands (``python -m recsys_local``, the demo, the benchmarks, the seed) sit above it."""
 
 from __future__ import annotations
 
@@ -8,22 +12,23 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recsys.config import AWS_CONN_ID, DEFAULT_REGION, MYSQL_CONN_ID, VECTOR_DB_CONN_ID, project_root
-from recsys_local import airflow_db, identity, mariadb, postgres, pythonpath, target, tls
+from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID, VECTOR_DB_CONN_ID, project_root
+from recsys_local import airflow_db, airflow_services, identity, mariadb, postgres, pythonpath, target
+from recsys_local.clients import aws_healthy, local_client
 from recsys_local.home import claim, owned
 from recsys_local.process import (
     StackError,
     StateFile,
     ensure_port_free,
-    port_accepts,
     spawn,
     stop_process,
     wait_until,
 )
+from recsys_local.restore import RestartedStack, restore_infrastructure
 from recsys_local.secrets import load_or_create
 from recsys_local.settings import StackSettings
 
@@ -49,40 +54,19 @@ class Stack:
 
     def client(self, service: str) -> Any:
         """A boto3 client for the stack's AWS endpoint (moto's placeholder credentials)."""
-        from recsys_local.clients import local_client
-
         return local_client(service, self.settings.aws_endpoint_url, self.settings.names.region)
 
     def secrets(self) -> dict[str, str]:
         return load_or_create(self.home)
 
     def mariadb(self) -> mariadb.MariaDBConfig:
-        s, secrets = self.settings, self.secrets()
-        return mariadb.MariaDBConfig(
-            home=self.home,
-            host=s.host,
-            port=s.mysql_port,
-            database=s.mysql_database,
-            etl_user=s.mysql_user,
-            etl_password=secrets["mysql_etl_password"],
-            admin_password=secrets["mysql_admin_password"],
-            ca_file=tls.files(self.home).ca,
-        )
+        return mariadb.config(self.settings)
 
     def vectordb(self) -> postgres.VectorDBConfig:
-        s = self.settings
-        return postgres.VectorDBConfig(
-            home=self.home,
-            host=s.host,
-            port=s.vector_db_port,
-            user=s.vector_db_user,
-            password=self.secrets()["vector_db_password"],
-            database=s.vector_db_name,
-            ca_file=tls.files(self.home).ca,
-        )
+        return postgres.config(self.settings)
 
     def airflow_db(self) -> airflow_db.AirflowDBConfig:
-        return airflow_db.AirflowDBConfig(home=self.home, password=self.secrets()["airflow_db_password"])
+        return airflow_db.config(self.settings)
 
     # --- AWS endpoint -------------------------------------------------------------------------------------------
     def start_aws(self) -> bool:
@@ -91,8 +75,8 @@ class Stack:
         s = self.settings
         ensure_port_free(s.host, s.aws_port, "AWS endpoint (moto)", "AWS_PORT")
         log = self.home / "logs" / "aws.log"
-        env = {**_base_env(), "PYTHONPATH": pythonpath()}
-        argv = [sys.executable, "-m", "recsys_local.aws_server", "--host", s.host, "--port", str(s.aws_port)]
+        env = {**identity.base_environment(), "PYTHONPATH": pythonpath()}
+        argv = [sys.executable, "-m", "recsys_local.aws_endpoint", "--host", s.host, "--port", str(s.aws_port)]
         if s.iam_enforcement != "off":
             argv += ["--enforce-iam", s.iam_enforcement]
         pid = spawn([*argv, "--state-dir", str(self.home / "aws")], log, env=env)
@@ -113,7 +97,7 @@ class Stack:
             return
         home.mkdir(parents=True, exist_ok=True)
         progress("migrating the Airflow metadata database (first run only, ~30 s)")
-        env = {**_base_env(), **self.environment()}
+        env = {**identity.base_environment(), **self.environment()}
         airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
         result = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -197,10 +181,10 @@ class Stack:
     def admin_environment(self) -> dict[str, str]:
         """:meth:`environment` as the emulator's administrator: the bootstrap, and what stands for a client outside
         the platform (the demo's activity producer)."""
-        env = {k: v for k, v in self.environment().items() if k not in identity.IDENTITY_VARIABLES}
+        platform = {k: v for k, v in self.environment().items() if k not in identity.IDENTITY_VARIABLES}
         variable = f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}"
-        connection = json.loads(env[variable]) | {"login": self.aws_key, "password": self.aws_key}
-        return {**env, variable: json.dumps(connection), **identity.admin_environment(self.aws_key)}
+        connection = json.loads(platform[variable]) | {"login": self.aws_key, "password": self.aws_key}
+        return {**platform, variable: json.dumps(connection), **identity.admin_environment(self.aws_key)}
 
     def write_env_file(self) -> Path:
         path = self.settings.env_file
@@ -237,21 +221,31 @@ class Stack:
         ):
             started[label] = start()
             progress(f"{label}: {'started' if started[label] else 'already running'}")
-        if workers_role and identity.enabled(self.settings) and identity.ensure(self, progress, _base_env()):
-            progress(f"the platform acts as {identity.role_name(self.settings)} (LOCAL_IAM_ENFORCEMENT)")
+        if workers_role and identity.enabled(self.settings):
+            administrator = {**identity.base_environment(), **self.admin_environment()}
+            if identity.ensure(self.settings, administrator, progress):
+                progress(f"the platform acts as {identity.role_name(self.settings)} (LOCAL_IAM_ENFORCEMENT)")
         self.write_env_file()
         if migrate_airflow:
             self.migrate_airflow(progress)
         if restore and started["AWS endpoint (moto + executors)"]:
-            from recsys_local.restore import restore_infrastructure
-
-            restore_infrastructure(self, progress)
+            restore_infrastructure(self.restarted(), progress)
         progress(f"environment written to {self.settings.env_file}")
+
+    def restarted(self) -> RestartedStack:
+        """What :func:`recsys_local.restore.restore_infrastructure` needs of the stack whose endpoint (re)started."""
+        record = self.state.load().get(AWS_SERVICE)
+        return RestartedStack(
+            env={**identity.base_environment(), **self.environment()},
+            aws_state=self.home / "aws",
+            endpoint_pid=record.pid if record is not None else None,
+            aws_endpoint_url=self.settings.aws_endpoint_url,
+            region=self.settings.names.region,
+            vector_db=self.vectordb().conninfo(),
+        )
 
     def down(self, progress: Callable[[str], None]) -> None:
         """Stop exactly the processes this stack started (Airflow first); refuses a home the stack did not make."""
-        from recsys_local import airflow_services
-
         if not owned(self.home, "stop the processes recorded in"):
             return
 
@@ -287,7 +281,7 @@ class Stack:
         # (one from before the mark is adopted first: it is inside a home being deleted, and its processes must stop)
         for inner in sorted(path.parent for path in self.home.glob("*/stack.json")):
             claim(inner)
-            Stack(replace(self.settings, home=inner)).down(progress)
+            Stack(self.settings.model_copy(update={"home": inner})).down(progress)
         shutil.rmtree(self.home)
         progress(f"removed {self.home}")
 
@@ -314,8 +308,6 @@ class Stack:
 
     def airflow_status(self) -> list[tuple[str, str, str, str]]:
         """Rows for the Airflow components, when `make airflow` started them."""
-        from recsys_local import airflow_services
-
         records = {c: self.state.running(airflow_services.service(c)) for c in airflow_services.COMPONENTS}
         if not any(records.values()) and not any(
             airflow_services.service(c) in self.state.load() for c in airflow_services.COMPONENTS
@@ -331,37 +323,3 @@ class Stack:
             else:
                 rows.append((name, "healthy" if ok else "unhealthy", url, f"pid {record.pid}; {detail}"))
         return rows
-
-
-def aws_healthy(endpoint_url: str) -> tuple[bool, str]:
-    """The endpoint answers S3 ListBuckets (what every pipeline needs first)."""
-    host, _, port = endpoint_url.removeprefix("http://").partition(":")
-    if not port_accepts(host, int(port)):
-        return False, "not listening"
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from recsys_local.clients import local_client
-
-    s3 = local_client(
-        "s3",
-        endpoint_url,
-        DEFAULT_REGION,
-        config=Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 2}),
-    )
-    try:
-        buckets = s3.list_buckets().get("Buckets", [])
-    except (BotoCoreError, ClientError) as exc:
-        return False, str(exc)
-    return True, f"moto answering S3 ({len(buckets)} buckets)"
-
-
-def _base_env() -> dict[str, str]:
-    import os
-
-    # no identity of the caller's (a shell that sourced stack.env names the workers' profile): each use adds its own
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AIRFLOW_CONN_") and k not in identity.IDENTITY_VARIABLES
-    }

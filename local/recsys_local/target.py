@@ -20,7 +20,7 @@ from typing import Any
 
 from recsys.provisioning import ProvisioningError
 from recsys_local import tls
-from recsys_local.settings import stack_settings
+from recsys_local.settings import SharedAwsConfig, StackSettings, stack_settings
 
 #: ``RECSYS_TARGET_FACTORY`` for the local platform: this module's :class:`LocalTarget`.
 FACTORY = f"{__name__}:LocalTarget"
@@ -70,12 +70,12 @@ class LocalTarget:
         self.adopted: dict[str, dict[str, str]] = {}  # pipeline -> address -> import id, see adopt()
 
     def _client(self, service: str) -> Any:
-        from recsys_local.stack import Stack
+        from recsys_local.clients import local_client
 
-        return Stack(self.settings).client(service)
+        return local_client(service, self.settings.aws_endpoint_url, self.settings.names.region)
 
     def preflight(self, pipeline: str) -> None:
-        from recsys_local.stack import aws_healthy
+        from recsys_local.clients import aws_healthy
 
         ok, detail = aws_healthy(self.settings.aws_endpoint_url)
         if not ok:
@@ -110,7 +110,7 @@ class LocalTarget:
         # provider asks iam:GetUser first, which a role is refused)
         credentials = (
             "  skip_credentials_validation = false\n"
-            if self.env.get("AWS_PROFILE")
+            if SharedAwsConfig.load(self.env).profile
             else '  access_key                  = "test"\n  secret_key                  = "test"\n'
             "  skip_credentials_validation = true\n"
         )
@@ -164,10 +164,10 @@ provider "aws" {{
         """``LOCAL_TF_VAR_FILE``: the local stack's own tfvars (e.g. ``glue_timeout_minutes``), applied after the
         stack's variables. A separate name from ``TF_VAR_FILE``, so an AWS account's file never reaches the local
         stack."""
-        var_file = self.env.get("LOCAL_TF_VAR_FILE", "")
-        if var_file and not Path(var_file).is_file():
-            raise ProvisioningError(f"LOCAL_TF_VAR_FILE={var_file} does not exist")
-        return [str(Path(var_file).resolve())] if var_file else []
+        var_file = self.settings.local_tf_var_file
+        if var_file is not None and not var_file.is_file():
+            raise ProvisioningError(f"{StackSettings.variable('local_tf_var_file')}={var_file} does not exist")
+        return [str(var_file.resolve())] if var_file is not None else []
 
     # --- what an AWS account would already have -----------------------------------------------------------------
     def network(self) -> tuple[str, list[str]]:
@@ -201,9 +201,9 @@ provider "aws" {{
     def source_secret(self) -> str:
         """The source credentials in the shape of an RDS-managed secret (user and password only: the job gets the
         endpoint from Terraform's ``source_db_*`` variables), created or refreshed from the stack's MariaDB."""
-        from recsys_local.stack import Stack
+        from recsys_local import mariadb
 
-        mysql = Stack(self.settings).mariadb()
+        mysql = mariadb.config(self.settings)
         body = json.dumps({"username": mysql.etl_user, "password": mysql.etl_password})
         client = self._client("secretsmanager")
         name = self.names.source_db_secret

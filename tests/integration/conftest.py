@@ -9,7 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from recsys_local.aws_server import EXTENSIONS, LocalAwsServer
+from recsys_local.aws_endpoint import EXTENSIONS
+from recsys_local.aws_server import LocalAwsServer
 
 
 @pytest.fixture

@@ -166,13 +166,12 @@ def test_the_platform_acts_as_the_workers_role_and_is_refused_what_it_is_not_gra
     """With IAM enforced (the default) `make up` applied terraform/airflow_workers as the administrator, and the
     environment it hands Airflow and the DAGs assumes that role: its requests meet the shipped policies."""
     from recsys_local import identity
-    from recsys_local.stack import _base_env
 
     assert stack.settings.iam_enforcement == "on"
     assert identity.role_in_place(stack.client("iam"), stack.settings)
     out = subprocess.run(
         [sys.executable, "-c", WHO_AM_I],
-        env={**_base_env(), **stack.environment()},
+        env={**identity.base_environment(), **stack.environment()},
         capture_output=True,
         text=True,
         check=True,

@@ -97,7 +97,7 @@ def test_no_literal_secret_in_the_file(compose):
 
 
 def test_the_aws_endpoint_runs_the_projects_executors(compose):
-    assert "recsys_local.aws_server" in compose["services"]["aws"]["command"]
+    assert "recsys_local.aws_endpoint" in compose["services"]["aws"]["command"]
 
 
 def test_the_airflow_image_has_terraform():

@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 from signed_requests import signed_request
 
+from recsys_local import iam_enforce
 from recsys_local.aws_operations import operation
 from recsys_local.aws_server import AwsCall
 from recsys_local.iam_enforce import IamEnforcement, checks
@@ -397,8 +398,6 @@ def test_a_key_policy_must_let_the_account_or_the_caller_use_the_key(role):
 def test_a_trust_policy_the_endpoint_cannot_read_refuses_by_name_and_audit_mode_still_allows(role, monkeypatch):
     """An operator the evaluator does not know is a refusal naming the request, never a 500 (and no refusal in
     audit mode)."""
-    from recsys_local.aws_server import IAM_AUDIT_ONLY
-
     role([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}])
     arn = _role_trusting(
         "by-ip",
@@ -410,15 +409,13 @@ def test_a_trust_policy_the_endpoint_cannot_read_refuses_by_name_and_audit_mode_
     assert refused is not None
     assert refused.status_code == 403
     assert "glue.amazonaws.com is not authorized to perform: sts:AssumeRole" in refused.get_data(as_text=True)
-    monkeypatch.setenv(IAM_AUDIT_ONLY, "1")
+    monkeypatch.setattr(iam_enforce, "AUDIT_ONLY", True)
     assert decide(call) is None
 
 
 def test_audit_mode_refuses_nothing_and_logs_what_it_would_refuse(role, monkeypatch, caplog, tmp_path):
-    from recsys_local.aws_server import IAM_AUDIT_ONLY
-
     credentials = role([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}])
-    monkeypatch.setenv(IAM_AUDIT_ONLY, "1")
+    monkeypatch.setattr(iam_enforce, "AUDIT_ONLY", True)
     audit = IamEnforcement(state_dir=tmp_path)
     assert audit.intercept(signed(credentials, "s3", "get_object", Bucket="other", Key="a"), lambda _c: None) is None
     assert "would deny arn:aws:sts::123456789012:assumed-role/workers-0/task s3:GetObject on arn:aws:s3:::other/a" in (

@@ -88,9 +88,9 @@ def test_the_services_act_as_their_roles_only_when_the_endpoint_enforces(monkeyp
 
     from recsys_local import service_roles
 
-    monkeypatch.delenv(service_roles.ENFORCING, raising=False)
+    monkeypatch.setattr(service_roles, "ENFORCING", False)
     assert service_roles.credentials("http://unused", "any", "GlueJobRunnerSession", service_roles.GLUE) is None
-    monkeypatch.setenv(service_roles.ENFORCING, "1")
+    monkeypatch.setattr(service_roles, "ENFORCING", True)
     with mock_aws():
         iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
         iam.create_role(RoleName="job", AssumeRolePolicyDocument="{}")

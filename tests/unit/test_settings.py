@@ -14,7 +14,7 @@ import pytest
 from source_tree import LOCAL, PRODUCTION, ROOT, SERVING, python_files
 
 from recsys.config import Settings, platform_names, settings
-from recsys_local.settings import ExecutorSettings, StackSettings, stack_settings
+from recsys_local.settings import ExecutorSettings, SharedAwsConfig, StackSettings, stack_settings
 from recsys_serving.settings import LambdaSettings, SettingsBase, SettingsError
 
 PAGE = ROOT / "docs" / "configuration.md"
@@ -24,12 +24,9 @@ STANDALONE = ROOT / "include" / "recsys" / "etl" / "glue_job.py"
 GLUE_SCRIPT_VARIABLES = {"MARIADB_JDBC_JAR", "SPARK_MASTER", "SPARK_DRIVER_MEMORY"}
 #: Variables of other programs (the shell's, Java's, Airflow's) that code forwards to a child process, not settings.
 NOT_SETTINGS = {"PATH", "HOME", "JAVA_HOME", "AIRFLOW__LOGGING__LOGGING_LEVEL", "TMPDIR"}
-#: The local table's rows no settings class reads, and why: boto3's and Terraform's own variables that the stack writes
-#: into stack.env (the workers' identity), the tests' knobs (read by tests), the Glue script's.
+#: The local table's rows no settings class reads, and why: boto3's own variable that the stack writes into stack.env
+#: (the workers' identity), the tests' knobs (read by tests), the Glue script's.
 LOCAL_ROWS_OF_OTHER_PROGRAMS = {
-    "AWS_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_ENDPOINT_URL_STS",
     "RELIABILITY_LOAD_EVENTS",
     "DURABILITY_FAULTS",
@@ -87,13 +84,19 @@ def environment_aliases(tree: ast.Module) -> tuple[set[str], set[str]]:
 
 def environment_reads(path: Path) -> list[tuple[int, str]]:
     """(line, variable) of every read of the environment (:func:`environment_aliases`): ``.get``/``.pop``/``[...]``,
-    ``getenv(...)`` and ``"X" in`` / ``not in``; a name that is not a literal as ``<expression>``."""
+    ``getenv(...)`` and ``"X" in`` / ``not in``; a name that is not a literal as ``<expression>``. A ``pop`` whose
+    value is not used (a statement of its own) removes a variable for a child or an import, and reads nothing."""
     tree = ast.parse(path.read_text(), filename=str(path))
     environs, getenvs = environment_aliases(tree)
+    removals = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
     found = []
     for node in ast.walk(tree):
         key = None
-        if isinstance(node, ast.Call) and node.args:
+        if (
+            isinstance(node, ast.Call)
+            and node.args
+            and not (id(node) in removals and isinstance(node.func, ast.Attribute) and node.func.attr == "pop")
+        ):
             method = isinstance(node.func, ast.Attribute) and node.func.attr in ("get", "pop")
             if ast.unparse(node.func) in getenvs or (method and ast.unparse(node.func.value) in environs):
                 key = node.args[0]
@@ -130,6 +133,7 @@ CLASSES = [
     (LambdaSettings, "The Lambdas' environment"),
     (StackSettings, "The local platform only"),
     (ExecutorSettings, "The local platform only"),
+    (SharedAwsConfig, "The local platform only"),
 ]
 
 
@@ -283,6 +287,8 @@ def test_a_bad_value_names_its_variable_value_and_form_in_every_home():
         LambdaSettings.load({"VECTOR_DB_PROBES": "many"})
     with pytest.raises(SettingsError, match=r"AWS_PORT='70000': input should be less than or equal to 65535"):
         stack_settings({"AWS_PORT": "70000"})
+    with pytest.raises(SettingsError, match=r"MYSQL_USER=.*string should match pattern"):
+        stack_settings({"MYSQL_USER": "etl'; \\! id"})  # written into SQL the mariadb client runs: data only
     with pytest.raises(SettingsError, match=r"FIREHOSE_POLL_SECONDS='0': input should be greater than 0"):
         ExecutorSettings.load({"FIREHOSE_POLL_SECONDS": "0"})
     # every bad value at once, each named
@@ -347,6 +353,8 @@ def test_the_reads_check_sees_every_form(tmp_path):
         "    return source.get('EIGHT'), again['NINE']\n"
         "e = environ.get('TEN'), lookup('ELEVEN'), system.environ.pop('TWELVE')\n"
         "f = {'NOT_ENV': 1}.get('NOT_ENV'), 'NOT_ENV' in {}, settings['NOT_ENV']\n"
+        "os.environ.pop('REMOVED', None)\n"
+        "g = os.environ.pop('THIRTEEN', None)\n"
     )
     assert sorted(name for _, name in environment_reads(sample)) == [
         "<NAME>",
@@ -359,6 +367,7 @@ def test_the_reads_check_sees_every_form(tmp_path):
         "SEVEN",
         "SIX",
         "TEN",
+        "THIRTEEN",
         "THREE",
         "TWELVE",
         "TWO",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from recsys.config import settings
-from recsys.provisioning import ProvisioningError
+from recsys.provisioning.roots import ProvisioningError
 
 
 class Target(Protocol):

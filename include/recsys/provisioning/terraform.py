@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import project_root, settings
-from recsys.provisioning import (
+from recsys.provisioning.roots import (
     ADMIN_ROOTS,
     OWNER_DAGS,
     PIPELINES,

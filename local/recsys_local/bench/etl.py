@@ -139,14 +139,14 @@ def glue_script(stack: Stack, secret_arn: str, target: str, layout: str, buckets
 
 
 def run(quick: bool, customers: int | None = None, ratings: int | None = None) -> list[Entry]:
-    from recsys_local.stack import _base_env
+    from recsys_local.identity import base_environment
     from recsys_local.target import LocalTarget
 
     stack = Stack(stack_settings())
     customers = customers or (1_000 if quick else 10_000)
     ratings = ratings or (100_000 if quick else 1_000_000)
     seed_source(stack, customers, ratings)
-    target = LocalTarget({**_base_env(), **stack.environment()})
+    target = LocalTarget({**base_environment(), **stack.environment()})
     secret_arn = target.source_secret()
     s3 = stack.client("s3")
     bucket = f"{stack.settings.names.prefix}-bench-etl"
