@@ -39,7 +39,7 @@ seed: up ## regenerate the source data (ARGS="--customers 100000 --products 2000
 demo: up ## run the whole platform end to end on the local stack
 	@$(PY) -m recsys_local.demo
 
-test: setup ## ruff and the whole test suite in two lanes at once, each on its own test stack (scripts/test.sh --help); prints each lane's 25 slowest tests (DURATIONS=N)
+test: setup ## ruff, then the whole test suite in three lanes at once, each on services of its own (A: e2e; B: unit, dags, terraform, integration; C: the AWS rehearsal, then batch reliability; scripts/test.sh --help); prints each lane's 25 slowest tests (DURATIONS=N)
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@DURATIONS=$(DURATIONS) scripts/test.sh

@@ -42,6 +42,7 @@ from airflow.sdk import Param, chain, dag, task
 from recsys.assets import TRAINING_DATA
 from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID
 from recsys.dag_defaults import DEFAULT_ARGS
+from recsys.provisioning import provision_in_task
 
 
 @dag(
@@ -70,8 +71,6 @@ from recsys.dag_defaults import DEFAULT_ARGS
 def batch_training_data() -> None:
     @task
     def provision_etl_infrastructure(**context) -> dict:
-        from recsys.provisioning import provision_in_task
-
         params = context["params"]
         return provision_in_task(
             "etl", apply=bool(params["provision_infrastructure"]), allow_destroy=bool(params["allow_destroy"])

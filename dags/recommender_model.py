@@ -34,6 +34,7 @@ from airflow.sdk import Param, chain, dag, task
 from recsys.assets import ML_ARTIFACTS, TRAINING_DATA
 from recsys.config import AWS_CONN_ID
 from recsys.dag_defaults import DEFAULT_ARGS
+from recsys.provisioning import provision_in_task
 
 
 @dag(
@@ -54,8 +55,6 @@ from recsys.dag_defaults import DEFAULT_ARGS
 def recommender_model() -> None:
     @task
     def read_etl_outputs() -> dict:
-        from recsys.provisioning import provision_in_task
-
         return provision_in_task("etl", apply=False)
 
     @task

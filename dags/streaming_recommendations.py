@@ -50,20 +50,10 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk import Param, chain, dag, task
 
 from recsys.assets import VECTOR_DB_EMBEDDINGS
-from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID
+from recsys.config import AWS_CONN_ID
 from recsys.dag_defaults import DEFAULT_ARGS
-
-
-def _run_tag(run_id: str) -> str:
-    return run_id[-12:].replace(":", "").replace("+", "")
-
-
-def _delivered_after_put(files: list, **context) -> bool:
-    """The smoke sensor passes only on an object written after this run's put (not an earlier run's)."""
-    from recsys.streaming.pipeline import newer_than_put
-
-    smoke = context["ti"].xcom_pull(task_ids="put_smoke_delivery_event")
-    return newer_than_put(files, smoke["put_at"])
+from recsys.provisioning import provision_in_task
+from recsys.streaming import tasks as streaming_tasks
 
 
 @dag(
@@ -98,66 +88,28 @@ def _delivered_after_put(files: list, **context) -> bool:
 def streaming_recommendations() -> None:
     @task
     def read_etl_outputs() -> dict:
-        from recsys.provisioning import provision_in_task
-
         return provision_in_task("etl", apply=False)
 
     @task
     def build_and_upload_packages(etl: dict, **context) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from recsys.streaming.pipeline import build_and_upload
-
-        params = context["params"]
-        if params["rollback_to_versions"]:
-            return {}
-        from recsys.streaming.pipeline import chosen_prebuilt_packages, prebuilt_packages
-
-        client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-        if prebuilt := chosen_prebuilt_packages(params["prebuilt_packages"]):
-            return prebuilt_packages(client, etl["scripts_bucket"], prebuilt)
-        return build_and_upload(client, etl["scripts_bucket"])
+        return streaming_tasks.build_and_upload_packages(etl["scripts_bucket"], context["params"])
 
     @task
     def read_vector_db_outputs() -> dict:
-        from recsys.provisioning import provision_in_task
-
         return provision_in_task("vector_db", apply=False)
 
     @task
     def resolve_model_version(vector_db: dict, **context) -> str:
-        from recsys.streaming.pipeline import serving_version
-        from recsys.vectordb.credentials import from_airflow
-
-        return serving_version(from_airflow(outputs=vector_db), str(context["params"]["model_version"]))
+        return streaming_tasks.resolve_model_version(vector_db, context["params"])
 
     @task
     def provision_streaming_infrastructure(packages: dict, model_version: str, **context) -> dict:
-        from recsys.provisioning import provision_in_task
-
-        params = context["params"]
-        apply = bool(params["provision_infrastructure"]) and not params["rollback_to_versions"]
-        variables = (
-            {
-                "transformation_package_key": packages["transformation"]["key"],
-                "model_inference_package_key": packages["model_inference"]["key"],
-                "model_version": model_version,
-            }
-            if apply
-            else {}
-        )
-        return provision_in_task(
-            "streaming_inference", apply=apply, variables=variables, allow_destroy=bool(params["allow_destroy"])
-        )
+        arguments = streaming_tasks.streaming_root_arguments(packages, model_version, context["params"])
+        return provision_in_task("streaming_inference", **arguments)
 
     @task
     def promote_lambda_versions(streaming: dict, packages: dict, **context) -> dict:
-        from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
-
-        from recsys.streaming.pipeline import deploy_all
-
-        client = LambdaHook(aws_conn_id=AWS_CONN_ID).conn
-        return deploy_all(client, streaming, packages, str(context["params"]["rollback_to_versions"]))
+        return streaming_tasks.promote_lambda_versions(streaming, packages, context["params"])
 
     @task.short_circuit
     def smoke_test_enabled(**context) -> bool:
@@ -165,19 +117,7 @@ def streaming_recommendations() -> None:
 
     @task
     def build_lambda_test_event(streaming: dict, **context) -> dict:
-        import json
-
-        from recsys.streaming.generator import load_catalog
-        from recsys.streaming.pipeline import firehose_test_event
-
-        _, products = load_catalog(MYSQL_CONN_ID)
-        event = firehose_test_event(products[:1], _run_tag(context["run_id"]))
-        session_id = event.pop("session_id")
-        return {
-            "function_name": streaming["transformation_lambda_name"],
-            "payload": json.dumps(event),
-            "session_id": session_id,
-        }
+        return streaming_tasks.build_lambda_test_event(streaming, context["run_id"])
 
     check_transformation_lambda = LambdaInvokeFunctionOperator(
         task_id="check_transformation_lambda",
@@ -189,25 +129,11 @@ def streaming_recommendations() -> None:
 
     @task
     def verify_transformation_response(response: str, test: dict, model_version: str) -> dict:
-        from recsys.streaming.pipeline import check_transformation_response
-
-        return check_transformation_response(response, test["session_id"], model_version)
+        return streaming_tasks.verify_transformation_response(response, test, model_version)
 
     @task
     def put_smoke_delivery_event(streaming: dict, **context) -> dict:
-        from airflow.providers.amazon.aws.hooks.firehose import FirehoseHook
-
-        from recsys.streaming.generator import load_catalog
-        from recsys.streaming.pipeline import put_smoke_delivery_event
-
-        _, products = load_catalog(MYSQL_CONN_ID)
-        client = FirehoseHook(aws_conn_id=AWS_CONN_ID, delivery_stream=streaming["smoke_delivery_stream_name"]).conn
-        return {
-            **put_smoke_delivery_event(
-                client, streaming["smoke_delivery_stream_name"], products[0], _run_tag(context["run_id"])
-            ),
-            "bucket": streaming["recommendations_bucket"],
-        }
+        return streaming_tasks.put_smoke_delivery_event(streaming, context["run_id"])
 
     wait_for_smoke_delivery = S3KeySensor(
         task_id="wait_for_smoke_delivery",
@@ -215,7 +141,7 @@ def streaming_recommendations() -> None:
         bucket_key="{{ ti.xcom_pull(task_ids='put_smoke_delivery_event')['hour_prefix'] }}*",
         wildcard_match=True,
         metadata_keys=["Key", "LastModified"],
-        check_fn=_delivered_after_put,
+        check_fn=streaming_tasks.delivered_after_put,
         aws_conn_id=AWS_CONN_ID,
         poke_interval=5,
         timeout=300,
@@ -227,12 +153,7 @@ def streaming_recommendations() -> None:
 
     @task
     def verify_smoke_delivery(smoke: dict) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from recsys.streaming.pipeline import find_recommendation
-
-        client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-        return find_recommendation(client, smoke["bucket"], smoke["hour_prefix"], smoke["session_id"], smoke["put_at"])
+        return streaming_tasks.verify_smoke_delivery(smoke)
 
     etl = read_etl_outputs()
     packages = build_and_upload_packages(etl)

@@ -42,6 +42,8 @@ from airflow.sdk import Param, chain, dag, task
 from recsys.assets import ML_ARTIFACTS, VECTOR_DB_EMBEDDINGS
 from recsys.config import AWS_CONN_ID, parse_time_setting
 from recsys.dag_defaults import DEFAULT_ARGS
+from recsys.provisioning import provision_in_task
+from recsys.vectordb import tasks as vector_db_tasks
 
 #: How long to wait for a version's embedding files before failing with what is missing (a half-published version).
 #: Read at parse time: the sensor's timeout is part of the DAG's definition (recsys.config says which values are).
@@ -67,8 +69,6 @@ ARTIFACT_WAIT_SECONDS = parse_time_setting("artifact_wait_seconds")
 def vector_db_embeddings() -> None:
     @task
     def provision_vector_db(**context) -> dict:
-        from recsys.provisioning import provision_in_task
-
         params = context["params"]
         return provision_in_task(
             "vector_db", apply=bool(params["provision_infrastructure"]), allow_destroy=bool(params["allow_destroy"])
@@ -76,62 +76,16 @@ def vector_db_embeddings() -> None:
 
     @task
     def ensure_database_roles(infra: dict, **context) -> dict:
-        from airflow.providers.amazon.aws.hooks.secrets_manager import SecretsManagerHook
-
-        from recsys.vectordb.credentials import from_airflow
-        from recsys.vectordb.roles import ensure_roles
-
-        arns = {"loader": infra["vector_db_loader_secret_arn"], "reader": infra["vector_db_reader_secret_arn"]}
-        client = SecretsManagerHook(aws_conn_id=AWS_CONN_ID).get_conn()
-        return ensure_roles(
-            from_airflow(outputs=infra), client, arns, rotate=bool(context["params"]["rotate_role_passwords"])
-        )
+        return vector_db_tasks.ensure_database_roles(infra, context["params"])
 
     @task
     def read_etl_outputs() -> dict:
-        from recsys.provisioning import provision_in_task
-
         return provision_in_task("etl", apply=False)
 
     @task
-    def resolve_model_version(infra: dict, **context) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    def resolve_model_version(etl: dict, **context) -> dict:
+        return vector_db_tasks.resolve_model_version(etl, context["params"])
 
-        from recsys.vectordb.pipeline import resolve_version
-
-        client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-        return resolve_version(client, infra["ml_artifacts_bucket"], str(context["params"]["model_version"]))
-
-    @task
-    def validate_embeddings(target: dict) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from recsys.vectordb.pipeline import validate_version
-
-        return validate_version(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target)
-
-    @task
-    def load_embeddings(target: dict, infra: dict) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from recsys.vectordb.credentials import from_airflow
-        from recsys.vectordb.pipeline import load_version
-
-        loader = from_airflow(secret_arn=infra["vector_db_loader_secret_arn"], outputs=infra)
-        return load_version(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target, loader)
-
-    @task(outlets=[VECTOR_DB_EMBEDDINGS])
-    def verify_vector_db(counts: dict, target: dict, infra: dict) -> dict:
-        from recsys.vectordb.credentials import from_airflow
-        from recsys.vectordb.pipeline import verify
-
-        reader = from_airflow(secret_arn=infra["vector_db_reader_secret_arn"], outputs=infra)
-        return verify(reader, counts, target["model_version"])
-
-    infra = provision_vector_db()
-    roles = ensure_database_roles(infra)
-    target = resolve_model_version(read_etl_outputs())
-    chain(infra, target)
     wait_for_embeddings = S3KeySensor(
         task_id="wait_for_embeddings",
         bucket_key="{{ ti.xcom_pull(task_ids='resolve_model_version')['keys'] }}",
@@ -144,15 +98,25 @@ def vector_db_embeddings() -> None:
 
     @task(trigger_rule="one_failed")
     def report_missing_embeddings(**context) -> None:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from recsys.vectordb.pipeline import report_missing
-
         target = context["ti"].xcom_pull(task_ids="resolve_model_version")
-        if not target:  # the wait never started: the failure to read is resolve_model_version's own
-            raise RuntimeError("no model version was resolved: see resolve_model_version's log")
-        report_missing(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), target, ARTIFACT_WAIT_SECONDS)
+        vector_db_tasks.report_missing_embeddings(target, ARTIFACT_WAIT_SECONDS)
 
+    @task
+    def validate_embeddings(target: dict) -> dict:
+        return vector_db_tasks.validate_embeddings(target)
+
+    @task
+    def load_embeddings(target: dict, infra: dict) -> dict:
+        return vector_db_tasks.load_embeddings(target, infra)
+
+    @task(outlets=[VECTOR_DB_EMBEDDINGS])
+    def verify_vector_db(counts: dict, target: dict, infra: dict) -> dict:
+        return vector_db_tasks.verify_vector_db(counts, target, infra)
+
+    infra = provision_vector_db()
+    roles = ensure_database_roles(infra)
+    target = resolve_model_version(read_etl_outputs())
+    chain(infra, target)
     counts = validate_embeddings(target)
     load = load_embeddings(target, infra)
     chain(target, wait_for_embeddings, counts, load, verify_vector_db(counts, target, infra))

@@ -2,12 +2,13 @@
 # `make test`'s pytest: the whole suite in three lanes at once, each against services of its own, so the
 # mostly-waiting work of one (Terraform's provider waits, Firehose buffers, Airflow task start-up) overlaps the others.
 #
-#   lane A  tests/e2e but the two below: the test stack, .local/test-stack (13307/15433/15055, Airflow 18080)
+#   lane A  tests/e2e but the two below: the test stack, .local/test-stack (13307/15433/15055; Airflow's API
+#           server on 18080: the other lanes start no Airflow server, they run DAGs with `airflow dags test`)
 #   lane B  tests/unit, tests/dags, tests/terraform, tests/integration: a second test stack, .local/test-stack-b
-#           (13308/15434/15056, Airflow 18081)
+#           (13308/15434/15056)
 #   lane C  tests/e2e/test_aws_deployment_rehearsal.py in an emulated account of its own, .local/rehearsal-account
-#           (23307/25433/25055, Airflow 28080), then tests/e2e/test_batch_reliability.py on a third test stack,
-#           .local/test-stack-c (13309/15435/15057, Airflow 18082)
+#           (23307/25433/25055), then tests/e2e/test_batch_reliability.py on a third test stack, .local/test-stack-c
+#           (13309/15435/15057)
 #
 # Lanes B and C run in the background, each with its own TMPDIR (Terraform work copies, the Lambda build cache),
 # pytest cache and reliability table under .local/test-lanes/; their output is kept in .local/test-lanes/lane-<x>.log
@@ -62,10 +63,10 @@ lane() {
 }
 
 lane b TEST_STACK_HOME="$PWD/.local/test-stack-b" TEST_MYSQL_PORT=13308 TEST_VECTOR_DB_PORT=15434 \
-  TEST_AWS_PORT=15056 TEST_AIRFLOW_PORT=18081 -- \
+  TEST_AWS_PORT=15056 -- \
   "$@" tests/unit tests/dags tests/terraform tests/integration
 lane c TEST_STACK_HOME="$PWD/.local/test-stack-c" TEST_MYSQL_PORT=13309 TEST_VECTOR_DB_PORT=15435 \
-  TEST_AWS_PORT=15057 TEST_AIRFLOW_PORT=18082 -- \
+  TEST_AWS_PORT=15057 -- \
   "$@" "$rehearsal" "$batch_reliability"
 trap 'for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done; wait' INT TERM
 echo "lanes B (unit, dags, terraform, integration on .local/test-stack-b) and C (the AWS deployment rehearsal," \

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,29 @@ def is_rfc3339(value: str) -> bool:
     return year > 0 and 1 <= day <= calendar.monthrange(year, month)[1]
 
 
+#: A browsed item's product fields, each with the source ``products`` column it carries (the training data's name too,
+#: so the item tower's feature names) and its JSON type. The one mapping between the two namings.
+PRODUCT_FIELDS: dict[str, tuple[str, type]] = {
+    "product_code": ("productCode", str),
+    "product_line": ("productLine", str),
+    "product_scale": ("productScale", str),
+    "quantity_in_stock": ("quantityInStock", int),
+    "buy_price": ("buyPrice", float),
+    "msrp": ("MSRP", float),
+}
+#: The source ``products`` columns a browsed item is built from, in the schema's order.
+PRODUCT_COLUMNS: tuple[str, ...] = tuple(column for column, _ in PRODUCT_FIELDS.values())
+
+
+def browsed_item(product: Mapping[str, Any], in_shopping_cart: bool = False) -> dict[str, Any]:
+    """One ``browse_history`` entry of the event from a row of the source's ``products`` table, keyed by its column
+    names (:data:`PRODUCT_COLUMNS`; a dict, a pandas row): the values in their JSON types (a database ``Decimal`` or
+    a numpy integer becomes a number JSON can hold), then ``in_shopping_cart``."""
+    item = {field: kind(product[column]) for field, (column, kind) in PRODUCT_FIELDS.items()}
+    item["in_shopping_cart"] = bool(in_shopping_cart)
+    return item
+
+
 class EventError(ValueError):
     """The event breaks the schema; the message names the field."""
 
@@ -51,13 +75,9 @@ class BrowsedItem:
     in_shopping_cart: bool
 
     def features(self) -> dict[str, Any]:
-        """The item tower's raw features, keyed like the training data."""
+        """The item tower's raw features (every product field but the code), keyed like the training data."""
         return {
-            "productLine": self.product_line,
-            "productScale": self.product_scale,
-            "quantityInStock": self.quantity_in_stock,
-            "buyPrice": self.buy_price,
-            "MSRP": self.msrp,
+            column: getattr(self, field) for field, (column, _) in PRODUCT_FIELDS.items() if field != "product_code"
         }
 
 

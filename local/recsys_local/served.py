@@ -29,7 +29,7 @@ from recsys.model.train import ITEM_KEY, TARGET, USER_KEY, TrainConfig, rank_sco
 from recsys.streaming.pipeline import firehose_transformation_event
 from recsys.vectordb.loader import parse_embedding
 from recsys_serving.bundle import InferenceBundle
-from recsys_serving.events import parse_event
+from recsys_serving.events import browsed_item, parse_event
 from recsys_serving.recommender import DEFAULT_K
 
 
@@ -62,17 +62,7 @@ def held_out_events(frame: pd.DataFrame, seed: int) -> list[HeldOut]:
             "country": str(user["country"]),
             "credit_limit": None if pd.isna(credit) else float(credit),
             "event_time": now,
-            "browse_history": [
-                {
-                    "product_code": str(product[ITEM_KEY]),
-                    "product_line": str(product["productLine"]),
-                    "product_scale": str(product["productScale"]),
-                    "quantity_in_stock": int(product["quantityInStock"]),
-                    "buy_price": float(product["buyPrice"]),
-                    "msrp": float(product["MSRP"]),
-                    "in_shopping_cart": False,
-                }
-            ],
+            "browse_history": [browsed_item(product)],
         }
         out.append(HeldOut(int(customer), frozenset(map(str, relevant)), event))
     return out

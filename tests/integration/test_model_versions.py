@@ -18,6 +18,7 @@ from recsys.model.train import TrainConfig, train
 from recsys.vectordb.loader import current_state, load, loaded_versions
 from recsys_local.seed.generator import SeedSpec, generate
 from recsys_serving import search
+from recsys_serving.events import browsed_item
 from recsys_serving.transformation_handler import transform
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,6 @@ def publish(result, version: str, folder) -> tuple:
 
 
 def event(products: pd.DataFrame, number: int) -> dict:
-    row = products.iloc[number % len(products)]
     return {
         "session_id": f"s-{number}",
         "customer_number": 1000 + number,
@@ -49,17 +49,7 @@ def event(products: pd.DataFrame, number: int) -> dict:
         "country": ["France", "Spain", "USA", "France"][number % 4],
         "credit_limit": float(1000 * (number % 97)),
         "event_time": "2026-11-27T10:00:00Z",
-        "browse_history": [
-            {
-                "product_code": str(row.productCode),
-                "product_line": str(row.productLine),
-                "product_scale": str(row.productScale),
-                "quantity_in_stock": int(row.quantityInStock),
-                "buy_price": float(row.buyPrice),
-                "msrp": float(row.MSRP),
-                "in_shopping_cart": True,
-            }
-        ],
+        "browse_history": [browsed_item(products.iloc[number % len(products)], in_shopping_cart=True)],
     }
 
 

@@ -18,6 +18,7 @@ from recsys.model.train import TrainConfig, train
 from recsys.vectordb.loader import load
 from recsys_local.seed.generator import SeedSpec, generate
 from recsys_serving import search
+from recsys_serving.events import browsed_item
 from recsys_serving.transformation_handler import transform
 
 pytestmark = pytest.mark.integration
@@ -50,18 +51,7 @@ def event_for(products: pd.DataFrame, picks: list[int], cart: list[bool], sessio
         "country": "France",
         "credit_limit": 21000.0,
         "event_time": "2026-11-26T10:00:00Z",
-        "browse_history": [
-            {
-                "product_code": products.productCode[i],
-                "product_line": products.productLine[i],
-                "product_scale": products.productScale[i],
-                "quantity_in_stock": int(products.quantityInStock[i]),
-                "buy_price": float(products.buyPrice[i]),
-                "msrp": float(products.MSRP[i]),
-                "in_shopping_cart": c,
-            }
-            for i, c in zip(picks, cart, strict=True)
-        ],
+        "browse_history": [browsed_item(products.iloc[i], c) for i, c in zip(picks, cart, strict=True)],
     }
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
-from recsys_serving.events import SCHEMA_PATH, EventError, parse_event
+from recsys_serving.events import SCHEMA_PATH, EventError, browsed_item, parse_event
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 VALIDATOR = Draft202012Validator(SCHEMA, format_checker=FormatChecker())
@@ -234,3 +235,81 @@ def test_any_number_is_accepted_exactly_when_the_schema_accepts_it(field, value)
     event = with_time("2026-11-26T10:00:00Z")
     (event["browse_history"][0] if field in ("quantity_in_stock", "buy_price", "msrp") else event)[field] = value
     assert parser_accepts(event) == schema_accepts(event), (field, value)
+
+
+# --- the browsed item built from a source product row ---------------------------------------------------------------
+
+#: A row of the source's ``products`` table as the MySQL driver returns it (decimals as Decimal).
+product_row = st.fixed_dictionaries(
+    {
+        "productCode": st.text(min_size=1, max_size=15),
+        "productLine": st.text(min_size=1, max_size=50),
+        "productScale": st.text(min_size=1, max_size=10),
+        "quantityInStock": st.integers(0, 32_767),
+        "buyPrice": st.decimals(0, Decimal("99999999.99"), places=2),
+        "MSRP": st.decimals(0, Decimal("99999999.99"), places=2),
+    }
+)
+
+
+def event_browsing(item: dict) -> dict:
+    return {**with_time("2026-11-26T10:00:00Z"), "browse_history": [item]}
+
+
+@settings(max_examples=200)
+@given(product_row, st.booleans())
+def test_a_browsed_item_from_a_product_row_is_a_schema_valid_entry_with_its_values(row, cart):
+    item = browsed_item(row, in_shopping_cart=cart)
+    event = json.loads(json.dumps(event_browsing(item)))  # what goes on the stream: plain JSON
+    assert schema_accepts(event), event
+    assert event["browse_history"][0] == {
+        "product_code": row["productCode"],
+        "product_line": row["productLine"],
+        "product_scale": row["productScale"],
+        "quantity_in_stock": row["quantityInStock"],
+        "buy_price": float(row["buyPrice"]),
+        "msrp": float(row["MSRP"]),
+        "in_shopping_cart": cart,
+    }
+    # the way back, what the Lambda's item tower reads: the same columns as the row's
+    assert parse_event(event).browse_history[0].features() == {
+        "productLine": row["productLine"],
+        "productScale": row["productScale"],
+        "quantityInStock": row["quantityInStock"],
+        "buyPrice": float(row["buyPrice"]),
+        "MSRP": float(row["MSRP"]),
+    }
+
+
+def test_a_browsed_item_has_exactly_the_schemas_item_fields():
+    row = {"productCode": "S10_1678", "productLine": "Motorcycles", "productScale": "1:10"}
+    row |= {"quantityInStock": 7933, "buyPrice": Decimal("48.81"), "MSRP": Decimal("95.70")}
+    assert list(browsed_item(row)) == SCHEMA["properties"]["browse_history"]["items"]["required"]
+    assert browsed_item(row)["in_shopping_cart"] is False
+
+
+def test_a_pandas_row_with_numpy_values_becomes_plain_json():
+    """The benches and the served replay build items from DataFrame rows: numpy scalars must not reach json.dumps."""
+    import numpy as np
+    import pandas as pd
+
+    products = pd.DataFrame(
+        {
+            "productCode": ["S10_1678"],
+            "productLine": ["Motorcycles"],
+            "productScale": ["1:10"],
+            "quantityInStock": np.array([7933], dtype=np.int16),
+            "buyPrice": [48.81],
+            "MSRP": [95.7],
+        }
+    )
+    item = browsed_item(products.iloc[0], in_shopping_cart=np.bool_(True))
+    assert json.loads(json.dumps(item)) == {
+        "product_code": "S10_1678",
+        "product_line": "Motorcycles",
+        "product_scale": "1:10",
+        "quantity_in_stock": 7933,
+        "buy_price": 48.81,
+        "msrp": 95.7,
+        "in_shopping_cart": True,
+    }

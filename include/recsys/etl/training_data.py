@@ -21,8 +21,6 @@ JOIN products p ON p.productCode = r.productCode
 WHERE r.productRating BETWEEN 1 AND 5
 """
 
-ARROW_TYPES = {"int": "int32", "string": "string", "decimal(10,2)": "decimal128(10, 2)"}
-
 
 class DataQualityError(ValueError):
     """The dataset breaks the contract; the message lists every failed check."""

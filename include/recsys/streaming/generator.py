@@ -17,11 +17,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID, platform_names
+from recsys_serving.events import PRODUCT_COLUMNS, browsed_item
+
+#: The source's products as an event's browsed items carry them.
+PRODUCTS_SQL = f"SELECT {', '.join(PRODUCT_COLUMNS)} FROM products"
 
 NEW_CITIES = (("Lisboa", "Portugal"), ("Oslo", "Norway"), ("Austin", "USA"), ("Lyon", "France"), ("Kyoto", "Japan"))
 
 
 def load_catalog(conn_id: str = MYSQL_CONN_ID) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The source's customers (an event's user fields) and products (each a browsed item, not in a cart)."""
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
     hook = MySqlHook(mysql_conn_id=conn_id)
@@ -29,26 +34,15 @@ def load_catalog(conn_id: str = MYSQL_CONN_ID) -> tuple[list[dict[str, Any]], li
         {"customer_number": int(n), "city": city, "country": country, "credit_limit": None if c is None else float(c)}
         for n, city, country, c in hook.get_records("SELECT customerNumber, city, country, creditLimit FROM customers")
     ]
-    products = [
-        {
-            "product_code": code,
-            "product_line": line,
-            "product_scale": scale,
-            "quantity_in_stock": int(stock),
-            "buy_price": float(buy),
-            "msrp": float(msrp),
-        }
-        for code, line, scale, stock, buy, msrp in hook.get_records(
-            "SELECT productCode, productLine, productScale, quantityInStock, buyPrice, MSRP FROM products"
-        )
-    ]
+    products = [browsed_item(dict(zip(PRODUCT_COLUMNS, row, strict=True))) for row in hook.get_records(PRODUCTS_SQL)]
     if not customers or not products:
         raise SystemExit("the source has no customers or products: seed it first (make seed)")
     return customers, products
 
 
 def make_event(rng: random.Random, customers: list[dict[str, Any]], products: list[dict[str, Any]]) -> dict[str, Any]:
-    """A realistic session: a known customer (or, 1 in 10, a new one), 1-8 browsed products, some in the cart."""
+    """A realistic session: a known customer (or, 1 in 10, a new one), 1-8 browsed products (:func:`load_catalog`'s),
+    some in the cart."""
     if rng.random() < 0.1:
         city, country = rng.choice(NEW_CITIES)
         user = {

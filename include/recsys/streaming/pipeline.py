@@ -1,4 +1,5 @@
-"""The deploy DAG's tasks: build and upload packages, deploy the functions, smoke-test the stream end to end."""
+"""The deploy DAG's logic (its tasks, :mod:`recsys.streaming.tasks`, open the hooks): build and upload packages,
+deploy the functions, smoke-test the stream end to end."""
 
 from __future__ import annotations
 
@@ -130,7 +131,8 @@ SMOKE_PREFIX = "smoke-tests/"
 
 
 def smoke_event(products: list[dict[str, Any]], run_tag: str) -> dict[str, Any]:
-    """A fresh synthetic event (its own session id) about a real product."""
+    """A fresh synthetic event (its own session id) about a real product (a browsed item of
+    :func:`recsys.streaming.generator.load_catalog`), in the cart."""
     return {
         "session_id": f"smoke-{run_tag}-{uuid.uuid4().hex[:8]}",
         "customer_number": 999_999_999,
@@ -199,9 +201,7 @@ def check_transformation_response(payload: str, session_id: str, model_version: 
     return {"session_id": session_id, "model_version": line["model_version"], "recommended": line["recommended_items"]}
 
 
-def put_smoke_delivery_event(
-    firehose_client: Any, stream: str, product: dict[str, Any], run_tag: str
-) -> dict[str, Any]:
+def put_smoke_event(firehose_client: Any, stream: str, product: dict[str, Any], run_tag: str) -> dict[str, Any]:
     """Put a fresh event on the smoke-test delivery stream (DirectPut, prefix ``smoke-tests/``); never on the
     production stream or hours. Fails unless the put was accepted."""
     event = smoke_event([product], run_tag)

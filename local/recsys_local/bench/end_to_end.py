@@ -24,21 +24,11 @@ class NotDeployed(RuntimeError):
 
 def _product(stack: Stack) -> dict[str, Any]:
     from recsys_local import mariadb
+    from recsys_serving.events import PRODUCT_COLUMNS, browsed_item
 
     with mariadb.connect(stack.mariadb()) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT productCode, productLine, productScale, quantityInStock, buyPrice, MSRP FROM products LIMIT 1"
-        )
-        code, line, scale, stock, buy, msrp = cur.fetchone()
-    return {
-        "product_code": code,
-        "product_line": line,
-        "product_scale": scale,
-        "quantity_in_stock": int(stock),
-        "buy_price": float(buy),
-        "msrp": float(msrp),
-        "in_shopping_cart": True,
-    }
+        cur.execute(f"SELECT {', '.join(PRODUCT_COLUMNS)} FROM products LIMIT 1")
+        return browsed_item(dict(zip(PRODUCT_COLUMNS, cur.fetchone(), strict=True)), in_shopping_cart=True)
 
 
 def _event(session: str, product: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from recsys.config import project_root
 from recsys_local.bench import Entry, say, scratch_database, train_on_generated
 from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
+from recsys_serving.events import browsed_item
 
 BENCH_DB = "recsys_bench_stream"
 BATCH = 500
@@ -78,16 +79,7 @@ def _events(products: Any, n: int) -> list[dict[str, Any]]:
                 "credit_limit": float(rng.randrange(0, 200000)),
                 "event_time": "2026-11-27T10:00:00Z",
                 "browse_history": [
-                    {
-                        "product_code": products.productCode[p],
-                        "product_line": products.productLine[p],
-                        "product_scale": products.productScale[p],
-                        "quantity_in_stock": int(products.quantityInStock[p]),
-                        "buy_price": float(products.buyPrice[p]),
-                        "msrp": float(products.MSRP[p]),
-                        "in_shopping_cart": j == 2,
-                    }
-                    for j, p in enumerate(picks)
+                    browsed_item(products.iloc[p], in_shopping_cart=j == 2) for j, p in enumerate(picks)
                 ],
             }
         )
