@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt
 
+from recsys.etl.glue_job import TRAINING_COLUMNS as TRAINING_COLUMNS
 from recsys_serving.settings import SettingsBase
 
 #: Default project prefix: the lab's resource names start with it.
@@ -51,23 +52,9 @@ NAME_TEMPLATES: dict[str, str] = {
     "model_inference_lambda": "{prefix}-model-inference",
 }
 
-#: The training dataset's folder in the datalake bucket and its exact column order (the data contract).
+#: The training dataset's folder in the datalake bucket. Its exact column order (the data contract) is the Glue
+#: script's, which ships alone to Glue and so holds the one definition: re-exported here.
 TRAINING_DATA_PREFIX = "ratings-ml-training/"
-TRAINING_COLUMNS: tuple[str, ...] = (
-    "customerNumber",
-    "city",
-    "state",
-    "postalCode",
-    "country",
-    "creditLimit",
-    "productCode",
-    "productLine",
-    "productScale",
-    "quantityInStock",
-    "buyPrice",
-    "MSRP",
-    "productRating",
-)
 #: The AWS Glue version of the ETL job, and the runtime it brings (AWS Glue release notes). Terraform's default, the
 #: local Glue executor's runtime and the script's language level all follow it (tests hold them equal).
 GLUE_VERSION = "5.1"

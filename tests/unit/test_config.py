@@ -22,11 +22,11 @@ def test_another_prefix_renames_every_resource():
 
 
 def test_training_columns_are_the_contract():
-    """config's copy (the Lambda zip carries config.py, not the Glue script) equals the Glue script's, which stays
-    standalone for Glue: every name, in order."""
+    """config's name for the contract is the Glue script's definition (the script ships alone, so it holds it): every
+    name, in order."""
     from recsys.etl.glue_job import TRAINING_COLUMNS as GLUE_COLUMNS
 
-    assert TRAINING_COLUMNS == GLUE_COLUMNS
+    assert TRAINING_COLUMNS is GLUE_COLUMNS
     assert TRAINING_COLUMNS == (
         "customerNumber", "city", "state", "postalCode", "country", "creditLimit", "productCode", "productLine",
         "productScale", "quantityInStock", "buyPrice", "MSRP", "productRating",
