@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymysql
+from pymysql.converters import escape_str
 
 from recsys_local import tls
 from recsys_local.process import StackError, StateFile, chown_tree, ensure_port_free, spawn, wait_until
@@ -194,22 +195,17 @@ def root_sql(cfg: MariaDBConfig, sql: str) -> str:
     return result.stdout
 
 
-def sql_string(value: str) -> str:
-    """A MariaDB string literal of ``value``."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def bootstrap(cfg: MariaDBConfig) -> None:
     """Idempotently create the database, an admin user for loading, and the SELECT-only ETL user."""
     db = f"`{cfg.database}`"
     root_sql(
         cfg,
         f"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4;\n"
-        f"CREATE USER IF NOT EXISTS '{ADMIN_USER}'@'%' IDENTIFIED BY {sql_string(cfg.admin_password)};\n"
-        f"ALTER USER '{ADMIN_USER}'@'%' IDENTIFIED BY {sql_string(cfg.admin_password)};\n"
+        f"CREATE USER IF NOT EXISTS '{ADMIN_USER}'@'%' IDENTIFIED BY {escape_str(cfg.admin_password)};\n"
+        f"ALTER USER '{ADMIN_USER}'@'%' IDENTIFIED BY {escape_str(cfg.admin_password)};\n"
         f"GRANT ALL PRIVILEGES ON {db}.* TO '{ADMIN_USER}'@'%';\n"
-        f"CREATE USER IF NOT EXISTS '{cfg.etl_user}'@'%' IDENTIFIED BY {sql_string(cfg.etl_password)};\n"
-        f"ALTER USER '{cfg.etl_user}'@'%' IDENTIFIED BY {sql_string(cfg.etl_password)};\n"
+        f"CREATE USER IF NOT EXISTS '{cfg.etl_user}'@'%' IDENTIFIED BY {escape_str(cfg.etl_password)};\n"
+        f"ALTER USER '{cfg.etl_user}'@'%' IDENTIFIED BY {escape_str(cfg.etl_password)};\n"
         f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{cfg.etl_user}'@'%';\n"
         f"GRANT SELECT, SHOW VIEW ON {db}.* TO '{cfg.etl_user}'@'%';\n"
         "FLUSH PRIVILEGES;\n",

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pymysql.converters import escape_str
 
-from recsys_local.mariadb import ADMIN_USER, MariaDBConfig, client_env, connect, root_sql, sql_string
+from recsys_local.mariadb import ADMIN_USER, MariaDBConfig, client_env, connect, root_sql
 from recsys_local.process import StackError
 from recsys_local.seed.dump import rewrite_dump
 from recsys_local.seed.generator import SeedSpec, derive_ratings, generate
@@ -144,7 +145,7 @@ def _import_login(cfg: MariaDBConfig, scratch: str) -> Iterator[list[str]]:
     account = f"'{IMPORT_USER}'@'localhost'"
     root_sql(
         cfg,
-        f"DROP USER IF EXISTS {account};\nCREATE USER {account} IDENTIFIED BY {sql_string(password)};\n"
+        f"DROP USER IF EXISTS {account};\nCREATE USER {account} IDENTIFIED BY {escape_str(password)};\n"
         f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO {account};",
     )
     try:
