@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from packaging.requirements import Requirement
+from source_tree import PRODUCTION, SERVING, imports, python_files
 
 from recsys.config import project_root
 
@@ -37,13 +38,13 @@ def test_the_ranking_peers_are_dev_dependencies_only():
     lambda_lines = (root / "include/recsys_serving/lambda-requirements.txt").read_text().splitlines()
     assert not [line for line in lambda_lines if line.split("#", 1)[0].strip().lower().startswith("implicit")]
     assert "implicit==" in (root / "requirements-dev.txt").read_text()
-    imports = [
-        path
-        for home in ("include", "dags", "plugins")
-        for path in (root / home).rglob("*.py")
-        if "import implicit" in path.read_text() or "from implicit" in path.read_text()
+    reached = [
+        f"{path}:{line}"
+        for path in python_files(*PRODUCTION, SERVING)
+        for line, module in imports(path)
+        if module.partition(".")[0] == "implicit"
     ]
-    assert imports == []
+    assert reached == []
 
 
 def test_torch_comes_from_pytorchs_cpu_index():
