@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from recsys_serving import runtime, search
+from recsys_serving.settings import SettingsError
 
 log = logging.getLogger()
 log.setLevel(logging.INFO)
@@ -108,6 +109,9 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         return route(event)
     except BadRequest as exc:
         return _response(400, {"message": str(exc)})
+    except SettingsError as exc:  # the function's environment, not the request: the operator's to fix, in the log
+        log.error("the function's environment is invalid: %s", exc)
+        return _response(500, {"message": "the function's environment is invalid: see its log"})
     except search.ModelVersionUnavailable as exc:
         return _response(503, {"message": str(exc)})
     except LookupError as exc:

@@ -20,11 +20,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
-from functools import cache
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, NonNegativeFloat, PositiveInt, ValidationError, create_model
+from pydantic import Field, NonNegativeFloat, PositiveInt, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -101,14 +100,10 @@ class SettingsBase(BaseSettings):
 
     @classmethod
     def load_field(cls, field: str, env: Mapping[str, str] | None = None) -> Any:
-        """One field, parsed alone: a bad value of any other variable cannot fail this read."""
-        return _one_field(cls, field).load(env).value  # type: ignore[attr-defined]
-
-
-@cache
-def _one_field(cls: type[SettingsBase], field: str) -> type[SettingsBase]:
-    info = cls.model_fields[field]
-    return create_model(f"{cls.__name__}_{field}", __base__=SettingsBase, value=(info.annotation, info))
+        """One field, parsed alone (its validators too): a bad value of any other variable cannot fail this read."""
+        env = os.environ if env is None else env
+        variable = cls.variable(field)
+        return getattr(cls.load({variable: env[variable]} if variable in env else {}), field)
 
 
 def describe(cls: type[SettingsBase], exc: ValidationError) -> str:
@@ -120,10 +115,7 @@ def describe(cls: type[SettingsBase], exc: ValidationError) -> str:
         variable = fields[where].validation_alias if where in fields else where
         message = error["msg"].removeprefix("Value error, ")
         message = message[:1].lower() + message[1:]
-        if error["type"] == "missing":
-            lines.append(f"{variable} is not set: it is required")
-        else:
-            lines.append(f"{variable}={error['input']!r}: {message}")
+        lines.append(f"{variable}={error['input']!r}: {message}")
     return "; ".join(lines)
 
 

@@ -50,7 +50,7 @@ def provision_in_task(pipeline: str, **kwargs: Any) -> dict[str, Any]:
 
 
 def provisioner(env: dict[str, str] | None = None) -> Any:
-    """The Terraform provisioner for ``RECSYS_TARGET`` (``local`` or ``aws``; default ``local``)."""
+    """The Terraform provisioner for ``RECSYS_TARGET`` (``local`` or ``aws``; unset is refused when it provisions)."""
     from recsys.provisioning.terraform import TerraformProvisioner
 
     return TerraformProvisioner(dict(os.environ) if env is None else env)

@@ -53,7 +53,8 @@ def run(quick: bool) -> list[Entry]:
         raise NotDeployed(f"{names.delivery_stream} does not exist: run `make demo` first") from None
     destination = description["DeliveryStreamDescription"]["Destinations"][0]["ExtendedS3DestinationDescription"]
     hinted = float(destination["BufferingHints"]["IntervalInSeconds"])
-    interval = ExecutorSettings.load().firehose_buffer_seconds or hinted
+    override = ExecutorSettings.load().firehose_buffer_seconds
+    interval = hinted if override is None else override
     bucket = names.recommendations_bucket
     product = _product(stack)
     events = 1 if quick else 10  # each waits for one buffer interval
