@@ -243,6 +243,21 @@ def deploy_inference_function(stack: Stack, world: dict[str, Any], zip_path: Pat
         role = iam.create_role(RoleName=f"{prefix}-bench-lambda", AssumeRolePolicyDocument=json.dumps(trust))
     except iam.exceptions.EntityAlreadyExistsException:
         role = iam.get_role(RoleName=f"{prefix}-bench-lambda")
+    # what the streaming root grants the model-inference function, on the bench's own bucket and secret (the endpoint
+    # enforces IAM: a role without a policy is refused, as in AWS)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"arn:aws:logs:*:*:log-group:/aws/lambda/{name}:*",
+            },
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": arn},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/versions/*/model/*"},
+        ],
+    }
+    iam.put_role_policy(RoleName=f"{prefix}-bench-lambda", PolicyName="bench", PolicyDocument=json.dumps(policy))
     with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
         lam.delete_function(FunctionName=name)
     lam.create_function(
