@@ -2,7 +2,8 @@
 the task needs and calls the logic in :mod:`recsys.streaming.pipeline`.
 
 The DAG file imports this module when it is parsed: nothing here imports boto3, a database driver or a connection
-at the top; the hooks are imported inside the functions, when a task runs.
+at the top; the hooks, and :mod:`recsys.streaming.pipeline` with the packaging it brings (what every parse would pay
+for, ~5 ms), are imported inside the functions, when a task runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from recsys.config import AWS_CONN_ID, MYSQL_CONN_ID
-from recsys.streaming import pipeline
 
 
 def run_tag(run_id: str) -> str:
@@ -23,6 +23,8 @@ def run_tag(run_id: str) -> str:
 def build_and_upload_packages(scripts_bucket: str, params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The Lambda packages the run deploys: none when it rolls back (``rollback_to_versions``), the prebuilt ones the
     run or the workers name (:func:`~recsys.streaming.pipeline.chosen_prebuilt_packages`), else both built now."""
+    from recsys.streaming import pipeline
+
     if params["rollback_to_versions"]:
         return {}
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -36,6 +38,7 @@ def build_and_upload_packages(scripts_bucket: str, params: Mapping[str, Any]) ->
 def resolve_model_version(vector_db_outputs: dict[str, Any], params: Mapping[str, Any]) -> str:
     """The version the Lambdas serve (:func:`~recsys.streaming.pipeline.serving_version`), read as the master user of
     the vector DB ``terraform/vector_db`` reports."""
+    from recsys.streaming import pipeline
     from recsys.vectordb.credentials import from_airflow
 
     return pipeline.serving_version(from_airflow(outputs=vector_db_outputs), str(params["model_version"]))
@@ -66,6 +69,8 @@ def promote_lambda_versions(
     """Both functions' ``live`` alias moved (:func:`~recsys.streaming.pipeline.deploy_all`)."""
     from airflow.providers.amazon.aws.hooks.lambda_function import LambdaHook
 
+    from recsys.streaming import pipeline
+
     client = LambdaHook(aws_conn_id=AWS_CONN_ID).conn
     return pipeline.deploy_all(client, streaming, packages, str(params["rollback_to_versions"]))
 
@@ -80,6 +85,8 @@ def _first_product() -> dict[str, Any]:
 def build_lambda_test_event(streaming: dict[str, Any], run_id: str) -> dict[str, Any]:
     """What ``check_transformation_lambda`` invokes: the transformation function, a Firehose test event about a
     product of the source (:func:`~recsys.streaming.pipeline.firehose_test_event`) and its valid record's session."""
+    from recsys.streaming import pipeline
+
     event = pipeline.firehose_test_event([_first_product()], run_tag(run_id))
     session_id = event.pop("session_id")
     return {
@@ -92,6 +99,8 @@ def build_lambda_test_event(streaming: dict[str, Any], run_id: str) -> dict[str,
 def verify_transformation_response(response: str, test: dict[str, Any], model_version: str) -> dict[str, Any]:
     """The Lambda's answer to :func:`build_lambda_test_event`'s event checked
     (:func:`~recsys.streaming.pipeline.check_transformation_response`)."""
+    from recsys.streaming import pipeline
+
     return pipeline.check_transformation_response(response, test["session_id"], model_version)
 
 
@@ -99,6 +108,8 @@ def put_smoke_delivery_event(streaming: dict[str, Any], run_id: str) -> dict[str
     """A fresh event about a product of the source put on the smoke-test delivery stream
     (:func:`~recsys.streaming.pipeline.put_smoke_event`), with the bucket it is delivered to."""
     from airflow.providers.amazon.aws.hooks.firehose import FirehoseHook
+
+    from recsys.streaming import pipeline
 
     product, stream = _first_product(), streaming["smoke_delivery_stream_name"]
     client = FirehoseHook(aws_conn_id=AWS_CONN_ID, delivery_stream=stream).conn
@@ -108,6 +119,8 @@ def put_smoke_delivery_event(streaming: dict[str, Any], run_id: str) -> dict[str
 
 def delivered_after_put(files: list[dict[str, Any]], **context: Any) -> bool:
     """``wait_for_smoke_delivery``'s check: an object written after this run's put (not an earlier run's)."""
+    from recsys.streaming import pipeline
+
     smoke = context["ti"].xcom_pull(task_ids="put_smoke_delivery_event")
     return pipeline.newer_than_put(files, smoke["put_at"])
 
@@ -116,6 +129,8 @@ def verify_smoke_delivery(smoke: dict[str, Any]) -> dict[str, Any]:
     """The smoke event's delivered line, with its recommendations
     (:func:`~recsys.streaming.pipeline.find_recommendation`)."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from recsys.streaming import pipeline
 
     client = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
     return pipeline.find_recommendation(
