@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import project_root
-from recsys_local.bench import Entry, say, scratch_database, train_on_generated
+from recsys_local.bench import Entry, drop_scratch_database, say, scratch_database, train_on_generated
 from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 from recsys_serving.events import browsed_item
@@ -216,12 +216,43 @@ def _lab_calls(event: dict[str, Any]) -> list[tuple[str, str, dict[str, str], An
     ]
 
 
+def _scratch_names(stack: Stack) -> dict[str, str]:
+    """The scratch function's resources on the stack's endpoint, named apart from the platform's."""
+    prefix = stack.settings.names.prefix
+    return {
+        "function": f"{prefix}-bench-model-inference",
+        "bucket": f"{prefix}-bench-ml-artifacts",
+        "secret": f"{prefix}-bench-vector-db",
+        "role": f"{prefix}-bench-lambda",
+    }
+
+
+def remove_inference_function(stack: Stack) -> None:
+    """Delete what :func:`deploy_inference_function` made (the bench leaves nothing on the stack); each part that is
+    already gone is skipped."""
+    names = _scratch_names(stack)
+    s3, secrets, iam, lam = (stack.client(s) for s in ("s3", "secretsmanager", "iam", "lambda"))
+    with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+        lam.delete_function(FunctionName=names["function"])
+    with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+        iam.delete_role_policy(RoleName=names["role"], PolicyName="bench")
+    with contextlib.suppress(iam.exceptions.NoSuchEntityException):
+        iam.delete_role(RoleName=names["role"])
+    with contextlib.suppress(secrets.exceptions.ResourceNotFoundException):
+        secrets.delete_secret(SecretId=names["secret"], ForceDeleteWithoutRecovery=True)
+    with contextlib.suppress(s3.exceptions.NoSuchBucket):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=names["bucket"]):
+            for item in page.get("Contents", []):
+                s3.delete_object(Bucket=names["bucket"], Key=item["Key"])
+        s3.delete_bucket(Bucket=names["bucket"])
+
+
 def deploy_inference_function(stack: Stack, world: dict[str, Any], zip_path: Path, bundle_dir: Path) -> str:
     """The model-inference package deployed as a scratch function on the local endpoint, configured as Terraform
     configures ``<prefix>-model-inference`` (its bundle in a bucket, credentials in a secret, verify-full TLS);
-    returns its name."""
-    prefix = stack.settings.names.prefix
-    name, bucket = f"{prefix}-bench-model-inference", f"{prefix}-bench-ml-artifacts"
+    returns its name (:func:`remove_inference_function` deletes it all)."""
+    names = _scratch_names(stack)
+    name, bucket = names["function"], names["bucket"]
     s3, secrets, iam, lam = (stack.client(s) for s in ("s3", "secretsmanager", "iam", "lambda"))
     if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
         s3.create_bucket(Bucket=bucket)
@@ -234,15 +265,15 @@ def deploy_inference_function(stack: Stack, world: dict[str, Any], zip_path: Pat
     connect = world["connect"]
     secret = json.dumps({"username": connect["user"], "password": connect["password"]})
     try:
-        arn = secrets.create_secret(Name=f"{prefix}-bench-vector-db", SecretString=secret)["ARN"]
+        arn = secrets.create_secret(Name=names["secret"], SecretString=secret)["ARN"]
     except secrets.exceptions.ResourceExistsException:
-        arn = secrets.put_secret_value(SecretId=f"{prefix}-bench-vector-db", SecretString=secret)["ARN"]
+        arn = secrets.put_secret_value(SecretId=names["secret"], SecretString=secret)["ARN"]
     statement = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     trust = {"Version": "2012-10-17", "Statement": [statement]}
     try:
-        role = iam.create_role(RoleName=f"{prefix}-bench-lambda", AssumeRolePolicyDocument=json.dumps(trust))
+        role = iam.create_role(RoleName=names["role"], AssumeRolePolicyDocument=json.dumps(trust))
     except iam.exceptions.EntityAlreadyExistsException:
-        role = iam.get_role(RoleName=f"{prefix}-bench-lambda")
+        role = iam.get_role(RoleName=names["role"])
     # what the streaming root grants the model-inference function, on the bench's own bucket and secret (the endpoint
     # enforces IAM: a role without a policy is refused, as in AWS)
     policy = {
@@ -257,7 +288,7 @@ def deploy_inference_function(stack: Stack, world: dict[str, Any], zip_path: Pat
             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/versions/*/model/*"},
         ],
     }
-    iam.put_role_policy(RoleName=f"{prefix}-bench-lambda", PolicyName="bench", PolicyDocument=json.dumps(policy))
+    iam.put_role_policy(RoleName=names["role"], PolicyName="bench", PolicyDocument=json.dumps(policy))
     with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
         lam.delete_function(FunctionName=name)
     lam.create_function(
@@ -343,10 +374,18 @@ def measure_cold_start(world: dict[str, Any], bundle_dir: Path, runs: int) -> tu
 
 
 def run(quick: bool) -> list[Entry]:
+    stack = Stack(stack_settings())
+    try:
+        return _measure(stack, quick)
+    finally:  # the bench leaves nothing on the stack
+        remove_inference_function(stack)
+        drop_scratch_database(stack, BENCH_DB)
+
+
+def _measure(stack: Stack, quick: bool) -> list[Entry]:
     from recsys.streaming.packaging import MAX_ZIPPED, build
     from recsys_local.tls import files
 
-    stack = Stack(stack_settings())
     entries: list[Entry] = []
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp_name:
         tmp = Path(tmp_name)

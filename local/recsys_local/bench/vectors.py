@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from recsys.vectordb.loader import ROWS_PER_LIST
-from recsys_local.bench import Entry, say, scratch_database, train_on_generated
+from recsys_local.bench import Entry, drop_scratch_database, say, scratch_database, train_on_generated
 from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 
@@ -173,7 +173,10 @@ def copy_floor(stack: Stack, items_csv: Path) -> float:
 
 def run(quick: bool, n: int, queries: int) -> list[Entry]:
     stack = Stack(stack_settings())
-    report = bench_vectors(stack, n, queries)
+    try:
+        report = bench_vectors(stack, n, queries)
+    finally:  # the bench leaves nothing on the stack
+        drop_scratch_database(stack, BENCH_DB)
     entries = [
         Entry(
             name=f"vector load of {n:,} items: validate, parse, COPY, swap (index build apart)",
