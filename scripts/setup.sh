@@ -64,8 +64,17 @@ if ((${#missing[@]})); then
     echo "  sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # apt's and dpkg's progress go to a log file, not the screen: one line per phase here, the log's end on a failure
+  apt_log=$(mktemp "${TMPDIR:-/tmp}/recsys-setup-apt.XXXXXX.log")
+  if ! { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+    >"$apt_log" 2>&1; then
+    echo "[setup] error: apt-get failed; the end of its log ($apt_log):" >&2
+    tail -n 30 "$apt_log" >&2
+    exit 1
+  fi
+  rm -f "$apt_log"
+  echo "[setup] Debian packages installed"
 fi
 
 fi # python_only
@@ -94,13 +103,15 @@ install_venv() {  # install_venv DIR LOCKFILE [editable]
   touch "$stamp"
 }
 if [ -n "$python_only" ]; then
-  # what the Lambda build imports (recsys, recsys_serving, cryptography for the CA bundle), at the lock's versions:
+  # what the Lambda build imports (recsys, recsys_serving, their settings loader, cryptography for the CA bundle), at
+  # the lock's versions:
   # the whole lock would build mysqlclient from source, which needs Debian's libmariadb-dev and pkg-config
   if ! ls .venv/.installed-* >/dev/null 2>&1; then
     echo "[setup] installing the Lambda build's packages into .venv"
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
     quiet_pip .venv --upgrade pip
-    mapfile -t packaging < <(grep -E '^(cryptography|cffi|pycparser)==' requirements-lock.txt)
+    # cryptography for the CA bundle; pydantic-settings and what it needs for the settings loader (recsys.config)
+    mapfile -t packaging < <(grep -E '^(cryptography|cffi|pycparser|pydantic|pydantic-settings|pydantic_core|annotated-types|typing-inspection|python-dotenv|typing_extensions)==' requirements-lock.txt)
     quiet_pip .venv "${packaging[@]}"
     quiet_pip .venv --no-deps -e .
   fi
