@@ -39,6 +39,7 @@ import logging
 import os
 import pickle
 import signal
+import stat
 import threading
 import time
 import weakref
@@ -267,6 +268,16 @@ def _die_with(parent: int) -> None:
         os._exit(3)
 
 
+def _close_inherited_sockets() -> None:
+    """In a forked child: close the server's sockets it inherited (the listening one, every client's connection).
+    The child only writes a file; holding them kept the port accepting and the connections open after the parent
+    closed or lost them, until the child had written its checkpoint. Closing a copy leaves the parent's open."""
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError, ValueError):  # the listing's own descriptor is gone by now
+            if stat.S_ISSOCK(os.fstat(int(name)).st_mode):
+                os.close(int(name))
+
+
 class MotoSnapshot:
     """Extension: checkpoints moto's backends after changes and at a graceful stop, loads them at the next start;
     answers no call."""
@@ -413,6 +424,7 @@ class MotoSnapshot:
                 code = 2
                 try:
                     _die_with(parent)  # a killed endpoint's late checkpoint must not replace its successor's
+                    _close_inherited_sockets()
                     code = 0 if self._write(final=False, locked=False) else 1
                 finally:
                     os._exit(code)
