@@ -37,16 +37,25 @@ LOCAL_ROWS_OF_OTHER_PROGRAMS = {
 PARSE_TIME = {"include/recsys/dag_defaults.py", "dags/vector_db_embeddings.py"}
 
 
-def tables() -> dict[str, list[str]]:
-    """Section heading -> variable names of its table, in order (a row may name several: `A` / `B`)."""
-    found: dict[str, list[str]] = {}
+def documented() -> list[tuple[str, str, str]]:
+    """(section heading, variable, its default cell) for every row of the page's tables, in order (a row may name
+    several: `A` / `B`)."""
+    found = []
     heading = ""
     for line in PAGE.read_text().splitlines():
         if line.startswith("#"):
             heading = line.lstrip("#").strip()
         elif line.startswith("| `"):
-            first = line.split("|")[1]
-            found.setdefault(heading, []).extend(re.findall(r"`([A-Z][A-Z0-9_]+)`", first))
+            cells = line.split("|")
+            found += [(heading, name, cells[2]) for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[1])]
+    return found
+
+
+def tables() -> dict[str, list[str]]:
+    """Section heading -> variable names of its table, in order."""
+    found: dict[str, list[str]] = {}
+    for heading, name, _ in documented():
+        found.setdefault(heading, []).append(name)
     return found
 
 
@@ -118,15 +127,7 @@ def environment_reads(path: Path) -> list[tuple[int, str]]:
 
 def rows(prefix: str) -> dict[str, str]:
     """Variable -> its default cell, for the table under the heading starting ``prefix``."""
-    matches = []
-    heading = ""
-    for line in PAGE.read_text().splitlines():
-        if line.startswith("#"):
-            heading = line.lstrip("#").strip()
-        elif line.startswith("| `") and heading.startswith(prefix):
-            cells = line.split("|")
-            matches += [(name, cells[2]) for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[1])]
-    return dict(matches)
+    return {name: default for heading, name, default in documented() if heading.startswith(prefix)}
 
 
 #: Each settings class and the table that documents it.

@@ -83,6 +83,18 @@ def drop_scratch_database(stack: Any, name: str) -> None:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def remove_scratch_bucket(s3: Any, bucket: str) -> None:
+    """A benchmark's scratch bucket and everything in it (1,000 keys per request); nothing when it is gone."""
+    import contextlib
+
+    with contextlib.suppress(s3.exceptions.NoSuchBucket):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        s3.delete_bucket(Bucket=bucket)
+
+
 def generated_frame(spec: Any) -> tuple[Any, dict[str, Any]]:
     """Generated source data (:mod:`recsys_local.seed`) as training data in contract columns; (the frame, the
     tables)."""

@@ -17,7 +17,6 @@ record the file counts (Spark pays a per-file cost on every write and upload).
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import json
 import os
 import subprocess
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import project_root
-from recsys_local.bench import Entry, say
+from recsys_local.bench import Entry, remove_scratch_bucket, say
 from recsys_local.mariadb import MariaDBConfig
 from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
@@ -80,16 +79,6 @@ def drop_scratch_source(stack: Stack) -> None:
         f"DELETE FROM mysql.db WHERE Db = '{BENCH_SOURCE}';\n"
         "FLUSH PRIVILEGES;\n",
     )
-
-
-def empty_and_delete_bucket(s3: Any, bucket: str) -> None:
-    """The scratch bucket and everything in it (1,000 keys per request); nothing when it is gone."""
-    with contextlib.suppress(s3.exceptions.NoSuchBucket):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-        s3.delete_bucket(Bucket=bucket)
 
 
 def seed_source(cfg: MariaDBConfig, customers: int, ratings: int) -> dict[str, int]:
@@ -191,7 +180,7 @@ def run(quick: bool, customers: int | None = None, ratings: int | None = None) -
     try:
         return _measure(stack, s3, bucket, quick, customers, ratings)
     finally:  # the bench leaves nothing on the stack
-        empty_and_delete_bucket(s3, bucket)
+        remove_scratch_bucket(s3, bucket)
         drop_scratch_source(stack)
 
 

@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from recsys.config import project_root
-from recsys_local.bench import Entry, drop_scratch_database, say, scratch_database, train_on_generated
+from recsys_local.bench import (
+    Entry,
+    drop_scratch_database,
+    remove_scratch_bucket,
+    say,
+    scratch_database,
+    train_on_generated,
+)
 from recsys_local.settings import stack_settings
 from recsys_local.stack import Stack
 from recsys_serving.events import browsed_item
@@ -240,11 +247,7 @@ def remove_inference_function(stack: Stack) -> None:
         iam.delete_role(RoleName=names["role"])
     with contextlib.suppress(secrets.exceptions.ResourceNotFoundException):
         secrets.delete_secret(SecretId=names["secret"], ForceDeleteWithoutRecovery=True)
-    with contextlib.suppress(s3.exceptions.NoSuchBucket):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=names["bucket"]):
-            for item in page.get("Contents", []):
-                s3.delete_object(Bucket=names["bucket"], Key=item["Key"])
-        s3.delete_bucket(Bucket=names["bucket"])
+    remove_scratch_bucket(s3, names["bucket"])
 
 
 def deploy_inference_function(stack: Stack, world: dict[str, Any], zip_path: Path, bundle_dir: Path) -> str:
